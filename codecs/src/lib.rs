@@ -3,7 +3,46 @@
 //! The traits are shaped like `tokio-util`'s so Rust users feel at home; the
 //! length-field codec follows Netty's `LengthFieldBasedFrameDecoder`.
 
+#![forbid(unsafe_code)]
+
 use bytes::BytesMut;
+
+mod delimiter;
+mod error;
+mod fixed;
+#[doc(hidden)]
+pub mod fuzzing;
+mod length_field;
+mod line;
+mod search;
+
+pub use delimiter::{DelimiterCodec, DEFAULT_MAX_DELIMITED_FRAME_LEN_BYTES};
+pub use error::CodecError;
+pub use fixed::FixedLengthCodec;
+pub use length_field::{LengthFieldCodec, LengthFieldCodecBuilder, DEFAULT_MAX_FRAME_LEN_BYTES};
+pub use line::{LineCodec, LineEnding, DEFAULT_MAX_LINE_LEN_BYTES};
+
+/// The most bytes a decoder asks `BytesMut::reserve` for in one step while it
+/// waits for the rest of a frame.
+///
+/// A header that announces a huge frame therefore costs nothing until the
+/// bytes actually arrive: buffer growth follows the data received, never the
+/// length a peer claims.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(netreactor_codecs::MAX_RESERVE_STEP_BYTES, 64 * 1024);
+/// ```
+pub const MAX_RESERVE_STEP_BYTES: usize = 64 * 1024;
+
+/// Reserves room for at most [`MAX_RESERVE_STEP_BYTES`] of the `missing` bytes.
+fn reserve_bounded(src: &mut BytesMut, missing: usize) {
+    let step = missing.min(MAX_RESERVE_STEP_BYTES);
+    if src.capacity() - src.len() < step {
+        src.reserve(step);
+    }
+}
 
 /// Cuts frames out of a byte stream.
 pub trait Decoder {

@@ -1,0 +1,139 @@
+//! Frames of one fixed length.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::{reserve_bounded, CodecError, Decoder, Encoder};
+
+/// Cuts a byte stream into frames of exactly `frame_length` bytes.
+///
+/// Decoding never fails: it yields a frame whenever `frame_length` bytes are
+/// buffered (without copying) and otherwise waits, reserving buffer space in
+/// steps of at most [`MAX_RESERVE_STEP_BYTES`](crate::MAX_RESERVE_STEP_BYTES).
+/// Trailing bytes at end of stream are left in the buffer. The encoder writes
+/// the item unchanged and rejects an item of any other length with
+/// [`CodecError::FrameLengthMismatch`].
+///
+/// # Examples
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use netreactor_codecs::{Decoder, Encoder, FixedLengthCodec};
+///
+/// let mut codec = FixedLengthCodec::new(3);
+/// let mut src = BytesMut::from(&b"abcdefg"[..]);
+/// assert_eq!(&codec.decode(&mut src).unwrap().unwrap()[..], b"abc");
+/// assert_eq!(&codec.decode(&mut src).unwrap().unwrap()[..], b"def");
+/// assert_eq!(codec.decode(&mut src).unwrap(), None);
+///
+/// let mut dst = BytesMut::new();
+/// assert!(codec.encode(Bytes::from_static(b"xyz"), &mut dst).is_ok());
+/// assert!(codec.encode(Bytes::from_static(b"xy"), &mut dst).is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct FixedLengthCodec {
+    frame_length: usize,
+}
+
+impl FixedLengthCodec {
+    /// Creates a codec for frames of `frame_length` bytes.
+    ///
+    /// # Panics
+    ///
+    /// If `frame_length` is 0; [`try_new`](Self::try_new) returns an error instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let codec = netreactor_codecs::FixedLengthCodec::new(16);
+    /// assert_eq!(codec.frame_length(), 16);
+    /// ```
+    pub fn new(frame_length: usize) -> Self {
+        match Self::try_new(frame_length) {
+            Ok(codec) => codec,
+            Err(_) => panic!("FixedLengthCodec frame length must be greater than 0"),
+        }
+    }
+
+    /// Creates a codec for frames of `frame_length` bytes, if that is not 0.
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError::InvalidConfig`] if `frame_length` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor_codecs::FixedLengthCodec;
+    ///
+    /// assert!(FixedLengthCodec::try_new(0).is_err());
+    /// assert!(FixedLengthCodec::try_new(8).is_ok());
+    /// ```
+    pub fn try_new(frame_length: usize) -> Result<Self, CodecError> {
+        if frame_length == 0 {
+            return Err(CodecError::InvalidConfig(
+                "fixed frame length must be greater than 0",
+            ));
+        }
+        Ok(Self { frame_length })
+    }
+
+    /// The frame length in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(netreactor_codecs::FixedLengthCodec::new(4).frame_length(), 4);
+    /// ```
+    pub fn frame_length(&self) -> usize {
+        self.frame_length
+    }
+
+    fn encode_slice(&self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
+        if item.len() != self.frame_length {
+            return Err(CodecError::FrameLengthMismatch {
+                expected: self.frame_length,
+                actual: item.len(),
+            });
+        }
+        dst.reserve(item.len());
+        dst.put_slice(item);
+        Ok(())
+    }
+}
+
+impl Decoder for FixedLengthCodec {
+    type Item = Bytes;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        if src.len() < self.frame_length {
+            reserve_bounded(src, self.frame_length - src.len());
+            return Ok(None);
+        }
+        Ok(Some(src.split_to(self.frame_length).freeze()))
+    }
+}
+
+impl Encoder<Bytes> for FixedLengthCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode_slice(&item, dst)
+    }
+}
+
+impl Encoder<&Bytes> for FixedLengthCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: &Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode_slice(item, dst)
+    }
+}
+
+impl Encoder<&[u8]> for FixedLengthCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode_slice(item, dst)
+    }
+}

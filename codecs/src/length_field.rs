@@ -1,0 +1,872 @@
+//! Length-prefixed frames, with Netty's `LengthFieldBasedFrameDecoder` semantics.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::{reserve_bounded, CodecError, Decoder, Encoder};
+
+/// The default maximum length of a whole frame (header included, after
+/// adjustment): 8 MiB.
+///
+/// # Examples
+///
+/// ```
+/// use netreactor_codecs::{LengthFieldCodec, DEFAULT_MAX_FRAME_LEN_BYTES};
+///
+/// assert_eq!(DEFAULT_MAX_FRAME_LEN_BYTES, 8 * 1024 * 1024);
+/// assert_eq!(LengthFieldCodec::new().max_frame_length(), DEFAULT_MAX_FRAME_LEN_BYTES);
+/// ```
+pub const DEFAULT_MAX_FRAME_LEN_BYTES: usize = 8 * 1024 * 1024;
+
+/// The default width of the length field: 4 bytes.
+const DEFAULT_LENGTH_FIELD_LEN_BYTES: usize = 4;
+
+/// Cuts frames whose length is carried in a header field, and prepends that
+/// field on encode.
+///
+/// Decoding follows Netty's `LengthFieldBasedFrameDecoder` exactly:
+///
+/// ```text
+/// frame_len = length_field_offset + length_field_length + <length value> + length_adjustment
+/// ```
+///
+/// - `frame_len` smaller than `length_field_offset + length_field_length`
+///   (negative included) is a [`CodecError::CorruptFrame`]; the header bytes
+///   are skipped.
+/// - `frame_len > max_frame_length` is a [`CodecError::FrameTooLong`],
+///   detected as soon as the header is readable, before any payload is
+///   buffered. The codec then discards the frame's bytes as they arrive; with
+///   `fail_fast` (the default) the error is returned at once, otherwise only
+///   after the whole frame has been discarded. A caller that keeps decoding
+///   after the error resumes at the next frame.
+/// - `initial_bytes_to_strip` bytes are removed from the front of the frame;
+///   more than `frame_len` is a [`CodecError::CorruptFrame`] (reported once the
+///   frame has arrived, which is then skipped).
+///
+/// Frames are produced without copying (`split_to(..).freeze()`). While a frame
+/// is incomplete the decoder reserves buffer space in steps of at most
+/// [`MAX_RESERVE_STEP_BYTES`](crate::MAX_RESERVE_STEP_BYTES), never the length
+/// a header claims.
+///
+/// Encoding (like Netty's `LengthFieldPrepender`) writes the length field and
+/// then the payload. The value written is the inverse of decoding with the
+/// same configuration, `payload.len() - length_adjustment` (plus
+/// `length_field_length` when [`length_includes_length_field`] is set), so a
+/// codec decodes what it encodes. A value that is negative or does not fit in
+/// the field is a [`CodecError::LengthFieldOverflow`], and a frame the decoder
+/// side would reject as too long is a [`CodecError::FrameTooLong`]. The
+/// encoder never writes the `length_field_offset` bytes that precede the
+/// field: with an offset, the caller writes those header bytes itself before
+/// the encoded length field and payload.
+///
+/// [`length_includes_length_field`]: LengthFieldCodecBuilder::length_includes_length_field
+///
+/// # Examples
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use netreactor_codecs::{Decoder, Encoder, LengthFieldCodec};
+///
+/// let mut codec = LengthFieldCodec::new(); // 4-byte big-endian payload length
+/// let mut wire = BytesMut::new();
+/// codec.encode(Bytes::from_static(b"hello"), &mut wire).unwrap();
+/// assert_eq!(&wire[..], b"\x00\x00\x00\x05hello");
+///
+/// assert_eq!(codec.decode(&mut wire).unwrap(), Some(Bytes::from_static(b"hello")));
+/// assert!(wire.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct LengthFieldCodec {
+    big_endian: bool,
+    length_field_offset: usize,
+    length_field_length: usize,
+    length_adjustment: i64,
+    initial_bytes_to_strip: usize,
+    max_frame_length: usize,
+    fail_fast: bool,
+    length_includes_length_field: bool,
+    /// `length_field_offset + length_field_length`, checked at build time.
+    header_len: usize,
+    state: DecodeState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DecodeState {
+    /// Waiting for (or about to read) a length field.
+    Head,
+    /// The header announced a valid frame of this many bytes.
+    Data { frame_len: usize },
+    /// Dropping the rest of an oversize frame.
+    Discarding {
+        /// Bytes of the frame still to drop.
+        remaining: u128,
+        /// The announced frame length, for the error.
+        frame_len: u64,
+    },
+}
+
+/// Configures a [`LengthFieldCodec`]; every setting has a default.
+///
+/// Defaults: big endian, `length_field_offset` 0, `length_field_length` 4,
+/// `length_adjustment` 0, `initial_bytes_to_strip` = the whole header
+/// (`length_field_offset + length_field_length`, so decoded frames are
+/// payloads), `max_frame_length` [`DEFAULT_MAX_FRAME_LEN_BYTES`], `fail_fast`
+/// true, `length_includes_length_field` false. With the defaults,
+/// `build()` gives the same codec as [`LengthFieldCodec::new`].
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use netreactor_codecs::{Decoder, LengthFieldCodec};
+///
+/// // Netty's "length includes the header" layout: 2-byte length counting itself.
+/// let mut codec = LengthFieldCodec::builder()
+///     .length_field_length(2)
+///     .length_adjustment(-2)
+///     .initial_bytes_to_strip(0)
+///     .build()
+///     .unwrap();
+/// let mut src = BytesMut::from(&b"\x00\x07hello"[..]);
+/// assert_eq!(&codec.decode(&mut src).unwrap().unwrap()[..], b"\x00\x07hello");
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until build() is called"]
+pub struct LengthFieldCodecBuilder {
+    big_endian: bool,
+    length_field_offset: usize,
+    length_field_length: usize,
+    length_adjustment: i64,
+    initial_bytes_to_strip: Option<usize>,
+    max_frame_length: usize,
+    fail_fast: bool,
+    length_includes_length_field: bool,
+}
+
+impl Default for LengthFieldCodecBuilder {
+    fn default() -> Self {
+        Self {
+            big_endian: true,
+            length_field_offset: 0,
+            length_field_length: DEFAULT_LENGTH_FIELD_LEN_BYTES,
+            length_adjustment: 0,
+            initial_bytes_to_strip: None,
+            max_frame_length: DEFAULT_MAX_FRAME_LEN_BYTES,
+            fail_fast: true,
+            length_includes_length_field: false,
+        }
+    }
+}
+
+impl LengthFieldCodecBuilder {
+    /// Reads and writes the length field most significant byte first (the default).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let codec = netreactor_codecs::LengthFieldCodec::builder().big_endian().build().unwrap();
+    /// assert!(codec.is_big_endian());
+    /// ```
+    pub fn big_endian(mut self) -> Self {
+        self.big_endian = true;
+        self
+    }
+
+    /// Reads and writes the length field least significant byte first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use netreactor_codecs::{Encoder, LengthFieldCodec};
+    ///
+    /// let mut codec = LengthFieldCodec::builder().little_endian().length_field_length(2).build().unwrap();
+    /// let mut dst = BytesMut::new();
+    /// codec.encode(Bytes::from_static(b"abc"), &mut dst).unwrap();
+    /// assert_eq!(&dst[..], b"\x03\x00abc");
+    /// ```
+    pub fn little_endian(mut self) -> Self {
+        self.big_endian = false;
+        self
+    }
+
+    /// Sets how many bytes precede the length field (default 0).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use netreactor_codecs::{Decoder, LengthFieldCodec};
+    ///
+    /// // One tag byte, then a 1-byte length; strip tag and length.
+    /// let mut codec = LengthFieldCodec::builder()
+    ///     .length_field_offset(1)
+    ///     .length_field_length(1)
+    ///     .build()
+    ///     .unwrap();
+    /// let mut src = BytesMut::from(&b"\x07\x02hi"[..]);
+    /// assert_eq!(&codec.decode(&mut src).unwrap().unwrap()[..], b"hi");
+    /// ```
+    pub fn length_field_offset(mut self, bytes: usize) -> Self {
+        self.length_field_offset = bytes;
+        self
+    }
+
+    /// Sets the width of the length field: 1, 2, 3, 4 (the default) or 8
+    /// bytes; any other width makes [`build`](Self::build) fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor_codecs::LengthFieldCodec;
+    ///
+    /// assert!(LengthFieldCodec::builder().length_field_length(3).build().is_ok());
+    /// assert!(LengthFieldCodec::builder().length_field_length(5).build().is_err());
+    /// ```
+    pub fn length_field_length(mut self, bytes: usize) -> Self {
+        self.length_field_length = bytes;
+        self
+    }
+
+    /// Sets the value added to the length field to get the number of bytes
+    /// that follow the field (default 0); the encoder subtracts it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use netreactor_codecs::{Decoder, Encoder, LengthFieldCodec};
+    ///
+    /// // The 2-byte length counts itself.
+    /// let mut codec = LengthFieldCodec::builder()
+    ///     .length_field_length(2)
+    ///     .length_adjustment(-2)
+    ///     .build()
+    ///     .unwrap();
+    /// let mut wire = BytesMut::new();
+    /// codec.encode(Bytes::from_static(b"hey"), &mut wire).unwrap();
+    /// assert_eq!(&wire[..], b"\x00\x05hey");
+    /// assert_eq!(&codec.decode(&mut wire).unwrap().unwrap()[..], b"hey");
+    /// ```
+    pub fn length_adjustment(mut self, adjustment: i64) -> Self {
+        self.length_adjustment = adjustment;
+        self
+    }
+
+    /// Sets how many bytes to remove from the front of each decoded frame
+    /// (default: the whole header, `length_field_offset + length_field_length`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use netreactor_codecs::{Decoder, LengthFieldCodec};
+    ///
+    /// let mut codec = LengthFieldCodec::builder()
+    ///     .length_field_length(2)
+    ///     .initial_bytes_to_strip(0)
+    ///     .build()
+    ///     .unwrap();
+    /// let mut src = BytesMut::from(&b"\x00\x02hi"[..]);
+    /// assert_eq!(&codec.decode(&mut src).unwrap().unwrap()[..], b"\x00\x02hi");
+    /// ```
+    pub fn initial_bytes_to_strip(mut self, bytes: usize) -> Self {
+        self.initial_bytes_to_strip = Some(bytes);
+        self
+    }
+
+    /// Sets the largest whole frame accepted, in bytes, header included and
+    /// after adjustment (default [`DEFAULT_MAX_FRAME_LEN_BYTES`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use netreactor_codecs::{CodecError, Decoder, LengthFieldCodec};
+    ///
+    /// let mut codec = LengthFieldCodec::builder().max_frame_length(16).build().unwrap();
+    /// let mut src = BytesMut::from(&b"\x00\x00\x00\x0d"[..]); // 4 + 13 = 17 bytes
+    /// assert_eq!(codec.decode(&mut src), Err(CodecError::FrameTooLong { len: 17, max: 16 }));
+    /// ```
+    pub fn max_frame_length(mut self, bytes: usize) -> Self {
+        self.max_frame_length = bytes;
+        self
+    }
+
+    /// Chooses when an oversize frame is reported: as soon as its header is
+    /// read (`true`, the default) or after all its bytes have been discarded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use netreactor_codecs::{CodecError, Decoder, LengthFieldCodec};
+    ///
+    /// let mut codec = LengthFieldCodec::builder()
+    ///     .length_field_length(1)
+    ///     .max_frame_length(4)
+    ///     .fail_fast(false)
+    ///     .build()
+    ///     .unwrap();
+    /// let mut src = BytesMut::from(&b"\x05abc"[..]); // announces 6 bytes, 4 arrived
+    /// assert_eq!(codec.decode(&mut src), Ok(None)); // discarding silently
+    /// src.extend_from_slice(b"de\x01z");
+    /// assert_eq!(codec.decode(&mut src), Err(CodecError::FrameTooLong { len: 6, max: 4 }));
+    /// assert_eq!(&codec.decode(&mut src).unwrap().unwrap()[..], b"z");
+    /// ```
+    pub fn fail_fast(mut self, fail_fast: bool) -> Self {
+        self.fail_fast = fail_fast;
+        self
+    }
+
+    /// Makes the length value count the length field itself too (default
+    /// false), like Netty's `LengthFieldPrepender(lengthIncludesLengthFieldLength)`.
+    ///
+    /// It applies to both directions: the encoder adds `length_field_length`
+    /// to the value it writes and the decoder subtracts it, which is the same
+    /// as a further `length_adjustment` of `-length_field_length`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use netreactor_codecs::{Decoder, Encoder, LengthFieldCodec};
+    ///
+    /// let mut codec = LengthFieldCodec::builder()
+    ///     .length_field_length(2)
+    ///     .length_includes_length_field(true)
+    ///     .build()
+    ///     .unwrap();
+    /// let mut wire = BytesMut::new();
+    /// codec.encode(Bytes::from_static(b"hey"), &mut wire).unwrap();
+    /// assert_eq!(&wire[..], b"\x00\x05hey");
+    /// assert_eq!(&codec.decode(&mut wire).unwrap().unwrap()[..], b"hey");
+    /// ```
+    pub fn length_includes_length_field(mut self, includes: bool) -> Self {
+        self.length_includes_length_field = includes;
+        self
+    }
+
+    /// Checks the configuration and creates the codec.
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError::InvalidConfig`] if the length field is not 1, 2, 3, 4 or
+    /// 8 bytes wide, or the header (`length_field_offset +
+    /// length_field_length`) does not fit in `max_frame_length`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor_codecs::{CodecError, LengthFieldCodec};
+    ///
+    /// let err = LengthFieldCodec::builder().max_frame_length(2).build().unwrap_err();
+    /// assert!(matches!(err, CodecError::InvalidConfig(_)));
+    /// ```
+    pub fn build(self) -> Result<LengthFieldCodec, CodecError> {
+        if !matches!(self.length_field_length, 1 | 2 | 3 | 4 | 8) {
+            return Err(CodecError::InvalidConfig(
+                "length_field_length must be 1, 2, 3, 4 or 8 bytes",
+            ));
+        }
+        let header_len = self
+            .length_field_offset
+            .checked_add(self.length_field_length)
+            .filter(|&h| h <= self.max_frame_length)
+            .ok_or(CodecError::InvalidConfig(
+                "length_field_offset + length_field_length exceeds max_frame_length",
+            ))?;
+        Ok(LengthFieldCodec {
+            big_endian: self.big_endian,
+            length_field_offset: self.length_field_offset,
+            length_field_length: self.length_field_length,
+            length_adjustment: self.length_adjustment,
+            initial_bytes_to_strip: self.initial_bytes_to_strip.unwrap_or(header_len),
+            max_frame_length: self.max_frame_length,
+            fail_fast: self.fail_fast,
+            length_includes_length_field: self.length_includes_length_field,
+            header_len,
+            state: DecodeState::Head,
+        })
+    }
+}
+
+impl Default for LengthFieldCodec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LengthFieldCodec {
+    /// Creates the common layout: a 4-byte big-endian payload length, then the
+    /// payload; decoding yields the payload, encoding prepends the length.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use netreactor_codecs::{Decoder, LengthFieldCodec};
+    ///
+    /// let mut codec = LengthFieldCodec::new();
+    /// let mut src = BytesMut::from(&b"\x00\x00\x00\x02hi\x00\x00"[..]);
+    /// assert_eq!(&codec.decode(&mut src).unwrap().unwrap()[..], b"hi");
+    /// assert_eq!(codec.decode(&mut src).unwrap(), None); // half a header
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            big_endian: true,
+            length_field_offset: 0,
+            length_field_length: DEFAULT_LENGTH_FIELD_LEN_BYTES,
+            length_adjustment: 0,
+            initial_bytes_to_strip: DEFAULT_LENGTH_FIELD_LEN_BYTES,
+            max_frame_length: DEFAULT_MAX_FRAME_LEN_BYTES,
+            fail_fast: true,
+            length_includes_length_field: false,
+            header_len: DEFAULT_LENGTH_FIELD_LEN_BYTES,
+            state: DecodeState::Head,
+        }
+    }
+
+    /// Starts configuring a codec; see [`LengthFieldCodecBuilder`] for the defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor_codecs::LengthFieldCodec;
+    ///
+    /// let codec = LengthFieldCodec::builder()
+    ///     .little_endian()
+    ///     .length_field_length(2)
+    ///     .max_frame_length(1024)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(codec.length_field_length(), 2);
+    /// ```
+    pub fn builder() -> LengthFieldCodecBuilder {
+        LengthFieldCodecBuilder::default()
+    }
+
+    /// Whether the length field is big endian.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(netreactor_codecs::LengthFieldCodec::new().is_big_endian());
+    /// ```
+    pub fn is_big_endian(&self) -> bool {
+        self.big_endian
+    }
+
+    /// The number of bytes before the length field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(netreactor_codecs::LengthFieldCodec::new().length_field_offset(), 0);
+    /// ```
+    pub fn length_field_offset(&self) -> usize {
+        self.length_field_offset
+    }
+
+    /// The width of the length field in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(netreactor_codecs::LengthFieldCodec::new().length_field_length(), 4);
+    /// ```
+    pub fn length_field_length(&self) -> usize {
+        self.length_field_length
+    }
+
+    /// The value added to the length field to get the bytes after it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(netreactor_codecs::LengthFieldCodec::new().length_adjustment(), 0);
+    /// ```
+    pub fn length_adjustment(&self) -> i64 {
+        self.length_adjustment
+    }
+
+    /// The number of bytes removed from the front of each decoded frame.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(netreactor_codecs::LengthFieldCodec::new().initial_bytes_to_strip(), 4);
+    /// ```
+    pub fn initial_bytes_to_strip(&self) -> usize {
+        self.initial_bytes_to_strip
+    }
+
+    /// The largest whole frame accepted, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let codec = netreactor_codecs::LengthFieldCodec::new();
+    /// assert_eq!(codec.max_frame_length(), 8 * 1024 * 1024);
+    /// ```
+    pub fn max_frame_length(&self) -> usize {
+        self.max_frame_length
+    }
+
+    /// Whether an oversize frame is reported as soon as its header is read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(netreactor_codecs::LengthFieldCodec::new().is_fail_fast());
+    /// ```
+    pub fn is_fail_fast(&self) -> bool {
+        self.fail_fast
+    }
+
+    /// Whether the length value also counts the length field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!netreactor_codecs::LengthFieldCodec::new().length_includes_length_field());
+    /// ```
+    pub fn length_includes_length_field(&self) -> bool {
+        self.length_includes_length_field
+    }
+
+    /// Reads the unsigned length field that starts at `src[at]`.
+    fn read_length(&self, src: &[u8], at: usize) -> u64 {
+        let field = &src[at..at + self.length_field_length];
+        if self.big_endian {
+            field.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+        } else {
+            field
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+        }
+    }
+
+    /// The largest value the length field can hold.
+    fn field_max_value(&self) -> u64 {
+        match self.length_field_length {
+            8 => u64::MAX,
+            n => (1u64 << (8 * n)) - 1,
+        }
+    }
+
+    /// The part of the adjustment that does not depend on the length value.
+    fn total_adjustment(&self) -> i128 {
+        let includes = if self.length_includes_length_field {
+            self.length_field_length as i128
+        } else {
+            0
+        };
+        i128::from(self.length_adjustment) - includes
+    }
+
+    /// Starts dropping an oversize frame of `frame_len` bytes.
+    fn too_long(
+        &mut self,
+        src: &mut BytesMut,
+        frame_len: i128,
+    ) -> Result<Option<Bytes>, CodecError> {
+        let len = u64::try_from(frame_len).unwrap_or(u64::MAX);
+        let err = CodecError::FrameTooLong {
+            len,
+            max: self.max_frame_length,
+        };
+        let buffered = src.len() as i128;
+        if frame_len <= buffered {
+            // The whole frame is already here: drop it and report, either way.
+            src.advance(frame_len as usize);
+            return Err(err);
+        }
+        src.clear();
+        self.state = DecodeState::Discarding {
+            remaining: (frame_len - buffered) as u128,
+            frame_len: len,
+        };
+        if self.fail_fast {
+            Err(err)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
+        let frame_len = self.header_len as u128 + payload.len() as u128;
+        if frame_len > self.max_frame_length as u128 {
+            return Err(CodecError::FrameTooLong {
+                len: u64::try_from(frame_len).unwrap_or(u64::MAX),
+                max: self.max_frame_length,
+            });
+        }
+        let value = payload.len() as i128 - self.total_adjustment();
+        let fits = u64::try_from(value)
+            .ok()
+            .filter(|&v| v <= self.field_max_value());
+        let Some(value) = fits else {
+            return Err(CodecError::LengthFieldOverflow {
+                value,
+                field_bytes: self.length_field_length,
+            });
+        };
+        let n = self.length_field_length;
+        dst.reserve(n + payload.len());
+        if self.big_endian {
+            dst.put_slice(&value.to_be_bytes()[8 - n..]);
+        } else {
+            dst.put_slice(&value.to_le_bytes()[..n]);
+        }
+        dst.put_slice(payload);
+        Ok(())
+    }
+}
+
+impl Decoder for LengthFieldCodec {
+    type Item = Bytes;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        if let DecodeState::Discarding {
+            remaining,
+            frame_len,
+        } = self.state
+        {
+            let n = remaining.min(src.len() as u128);
+            src.advance(n as usize);
+            let remaining = remaining - n;
+            if remaining > 0 {
+                self.state = DecodeState::Discarding {
+                    remaining,
+                    frame_len,
+                };
+                return Ok(None);
+            }
+            self.state = DecodeState::Head;
+            if !self.fail_fast {
+                return Err(CodecError::FrameTooLong {
+                    len: frame_len,
+                    max: self.max_frame_length,
+                });
+            }
+        }
+
+        let frame_len = match self.state {
+            DecodeState::Data { frame_len } => frame_len,
+            _ => {
+                if src.len() < self.header_len {
+                    reserve_bounded(src, self.header_len - src.len());
+                    return Ok(None);
+                }
+                let value = self.read_length(src, self.length_field_offset);
+                let frame_len =
+                    self.header_len as i128 + i128::from(value) + self.total_adjustment();
+                if frame_len < self.header_len as i128 {
+                    src.advance(self.header_len);
+                    return Err(CodecError::CorruptFrame(if frame_len < 0 {
+                        format!("adjusted frame length ({frame_len}) is negative")
+                    } else {
+                        format!(
+                            "adjusted frame length ({frame_len}) is less than the length field end offset ({})",
+                            self.header_len
+                        )
+                    }));
+                }
+                if frame_len > self.max_frame_length as i128 {
+                    return self.too_long(src, frame_len);
+                }
+                // At most max_frame_length, so it fits in usize.
+                frame_len as usize
+            }
+        };
+
+        if src.len() < frame_len {
+            self.state = DecodeState::Data { frame_len };
+            reserve_bounded(src, frame_len - src.len());
+            return Ok(None);
+        }
+        self.state = DecodeState::Head;
+        if self.initial_bytes_to_strip > frame_len {
+            src.advance(frame_len);
+            return Err(CodecError::CorruptFrame(format!(
+                "frame length ({frame_len}) is less than initial_bytes_to_strip ({})",
+                self.initial_bytes_to_strip
+            )));
+        }
+        src.advance(self.initial_bytes_to_strip);
+        Ok(Some(
+            src.split_to(frame_len - self.initial_bytes_to_strip)
+                .freeze(),
+        ))
+    }
+}
+
+impl Encoder<Bytes> for LengthFieldCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode_slice(&item, dst)
+    }
+}
+
+impl Encoder<&Bytes> for LengthFieldCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: &Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode_slice(item, dst)
+    }
+}
+
+impl Encoder<&[u8]> for LengthFieldCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode_slice(item, dst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(codec: &mut LengthFieldCodec, bytes: &[u8]) -> Vec<Result<Bytes, CodecError>> {
+        let mut src = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        for _ in 0..=bytes.len() {
+            match codec.decode(&mut src) {
+                Ok(Some(frame)) => out.push(Ok(frame)),
+                Ok(None) => break,
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn field_widths_round_trip_both_orders() {
+        for n in [1usize, 2, 3, 4, 8] {
+            for le in [false, true] {
+                let b = LengthFieldCodec::builder().length_field_length(n);
+                let b = if le {
+                    b.little_endian()
+                } else {
+                    b.big_endian()
+                };
+                let mut codec = b.build().unwrap();
+                let mut dst = BytesMut::new();
+                codec.encode(&b"xyz"[..], &mut dst).unwrap();
+                assert_eq!(dst.len(), n + 3);
+                let field = &dst[..n];
+                let expect_at = if le { 0 } else { n - 1 };
+                assert_eq!(field[expect_at], 3);
+                assert_eq!(field.iter().map(|&b| b as usize).sum::<usize>(), 3);
+                assert_eq!(
+                    decode_all(&mut codec, &dst),
+                    vec![Ok(Bytes::from_static(b"xyz"))]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn eight_byte_field_huge_value_is_too_long_not_overflow() {
+        let mut codec = LengthFieldCodec::builder()
+            .length_field_length(8)
+            .length_adjustment(i64::MAX)
+            .build()
+            .unwrap();
+        let mut src = BytesMut::from(&[0xff; 8][..]);
+        assert_eq!(
+            codec.decode(&mut src),
+            Err(CodecError::FrameTooLong {
+                len: u64::MAX,
+                max: DEFAULT_MAX_FRAME_LEN_BYTES
+            })
+        );
+    }
+
+    #[test]
+    fn negative_adjusted_length_is_corrupt_and_skips_header() {
+        let mut codec = LengthFieldCodec::builder()
+            .length_field_length(1)
+            .length_adjustment(-5)
+            .build()
+            .unwrap();
+        let out = decode_all(&mut codec, b"\x01\x09abcd");
+        assert!(matches!(&out[0], Err(CodecError::CorruptFrame(m)) if m.contains("negative")));
+        // Header skipped; "\x09" then announces 9 - 5 = 4 bytes: "abcd".
+        assert_eq!(out[1], Ok(Bytes::from_static(b"abcd")));
+    }
+
+    #[test]
+    fn short_adjusted_length_is_corrupt() {
+        let mut codec = LengthFieldCodec::builder()
+            .length_field_offset(2)
+            .length_field_length(2)
+            .length_adjustment(-6)
+            .build()
+            .unwrap();
+        // frame_len = 4 + 3 - 6 = 1 < 4
+        let out = decode_all(&mut codec, b"ab\x00\x03");
+        assert!(
+            matches!(&out[0], Err(CodecError::CorruptFrame(m)) if m.contains("less than the length field end offset"))
+        );
+    }
+
+    #[test]
+    fn strip_more_than_frame_is_corrupt_after_frame_arrives() {
+        let mut codec = LengthFieldCodec::builder()
+            .length_field_length(1)
+            .initial_bytes_to_strip(4)
+            .build()
+            .unwrap();
+        let mut src = BytesMut::from(&b"\x02a"[..]);
+        assert_eq!(codec.decode(&mut src), Ok(None));
+        src.extend_from_slice(b"b\x03xyz");
+        assert!(matches!(
+            codec.decode(&mut src),
+            Err(CodecError::CorruptFrame(_))
+        ));
+        assert_eq!(codec.decode(&mut src), Ok(Some(Bytes::from_static(b""))));
+    }
+
+    #[test]
+    fn fail_fast_reports_at_header_then_recovers() {
+        let mut codec = LengthFieldCodec::builder()
+            .length_field_length(1)
+            .max_frame_length(4)
+            .build()
+            .unwrap();
+        let mut src = BytesMut::from(&b"\x09abc"[..]);
+        assert_eq!(
+            codec.decode(&mut src),
+            Err(CodecError::FrameTooLong { len: 10, max: 4 })
+        );
+        assert!(src.is_empty());
+        src.extend_from_slice(b"defghi");
+        assert_eq!(codec.decode(&mut src), Ok(None));
+        assert!(src.is_empty());
+        src.extend_from_slice(b"\x02ok");
+        assert_eq!(codec.decode(&mut src), Ok(Some(Bytes::from_static(b"ok"))));
+    }
+
+    #[test]
+    fn encode_rejects_negative_value() {
+        let mut codec = LengthFieldCodec::builder()
+            .length_field_length(1)
+            .length_adjustment(10)
+            .build()
+            .unwrap();
+        let mut dst = BytesMut::new();
+        assert_eq!(
+            codec.encode(&b"abc"[..], &mut dst),
+            Err(CodecError::LengthFieldOverflow {
+                value: -7,
+                field_bytes: 1
+            })
+        );
+        assert!(dst.is_empty());
+    }
+}
