@@ -1,0 +1,526 @@
+//! A connection as the handler sees it ([`Conn`], loop thread only) and as
+//! other threads reach it ([`ConnHandle`]).
+
+use std::any::Any;
+use std::fmt;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::buffer::outbound::{Flushed, Outbound};
+use crate::error::{CloseReason, Error, Result};
+use crate::reactor::task::{Mailbox, Task};
+use crate::sys;
+use crate::sys::epoll::Interest;
+
+/// A connection's identity: its slot in the loop's table and the slot's
+/// generation, so an id (or a handle) never matches a later connection that
+/// reuses the slot or the file descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    slot: u32,
+    generation: u32,
+}
+
+impl ConnId {
+    pub(crate) fn new(slot: u32, generation: u32) -> Self {
+        ConnId { slot, generation }
+    }
+
+    pub(crate) fn slot(self) -> usize {
+        self.slot as usize
+    }
+
+    pub(crate) fn generation(self) -> u32 {
+        self.generation
+    }
+
+    /// The epoll token: generation in the high half, slot in the low half.
+    pub(crate) fn token(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.slot)
+    }
+
+    pub(crate) fn from_token(token: u64) -> Self {
+        ConnId {
+            slot: token as u32,
+            generation: (token >> 32) as u32,
+        }
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.slot, self.generation)
+    }
+}
+
+/// A connection, lent to [`EventHandler`](crate::EventHandler) callbacks on
+/// the loop thread that owns it.
+///
+/// Inbound bytes are read with [`peek`](Conn::peek) / [`discard`](Conn::discard)
+/// / [`next`](Conn::next); what a callback leaves unconsumed is kept for the
+/// next one. Writes are queued and flushed with one system call when the
+/// callback returns. To read and write at once without copying, use
+/// [`split`](Conn::split) or [`echo_all`](Conn::echo_all).
+pub struct Conn {
+    pub(crate) fd: OwnedFd,
+    pub(crate) id: ConnId,
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) inbound: BytesMut,
+    pub(crate) outbound: Outbound,
+    pub(crate) interest: Interest,
+    /// Set once the connection should close when its output has drained.
+    pub(crate) close_reason: Option<CloseReason>,
+    /// The peer sent FIN; nothing more will be read.
+    pub(crate) read_closed: bool,
+    /// Output was held back by a full socket (on_writable fires on drain).
+    pub(crate) write_blocked: bool,
+    pub(crate) queued_for_flush: bool,
+    /// `on_close` has run: handles made now are dead from the start.
+    pub(crate) closed: bool,
+    pub(crate) linger_deadline: Option<std::time::Instant>,
+    pub(crate) max_outbound: usize,
+    pub(crate) alive: Option<Arc<AtomicBool>>,
+    pub(crate) mailbox: Arc<Mailbox>,
+    pub(crate) context: Option<Box<dyn Any + Send>>,
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.id)
+            .field("fd", &self.fd.as_raw_fd())
+            .field("peer", &self.peer)
+            .field("inbound_len", &self.inbound.len())
+            .field("outbound_len", &self.outbound.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The inbound half of a [`Conn`] (see [`Conn::split`]).
+#[derive(Debug)]
+pub struct Reader<'a> {
+    buf: &'a mut BytesMut,
+}
+
+/// The outbound half of a [`Conn`] (see [`Conn::split`]).
+#[derive(Debug)]
+pub struct Writer<'a> {
+    out: &'a mut Outbound,
+    max: usize,
+    overflow: &'a mut Option<CloseReason>,
+}
+
+impl Reader<'_> {
+    /// Bytes received and not yet consumed.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Up to `n` bytes from the front, without consuming them.
+    pub fn peek(&self, n: usize) -> &[u8] {
+        &self.buf[..n.min(self.buf.len())]
+    }
+
+    /// Everything waiting, without consuming it.
+    pub fn peek_all(&self) -> &[u8] {
+        self.buf
+    }
+
+    /// Consumes up to `n` bytes; returns how many were consumed.
+    pub fn discard(&mut self, n: usize) -> usize {
+        let n = n.min(self.buf.len());
+        self.buf.advance(n);
+        n
+    }
+
+    /// Takes exactly `n` bytes off the front without copying, or `None` if
+    /// fewer are waiting.
+    pub fn next(&mut self, n: usize) -> Option<Bytes> {
+        (n <= self.buf.len()).then(|| self.buf.split_to(n).freeze())
+    }
+
+    /// Takes everything waiting without copying.
+    pub fn take_all(&mut self) -> Bytes {
+        self.buf.split().freeze()
+    }
+}
+
+impl Writer<'_> {
+    /// Queues a copy of `data`.
+    pub fn write(&mut self, data: &[u8]) {
+        if self.admit(data.len()) {
+            self.out.write(data);
+        }
+    }
+
+    /// Queues `data` by reference (no copy unless it is small).
+    pub fn write_bytes(&mut self, data: Bytes) {
+        if self.admit(data.len()) {
+            self.out.write_bytes(data);
+        }
+    }
+
+    /// Queues several slices, in order.
+    pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) {
+        let total = bufs.iter().map(|b| b.len()).sum();
+        if self.admit(total) {
+            for b in bufs {
+                self.out.write(b);
+            }
+        }
+    }
+
+    /// Bytes queued and not yet handed to the kernel.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// Past the hard cap the connection closes with `OutboundOverflow` and
+    /// what it had queued is dropped: the peer is not keeping up.
+    fn admit(&mut self, n: usize) -> bool {
+        if self
+            .overflow
+            .as_ref()
+            .is_some_and(|r| matches!(r, CloseReason::OutboundOverflow { .. }))
+        {
+            return false;
+        }
+        if self.out.len().saturating_add(n) > self.max {
+            self.out.clear();
+            *self.overflow = Some(CloseReason::OutboundOverflow { limit: self.max });
+            return false;
+        }
+        true
+    }
+}
+
+impl io::Write for Writer<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Writer::write(self, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Conn {
+    /// This connection's id, unique among the live connections of its loop.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The raw file descriptor (for socket options this crate does not wrap).
+    /// Do not close it or change its blocking mode.
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// The peer's address, as accept reported it.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// The local address of the connection (one `getsockname` call).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        sys::socket::local_addr(self.fd.as_fd())
+    }
+
+    /// Splits into the inbound and outbound halves, so received bytes can be
+    /// written back without copying them out first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor::{Action, Conn, EventHandler};
+    ///
+    /// struct Upper;
+    /// impl EventHandler for Upper {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         let (mut rx, mut tx) = conn.split();
+    ///         tx.write(&rx.peek_all().to_ascii_uppercase());
+    ///         let n = rx.len();
+    ///         rx.discard(n);
+    ///         Action::Continue
+    ///     }
+    /// }
+    /// ```
+    pub fn split(&mut self) -> (Reader<'_>, Writer<'_>) {
+        (
+            Reader {
+                buf: &mut self.inbound,
+            },
+            Writer {
+                out: &mut self.outbound,
+                max: self.max_outbound,
+                overflow: &mut self.close_reason,
+            },
+        )
+    }
+
+    fn reader(&mut self) -> Reader<'_> {
+        self.split().0
+    }
+
+    fn writer(&mut self) -> Writer<'_> {
+        self.split().1
+    }
+
+    /// Bytes received and not yet consumed.
+    pub fn inbound_len(&self) -> usize {
+        self.inbound.len()
+    }
+
+    /// Up to `n` bytes from the front of the inbound data, not consumed.
+    pub fn peek(&self, n: usize) -> &[u8] {
+        &self.inbound[..n.min(self.inbound.len())]
+    }
+
+    /// All inbound data, not consumed.
+    pub fn peek_all(&self) -> &[u8] {
+        &self.inbound
+    }
+
+    /// Consumes up to `n` inbound bytes; returns how many.
+    pub fn discard(&mut self, n: usize) -> usize {
+        self.reader().discard(n)
+    }
+
+    /// Takes exactly `n` inbound bytes without copying, or `None` if fewer
+    /// have arrived.
+    pub fn next(&mut self, n: usize) -> Option<Bytes> {
+        self.reader().next(n)
+    }
+
+    /// Takes all inbound bytes without copying.
+    pub fn take_inbound(&mut self) -> Bytes {
+        self.reader().take_all()
+    }
+
+    /// Writes every inbound byte back to the peer, without copying.
+    pub fn echo_all(&mut self) {
+        let data = self.take_inbound();
+        self.write_bytes(data);
+    }
+
+    /// Queues a copy of `data`; it is sent when the callback returns.
+    pub fn write(&mut self, data: &[u8]) {
+        self.writer().write(data);
+    }
+
+    /// Queues `data` by reference (small ones are copied; large ones are
+    /// sent straight from the `Bytes`).
+    pub fn write_bytes(&mut self, data: Bytes) {
+        self.writer().write_bytes(data);
+    }
+
+    /// Queues several slices, in order.
+    pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) {
+        self.writer().write_vectored(bufs);
+    }
+
+    /// Bytes queued and not yet accepted by the kernel.
+    pub fn outbound_len(&self) -> usize {
+        self.outbound.len()
+    }
+
+    /// Sends queued bytes now instead of when the callback returns.
+    ///
+    /// # Errors
+    /// The socket failed (the connection will close with that reason).
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self.outbound.flush(self.fd.as_fd()) {
+            Ok(Flushed::All) => Ok(()),
+            Ok(Flushed::Partial) => {
+                self.write_blocked = true;
+                Ok(())
+            }
+            Err(e) => {
+                self.outbound.clear();
+                let copy = io::Error::new(e.kind(), e.to_string());
+                self.close_reason.get_or_insert(CloseReason::from_io(e));
+                Err(copy)
+            }
+        }
+    }
+
+    /// Closes the connection once everything queued has been sent (bounded
+    /// by the linger deadline). `on_close` follows with `CloseReason::Local`.
+    pub fn close(&mut self) {
+        self.close_reason.get_or_insert(CloseReason::Local);
+    }
+
+    /// True once the connection is closing (no more callbacks but `on_close`).
+    pub fn is_closing(&self) -> bool {
+        self.close_reason.is_some()
+    }
+
+    /// Turns Nagle's algorithm off (`true`, the engine's default) or on.
+    ///
+    /// # Errors
+    /// The `setsockopt` call failed.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        sys::socket::set_nodelay(self.fd.as_fd(), nodelay)
+    }
+
+    /// A handle other threads can use to write to or close this connection.
+    pub fn handle(&mut self) -> ConnHandle {
+        let closed = self.closed;
+        let alive = self
+            .alive
+            .get_or_insert_with(|| Arc::new(AtomicBool::new(!closed)))
+            .clone();
+        ConnHandle {
+            id: self.id,
+            mailbox: self.mailbox.clone(),
+            alive,
+        }
+    }
+
+    /// Stores a per-connection value, replacing any earlier one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor::{Action, Conn, EventHandler};
+    ///
+    /// struct Counter;
+    /// impl EventHandler for Counter {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.set_context(0u64);
+    ///         Action::Continue
+    ///     }
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         let n = conn.inbound_len() as u64;
+    ///         conn.discard(n as usize);
+    ///         *conn.context_mut::<u64>().unwrap() += n;
+    ///         Action::Continue
+    ///     }
+    /// }
+    /// ```
+    pub fn set_context<T: Any + Send>(&mut self, value: T) {
+        self.context = Some(Box::new(value));
+    }
+
+    /// The per-connection value, if one of type `T` is stored.
+    pub fn context<T: Any + Send>(&self) -> Option<&T> {
+        self.context.as_ref()?.downcast_ref()
+    }
+
+    /// The per-connection value, mutably.
+    pub fn context_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
+        self.context.as_mut()?.downcast_mut()
+    }
+
+    /// Removes and returns the per-connection value.
+    pub fn take_context<T: Any + Send>(&mut self) -> Option<T> {
+        match self.context.take()?.downcast::<T>() {
+            Ok(b) => Some(*b),
+            Err(other) => {
+                self.context = Some(other);
+                None
+            }
+        }
+    }
+}
+
+impl io::Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Conn::write(self, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Conn::flush(self)
+    }
+}
+
+/// A connection as seen from any thread: cheap to clone, `Send + Sync`.
+///
+/// Each call posts a task to the owning loop. A handle whose connection has
+/// closed returns [`Error::ConnectionClosed`]; it can never reach a newer
+/// connection that reused the slot or the file descriptor.
+#[derive(Clone)]
+pub struct ConnHandle {
+    id: ConnId,
+    mailbox: Arc<Mailbox>,
+    alive: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for ConnHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnHandle")
+            .field("id", &self.id)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+impl ConnHandle {
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// False once the connection has closed.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    fn post(&self, task: Task) -> Result<()> {
+        if !self.is_alive() {
+            return Err(Error::ConnectionClosed);
+        }
+        self.mailbox.post(task).map_err(|_| Error::EngineStopped)
+    }
+
+    /// Queues `data` for the connection; the loop sends it in order with
+    /// other writes from this thread.
+    ///
+    /// # Errors
+    /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`]. A write that
+    /// races with the close may be accepted here and then dropped.
+    pub fn async_write(&self, data: Bytes) -> Result<()> {
+        self.post(Task::Write(self.id, data))
+    }
+
+    /// Queues several buffers, sent back to back.
+    ///
+    /// # Errors
+    /// As [`ConnHandle::async_write`].
+    pub fn async_write_vectored(&self, data: Vec<Bytes>) -> Result<()> {
+        self.post(Task::WriteVectored(self.id, data))
+    }
+
+    /// Runs `on_traffic` for the connection on its loop, even with no new bytes.
+    ///
+    /// # Errors
+    /// As [`ConnHandle::async_write`].
+    pub fn wake(&self) -> Result<()> {
+        self.post(Task::Wake(self.id))
+    }
+
+    /// Closes the connection after flushing what is queued.
+    ///
+    /// # Errors
+    /// As [`ConnHandle::async_write`].
+    pub fn close(&self) -> Result<()> {
+        self.post(Task::Close(self.id))
+    }
+}

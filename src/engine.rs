@@ -1,0 +1,500 @@
+//! Building, starting and stopping an engine.
+
+use std::cell::Cell;
+use std::fmt;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::addr::Address;
+use crate::balancer::{LoadBalancer, LoadBalancing};
+use crate::error::Result;
+use crate::handler::{Action, EventHandler};
+use crate::options::*;
+use crate::reactor::acceptor::Coordinator;
+use crate::reactor::event_loop::EventLoop;
+use crate::reactor::task::{self, Mailbox, Task};
+use crate::sys;
+
+thread_local! {
+    static ON_ENGINE_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+pub(crate) fn mark_engine_thread() {
+    ON_ENGINE_THREAD.with(|c| c.set(true));
+}
+
+/// Entry point: `Engine::builder()`.
+#[derive(Debug)]
+pub struct Engine(());
+
+impl Engine {
+    /// A builder with every option at its default.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use netreactor::{Action, Conn, Engine, EventHandler, LoadBalancing};
+    ///
+    /// struct Echo;
+    /// impl EventHandler for Echo {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         conn.echo_all();
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// fn main() -> netreactor::Result<()> {
+    ///     Engine::builder()
+    ///         .event_loops(4)
+    ///         .load_balancing(LoadBalancing::LeastConnections)
+    ///         .run(Echo, "tcp://127.0.0.1:9000")
+    /// }
+    /// ```
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+}
+
+/// The options the loops read, fixed at start.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) read_buffer_bytes: usize,
+    pub(crate) max_inbound_bytes: usize,
+    pub(crate) max_outbound_bytes: usize,
+    pub(crate) events_per_wait: usize,
+    pub(crate) tasks_per_iteration: usize,
+    pub(crate) close_linger: Duration,
+    pub(crate) tcp_nodelay: bool,
+}
+
+/// Configures and starts an engine. Every option has a default; see
+/// docs/limits.md for the reasoning behind each.
+#[derive(Debug, Clone)]
+pub struct EngineBuilder {
+    event_loops: usize,
+    load_balancing: LoadBalancing,
+    pin_threads: bool,
+    reuse_port: bool,
+    handle_signals: bool,
+    shutdown_deadline: Duration,
+    cfg: Config,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            event_loops: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            load_balancing: LoadBalancing::default(),
+            pin_threads: false,
+            reuse_port: false,
+            handle_signals: false,
+            shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
+            cfg: Config {
+                read_buffer_bytes: DEFAULT_READ_BUFFER_BYTES,
+                max_inbound_bytes: DEFAULT_MAX_INBOUND_BYTES,
+                max_outbound_bytes: DEFAULT_MAX_OUTBOUND_BYTES,
+                events_per_wait: DEFAULT_EVENTS_PER_WAIT,
+                tasks_per_iteration: DEFAULT_TASKS_PER_ITERATION,
+                close_linger: DEFAULT_CLOSE_LINGER,
+                tcp_nodelay: true,
+            },
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// Number of event-loop threads (default: available cores; at least 1).
+    pub fn event_loops(mut self, n: usize) -> Self {
+        self.event_loops = n.max(1);
+        self
+    }
+
+    /// How accepted connections are spread over the loops (default round robin).
+    pub fn load_balancing(mut self, lb: LoadBalancing) -> Self {
+        self.load_balancing = lb;
+        self
+    }
+
+    /// Uses a balancer of your own.
+    pub fn load_balancer(self, lb: impl LoadBalancer) -> Self {
+        self.load_balancing(LoadBalancing::Custom(Arc::new(lb)))
+    }
+
+    /// Pins loop `i` to core `i` (modulo the core count). Default off.
+    pub fn pin_threads(mut self, on: bool) -> Self {
+        self.pin_threads = on;
+        self
+    }
+
+    /// Gives every loop its own `SO_REUSEPORT` listener, so the kernel
+    /// balances connections and no acceptor thread hands them over. The load
+    /// balancer is then unused. Default off.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// Sets TCP_NODELAY on accepted connections (default on).
+    pub fn tcp_nodelay(mut self, on: bool) -> Self {
+        self.cfg.tcp_nodelay = on;
+        self
+    }
+
+    /// Bytes one read takes, and the size of each loop's read buffer
+    /// (default [`DEFAULT_READ_BUFFER_BYTES`]).
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.cfg.read_buffer_bytes = bytes.max(1024);
+        self
+    }
+
+    /// Unconsumed inbound bytes at which a connection is closed
+    /// (default [`DEFAULT_MAX_INBOUND_BYTES`]).
+    pub fn max_inbound_buffer(mut self, bytes: usize) -> Self {
+        self.cfg.max_inbound_bytes = bytes.max(1);
+        self
+    }
+
+    /// Queued outbound bytes at which a connection is closed
+    /// (default [`DEFAULT_MAX_OUTBOUND_BYTES`]).
+    pub fn max_outbound_buffer(mut self, bytes: usize) -> Self {
+        self.cfg.max_outbound_bytes = bytes.max(1);
+        self
+    }
+
+    /// How long `close` waits for queued output (default [`DEFAULT_CLOSE_LINGER`]).
+    pub fn close_linger(mut self, d: Duration) -> Self {
+        self.cfg.close_linger = d;
+        self
+    }
+
+    /// How long [`EngineHandle::stop`] lets connections flush
+    /// (default [`DEFAULT_SHUTDOWN_DEADLINE`]).
+    pub fn shutdown_deadline(mut self, d: Duration) -> Self {
+        self.shutdown_deadline = d;
+        self
+    }
+
+    /// Makes SIGINT and SIGTERM stop the engine gracefully. The signals are
+    /// blocked on the thread that calls `run`/`start` (and so on the engine's
+    /// threads) and read through a signalfd. Default off.
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.handle_signals = on;
+        self
+    }
+
+    /// Starts the engine and blocks until it has stopped.
+    ///
+    /// # Errors
+    /// The address is invalid, binding failed, or a thread could not start.
+    pub fn run<H: EventHandler>(self, handler: H, addr: &str) -> Result<()> {
+        let handle = self.start(handler, addr)?;
+        handle.wait();
+        Ok(())
+    }
+
+    /// Starts the engine in the background and returns a handle to it.
+    ///
+    /// # Errors
+    /// As [`EngineBuilder::run`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// struct Echo;
+    /// impl EventHandler for Echo {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         conn.echo_all();
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(2).start(Echo, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// client.write_all(b"ping")?;
+    /// let mut buf = [0; 4];
+    /// client.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"ping");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start<H: EventHandler>(self, handler: H, addr: &str) -> Result<EngineHandle> {
+        let Address::Tcp(addr) = Address::parse(addr)?;
+        let n = self.event_loops;
+        let backlog = sys::socket::listen_backlog();
+
+        // Listeners: one, or one per loop sharing the port.
+        let mut listeners: Vec<OwnedFd> = Vec::new();
+        let first = sys::socket::tcp_listener(addr, self.reuse_port, backlog)?;
+        let bound = sys::socket::local_addr(first.as_fd()).unwrap_or(addr);
+        listeners.push(first);
+        if self.reuse_port {
+            for _ in 1..n {
+                listeners.push(sys::socket::tcp_listener(bound, true, backlog)?);
+            }
+        }
+
+        let signals = if self.handle_signals {
+            Some(sys::signal::SignalReader::block_and_open()?)
+        } else {
+            None
+        };
+
+        let mut loops = Vec::with_capacity(n);
+        let mut inboxes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (mailbox, inbox) = task::mailbox()?;
+            loops.push(LoopShared {
+                mailbox: Arc::new(mailbox),
+                conns: AtomicUsize::new(0),
+            });
+            inboxes.push(inbox);
+        }
+        let (coord_mailbox, coord_inbox) = task::mailbox()?;
+        let shared = Arc::new(EngineShared {
+            loops,
+            local_addrs: vec![bound],
+            coordinator: coord_mailbox,
+            shutdown_deadline: self.shutdown_deadline,
+            join: Mutex::new(None),
+            done: Mutex::new(false),
+            done_cv: Condvar::new(),
+        });
+        let handle = EngineHandle {
+            shared: shared.clone(),
+        };
+        let handler = Arc::new(handler);
+        let boot = handler.on_boot(&handle);
+
+        let cfg = Arc::new(self.cfg);
+        let cores = if self.pin_threads {
+            core_affinity::get_core_ids().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut loop_threads = Vec::with_capacity(n);
+        let acceptor_listener = if self.reuse_port {
+            None
+        } else {
+            listeners.pop()
+        };
+        let mut own_listeners = listeners.into_iter();
+        for (i, inbox) in inboxes.into_iter().enumerate() {
+            let lp = EventLoop::new(
+                i,
+                handler.clone(),
+                inbox,
+                shared.clone(),
+                cfg.clone(),
+                own_listeners.next(),
+            )?;
+            let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
+            let t = std::thread::Builder::new()
+                .name(format!("nr-loop-{i}"))
+                .spawn(move || {
+                    mark_engine_thread();
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    lp.run();
+                });
+            match t {
+                Ok(t) => loop_threads.push(t),
+                Err(e) => {
+                    abort_start(&shared, loop_threads);
+                    return Err(e.into());
+                }
+            }
+        }
+
+        let coordinator = Coordinator::new(
+            acceptor_listener,
+            signals,
+            coord_inbox,
+            shared.clone(),
+            self.load_balancing.into_balancer(),
+            cfg.tcp_nodelay,
+            handler,
+            loop_threads,
+        )?;
+        let t = std::thread::Builder::new()
+            .name("nr-accept".into())
+            .spawn(move || {
+                mark_engine_thread();
+                coordinator.run();
+            })?;
+        *shared.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+        if boot == Action::Shutdown {
+            handle.request_stop(Duration::ZERO);
+        }
+        Ok(handle)
+    }
+}
+
+fn abort_start(shared: &EngineShared, threads: Vec<JoinHandle<()>>) {
+    let deadline = Instant::now();
+    for l in &shared.loops {
+        let _ = l.mailbox.post(Task::Stop(deadline));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+/// Per-loop state other threads may read.
+#[derive(Debug)]
+pub(crate) struct LoopShared {
+    pub(crate) mailbox: Arc<Mailbox>,
+    /// Connections this loop owns or has been handed.
+    conns: AtomicUsize,
+}
+
+impl LoopShared {
+    pub(crate) fn connections(&self) -> usize {
+        self.conns.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_connection(&self) {
+        self.conns.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn remove_connection(&self) {
+        self.conns.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct EngineShared {
+    pub(crate) loops: Vec<LoopShared>,
+    local_addrs: Vec<SocketAddr>,
+    pub(crate) coordinator: Mailbox,
+    shutdown_deadline: Duration,
+    join: Mutex<Option<JoinHandle<()>>>,
+    done: Mutex<bool>,
+    done_cv: Condvar,
+}
+
+impl EngineShared {
+    /// Asks the coordinator to stop the engine; returns at once.
+    pub(crate) fn request_stop(&self, deadline: Duration) {
+        let _ = self.coordinator.post(Task::Stop(Instant::now() + deadline));
+    }
+
+    pub(crate) fn shutdown_deadline(&self) -> Duration {
+        self.shutdown_deadline
+    }
+
+    /// Called by the coordinator as its very last act.
+    pub(crate) fn mark_done(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.done_cv.notify_all();
+    }
+}
+
+/// Controls a running engine from any thread: `Send + Sync`, cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    shared: Arc<EngineShared>,
+}
+
+impl fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineHandle")
+            .field("local_addrs", &self.shared.local_addrs)
+            .field("loops", &self.shared.loops.len())
+            .field("connections", &self.connection_count())
+            .finish()
+    }
+}
+
+impl EngineHandle {
+    pub(crate) fn from_shared(shared: Arc<EngineShared>) -> Self {
+        EngineHandle { shared }
+    }
+
+    /// Stops gracefully with the builder's shutdown deadline: stop accepting,
+    /// `on_shutdown`, flush and close every connection (`on_close` once
+    /// each), join every thread. Blocks until done, except when called on
+    /// one of the engine's own threads, where it only requests the stop.
+    pub fn stop(&self) {
+        self.stop_with_deadline(self.shared.shutdown_deadline);
+    }
+
+    /// As [`stop`](EngineHandle::stop), letting connections flush for at
+    /// most `deadline` before they are closed regardless.
+    pub fn stop_with_deadline(&self, deadline: Duration) {
+        self.request_stop(deadline);
+        if !ON_ENGINE_THREAD.with(Cell::get) {
+            self.wait();
+        }
+    }
+
+    fn request_stop(&self, deadline: Duration) {
+        self.shared.request_stop(deadline);
+    }
+
+    /// Blocks until the engine has stopped and all its threads have ended.
+    pub fn wait(&self) {
+        let join = self
+            .shared
+            .join
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(t) = join {
+            if t.join().is_err() {
+                log::error!("netreactor: the coordinator thread panicked");
+                self.shared.mark_done();
+            }
+        }
+        let mut done = self.shared.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            done = self
+                .shared
+                .done_cv
+                .wait(done)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// True once the engine has stopped completely.
+    pub fn is_stopped(&self) -> bool {
+        *self.shared.done.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The addresses the engine listens on (with the real port when bound to port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.shared.local_addrs
+    }
+
+    /// The first listening address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addrs[0]
+    }
+
+    /// Connections open now, over all loops (including ones being handed over).
+    pub fn connection_count(&self) -> usize {
+        self.shared.loops.iter().map(LoopShared::connections).sum()
+    }
+
+    /// Connections owned by each loop, in loop order.
+    pub fn loop_connection_counts(&self) -> Vec<usize> {
+        self.shared
+            .loops
+            .iter()
+            .map(LoopShared::connections)
+            .collect()
+    }
+}
+
+const _: () = {
+    const fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<EngineHandle>();
+    is_send_sync::<crate::ConnHandle>();
+};

@@ -1,0 +1,85 @@
+//! The callbacks a server implements.
+
+use crate::conn::Conn;
+use crate::engine::EngineHandle;
+use crate::error::CloseReason;
+
+/// What the engine does after a callback returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Action {
+    /// Keep the connection (and the engine) running.
+    #[default]
+    Continue,
+    /// Close this connection once its queued output is flushed.
+    Close,
+    /// Stop the whole engine gracefully (as [`EngineHandle::stop`] does).
+    Shutdown,
+}
+
+/// A server's behaviour: one shared instance, called from every loop thread.
+///
+/// Every method has a default that does nothing, so a server implements only
+/// what it needs. Connection callbacks run on the loop thread that owns the
+/// connection, never concurrently for the same connection. A panic in a
+/// connection callback closes that connection with
+/// [`CloseReason::HandlerPanic`]; the loop goes on serving the others.
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::{Action, Conn, EventHandler};
+///
+/// struct Echo;
+///
+/// impl EventHandler for Echo {
+///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+///         conn.echo_all();
+///         Action::Continue
+///     }
+/// }
+/// ```
+pub trait EventHandler: Send + Sync + 'static {
+    /// Runs once when the engine has bound its listeners, before any
+    /// connection is served, on the thread that called `run`/`start`.
+    fn on_boot(&self, engine: &EngineHandle) -> Action {
+        let _ = engine;
+        Action::Continue
+    }
+
+    /// A connection joined a loop. Writes made here (a greeting) are sent
+    /// when it returns.
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        let _ = conn;
+        Action::Continue
+    }
+
+    /// Bytes arrived (or [`ConnHandle::wake`](crate::ConnHandle::wake) was
+    /// called). Consume with `peek`/`discard`/`next`/`echo_all`; what is left
+    /// stays in the connection's buffer for the next call. Writes are
+    /// flushed with one system call when it returns.
+    fn on_traffic(&self, conn: &mut Conn) -> Action {
+        let _ = conn;
+        Action::Continue
+    }
+
+    /// Output that a full socket had held back has now been sent completely.
+    /// Use it to stream more data without holding it all in memory.
+    fn on_writable(&self, conn: &mut Conn) -> Action {
+        let _ = conn;
+        Action::Continue
+    }
+
+    /// The connection is closing, exactly once per connection. Its file
+    /// descriptor is still open but nothing more is sent.
+    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
+        let _ = (conn, reason);
+    }
+
+    /// The engine is stopping: listeners are closed and connections are
+    /// about to be flushed and closed (writes queued through a
+    /// [`ConnHandle`](crate::ConnHandle) now are still delivered). Runs once,
+    /// on the engine's coordinator thread.
+    fn on_shutdown(&self, engine: &EngineHandle) {
+        let _ = engine;
+    }
+}

@@ -1,0 +1,52 @@
+//! netreactor: a multi-reactor, event-loop network server framework in the
+//! style of Go's gnet, without async.
+//!
+//! An acceptor thread takes connections and a load balancer hands each to one
+//! of N event loops; each loop owns an epoll instance, its connections and
+//! their buffers, and calls your [`EventHandler`].
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use netreactor::{Action, Conn, Engine, EventHandler};
+//!
+//! struct Echo;
+//!
+//! impl EventHandler for Echo {
+//!     fn on_traffic(&self, conn: &mut Conn) -> Action {
+//!         conn.echo_all(); // zero-copy: queued by reference, sent with one write
+//!         Action::Continue
+//!     }
+//! }
+//!
+//! let engine = Engine::builder().event_loops(2).start(Echo, "tcp://127.0.0.1:0")?;
+//! let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+//! client.write_all(b"hello")?;
+//! let mut reply = [0u8; 5];
+//! client.read_exact(&mut reply)?;
+//! assert_eq!(&reply, b"hello");
+//! engine.stop();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod addr;
+mod balancer;
+mod buffer;
+mod conn;
+mod engine;
+mod error;
+mod handler;
+pub mod options;
+mod reactor;
+mod sys;
+
+pub use addr::Address;
+pub use balancer::{
+    LeastConnections, LoadBalancer, LoadBalancing, LoopLoads, RoundRobin, SourceAddrHash,
+};
+pub use bytes::{Bytes, BytesMut};
+pub use conn::{Conn, ConnHandle, ConnId, Reader, Writer};
+pub use engine::{Engine, EngineBuilder, EngineHandle};
+pub use error::{CloseReason, Error, Result};
+pub use handler::{Action, EventHandler};
+/// Frame codecs (the `netreactor-codecs` crate).
+pub use netreactor_codecs as codec;

@@ -1,0 +1,30 @@
+//! Every limit and default of the engine, as a named constant with its unit.
+//! docs/limits.md lists them with the reasoning behind each.
+
+use std::time::Duration;
+
+/// Size of each loop's shared read buffer, and the most one `read(2)` takes.
+pub const DEFAULT_READ_BUFFER_BYTES: usize = 64 * 1024;
+/// A connection whose unconsumed inbound bytes reach this is closed with
+/// `CloseReason::InboundOverflow`.
+pub const DEFAULT_MAX_INBOUND_BYTES: usize = 16 * 1024 * 1024;
+/// A connection whose queued outbound bytes would exceed this is closed with
+/// `CloseReason::OutboundOverflow`.
+pub const DEFAULT_MAX_OUTBOUND_BYTES: usize = 64 * 1024 * 1024;
+/// Readiness events taken from one `epoll_wait`.
+pub const DEFAULT_EVENTS_PER_WAIT: usize = 1024;
+/// Normal-priority tasks a loop runs per iteration before polling again.
+pub const DEFAULT_TASKS_PER_ITERATION: usize = 256;
+/// How long `close` waits for queued output to drain before closing anyway.
+pub const DEFAULT_CLOSE_LINGER: Duration = Duration::from_secs(5);
+/// How long `EngineHandle::stop` lets connections flush before closing them.
+pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+/// Gather-list entries per `sendmsg` (well under the kernel's IOV_MAX of 1024).
+pub const MAX_IOVECS_PER_WRITE: usize = 64;
+/// `Bytes` smaller than this are copied into the outbound buffer instead of
+/// being queued by reference (a copy is cheaper than an iovec entry).
+pub const OUTBOUND_COPY_THRESHOLD_BYTES: usize = 256;
+/// Pause before retrying accept after the process ran out of descriptors.
+pub const ACCEPT_BACKOFF_START: Duration = Duration::from_millis(10);
+/// Longest pause between accept retries while out of descriptors.
+pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);

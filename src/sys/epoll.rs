@@ -1,0 +1,132 @@
+//! A level-triggered epoll poller keyed by 64-bit tokens.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+
+/// What a registration waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Interest {
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+}
+
+impl Interest {
+    pub(crate) const READ: Interest = Interest {
+        read: true,
+        write: false,
+    };
+    pub(crate) const WRITE: Interest = Interest {
+        read: false,
+        write: true,
+    };
+
+    fn flags(self) -> EpollFlags {
+        // RDHUP only with read interest: it stays raised after the peer's
+        // FIN, so keeping it while only waiting to write would spin.
+        let mut f = EpollFlags::empty();
+        if self.read {
+            f |= EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
+        }
+        if self.write {
+            f |= EpollFlags::EPOLLOUT;
+        }
+        f
+    }
+}
+
+/// One readiness report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Event {
+    pub(crate) token: u64,
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+    /// Hang-up or error: the next read or write reports what happened.
+    pub(crate) hangup: bool,
+}
+
+/// An epoll instance plus its event array.
+#[derive(Debug)]
+pub(crate) struct Poller {
+    epoll: Epoll,
+    events: Vec<EpollEvent>,
+}
+
+impl Poller {
+    pub(crate) fn new(capacity: usize) -> io::Result<Self> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        Ok(Poller {
+            epoll,
+            events: vec![EpollEvent::empty(); capacity.max(1)],
+        })
+    }
+
+    pub(crate) fn add(&self, fd: BorrowedFd<'_>, token: u64, interest: Interest) -> io::Result<()> {
+        Ok(self
+            .epoll
+            .add(fd, EpollEvent::new(interest.flags(), token))?)
+    }
+
+    pub(crate) fn modify(
+        &self,
+        fd: BorrowedFd<'_>,
+        token: u64,
+        interest: Interest,
+    ) -> io::Result<()> {
+        let mut ev = EpollEvent::new(interest.flags(), token);
+        Ok(self.epoll.modify(fd, &mut ev)?)
+    }
+
+    /// Waits up to `timeout` (`None`: forever) and returns how many events
+    /// are ready; read them with [`Poller::event`]. EINTR counts as zero.
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let timeout = match timeout {
+            None => EpollTimeout::NONE,
+            Some(d) => EpollTimeout::try_from(millis_rounded_up(d)).unwrap_or(EpollTimeout::MAX),
+        };
+        match self.epoll.wait(&mut self.events, timeout) {
+            Ok(n) => Ok(n),
+            Err(nix::errno::Errno::EINTR) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) fn event(&self, i: usize) -> Event {
+        let ev = &self.events[i];
+        let f = ev.events();
+        Event {
+            token: ev.data(),
+            readable: f.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP),
+            writable: f.contains(EpollFlags::EPOLLOUT),
+            hangup: f.intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR),
+        }
+    }
+}
+
+impl AsFd for Poller {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.epoll.0.as_fd()
+    }
+}
+
+/// Milliseconds for epoll, rounded up so a 0.3 ms timer never becomes a busy
+/// zero-timeout poll; clamped to `i32::MAX`.
+pub(crate) fn millis_rounded_up(d: Duration) -> i32 {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    i32::try_from(ms).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_millisecond_timeouts_round_up() {
+        assert_eq!(millis_rounded_up(Duration::from_micros(300)), 1);
+        assert_eq!(millis_rounded_up(Duration::from_millis(2)), 2);
+        assert_eq!(millis_rounded_up(Duration::ZERO), 0);
+        assert_eq!(millis_rounded_up(Duration::from_secs(u64::MAX)), i32::MAX);
+    }
+}

@@ -1,0 +1,11 @@
+//! Operating-system glue: every `unsafe` block and every `cfg(target_os)` of
+//! the framework lives here (and in `buffer/`).
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("netreactor drives epoll and eventfd directly and builds on Linux only");
+
+pub(crate) mod epoll;
+pub(crate) mod io;
+pub(crate) mod signal;
+pub(crate) mod socket;
+pub(crate) mod waker;
