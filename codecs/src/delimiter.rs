@@ -101,14 +101,9 @@ impl DelimiterCodec {
         I: IntoIterator<Item = D>,
         D: AsRef<[u8]>,
     {
-        let delimiters: Vec<Box<[u8]>> = delimiters
-            .into_iter()
-            .map(|d| Box::from(d.as_ref()))
-            .collect();
+        let delimiters: Vec<Box<[u8]>> = delimiters.into_iter().map(|d| Box::from(d.as_ref())).collect();
         if delimiters.is_empty() {
-            return Err(CodecError::InvalidConfig(
-                "at least one delimiter is needed",
-            ));
+            return Err(CodecError::InvalidConfig("at least one delimiter is needed"));
         }
         if delimiters.iter().any(|d| d.is_empty()) {
             return Err(CodecError::InvalidConfig("a delimiter cannot be empty"));
@@ -266,9 +261,7 @@ impl DelimiterCodec {
                     }
                     if at > self.max_length {
                         src.advance(at + dlen);
-                        return Err(CodecError::DelimitedFrameTooLong {
-                            max: self.max_length,
-                        });
+                        return Err(CodecError::DelimitedFrameTooLong { max: self.max_length });
                     }
                     let mut frame = src.split_to(at + dlen);
                     if self.strip_delimiter {
@@ -294,9 +287,7 @@ impl DelimiterCodec {
                         }
                         if src.len() > self.max_length {
                             src.clear();
-                            return Err(CodecError::DelimitedFrameTooLong {
-                                max: self.max_length,
-                            });
+                            return Err(CodecError::DelimitedFrameTooLong { max: self.max_length });
                         }
                         let len = src.len();
                         return Ok(Some(src.split_to(len).freeze()));
@@ -311,9 +302,7 @@ impl DelimiterCodec {
                         src.advance(before);
                         self.scanned -= before.min(self.scanned);
                         self.discarding = true;
-                        return Err(CodecError::DelimitedFrameTooLong {
-                            max: self.max_length,
-                        });
+                        return Err(CodecError::DelimitedFrameTooLong { max: self.max_length });
                     }
                     return Ok(None);
                 }
@@ -323,9 +312,7 @@ impl DelimiterCodec {
 
     fn encode_slice(&self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         if item.len() > self.max_length {
-            return Err(CodecError::DelimitedFrameTooLong {
-                max: self.max_length,
-            });
+            return Err(CodecError::DelimitedFrameTooLong { max: self.max_length });
         }
         let delimiter = &self.delimiters[0];
         if self
@@ -424,10 +411,7 @@ mod tests {
         // Netty's example: shortest frame wins even if its delimiter is listed later.
         let mut codec = DelimiterCodec::new([&b"ABC"[..], b"DEF"]).unwrap();
         let out = frames(&mut codec, b"+-DEF+ABC");
-        assert_eq!(
-            out,
-            [Ok(Bytes::from_static(b"+-")), Ok(Bytes::from_static(b"+"))]
-        );
+        assert_eq!(out, [Ok(Bytes::from_static(b"+-")), Ok(Bytes::from_static(b"+"))]);
     }
 
     #[test]
@@ -439,10 +423,7 @@ mod tests {
         assert_eq!(codec.decode(&mut src), Ok(Some(Bytes::from_static(b"ab"))));
         assert_eq!(codec.decode(&mut src), Ok(Some(Bytes::from_static(b"cd"))));
         assert_eq!(codec.decode(&mut src), Ok(None));
-        assert_eq!(
-            codec.decode_eof(&mut src),
-            Ok(Some(Bytes::from_static(b"x")))
-        );
+        assert_eq!(codec.decode_eof(&mut src), Ok(Some(Bytes::from_static(b"x"))));
     }
 
     #[test]
@@ -454,10 +435,7 @@ mod tests {
         assert_eq!(codec.decode(&mut src), Ok(Some(Bytes::from_static(b"x"))));
         // At end of stream the partial cannot complete any more.
         let mut src = BytesMut::from(&b"xab"[..]);
-        assert_eq!(
-            codec.decode_eof(&mut src),
-            Ok(Some(Bytes::from_static(b"xa")))
-        );
+        assert_eq!(codec.decode_eof(&mut src), Ok(Some(Bytes::from_static(b"xa"))));
     }
 
     #[test]

@@ -70,9 +70,7 @@ impl FixedLengthCodec {
     /// ```
     pub fn try_new(frame_length: usize) -> Result<Self, CodecError> {
         if frame_length == 0 {
-            return Err(CodecError::InvalidConfig(
-                "fixed frame length must be greater than 0",
-            ));
+            return Err(CodecError::InvalidConfig("fixed frame length must be greater than 0"));
         }
         Ok(Self { frame_length })
     }

@@ -17,8 +17,8 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::{
-    CodecError, Decoder, DelimiterCodec, Encoder, FixedLengthCodec, LengthFieldCodec, LineCodec,
-    LineEnding, DEFAULT_MAX_FRAME_LEN_BYTES, MAX_RESERVE_STEP_BYTES,
+    CodecError, Decoder, DelimiterCodec, Encoder, FixedLengthCodec, LengthFieldCodec, LineCodec, LineEnding,
+    DEFAULT_MAX_FRAME_LEN_BYTES, MAX_RESERVE_STEP_BYTES,
 };
 
 /// One decode result: a frame or an error.
@@ -67,14 +67,9 @@ impl<'a> Input<'a> {
     /// rest of the input as the stream.
     pub fn cuts_and_stream(mut self) -> (Vec<usize>, &'a [u8]) {
         let n = usize::from(self.byte() % 16);
-        let raw: Vec<u16> = (0..n)
-            .map(|_| u16::from_le_bytes([self.byte(), self.byte()]))
-            .collect();
+        let raw: Vec<u16> = (0..n).map(|_| u16::from_le_bytes([self.byte(), self.byte()])).collect();
         let stream = self.data;
-        let cuts = raw
-            .into_iter()
-            .map(|c| usize::from(c) % (stream.len() + 1))
-            .collect();
+        let cuts = raw.into_iter().map(|c| usize::from(c) % (stream.len() + 1)).collect();
         (cuts, stream)
     }
 }
@@ -133,15 +128,9 @@ where
             Ok(None) => break,
             Err(e) => events.push(Err(e)),
         }
-        assert!(
-            events.len() <= limit,
-            "decoder makes no progress at end of stream"
-        );
+        assert!(events.len() <= limit, "decoder makes no progress at end of stream");
     }
-    Run {
-        events,
-        max_capacity,
-    }
+    Run { events, max_capacity }
 }
 
 /// Decodes `stream` whole, at `cuts`, and (if short) byte by byte; asserts
@@ -296,10 +285,7 @@ pub fn check_length_field(data: &[u8]) {
             )
         });
         let decoded = decode_in_pieces(codec, &wire, &cuts).events;
-        let expected: Vec<Event> = accepted
-            .into_iter()
-            .map(|p| Ok(Bytes::copy_from_slice(p)))
-            .collect();
+        let expected: Vec<Event> = accepted.into_iter().map(|p| Ok(Bytes::copy_from_slice(p))).collect();
         assert_eq!(decoded, expected, "round trip");
     }
 }
@@ -309,14 +295,8 @@ pub fn line_config(cfg: &[u8]) -> LineCodec {
     let mut input = Input::new(cfg);
     let b0 = input.byte();
     let max = usize::from(u16::from_le_bytes([input.byte(), input.byte()]));
-    let ending = if b0 & 1 == 0 {
-        LineEnding::Lf
-    } else {
-        LineEnding::CrLf
-    };
-    LineCodec::new()
-        .with_max_length(max)
-        .with_line_ending(ending)
+    let ending = if b0 & 1 == 0 { LineEnding::Lf } else { LineEnding::CrLf };
+    LineCodec::new().with_max_length(max).with_line_ending(ending)
 }
 
 /// The line check; see the module docs.
@@ -334,16 +314,10 @@ pub fn check_line(data: &[u8]) {
     }
     let mut encoder = codec.clone();
     let (accepted, wire) = encode_pieces(&mut encoder, &pieces(stream, &cuts), |e| {
-        matches!(
-            e,
-            CodecError::LineTooLong { .. } | CodecError::ItemContainsDelimiter
-        )
+        matches!(e, CodecError::LineTooLong { .. } | CodecError::ItemContainsDelimiter)
     });
     let decoded = decode_in_pieces(codec, &wire, &cuts).events;
-    let expected: Vec<Event> = accepted
-        .into_iter()
-        .map(|p| Ok(Bytes::copy_from_slice(p)))
-        .collect();
+    let expected: Vec<Event> = accepted.into_iter().map(|p| Ok(Bytes::copy_from_slice(p))).collect();
     assert_eq!(decoded, expected, "round trip");
 }
 
@@ -361,9 +335,7 @@ pub fn delimiter_config(input: &mut Input<'_>) -> DelimiterCodec {
         .collect();
     let max = usize::from(u16::from_le_bytes([input.byte(), input.byte()]));
     match DelimiterCodec::new(delimiters) {
-        Ok(codec) => codec
-            .with_strip_delimiter(b0 & 0x80 == 0)
-            .with_max_length(max),
+        Ok(codec) => codec.with_strip_delimiter(b0 & 0x80 == 0).with_max_length(max),
         Err(e) => unreachable!("delimiters are never empty here: {e}"),
     }
 }

@@ -540,10 +540,7 @@ impl LengthFieldCodec {
         if self.big_endian {
             field.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
         } else {
-            field
-                .iter()
-                .rev()
-                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+            field.iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
         }
     }
 
@@ -566,11 +563,7 @@ impl LengthFieldCodec {
     }
 
     /// Starts dropping an oversize frame of `frame_len` bytes.
-    fn too_long(
-        &mut self,
-        src: &mut BytesMut,
-        frame_len: i128,
-    ) -> Result<Option<Bytes>, CodecError> {
+    fn too_long(&mut self, src: &mut BytesMut, frame_len: i128) -> Result<Option<Bytes>, CodecError> {
         let len = u64::try_from(frame_len).unwrap_or(u64::MAX);
         let err = CodecError::FrameTooLong {
             len,
@@ -603,9 +596,7 @@ impl LengthFieldCodec {
             });
         }
         let value = payload.len() as i128 - self.total_adjustment();
-        let fits = u64::try_from(value)
-            .ok()
-            .filter(|&v| v <= self.field_max_value());
+        let fits = u64::try_from(value).ok().filter(|&v| v <= self.field_max_value());
         let Some(value) = fits else {
             return Err(CodecError::LengthFieldOverflow {
                 value,
@@ -629,19 +620,12 @@ impl Decoder for LengthFieldCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        if let DecodeState::Discarding {
-            remaining,
-            frame_len,
-        } = self.state
-        {
+        if let DecodeState::Discarding { remaining, frame_len } = self.state {
             let n = remaining.min(src.len() as u128);
             src.advance(n as usize);
             let remaining = remaining - n;
             if remaining > 0 {
-                self.state = DecodeState::Discarding {
-                    remaining,
-                    frame_len,
-                };
+                self.state = DecodeState::Discarding { remaining, frame_len };
                 return Ok(None);
             }
             self.state = DecodeState::Head;
@@ -661,8 +645,7 @@ impl Decoder for LengthFieldCodec {
                     return Ok(None);
                 }
                 let value = self.read_length(src, self.length_field_offset);
-                let frame_len =
-                    self.header_len as i128 + i128::from(value) + self.total_adjustment();
+                let frame_len = self.header_len as i128 + i128::from(value) + self.total_adjustment();
                 if frame_len < self.header_len as i128 {
                     src.advance(self.header_len);
                     return Err(CodecError::CorruptFrame(if frame_len < 0 {
@@ -696,10 +679,7 @@ impl Decoder for LengthFieldCodec {
             )));
         }
         src.advance(self.initial_bytes_to_strip);
-        Ok(Some(
-            src.split_to(frame_len - self.initial_bytes_to_strip)
-                .freeze(),
-        ))
+        Ok(Some(src.split_to(frame_len - self.initial_bytes_to_strip).freeze()))
     }
 }
 
@@ -749,11 +729,7 @@ mod tests {
         for n in [1usize, 2, 3, 4, 8] {
             for le in [false, true] {
                 let b = LengthFieldCodec::builder().length_field_length(n);
-                let b = if le {
-                    b.little_endian()
-                } else {
-                    b.big_endian()
-                };
+                let b = if le { b.little_endian() } else { b.big_endian() };
                 let mut codec = b.build().unwrap();
                 let mut dst = BytesMut::new();
                 codec.encode(&b"xyz"[..], &mut dst).unwrap();
@@ -762,10 +738,7 @@ mod tests {
                 let expect_at = if le { 0 } else { n - 1 };
                 assert_eq!(field[expect_at], 3);
                 assert_eq!(field.iter().map(|&b| b as usize).sum::<usize>(), 3);
-                assert_eq!(
-                    decode_all(&mut codec, &dst),
-                    vec![Ok(Bytes::from_static(b"xyz"))]
-                );
+                assert_eq!(decode_all(&mut codec, &dst), vec![Ok(Bytes::from_static(b"xyz"))]);
             }
         }
     }
@@ -825,10 +798,7 @@ mod tests {
         let mut src = BytesMut::from(&b"\x02a"[..]);
         assert_eq!(codec.decode(&mut src), Ok(None));
         src.extend_from_slice(b"b\x03xyz");
-        assert!(matches!(
-            codec.decode(&mut src),
-            Err(CodecError::CorruptFrame(_))
-        ));
+        assert!(matches!(codec.decode(&mut src), Err(CodecError::CorruptFrame(_))));
         assert_eq!(codec.decode(&mut src), Ok(Some(Bytes::from_static(b""))));
     }
 

@@ -187,22 +187,11 @@ impl LineCodec {
     }
 
     /// Splits off a line of `len` bytes plus `terminator_len` bytes.
-    fn take_line(
-        &self,
-        src: &mut BytesMut,
-        len: usize,
-        terminator_len: usize,
-    ) -> Result<Bytes, CodecError> {
-        let content = if len > 0 && src[len - 1] == b'\r' {
-            len - 1
-        } else {
-            len
-        };
+    fn take_line(&self, src: &mut BytesMut, len: usize, terminator_len: usize) -> Result<Bytes, CodecError> {
+        let content = if len > 0 && src[len - 1] == b'\r' { len - 1 } else { len };
         if content > self.max_length {
             src.advance(len + terminator_len);
-            return Err(CodecError::LineTooLong {
-                max: self.max_length,
-            });
+            return Err(CodecError::LineTooLong { max: self.max_length });
         }
         let mut line = src.split_to(len + terminator_len);
         line.truncate(content);
@@ -211,9 +200,7 @@ impl LineCodec {
 
     fn encode_slice(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         if line.len() > self.max_length {
-            return Err(CodecError::LineTooLong {
-                max: self.max_length,
-            });
+            return Err(CodecError::LineTooLong { max: self.max_length });
         }
         // A trailing '\r' would be taken for part of a CRLF terminator.
         let trailing_cr = self.ending == LineEnding::Lf && line.last() == Some(&b'\r');
@@ -248,9 +235,7 @@ impl Decoder for LineCodec {
                     src.clear();
                     self.scanned = 0;
                     self.discarding = true;
-                    return Err(CodecError::LineTooLong {
-                        max: self.max_length,
-                    });
+                    return Err(CodecError::LineTooLong { max: self.max_length });
                 }
                 return Ok(None);
             };
@@ -345,10 +330,7 @@ mod tests {
         src.extend_from_slice(b"\n");
         assert_eq!(codec.decode(&mut src), Ok(Some(Bytes::from_static(b"abc"))));
         let mut src = BytesMut::from(&b"abcd\r\n"[..]);
-        assert_eq!(
-            codec.decode(&mut src),
-            Err(CodecError::LineTooLong { max: 3 })
-        );
+        assert_eq!(codec.decode(&mut src), Err(CodecError::LineTooLong { max: 3 }));
         assert!(src.is_empty());
     }
 
@@ -356,17 +338,11 @@ mod tests {
     fn over_long_line_reported_once_across_reads() {
         let mut codec = LineCodec::new().with_max_length(4);
         let mut src = BytesMut::from(&b"0123456"[..]);
-        assert_eq!(
-            codec.decode(&mut src),
-            Err(CodecError::LineTooLong { max: 4 })
-        );
+        assert_eq!(codec.decode(&mut src), Err(CodecError::LineTooLong { max: 4 }));
         src.extend_from_slice(b"789");
         assert_eq!(codec.decode(&mut src), Ok(None));
         src.extend_from_slice(b"abc\nnext\n");
-        assert_eq!(
-            codec.decode(&mut src),
-            Ok(Some(Bytes::from_static(b"next")))
-        );
+        assert_eq!(codec.decode(&mut src), Ok(Some(Bytes::from_static(b"next"))));
     }
 
     #[test]
@@ -386,18 +362,9 @@ mod tests {
     fn encoder_rejects_newline_and_over_long() {
         let mut codec = LineCodec::new().with_max_length(4);
         let mut dst = BytesMut::new();
-        assert_eq!(
-            codec.encode("a\nb", &mut dst),
-            Err(CodecError::ItemContainsDelimiter)
-        );
-        assert_eq!(
-            codec.encode("abcde", &mut dst),
-            Err(CodecError::LineTooLong { max: 4 })
-        );
-        assert_eq!(
-            codec.encode("ab\r", &mut dst),
-            Err(CodecError::ItemContainsDelimiter)
-        );
+        assert_eq!(codec.encode("a\nb", &mut dst), Err(CodecError::ItemContainsDelimiter));
+        assert_eq!(codec.encode("abcde", &mut dst), Err(CodecError::LineTooLong { max: 4 }));
+        assert_eq!(codec.encode("ab\r", &mut dst), Err(CodecError::ItemContainsDelimiter));
         let mut crlf = LineCodec::new().with_line_ending(LineEnding::CrLf);
         crlf.encode("ab\r", &mut dst).unwrap();
         assert_eq!(crlf.decode(&mut dst), Ok(Some(Bytes::from_static(b"ab\r"))));

@@ -19,11 +19,7 @@ pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
         }
         offset += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == needle)
-        .map(|p| offset + p)
+    chunks.remainder().iter().position(|&b| b == needle).map(|p| offset + p)
 }
 
 /// Index of the first complete occurrence of the non-empty `needle` in `hay`.

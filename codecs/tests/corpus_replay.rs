@@ -41,9 +41,7 @@ impl Rng {
     }
 
     fn pick_from(&mut self, alphabet: &[u8], n: usize) -> Vec<u8> {
-        (0..n)
-            .map(|_| alphabet[self.below(alphabet.len())])
-            .collect()
+        (0..n).map(|_| alphabet[self.below(alphabet.len())]).collect()
     }
 
     fn chance(&mut self, one_in: usize) -> bool {
@@ -170,10 +168,7 @@ fn delimiter_case(rng: &mut Rng) -> Vec<u8> {
     };
     // Sanity: the generated configuration parses as intended.
     let mut input = Input::new(&cfg);
-    assert_eq!(
-        fuzzing::delimiter_config(&mut input).delimiters().count(),
-        count
-    );
+    assert_eq!(fuzzing::delimiter_config(&mut input).delimiters().count(), count);
     assemble(rng, cfg, &stream)
 }
 

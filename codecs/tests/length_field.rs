@@ -4,8 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 use netreactor_codecs::{
-    CodecError, Decoder, Encoder, LengthFieldCodec, DEFAULT_MAX_FRAME_LEN_BYTES,
-    MAX_RESERVE_STEP_BYTES,
+    CodecError, Decoder, Encoder, LengthFieldCodec, DEFAULT_MAX_FRAME_LEN_BYTES, MAX_RESERVE_STEP_BYTES,
 };
 
 const HELLO: &[u8] = b"HELLO, WORLD";
@@ -29,10 +28,7 @@ fn codec(offset: usize, width: usize, adjustment: i64, strip: usize) -> LengthFi
 fn assert_decodes(codec: &LengthFieldCodec, before: &[u8], after: &[u8]) {
     let mut whole = codec.clone();
     let mut src = BytesMut::from(before);
-    assert_eq!(
-        whole.decode(&mut src),
-        Ok(Some(Bytes::copy_from_slice(after)))
-    );
+    assert_eq!(whole.decode(&mut src), Ok(Some(Bytes::copy_from_slice(after))));
     assert!(src.is_empty());
     assert_eq!(whole.decode(&mut src), Ok(None));
 
@@ -163,10 +159,7 @@ fn max_checked_after_adjustment() {
     // Raw value 5 is small, but the adjusted frame is 2 + 5 + 10 = 17 bytes.
     let mut c = build(10);
     let mut src = BytesMut::from(&b"\x00\x05"[..]);
-    assert_eq!(
-        c.decode(&mut src),
-        Err(CodecError::FrameTooLong { len: 17, max: 16 })
-    );
+    assert_eq!(c.decode(&mut src), Err(CodecError::FrameTooLong { len: 17, max: 16 }));
     // Raw value 16 counts the header: the frame is 2 + 16 - 2 = 16 bytes, allowed.
     let mut c = build(-2);
     let frame = cat(&[b"\x00\x10", &[7u8; 14]]);
@@ -174,20 +167,14 @@ fn max_checked_after_adjustment() {
     assert_eq!(c.decode(&mut src).unwrap().as_deref(), Some(&frame[..]));
     // ...and one more is not.
     let mut src = BytesMut::from(&b"\x00\x11"[..]);
-    assert_eq!(
-        c.decode(&mut src),
-        Err(CodecError::FrameTooLong { len: 17, max: 16 })
-    );
+    assert_eq!(c.decode(&mut src), Err(CodecError::FrameTooLong { len: 17, max: 16 }));
 }
 
 /// tokio-rs/tokio#5080: tokio-util silently truncated a length that does not
 /// fit the field. Here it is an error and nothing is written.
 #[test]
 fn encode_6mb_with_2_byte_field_is_error() {
-    let mut c = LengthFieldCodec::builder()
-        .length_field_length(2)
-        .build()
-        .unwrap();
+    let mut c = LengthFieldCodec::builder().length_field_length(2).build().unwrap();
     let payload = Bytes::from(vec![0u8; 6_000_000]);
     let mut dst = BytesMut::new();
     assert_eq!(
@@ -210,10 +197,7 @@ fn encode_6mb_with_2_byte_field_is_error() {
         .unwrap();
     assert_eq!(
         c.encode(&[0u8; 993][..], &mut dst),
-        Err(CodecError::FrameTooLong {
-            len: 1001,
-            max: 1000
-        })
+        Err(CodecError::FrameTooLong { len: 1001, max: 1000 })
     );
     assert!(c.encode(&[0u8; 992][..], &mut dst).is_ok());
 }
@@ -312,10 +296,7 @@ fn not_fail_fast_reports_after_discarding_across_calls() {
     src.extend_from_slice(b"4567");
     assert_eq!(c.decode(&mut src), Ok(None));
     src.extend_from_slice(b"89\x00\x02ok");
-    assert_eq!(
-        c.decode(&mut src),
-        Err(CodecError::FrameTooLong { len: 12, max: 8 })
-    );
+    assert_eq!(c.decode(&mut src), Err(CodecError::FrameTooLong { len: 12, max: 8 }));
     assert_eq!(c.decode(&mut src).unwrap().as_deref(), Some(&b"ok"[..]));
 }
 
@@ -329,10 +310,7 @@ fn oversize_frame_already_buffered_is_skipped_whole() {
             .build()
             .unwrap();
         let mut src = BytesMut::from(&b"\x05abcde\x01z"[..]);
-        assert_eq!(
-            c.decode(&mut src),
-            Err(CodecError::FrameTooLong { len: 6, max: 4 })
-        );
+        assert_eq!(c.decode(&mut src), Err(CodecError::FrameTooLong { len: 6, max: 4 }));
         assert_eq!(c.decode(&mut src).unwrap().as_deref(), Some(&b"z"[..]));
     }
 }
@@ -342,22 +320,15 @@ fn corrupt_frames_are_errors_not_panics() {
     // Negative after adjustment.
     let mut c = codec(0, 1, -10, 1);
     let mut src = BytesMut::from(&b"\x03abc"[..]);
-    assert!(
-        matches!(c.decode(&mut src), Err(CodecError::CorruptFrame(m)) if m.contains("negative"))
-    );
+    assert!(matches!(c.decode(&mut src), Err(CodecError::CorruptFrame(m)) if m.contains("negative")));
     // Shorter than the header.
     let mut c = codec(2, 2, -4, 0);
     let mut src = BytesMut::from(&b"xx\x00\x01"[..]);
-    assert!(matches!(
-        c.decode(&mut src),
-        Err(CodecError::CorruptFrame(_))
-    ));
+    assert!(matches!(c.decode(&mut src), Err(CodecError::CorruptFrame(_))));
     // Stripping more than the frame.
     let mut c = codec(0, 1, 0, 5);
     let mut src = BytesMut::from(&b"\x02ab"[..]);
-    assert!(
-        matches!(c.decode(&mut src), Err(CodecError::CorruptFrame(m)) if m.contains("initial_bytes_to_strip"))
-    );
+    assert!(matches!(c.decode(&mut src), Err(CodecError::CorruptFrame(m)) if m.contains("initial_bytes_to_strip")));
     assert!(src.is_empty());
     // Extreme values on an 8-byte field.
     for adjustment in [i64::MIN, i64::MAX, -1, 0] {
@@ -371,9 +342,7 @@ fn corrupt_frames_are_errors_not_panics() {
 fn builder_rejects_bad_configs() {
     for width in [0, 5, 6, 7, 9, 16] {
         assert!(matches!(
-            LengthFieldCodec::builder()
-                .length_field_length(width)
-                .build(),
+            LengthFieldCodec::builder().length_field_length(width).build(),
             Err(CodecError::InvalidConfig(_))
         ));
     }

@@ -5,8 +5,7 @@
 use bytes::{Bytes, BytesMut};
 use netreactor_codecs::fuzzing::{check_split_equivalence, decode_in_pieces};
 use netreactor_codecs::{
-    CodecError, Decoder, DelimiterCodec, Encoder, FixedLengthCodec, LengthFieldCodec, LineCodec,
-    LineEnding,
+    CodecError, Decoder, DelimiterCodec, Encoder, FixedLengthCodec, LengthFieldCodec, LineCodec, LineEnding,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -82,20 +81,13 @@ fn layout() -> impl Strategy<Value = Layout> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
-        prop_oneof![
-            Just(netreactor_codecs::DEFAULT_MAX_FRAME_LEN_BYTES),
-            16usize..200
-        ],
+        prop_oneof![Just(netreactor_codecs::DEFAULT_MAX_FRAME_LEN_BYTES), 16usize..200],
     )
         .prop_map(
             |(little_endian, width, offset, adjustment, includes, strip_header, fail_fast, max)| {
                 // Keep the adjustment consistent with the layout: a value
                 // that includes the header never goes below it.
-                let adjustment = if includes {
-                    adjustment.min(0)
-                } else {
-                    adjustment
-                };
+                let adjustment = if includes { adjustment.min(0) } else { adjustment };
                 Layout {
                     little_endian,
                     width,
@@ -115,10 +107,7 @@ fn cuts() -> impl Strategy<Value = Vec<usize>> {
 }
 
 fn events(frames: &[&[u8]]) -> Vec<Result<Bytes, CodecError>> {
-    frames
-        .iter()
-        .map(|f| Ok(Bytes::copy_from_slice(f)))
-        .collect()
+    frames.iter().map(|f| Ok(Bytes::copy_from_slice(f))).collect()
 }
 
 proptest! {

@@ -53,11 +53,7 @@ fn line_exactly_max_is_accepted_with_either_ending() {
     let mut src = BytesMut::from(&b"12345\n12345\r\n123456\n"[..]);
     assert_eq!(
         drain(&mut codec, &mut src),
-        [
-            ok(b"12345"),
-            ok(b"12345"),
-            Err(CodecError::LineTooLong { max: 5 })
-        ]
+        [ok(b"12345"), ok(b"12345"), Err(CodecError::LineTooLong { max: 5 })]
     );
 }
 
@@ -65,22 +61,13 @@ fn line_exactly_max_is_accepted_with_either_ending() {
 fn line_eof_returns_unterminated_tail() {
     let mut codec = LineCodec::new();
     let mut src = BytesMut::from(&b"a\nlast\r"[..]);
-    assert_eq!(
-        codec.decode_eof(&mut src),
-        Ok(Some(Bytes::from_static(b"a")))
-    );
-    assert_eq!(
-        codec.decode_eof(&mut src),
-        Ok(Some(Bytes::from_static(b"last")))
-    );
+    assert_eq!(codec.decode_eof(&mut src), Ok(Some(Bytes::from_static(b"a"))));
+    assert_eq!(codec.decode_eof(&mut src), Ok(Some(Bytes::from_static(b"last"))));
     assert_eq!(codec.decode_eof(&mut src), Ok(None));
     // A too-long tail is an error at end of stream too.
     let mut codec = LineCodec::new().with_max_length(2);
     let mut src = BytesMut::from(&b"abc"[..]);
-    assert_eq!(
-        codec.decode_eof(&mut src),
-        Err(CodecError::LineTooLong { max: 2 })
-    );
+    assert_eq!(codec.decode_eof(&mut src), Err(CodecError::LineTooLong { max: 2 }));
     assert_eq!(codec.decode_eof(&mut src), Ok(None));
 }
 
@@ -92,14 +79,9 @@ fn line_encoder_endings() {
         .with_line_ending(LineEnding::CrLf)
         .encode(String::from("b"), &mut dst)
         .unwrap();
-    LineCodec::new()
-        .encode(Bytes::from_static(b"c"), &mut dst)
-        .unwrap();
+    LineCodec::new().encode(Bytes::from_static(b"c"), &mut dst).unwrap();
     assert_eq!(&dst[..], b"a\nb\r\nc\n");
-    assert_eq!(
-        drain(&mut LineCodec::new(), &mut dst),
-        [ok(b"a"), ok(b"b"), ok(b"c")]
-    );
+    assert_eq!(drain(&mut LineCodec::new(), &mut dst), [ok(b"a"), ok(b"b"), ok(b"c")]);
 }
 
 #[test]
@@ -107,10 +89,7 @@ fn delimiter_netty_style_multiple_delimiters() {
     // Netty's lineDelimiter(): "\r\n" then "\n".
     let mut codec = DelimiterCodec::new([&b"\r\n"[..], b"\n"]).unwrap();
     let mut src = BytesMut::from(&b"one\r\ntwo\nthree\r\n"[..]);
-    assert_eq!(
-        drain(&mut codec, &mut src),
-        [ok(b"one"), ok(b"two"), ok(b"three")]
-    );
+    assert_eq!(drain(&mut codec, &mut src), [ok(b"one"), ok(b"two"), ok(b"three")]);
     // nulDelimiter().
     let mut codec = DelimiterCodec::new([b"\0"]).unwrap();
     let mut src = BytesMut::from(&b"a\0\0b\0"[..]);
@@ -182,10 +161,7 @@ fn fixed_encoder_checks_length() {
     let mut dst = BytesMut::new();
     assert_eq!(
         codec.encode(&b"ab"[..], &mut dst),
-        Err(CodecError::FrameLengthMismatch {
-            expected: 3,
-            actual: 2
-        })
+        Err(CodecError::FrameLengthMismatch { expected: 3, actual: 2 })
     );
     codec.encode(&Bytes::from_static(b"abc"), &mut dst).unwrap();
     assert_eq!(&dst[..], b"abc");
