@@ -19,10 +19,7 @@ impl EventHandler for Echo {
     }
 
     fn on_shutdown(&self, engine: &EngineHandle) {
-        eprintln!(
-            "echo: shutting down with {} connections",
-            engine.connection_count()
-        );
+        eprintln!("echo: shutting down with {} connections", engine.connection_count());
     }
 }
 

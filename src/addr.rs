@@ -34,11 +34,7 @@ impl Address {
             "tcp" => |_| true,
             "tcp4" => SocketAddr::is_ipv4,
             "tcp6" => SocketAddr::is_ipv6,
-            other => {
-                return Err(Error::InvalidAddress(format!(
-                    "unsupported scheme {other:?} in {s:?}"
-                )))
-            }
+            other => return Err(Error::InvalidAddress(format!("unsupported scheme {other:?} in {s:?}"))),
         };
         let addr = rest
             .to_socket_addrs()
@@ -57,10 +53,7 @@ mod tests {
     fn parses_schemes_and_bare_addresses() {
         let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
         assert_eq!(Address::parse("127.0.0.1:80").unwrap(), Address::Tcp(v4));
-        assert_eq!(
-            Address::parse("tcp4://127.0.0.1:80").unwrap(),
-            Address::Tcp(v4)
-        );
+        assert_eq!(Address::parse("tcp4://127.0.0.1:80").unwrap(), Address::Tcp(v4));
         assert!(Address::parse("tcp6://127.0.0.1:80").is_err());
         assert!(Address::parse("tcp://nonsense").is_err());
         assert!(Address::parse("udp://127.0.0.1:80").is_err());

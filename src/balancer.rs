@@ -101,9 +101,7 @@ pub struct LeastConnections;
 
 impl LoadBalancer for LeastConnections {
     fn pick(&self, _peer: Option<SocketAddr>, loads: LoopLoads<'_>) -> usize {
-        (0..loads.len())
-            .min_by_key(|&i| loads.connections(i))
-            .unwrap_or(0)
+        (0..loads.len()).min_by_key(|&i| loads.connections(i)).unwrap_or(0)
     }
 }
 

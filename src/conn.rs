@@ -8,11 +8,13 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::buffer::outbound::{Flushed, Outbound};
+use crate::buffer::outbound::Outbound;
 use crate::error::{CloseReason, Error, Result};
+use crate::framing::FrameCodec;
 use crate::reactor::task::{Mailbox, Task};
 use crate::sys;
 use crate::sys::epoll::Interest;
@@ -82,8 +84,23 @@ pub struct Conn {
     pub(crate) queued_for_flush: bool,
     /// `on_close` has run: handles made now are dead from the start.
     pub(crate) closed: bool,
-    pub(crate) linger_deadline: Option<std::time::Instant>,
+    pub(crate) linger_deadline: Option<Instant>,
     pub(crate) max_outbound: usize,
+    pub(crate) write_side: WriteSide,
+    /// Below the high watermark (as last reported to the handler).
+    pub(crate) writable: bool,
+    pub(crate) codec: Option<Box<dyn FrameCodec>>,
+    /// When bytes last arrived / the kernel last took queued output.
+    pub(crate) last_read: Instant,
+    pub(crate) last_progress: Instant,
+    /// When the unconsumed (partial) input started waiting.
+    pub(crate) partial_since: Option<Instant>,
+    /// The deadline of this connection's armed idle timer entry.
+    pub(crate) idle_timer: Option<Instant>,
+    /// Bytes sent by `Conn::flush` calls, for the loop's counters.
+    pub(crate) sent_by_flush: u64,
+    /// Timers requested in the current callback: (delay, token).
+    pub(crate) new_timers: Vec<(Duration, u64)>,
     pub(crate) alive: Option<Arc<AtomicBool>>,
     pub(crate) mailbox: Arc<Mailbox>,
     pub(crate) context: Option<Box<dyn Any + Send>>,
@@ -101,6 +118,18 @@ impl fmt::Debug for Conn {
     }
 }
 
+/// The state of our sending side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteSide {
+    Open,
+    /// `shutdown_write` was called: send what is queued, then FIN.
+    ShutdownPending,
+    /// FIN sent.
+    Shut,
+    /// `close_now`: queued output dropped, nothing more is sent.
+    Discarding,
+}
+
 /// The inbound half of a [`Conn`] (see [`Conn::split`]).
 #[derive(Debug)]
 pub struct Reader<'a> {
@@ -108,11 +137,20 @@ pub struct Reader<'a> {
 }
 
 /// The outbound half of a [`Conn`] (see [`Conn::split`]).
-#[derive(Debug)]
 pub struct Writer<'a> {
     out: &'a mut Outbound,
     max: usize,
-    overflow: &'a mut Option<CloseReason>,
+    open: bool,
+    close_reason: &'a mut Option<CloseReason>,
+    codec: Option<&'a mut Box<dyn FrameCodec>>,
+}
+
+impl fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer")
+            .field("queued", &self.out.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Reader<'_> {
@@ -180,6 +218,24 @@ impl Writer<'_> {
         }
     }
 
+    /// Encodes `frame` with the engine's codec and queues it.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] when no codec is set or the codec rejects the frame
+    /// (for example, its length does not fit the length field); nothing is
+    /// queued then.
+    pub fn write_frame(&mut self, frame: &[u8]) -> Result<()> {
+        let Some(codec) = self.codec.as_deref_mut() else {
+            return Err(Error::Encode("no codec configured".into()));
+        };
+        if !admit(self.out, self.max, self.open, self.close_reason, frame.len()) {
+            return Ok(());
+        }
+        self.out
+            .append_with(|dst| codec.encode(frame, dst))
+            .map_err(Error::Encode)
+    }
+
     /// Bytes queued and not yet handed to the kernel.
     pub fn len(&self) -> usize {
         self.out.len()
@@ -190,23 +246,24 @@ impl Writer<'_> {
         self.out.is_empty()
     }
 
-    /// Past the hard cap the connection closes with `OutboundOverflow` and
-    /// what it had queued is dropped: the peer is not keeping up.
     fn admit(&mut self, n: usize) -> bool {
-        if self
-            .overflow
-            .as_ref()
-            .is_some_and(|r| matches!(r, CloseReason::OutboundOverflow { .. }))
-        {
-            return false;
-        }
-        if self.out.len().saturating_add(n) > self.max {
-            self.out.clear();
-            *self.overflow = Some(CloseReason::OutboundOverflow { limit: self.max });
-            return false;
-        }
-        true
+        admit(self.out, self.max, self.open, self.close_reason, n)
     }
+}
+
+/// Past the hard cap the connection closes with `OutboundOverflow` and what
+/// it had queued is dropped: the peer is not keeping up. Writes after
+/// `close_now`/`shutdown_write` are dropped too.
+fn admit(out: &mut Outbound, max: usize, open: bool, close_reason: &mut Option<CloseReason>, n: usize) -> bool {
+    if !open || matches!(close_reason, Some(CloseReason::OutboundOverflow { .. })) {
+        return false;
+    }
+    if out.len().saturating_add(n) > max {
+        out.clear();
+        *close_reason = Some(CloseReason::OutboundOverflow { limit: max });
+        return false;
+    }
+    true
 }
 
 impl io::Write for Writer<'_> {
@@ -263,13 +320,13 @@ impl Conn {
     /// ```
     pub fn split(&mut self) -> (Reader<'_>, Writer<'_>) {
         (
-            Reader {
-                buf: &mut self.inbound,
-            },
+            Reader { buf: &mut self.inbound },
             Writer {
                 out: &mut self.outbound,
                 max: self.max_outbound,
-                overflow: &mut self.close_reason,
+                open: self.write_side == WriteSide::Open,
+                close_reason: &mut self.close_reason,
+                codec: self.codec.as_mut(),
             },
         )
     }
@@ -335,6 +392,14 @@ impl Conn {
         self.writer().write_vectored(bufs);
     }
 
+    /// Encodes `frame` with the engine's codec and queues it.
+    ///
+    /// # Errors
+    /// [`Error::Encode`]: no codec is set, or the codec rejects the frame.
+    pub fn write_frame(&mut self, frame: &[u8]) -> Result<()> {
+        self.writer().write_frame(frame)
+    }
+
     /// Bytes queued and not yet accepted by the kernel.
     pub fn outbound_len(&self) -> usize {
         self.outbound.len()
@@ -346,9 +411,12 @@ impl Conn {
     /// The socket failed (the connection will close with that reason).
     pub fn flush(&mut self) -> io::Result<()> {
         match self.outbound.flush(self.fd.as_fd()) {
-            Ok(Flushed::All) => Ok(()),
-            Ok(Flushed::Partial) => {
-                self.write_blocked = true;
+            Ok(f) => {
+                self.sent_by_flush += f.sent as u64;
+                if f.sent > 0 {
+                    self.last_progress = Instant::now();
+                }
+                self.write_blocked |= !f.all;
                 Ok(())
             }
             Err(e) => {
@@ -364,6 +432,32 @@ impl Conn {
     /// by the linger deadline). `on_close` follows with `CloseReason::Local`.
     pub fn close(&mut self) {
         self.close_reason.get_or_insert(CloseReason::Local);
+    }
+
+    /// Closes the connection when the callback returns, dropping queued output.
+    pub fn close_now(&mut self) {
+        self.outbound.clear();
+        self.write_side = WriteSide::Discarding;
+        self.close_reason.get_or_insert(CloseReason::Local);
+    }
+
+    /// Half-closes: sends what is queued, then a FIN; the peer sees end of
+    /// file but may keep sending, and reading goes on. Later writes are dropped.
+    pub fn shutdown_write(&mut self) {
+        if self.write_side == WriteSide::Open {
+            self.write_side = WriteSide::ShutdownPending;
+        }
+    }
+
+    /// False while queued output is above the high watermark.
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Calls [`EventHandler::on_timer`](crate::EventHandler::on_timer) with
+    /// `token` after `delay`, on this connection's loop (unless it closed).
+    pub fn schedule(&mut self, delay: Duration, token: u64) {
+        self.new_timers.push((delay, token));
     }
 
     /// True once the connection is closing (no more callbacks but `on_close`).
@@ -506,6 +600,16 @@ impl ConnHandle {
     /// As [`ConnHandle::async_write`].
     pub fn async_write_vectored(&self, data: Vec<Bytes>) -> Result<()> {
         self.post(Task::WriteVectored(self.id, data))
+    }
+
+    /// Encodes `frame` with the engine's codec on the connection's loop and
+    /// queues it. An encoding error there closes the connection
+    /// (`CloseReason::Codec`).
+    ///
+    /// # Errors
+    /// As [`ConnHandle::async_write`].
+    pub fn async_write_frame(&self, frame: Bytes) -> Result<()> {
+        self.post(Task::WriteFrame(self.id, frame))
     }
 
     /// Runs `on_traffic` for the connection on its loop, even with no new bytes.

@@ -4,19 +4,24 @@ use std::cell::Cell;
 use std::fmt;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use crate::addr::Address;
 use crate::balancer::{LoadBalancer, LoadBalancing};
+use crate::codec::{Decoder, Encoder};
 use crate::error::Result;
+use crate::framing::CodecPrototype;
 use crate::handler::{Action, EventHandler};
 use crate::options::*;
 use crate::reactor::acceptor::Coordinator;
 use crate::reactor::event_loop::EventLoop;
 use crate::reactor::task::{self, Mailbox, Task};
+use crate::stats::{LoopCounters, Stats};
 use crate::sys;
 
 thread_local! {
@@ -69,6 +74,32 @@ pub(crate) struct Config {
     pub(crate) tasks_per_iteration: usize,
     pub(crate) close_linger: Duration,
     pub(crate) tcp_nodelay: bool,
+    pub(crate) high_watermark: usize,
+    pub(crate) low_watermark: usize,
+    pub(crate) pause_reading_when_unwritable: bool,
+    pub(crate) read_idle_timeout: Option<Duration>,
+    pub(crate) write_idle_timeout: Option<Duration>,
+    pub(crate) frame_timeout: Option<Duration>,
+    pub(crate) max_connections: Option<(usize, MaxConnectionsPolicy)>,
+    pub(crate) ticker: bool,
+    pub(crate) codec: Option<CodecPrototype>,
+}
+
+impl Config {
+    pub(crate) fn has_idle_timeouts(&self) -> bool {
+        self.read_idle_timeout.is_some() || self.write_idle_timeout.is_some() || self.frame_timeout.is_some()
+    }
+}
+
+/// What happens to new connections once `max_connections` are open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MaxConnectionsPolicy {
+    /// Accept and close them at once (counted in `Stats::rejected`).
+    #[default]
+    Reject,
+    /// Stop accepting; they wait in the kernel's backlog until a slot frees.
+    Pause,
 }
 
 /// Configures and starts an engine. Every option has a default; see
@@ -101,6 +132,15 @@ impl Default for EngineBuilder {
                 tasks_per_iteration: DEFAULT_TASKS_PER_ITERATION,
                 close_linger: DEFAULT_CLOSE_LINGER,
                 tcp_nodelay: true,
+                high_watermark: DEFAULT_HIGH_WATERMARK_BYTES,
+                low_watermark: DEFAULT_LOW_WATERMARK_BYTES,
+                pause_reading_when_unwritable: true,
+                read_idle_timeout: None,
+                write_idle_timeout: None,
+                frame_timeout: None,
+                max_connections: None,
+                ticker: false,
+                codec: None,
             },
         }
     }
@@ -186,6 +226,85 @@ impl EngineBuilder {
         self
     }
 
+    /// Cuts each connection's byte stream into frames with `codec` (cloned
+    /// once per connection): `on_frame` receives each frame, `write_frame`
+    /// encodes. A decoding error closes only that connection, with
+    /// `CloseReason::Codec`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor::codec::LengthFieldCodec;
+    /// use netreactor::{Action, Bytes, Conn, Engine, EventHandler};
+    ///
+    /// struct FrameEcho;
+    /// impl EventHandler for FrameEcho {
+    ///     fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+    ///         conn.write_frame(&frame).map_or(Action::Close, |_| Action::Continue)
+    ///     }
+    /// }
+    /// let engine = Engine::builder().codec(LengthFieldCodec::new()).start(FrameEcho, "127.0.0.1:0")?;
+    /// engine.stop();
+    /// # Ok::<(), netreactor::Error>(())
+    /// ```
+    pub fn codec<C>(mut self, codec: C) -> Self
+    where
+        C: Decoder<Item = Bytes> + for<'a> Encoder<&'a [u8]> + Clone + Send + Sync + 'static,
+        <C as Decoder>::Error: fmt::Display,
+        for<'a> <C as Encoder<&'a [u8]>>::Error: fmt::Display,
+    {
+        self.cfg.codec = Some(CodecPrototype(Box::new(codec)));
+        self
+    }
+
+    /// Outbound watermarks: above `high` a connection turns unwritable,
+    /// at or below `low` writable again (defaults 64 KiB / 32 KiB).
+    pub fn write_watermarks(mut self, low: usize, high: usize) -> Self {
+        self.cfg.high_watermark = high.max(1);
+        self.cfg.low_watermark = low.min(self.cfg.high_watermark);
+        self
+    }
+
+    /// Pause reading a connection while it is unwritable (default on), so
+    /// a peer that sends but never reads cannot make us buffer its replies.
+    pub fn pause_reading_when_unwritable(mut self, on: bool) -> Self {
+        self.cfg.pause_reading_when_unwritable = on;
+        self
+    }
+
+    /// Close connections that receive nothing for `d` (default: never).
+    pub fn read_idle_timeout(mut self, d: Duration) -> Self {
+        self.cfg.read_idle_timeout = Some(d);
+        self
+    }
+
+    /// Close connections whose queued output makes no progress for `d`
+    /// (the peer is not reading; default: never).
+    pub fn write_idle_timeout(mut self, d: Duration) -> Self {
+        self.cfg.write_idle_timeout = Some(d);
+        self
+    }
+
+    /// Close connections whose incomplete frame (or, without a codec,
+    /// unconsumed input) is still incomplete `d` after its first byte
+    /// arrived: the slowloris guard (default: never).
+    pub fn frame_timeout(mut self, d: Duration) -> Self {
+        self.cfg.frame_timeout = Some(d);
+        self
+    }
+
+    /// At most `n` open connections; beyond that `policy` applies.
+    pub fn max_connections(mut self, n: usize, policy: MaxConnectionsPolicy) -> Self {
+        self.cfg.max_connections = Some((n, policy));
+        self
+    }
+
+    /// Calls [`EventHandler::on_tick`] on loop 0 (default off).
+    pub fn ticker(mut self, on: bool) -> Self {
+        self.cfg.ticker = on;
+        self
+    }
+
     /// Starts the engine and blocks until it has stopped.
     ///
     /// # Errors
@@ -253,6 +372,7 @@ impl EngineBuilder {
             loops.push(LoopShared {
                 mailbox: Arc::new(mailbox),
                 conns: AtomicUsize::new(0),
+                counters: LoopCounters::default(),
             });
             inboxes.push(inbox);
         }
@@ -262,13 +382,12 @@ impl EngineBuilder {
             local_addrs: vec![bound],
             coordinator: coord_mailbox,
             shutdown_deadline: self.shutdown_deadline,
+            rejected: AtomicU64::new(0),
             join: Mutex::new(None),
             done: Mutex::new(false),
             done_cv: Condvar::new(),
         });
-        let handle = EngineHandle {
-            shared: shared.clone(),
-        };
+        let handle = EngineHandle { shared: shared.clone() };
         let handler = Arc::new(handler);
         let boot = handler.on_boot(&handle);
 
@@ -279,11 +398,7 @@ impl EngineBuilder {
             Vec::new()
         };
         let mut loop_threads = Vec::with_capacity(n);
-        let acceptor_listener = if self.reuse_port {
-            None
-        } else {
-            listeners.pop()
-        };
+        let acceptor_listener = if self.reuse_port { None } else { listeners.pop() };
         let mut own_listeners = listeners.into_iter();
         for (i, inbox) in inboxes.into_iter().enumerate() {
             let lp = EventLoop::new(
@@ -295,15 +410,13 @@ impl EngineBuilder {
                 own_listeners.next(),
             )?;
             let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-            let t = std::thread::Builder::new()
-                .name(format!("nr-loop-{i}"))
-                .spawn(move || {
-                    mark_engine_thread();
-                    if let Some(core) = core {
-                        core_affinity::set_for_current(core);
-                    }
-                    lp.run();
-                });
+            let t = std::thread::Builder::new().name(format!("nr-loop-{i}")).spawn(move || {
+                mark_engine_thread();
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
+                }
+                lp.run();
+            });
             match t {
                 Ok(t) => loop_threads.push(t),
                 Err(e) => {
@@ -319,16 +432,14 @@ impl EngineBuilder {
             coord_inbox,
             shared.clone(),
             self.load_balancing.into_balancer(),
-            cfg.tcp_nodelay,
+            cfg.clone(),
             handler,
             loop_threads,
         )?;
-        let t = std::thread::Builder::new()
-            .name("nr-accept".into())
-            .spawn(move || {
-                mark_engine_thread();
-                coordinator.run();
-            })?;
+        let t = std::thread::Builder::new().name("nr-accept".into()).spawn(move || {
+            mark_engine_thread();
+            coordinator.run();
+        })?;
         *shared.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
         if boot == Action::Shutdown {
             handle.request_stop(Duration::ZERO);
@@ -353,6 +464,7 @@ pub(crate) struct LoopShared {
     pub(crate) mailbox: Arc<Mailbox>,
     /// Connections this loop owns or has been handed.
     conns: AtomicUsize,
+    pub(crate) counters: LoopCounters,
 }
 
 impl LoopShared {
@@ -375,6 +487,8 @@ pub(crate) struct EngineShared {
     local_addrs: Vec<SocketAddr>,
     pub(crate) coordinator: Mailbox,
     shutdown_deadline: Duration,
+    /// Connections refused by `max_connections`.
+    pub(crate) rejected: AtomicU64,
     join: Mutex<Option<JoinHandle<()>>>,
     done: Mutex<bool>,
     done_cv: Condvar,
@@ -384,6 +498,10 @@ impl EngineShared {
     /// Asks the coordinator to stop the engine; returns at once.
     pub(crate) fn request_stop(&self, deadline: Duration) {
         let _ = self.coordinator.post(Task::Stop(Instant::now() + deadline));
+    }
+
+    pub(crate) fn connection_count(&self) -> usize {
+        self.loops.iter().map(LoopShared::connections).sum()
     }
 
     pub(crate) fn shutdown_deadline(&self) -> Duration {
@@ -441,12 +559,7 @@ impl EngineHandle {
 
     /// Blocks until the engine has stopped and all its threads have ended.
     pub fn wait(&self) {
-        let join = self
-            .shared
-            .join
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let join = self.shared.join.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = join {
             if t.join().is_err() {
                 log::error!("netreactor: the coordinator thread panicked");
@@ -455,11 +568,7 @@ impl EngineHandle {
         }
         let mut done = self.shared.done.lock().unwrap_or_else(|e| e.into_inner());
         while !*done {
-            done = self
-                .shared
-                .done_cv
-                .wait(done)
-                .unwrap_or_else(|e| e.into_inner());
+            done = self.shared.done_cv.wait(done).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -480,16 +589,40 @@ impl EngineHandle {
 
     /// Connections open now, over all loops (including ones being handed over).
     pub fn connection_count(&self) -> usize {
-        self.shared.loops.iter().map(LoopShared::connections).sum()
+        self.shared.connection_count()
+    }
+
+    /// Counters of each loop, in loop order (read without locking the loops).
+    pub fn loop_stats(&self) -> Vec<Stats> {
+        self.shared
+            .loops
+            .iter()
+            .map(|l| l.counters.snapshot(l.connections() as u64))
+            .collect()
+    }
+
+    /// Counters summed over all loops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor::{Engine, EventHandler};
+    /// struct Nothing;
+    /// impl EventHandler for Nothing {}
+    /// let engine = Engine::builder().event_loops(1).start(Nothing, "127.0.0.1:0")?;
+    /// assert_eq!(engine.stats().accepted, 0);
+    /// engine.stop();
+    /// # Ok::<(), netreactor::Error>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let mut total = self.loop_stats().into_iter().fold(Stats::default(), |a, b| a + b);
+        total.rejected = self.shared.rejected.load(Ordering::Relaxed);
+        total
     }
 
     /// Connections owned by each loop, in loop order.
     pub fn loop_connection_counts(&self) -> Vec<usize> {
-        self.shared
-            .loops
-            .iter()
-            .map(LoopShared::connections)
-            .collect()
+        self.shared.loops.iter().map(LoopShared::connections).collect()
     }
 }
 

@@ -17,6 +17,8 @@ pub enum Error {
     ConnectionClosed,
     /// The engine (or the loop owning the connection) has stopped.
     EngineStopped,
+    /// The codec could not encode a frame.
+    Encode(String),
 }
 
 impl fmt::Display for Error {
@@ -27,6 +29,7 @@ impl fmt::Display for Error {
             Error::InvalidConfig(s) => write!(f, "invalid configuration: {s}"),
             Error::ConnectionClosed => f.write_str("connection closed"),
             Error::EngineStopped => f.write_str("engine stopped"),
+            Error::Encode(m) => write!(f, "cannot encode frame: {m}"),
         }
     }
 }
@@ -77,6 +80,8 @@ pub enum CloseReason {
     },
     /// Queued output could not be flushed before the linger deadline.
     LingerTimeout,
+    /// An idle or frame timeout expired.
+    Timeout(TimeoutKind),
     /// The codec rejected the byte stream (malformed or oversize frame).
     Codec(String),
 }
@@ -89,9 +94,9 @@ impl CloseReason {
 
     pub(crate) fn from_io(e: io::Error) -> CloseReason {
         match e.kind() {
-            io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionAborted => CloseReason::PeerReset,
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted => {
+                CloseReason::PeerReset
+            }
             _ => CloseReason::Io(e),
         }
     }
@@ -112,10 +117,33 @@ impl fmt::Display for CloseReason {
             CloseReason::OutboundOverflow { limit } => {
                 write!(f, "outbound buffer over {limit} bytes")
             }
-            CloseReason::LingerTimeout => {
-                f.write_str("queued output not flushed before the linger deadline")
-            }
+            CloseReason::LingerTimeout => f.write_str("queued output not flushed before the linger deadline"),
+            CloseReason::Timeout(k) => write!(f, "{k} timeout"),
             CloseReason::Codec(m) => write!(f, "codec error: {m}"),
         }
+    }
+}
+
+/// Which timeout closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// Nothing was received for the read-idle timeout.
+    ReadIdle,
+    /// Queued output made no progress (the peer read nothing) for the
+    /// write-idle timeout.
+    WriteIdle,
+    /// A frame (or, without a codec, unconsumed input) stayed incomplete
+    /// for the frame timeout after its first byte arrived.
+    Frame,
+}
+
+impl fmt::Display for TimeoutKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeoutKind::ReadIdle => "read idle",
+            TimeoutKind::WriteIdle => "write idle",
+            TimeoutKind::Frame => "frame",
+        })
     }
 }

@@ -1,5 +1,9 @@
 //! The callbacks a server implements.
 
+use std::time::Duration;
+
+use bytes::Bytes;
+
 use crate::conn::Conn;
 use crate::engine::EngineHandle;
 use crate::error::CloseReason;
@@ -60,6 +64,46 @@ pub trait EventHandler: Send + Sync + 'static {
     fn on_traffic(&self, conn: &mut Conn) -> Action {
         let _ = conn;
         Action::Continue
+    }
+
+    /// One decoded frame, when the engine has a codec
+    /// ([`EngineBuilder::codec`](crate::EngineBuilder::codec)); then
+    /// `on_traffic` runs only for [`ConnHandle::wake`](crate::ConnHandle::wake).
+    /// The frame is lent without copying when it arrived whole in one read.
+    fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+        let _ = (conn, frame);
+        Action::Continue
+    }
+
+    /// The peer shut its sending side (end of file). The default closes the
+    /// connection once pending output is flushed (`CloseReason::PeerEof`).
+    /// Return `Action::Continue` to keep it half-open: you can still write,
+    /// and close it later.
+    fn on_eof(&self, conn: &mut Conn) -> Action {
+        let _ = conn;
+        Action::Close
+    }
+
+    /// Queued output crossed the high watermark (`false`: stop producing; by
+    /// default reading this connection also pauses) or fell back to the low
+    /// watermark (`true`).
+    fn on_writability_changed(&self, conn: &mut Conn, writable: bool) -> Action {
+        let _ = (conn, writable);
+        Action::Continue
+    }
+
+    /// A timer set with [`Conn::schedule`] is due.
+    fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {
+        let _ = (conn, token);
+        Action::Continue
+    }
+
+    /// Runs on loop 0's thread when the builder enabled the ticker: first
+    /// right after start, then after each returned delay.
+    /// `Action::Shutdown` stops the engine; `Close` is ignored.
+    fn on_tick(&self, engine: &EngineHandle) -> (Duration, Action) {
+        let _ = engine;
+        (Duration::from_secs(1), Action::Continue)
     }
 
     /// Output that a full socket had held back has now been sent completely.

@@ -34,19 +34,20 @@ mod buffer;
 mod conn;
 mod engine;
 mod error;
+mod framing;
 mod handler;
 pub mod options;
 mod reactor;
+mod stats;
 mod sys;
 
 pub use addr::Address;
-pub use balancer::{
-    LeastConnections, LoadBalancer, LoadBalancing, LoopLoads, RoundRobin, SourceAddrHash,
-};
+pub use balancer::{LeastConnections, LoadBalancer, LoadBalancing, LoopLoads, RoundRobin, SourceAddrHash};
 pub use bytes::{Bytes, BytesMut};
 pub use conn::{Conn, ConnHandle, ConnId, Reader, Writer};
-pub use engine::{Engine, EngineBuilder, EngineHandle};
-pub use error::{CloseReason, Error, Result};
+pub use engine::{Engine, EngineBuilder, EngineHandle, MaxConnectionsPolicy};
+pub use error::{CloseReason, Error, Result, TimeoutKind};
 pub use handler::{Action, EventHandler};
 /// Frame codecs (the `netreactor-codecs` crate).
 pub use netreactor_codecs as codec;
+pub use stats::Stats;

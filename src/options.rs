@@ -28,3 +28,10 @@ pub const OUTBOUND_COPY_THRESHOLD_BYTES: usize = 256;
 pub const ACCEPT_BACKOFF_START: Duration = Duration::from_millis(10);
 /// Longest pause between accept retries while out of descriptors.
 pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Queued outbound bytes above which a connection turns unwritable
+/// (`on_writability_changed(false)`; reading pauses by default). As Netty.
+pub const DEFAULT_HIGH_WATERMARK_BYTES: usize = 64 * 1024;
+/// Queued outbound bytes at or below which it turns writable again.
+pub const DEFAULT_LOW_WATERMARK_BYTES: usize = 32 * 1024;
+/// How often a listener paused by `max_connections` checks again.
+pub const MAX_CONNECTIONS_RECHECK: Duration = Duration::from_millis(10);

@@ -207,7 +207,7 @@ impl DelimiterCodec {
             }
             if let Some(p) = find_slice(d, &buf[from..end]) {
                 let at = from + p;
-                if best.map_or(true, |(b, _)| at < b) {
+                if best.is_none_or(|(b, _)| at < b) {
                     best = Some((at, k));
                 }
             }

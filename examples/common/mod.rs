@@ -32,10 +32,7 @@ impl Args {
 
     /// The value of `--name`, if given.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.rest
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.rest.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 

@@ -21,11 +21,11 @@ pub(crate) struct Outbound {
 
 /// What one flush achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flushed {
-    /// Everything queued is in the kernel.
-    All,
-    /// The socket is full; the rest stays queued.
-    Partial,
+pub(crate) struct Flushed {
+    /// Bytes the kernel took.
+    pub(crate) sent: usize,
+    /// False when the socket filled up and some output stays queued.
+    pub(crate) all: bool,
 }
 
 impl Outbound {
@@ -59,6 +59,18 @@ impl Outbound {
         self.chunks.push_back(data);
     }
 
+    /// Lets `f` append to the contiguous tail (an encoder writing a frame);
+    /// on error whatever it appended is removed.
+    pub(crate) fn append_with<E>(&mut self, f: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<(), E> {
+        let before = self.tail.len();
+        let res = f(&mut self.tail);
+        if res.is_err() {
+            self.tail.truncate(before);
+        }
+        self.len += self.tail.len() - before;
+        res
+    }
+
     /// Drops everything queued (close-now).
     pub(crate) fn clear(&mut self) {
         self.chunks.clear();
@@ -70,9 +82,9 @@ impl Outbound {
     /// [`MAX_IOVECS_PER_WRITE`] pieces, stopping at the first short write
     /// (the next call would only return EAGAIN).
     pub(crate) fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
+        let mut sent = 0;
         while self.len > 0 {
-            let mut slices: [IoSlice<'_>; MAX_IOVECS_PER_WRITE] =
-                [IoSlice::new(&[]); MAX_IOVECS_PER_WRITE];
+            let mut slices: [IoSlice<'_>; MAX_IOVECS_PER_WRITE] = [IoSlice::new(&[]); MAX_IOVECS_PER_WRITE];
             let mut count = 0;
             let mut offered = 0;
             for chunk in &self.chunks {
@@ -90,12 +102,13 @@ impl Outbound {
             }
             let n = sys::io::send_vectored(fd, &slices[..count])?;
             self.consume(n);
+            sent += n;
             if n < offered {
-                return Ok(Flushed::Partial);
+                return Ok(Flushed { sent, all: false });
             }
         }
         self.release_if_large();
-        Ok(Flushed::All)
+        Ok(Flushed { sent, all: true })
     }
 
     fn consume(&mut self, mut n: usize) {

@@ -1,9 +1,9 @@
 //! A sub-reactor ("nr-loop-i"): owns an epoll instance, its connections and
 //! their buffers, and drives the handler's callbacks.
 //!
-//! One iteration: wait for readiness (or tasks, or a deadline), handle the
+//! One iteration: wait for readiness (or tasks, or the next timer), handle the
 //! events, run the urgent tasks and a bounded number of normal ones, flush
-//! connections that tasks wrote to, expire lingering closes.
+//! connections that tasks wrote to, then fire due timers.
 
 use std::any::Any;
 use std::mem;
@@ -16,19 +16,22 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use crate::buffer::outbound::{Flushed, Outbound};
-use crate::conn::{Conn, ConnId};
-use crate::engine::{Config, EngineShared, LoopShared};
-use crate::error::CloseReason;
+use crate::buffer::outbound::Outbound;
+use crate::conn::{Conn, ConnId, WriteSide};
+use crate::engine::{Config, EngineHandle, EngineShared, LoopShared};
+use crate::error::{CloseReason, TimeoutKind};
 use crate::handler::{Action, EventHandler};
-use crate::reactor::acceptor::accept_all;
+use crate::reactor::acceptor::{admission, Listener};
 use crate::reactor::task::{Inbox, Mailbox, Task};
+use crate::reactor::timer::{TimerWheel, TICK};
 use crate::sys;
 use crate::sys::epoll::{Event, Interest, Poller};
 use crate::sys::io::ReadOutcome;
 
 const WAKER: u64 = u64::MAX;
 const LISTENER: u64 = u64::MAX - 1;
+/// Writability callbacks that may follow one another before the loop moves on.
+const MAX_NOTIFY_ROUNDS: usize = 64;
 
 /// Connections by slot, each slot with a generation bumped on reuse.
 #[derive(Debug, Default)]
@@ -46,9 +49,10 @@ impl Slab {
         }
     }
 
+    /// Inserts at the id `next_id` returned.
     fn insert(&mut self, conn: Conn) {
         let slot = conn.id.slot();
-        if self.free.last() == Some(&(slot as u32)) {
+        if self.free.last().is_some_and(|&s| s as usize == slot) {
             self.free.pop();
             self.entries[slot].1 = Some(conn);
         } else {
@@ -83,6 +87,22 @@ impl Slab {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+enum TimerKind {
+    /// The connection's idle/frame timer, armed for this deadline.
+    Idle(ConnId, Instant),
+    User(ConnId, u64),
+    Linger(ConnId),
+    Tick,
+}
+
+/// A callback the loop owes a connection after a flush.
+#[derive(Debug, Clone, Copy)]
+enum Notify {
+    Writability(bool),
+    Drained,
+}
+
 pub(crate) struct EventLoop<H> {
     index: usize,
     handler: Arc<H>,
@@ -97,11 +117,12 @@ pub(crate) struct EventLoop<H> {
     /// Lent to a connection for the length of a callback, so writes that are
     /// flushed at once never allocate per connection.
     spare_out: Outbound,
-    listener: Option<OwnedFd>,
-    reserve: Option<OwnedFd>,
-    exhausted: bool,
+    listener: Option<Listener>,
     flush_queue: Vec<ConnId>,
-    lingering: Vec<ConnId>,
+    timers: TimerWheel<TimerKind>,
+    fired: Vec<TimerKind>,
+    /// The time at the top of this iteration (one clock read per iteration).
+    now: Instant,
     stop_deadline: Option<Instant>,
 }
 
@@ -119,10 +140,8 @@ impl<H: EventHandler> EventLoop<H> {
             .mailbox
             .with_waker_fd(|fd| poller.add(fd, WAKER, Interest::READ))
             .transpose()?;
-        if let Some(l) = &listener {
-            poller.add(l.as_fd(), LISTENER, Interest::READ)?;
-        }
-        let reserve = listener.as_ref().and_then(|_| sys::socket::reserve_fd());
+        let listener = listener.map(|l| Listener::register(l, LISTENER, &poller)).transpose()?;
+        let now = Instant::now();
         Ok(EventLoop {
             index,
             handler,
@@ -134,10 +153,10 @@ impl<H: EventHandler> EventLoop<H> {
             conns: Slab::default(),
             spare_out: Outbound::default(),
             listener,
-            reserve,
-            exhausted: false,
             flush_queue: Vec::new(),
-            lingering: Vec::new(),
+            timers: TimerWheel::new(now),
+            fired: Vec::new(),
+            now,
             stop_deadline: None,
         })
     }
@@ -151,6 +170,9 @@ impl<H: EventHandler> EventLoop<H> {
     }
 
     pub(crate) fn run(mut self) {
+        if self.index == 0 && self.cfg.ticker {
+            self.timers.insert(self.now, TimerKind::Tick);
+        }
         loop {
             let timeout = self.next_timeout();
             let n = if timeout == Some(Duration::ZERO) || !self.mailbox().park(&self.inbox) {
@@ -160,6 +182,7 @@ impl<H: EventHandler> EventLoop<H> {
                 self.mailbox().unpark();
                 n
             };
+            self.now = Instant::now();
             match n {
                 Ok(n) => {
                     for i in 0..n {
@@ -172,12 +195,15 @@ impl<H: EventHandler> EventLoop<H> {
                         "netreactor: loop {} poll failed: {e}; closing its connections",
                         self.index
                     );
-                    self.begin_stop(Instant::now());
+                    self.begin_stop(self.now);
                 }
             }
             self.run_tasks();
             self.flush_queued();
-            self.expire_lingering();
+            self.expire_timers();
+            if let Some(l) = &mut self.listener {
+                l.resume_if_due(&self.poller, self.now);
+            }
             if self.stop_deadline.is_some() && self.conns.len == 0 {
                 break;
             }
@@ -189,35 +215,32 @@ impl<H: EventHandler> EventLoop<H> {
         if self.inbox.has_normal() || !self.flush_queue.is_empty() {
             return Some(Duration::ZERO);
         }
-        let soonest = self
-            .lingering
-            .iter()
-            .filter_map(|&id| self.linger_deadline(id))
-            .min()?;
-        Some(soonest.saturating_duration_since(Instant::now()))
-    }
-
-    fn linger_deadline(&self, id: ConnId) -> Option<Instant> {
-        let (generation, conn) = self.conns.entries.get(id.slot())?;
-        conn.as_ref()
-            .filter(|_| *generation == id.generation())?
-            .linger_deadline
+        let now = Instant::now();
+        let timer = self.timers.next_timeout(now);
+        let listener = self.listener.as_ref().and_then(|l| l.timeout(now));
+        match (timer, listener) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn dispatch(&mut self, ev: Event) {
         match ev.token {
-            WAKER => self.mailbox().woken(),
+            WAKER => {
+                self.mailbox().woken();
+                self.shared().counters.wakeups.add(1);
+            }
             LISTENER => self.accept(),
             token => {
                 let id = ConnId::from_token(token);
-                let Some(conn) = self.conns.get_mut(id) else {
-                    return;
-                };
-                let interest = conn.interest;
-                if ev.writable || (ev.hangup && !interest.read) {
-                    self.on_write_ready(id, ev.hangup);
+                let Some(conn) = self.conns.get_mut(id) else { return };
+                let reading = conn.interest.read;
+                // Without read interest a hang-up has no read to report it.
+                let dead = ev.hangup && !reading;
+                if ev.writable || dead {
+                    self.on_write_ready(id, dead);
                 }
-                if (ev.readable || ev.hangup) && interest.read {
+                if reading && (ev.readable || ev.hangup) {
                     self.on_read_ready(id);
                 }
             }
@@ -225,19 +248,27 @@ impl<H: EventHandler> EventLoop<H> {
     }
 
     fn accept(&mut self) {
-        let Some(listener) = self.listener.take() else {
+        let Some(mut listener) = self.listener.take() else {
             return;
         };
         let mut accepted = Vec::new();
-        accept_all(
-            listener.as_fd(),
-            &mut self.reserve,
-            &mut self.exhausted,
-            |fd, peer| accepted.push((fd, peer)),
+        let (engine, cfg, index) = (&*self.engine, &*self.cfg, self.index);
+        listener.accept_ready(
+            &self.poller,
+            || admission(cfg, engine),
+            |fd, peer| {
+                engine.loops[index].add_connection();
+                accepted.push((fd, peer));
+            },
+            || {
+                engine.rejected.fetch_add(1, Ordering::Relaxed);
+            },
         );
         self.listener = Some(listener);
         for (fd, peer) in accepted {
-            self.shared().add_connection();
+            if self.cfg.tcp_nodelay {
+                let _ = sys::socket::set_nodelay(fd.as_fd(), true);
+            }
             self.register(fd, peer);
         }
     }
@@ -247,15 +278,13 @@ impl<H: EventHandler> EventLoop<H> {
             self.shared().remove_connection();
             return;
         }
-        if self.cfg.tcp_nodelay && self.listener.is_some() {
-            let _ = sys::socket::set_nodelay(fd.as_fd(), true);
-        }
         let id = self.conns.next_id();
         if let Err(e) = self.poller.add(fd.as_fd(), id.token(), Interest::READ) {
             log::error!("netreactor: registering a connection failed: {e}");
             self.shared().remove_connection();
             return;
         }
+        self.shared().counters.accepted.add(1);
         self.conns.insert(Conn {
             fd,
             id,
@@ -270,6 +299,15 @@ impl<H: EventHandler> EventLoop<H> {
             closed: false,
             linger_deadline: None,
             max_outbound: self.cfg.max_outbound_bytes,
+            write_side: WriteSide::Open,
+            writable: true,
+            codec: self.cfg.codec.as_ref().map(|c| c.0.clone_box()),
+            last_read: self.now,
+            last_progress: self.now,
+            partial_since: None,
+            idle_timer: None,
+            sent_by_flush: 0,
+            new_timers: Vec::new(),
             alive: None,
             mailbox: self.shared().mailbox.clone(),
             context: None,
@@ -284,8 +322,11 @@ impl<H: EventHandler> EventLoop<H> {
         let Some(conn) = self.conns.get_mut(id) else {
             return Action::Continue;
         };
-        if conn.outbound.is_empty() && !conn.outbound.has_capacity() {
-            mem::swap(&mut conn.outbound, &mut self.spare_out);
+        if conn.outbound.is_empty() {
+            conn.last_progress = self.now; // nothing was stalled before this
+            if !conn.outbound.has_capacity() {
+                mem::swap(&mut conn.outbound, &mut self.spare_out);
+            }
         }
         let handler = &*self.handler;
         match catch_unwind(AssertUnwindSafe(|| f(handler, conn))) {
@@ -300,12 +341,22 @@ impl<H: EventHandler> EventLoop<H> {
         }
     }
 
+    fn apply(&mut self, id: ConnId, action: Action) {
+        match action {
+            Action::Continue => {}
+            Action::Close => {
+                if let Some(c) = self.conns.get_mut(id) {
+                    c.close();
+                }
+            }
+            Action::Shutdown => self.engine.request_stop(self.engine.shutdown_deadline()),
+        }
+    }
+
     fn on_read_ready(&mut self, id: ConnId) {
         let max_inbound = self.cfg.max_inbound_bytes;
         let read_size = self.cfg.read_buffer_bytes;
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
+        let Some(conn) = self.conns.get_mut(id) else { return };
         if conn.inbound.len() >= max_inbound {
             conn.close_reason
                 .get_or_insert(CloseReason::InboundOverflow { limit: max_inbound });
@@ -315,13 +366,25 @@ impl<H: EventHandler> EventLoop<H> {
         if borrowed {
             mem::swap(&mut conn.inbound, &mut self.read_buf);
         }
+        let framed = conn.codec.is_some();
         let action = match sys::io::read_into(conn.fd.as_fd(), &mut conn.inbound, read_size) {
-            Ok(ReadOutcome::Data(_)) => self.call(id, |h, c| h.on_traffic(c)),
+            Ok(ReadOutcome::Data(n)) => {
+                conn.last_read = self.now;
+                self.shared().counters.bytes_in.add(n as u64);
+                if framed {
+                    self.decode_frames(id, false);
+                    Action::Continue
+                } else {
+                    self.call(id, |h, c| h.on_traffic(c))
+                }
+            }
             Ok(ReadOutcome::WouldBlock) => Action::Continue,
             Ok(ReadOutcome::Eof) => {
                 conn.read_closed = true;
-                conn.close_reason.get_or_insert(CloseReason::PeerEof);
-                Action::Continue
+                if framed {
+                    self.decode_frames(id, true);
+                }
+                self.on_eof(id)
             }
             Err(e) => {
                 conn.outbound.clear();
@@ -347,51 +410,98 @@ impl<H: EventHandler> EventLoop<H> {
         self.after_callback(id, action);
     }
 
-    fn on_write_ready(&mut self, id: ConnId, hangup: bool) {
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        let before = conn.outbound.len();
-        self.flush_conn(id);
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        if hangup && conn.outbound.len() == before && before > 0 {
-            // The peer is gone and the socket takes nothing: give up now.
-            conn.outbound.clear();
-            conn.close_reason = Some(CloseReason::PeerReset);
-            return self.flush_conn(id);
-        }
-        if conn.write_blocked && conn.outbound.is_empty() && conn.close_reason.is_none() {
-            conn.write_blocked = false;
-            let action = self.call(id, |h, c| h.on_writable(c));
-            self.after_callback(id, action);
-        }
-    }
-
-    fn after_callback(&mut self, id: ConnId, action: Action) {
-        match action {
-            Action::Continue => {}
-            Action::Close => {
-                if let Some(c) = self.conns.get_mut(id) {
-                    c.close();
+    /// Hands every whole frame in the inbound buffer to `on_frame`.
+    fn decode_frames(&mut self, id: ConnId, eof: bool) {
+        loop {
+            let Some(conn) = self.conns.get_mut(id) else { return };
+            if conn.close_reason.is_some() {
+                return;
+            }
+            let Some(mut codec) = conn.codec.take() else { return };
+            let res = codec.decode(&mut conn.inbound, eof);
+            conn.codec = Some(codec);
+            match res {
+                Ok(Some(frame)) => {
+                    self.shared().counters.frames_in.add(1);
+                    let action = self.call(id, |h, c| h.on_frame(c, frame));
+                    self.apply(id, action);
+                }
+                Ok(None) => return,
+                Err(msg) => {
+                    conn.close_reason = Some(CloseReason::Codec(msg));
+                    return;
                 }
             }
-            Action::Shutdown => self.engine.request_stop(self.engine.shutdown_deadline()),
         }
-        self.flush_conn(id);
     }
 
-    /// Sends what is queued, then brings the epoll registration in line
-    /// with the connection's state, closing it when it is done.
-    fn flush_conn(&mut self, id: ConnId) {
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
+    /// The peer sent FIN: the handler decides (default: close after flushing).
+    fn on_eof(&mut self, id: ConnId) -> Action {
+        if self.conns.get_mut(id).is_none_or(|c| c.close_reason.is_some()) {
+            return Action::Continue;
+        }
+        let action = self.call(id, |h, c| h.on_eof(c));
+        if action == Action::Close {
+            if let Some(c) = self.conns.get_mut(id) {
+                c.close_reason.get_or_insert(CloseReason::PeerEof);
+            }
+        }
+        action
+    }
+
+    fn on_write_ready(&mut self, id: ConnId, dead: bool) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        let before = conn.outbound.len();
+        self.after_callback(id, Action::Continue);
+        if dead {
+            if let Some(conn) = self.conns.get_mut(id) {
+                if conn.outbound.len() == before {
+                    // The peer is gone and the socket takes nothing: give up.
+                    conn.outbound.clear();
+                    conn.close_reason = Some(
+                        sys::socket::take_error(conn.fd.as_fd()).map_or(CloseReason::PeerReset, CloseReason::from_io),
+                    );
+                    self.sync(id);
+                }
+            }
+        }
+    }
+
+    /// After any callback: apply its action, flush, deliver the writability
+    /// callbacks the flush calls for, and arm the connection's timers.
+    fn after_callback(&mut self, id: ConnId, action: Action) {
+        self.apply(id, action);
+        let mut rounds = 0;
+        while let Some(notify) = self.sync(id) {
+            rounds += 1;
+            if rounds > MAX_NOTIFY_ROUNDS {
+                log::warn!("netreactor: connection {id} keeps toggling writability; deferring");
+                break;
+            }
+            let action = match notify {
+                Notify::Writability(w) => self.call(id, |h, c| h.on_writability_changed(c, w)),
+                Notify::Drained => self.call(id, |h, c| h.on_writable(c)),
+            };
+            self.apply(id, action);
+        }
+        self.arm_timers(id);
+    }
+
+    /// Sends what is queued, brings the epoll registration in line with the
+    /// connection's state, and closes it when it is done. Returns the
+    /// writability callback now due, if any.
+    fn sync(&mut self, id: ConnId) -> Option<Notify> {
+        let conn = self.conns.get_mut(id)?;
+        let counters = &self.engine.loops[self.index].counters;
         if !conn.outbound.is_empty() {
             match conn.outbound.flush(conn.fd.as_fd()) {
-                Ok(Flushed::All) => {}
-                Ok(Flushed::Partial) => conn.write_blocked = true,
+                Ok(f) => {
+                    counters.bytes_out.add(f.sent as u64);
+                    if f.sent > 0 {
+                        conn.last_progress = self.now;
+                    }
+                    conn.write_blocked |= !f.all;
+                }
                 Err(e) => {
                     conn.outbound.clear();
                     if !matches!(conn.close_reason, Some(CloseReason::HandlerPanic(_))) {
@@ -400,6 +510,7 @@ impl<H: EventHandler> EventLoop<H> {
                 }
             }
         }
+        counters.bytes_out.add(mem::take(&mut conn.sent_by_flush));
         if conn.outbound.is_empty() {
             // Give the lent buffer back, or keep this one as the spare.
             if !self.spare_out.has_capacity() {
@@ -407,48 +518,162 @@ impl<H: EventHandler> EventLoop<H> {
             } else if conn.outbound.has_capacity() {
                 conn.outbound = Outbound::default();
             }
-        }
-        let want = if conn.close_reason.is_some() {
-            if conn.outbound.is_empty() {
-                return self.close_now(id);
-            }
-            if conn.linger_deadline.is_none() {
-                let linger = Instant::now() + self.cfg.close_linger;
-                conn.linger_deadline = Some(self.stop_deadline.map_or(linger, |d| d.min(linger)));
-                self.lingering.push(id);
-            }
-            Interest::WRITE
-        } else {
-            Interest {
-                read: !conn.read_closed,
-                write: !conn.outbound.is_empty(),
-            }
-        };
-        if want != conn.interest {
-            match self.poller.modify(conn.fd.as_fd(), id.token(), want) {
-                Ok(()) => conn.interest = want,
-                Err(e) => {
-                    log::error!("netreactor: epoll_ctl failed on connection {id}: {e}");
-                    conn.outbound.clear();
-                    conn.close_reason = Some(CloseReason::Io(e));
-                    self.close_now(id);
+            if conn.write_side == WriteSide::ShutdownPending {
+                conn.write_side = WriteSide::Shut;
+                if let Err(e) = sys::socket::shutdown_write(conn.fd.as_fd()) {
+                    conn.close_reason.get_or_insert(CloseReason::from_io(e));
+                }
+                if conn.read_closed {
+                    conn.close_reason.get_or_insert(CloseReason::Local);
                 }
             }
         }
+        let mut notify = None;
+        let want = if conn.close_reason.is_some() {
+            if conn.outbound.is_empty() || conn.write_side == WriteSide::Discarding {
+                self.close_now(id);
+                return None;
+            }
+            if conn.linger_deadline.is_none() {
+                let linger = self.now + self.cfg.close_linger;
+                let deadline = self.stop_deadline.map_or(linger, |d| d.min(linger));
+                conn.linger_deadline = Some(deadline);
+                self.timers.insert(deadline, TimerKind::Linger(id));
+            }
+            Interest::WRITE
+        } else {
+            let len = conn.outbound.len();
+            if conn.writable && len > self.cfg.high_watermark {
+                conn.writable = false;
+                notify = Some(Notify::Writability(false));
+            } else if !conn.writable && len <= self.cfg.low_watermark {
+                conn.writable = true;
+                notify = Some(Notify::Writability(true));
+            } else if conn.write_blocked && len == 0 {
+                conn.write_blocked = false;
+                notify = Some(Notify::Drained);
+            }
+            let paused = !conn.writable && self.cfg.pause_reading_when_unwritable;
+            Interest {
+                read: !conn.read_closed && !paused,
+                write: len > 0,
+            }
+        };
+        if want != conn.interest {
+            if let Err(e) = self.poller.modify(conn.fd.as_fd(), id.token(), want) {
+                log::error!("netreactor: epoll_ctl failed on connection {id}: {e}");
+                conn.outbound.clear();
+                conn.close_reason = Some(CloseReason::Io(e));
+                self.close_now(id);
+                return None;
+            }
+            conn.interest = want;
+        }
+        notify
+    }
+
+    /// Timers the callback asked for, and the idle/frame timer.
+    fn arm_timers(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        for (delay, token) in conn.new_timers.drain(..) {
+            self.timers.insert(self.now + delay, TimerKind::User(id, token));
+        }
+        if !self.cfg.has_idle_timeouts() || conn.close_reason.is_some() {
+            return;
+        }
+        if conn.inbound.is_empty() {
+            conn.partial_since = None;
+        } else if conn.partial_since.is_none() {
+            conn.partial_since = Some(self.now);
+        }
+        if let Some((deadline, _)) = idle_deadline(conn, &self.cfg) {
+            if conn.idle_timer.is_none_or(|armed| deadline < armed) {
+                conn.idle_timer = Some(deadline);
+                self.timers.insert(deadline, TimerKind::Idle(id, deadline));
+            }
+        }
+    }
+
+    fn expire_timers(&mut self) {
+        if self.timers.len() == 0 {
+            return;
+        }
+        let mut fired = mem::take(&mut self.fired);
+        self.timers.expire(self.now, &mut fired);
+        for t in fired.drain(..) {
+            match t {
+                TimerKind::Tick => self.tick(),
+                TimerKind::Linger(id) => {
+                    let now = self.now;
+                    if let Some(c) = self.conns.get_mut(id) {
+                        if c.linger_deadline.is_some_and(|d| d <= now) {
+                            c.outbound.clear();
+                            c.close_reason = Some(CloseReason::LingerTimeout);
+                            self.close_now(id);
+                        }
+                    }
+                }
+                TimerKind::Idle(id, armed) => {
+                    let Some(c) = self.conns.get_mut(id) else { continue };
+                    if c.idle_timer != Some(armed) {
+                        continue; // superseded by an earlier deadline
+                    }
+                    c.idle_timer = None;
+                    match idle_deadline(c, &self.cfg) {
+                        Some((deadline, kind)) if deadline <= self.now => {
+                            if kind == TimeoutKind::WriteIdle {
+                                c.outbound.clear(); // the peer is not reading it
+                            }
+                            c.close_reason.get_or_insert(CloseReason::Timeout(kind));
+                            self.after_callback(id, Action::Continue);
+                        }
+                        _ => self.arm_timers(id),
+                    }
+                }
+                TimerKind::User(id, token) => {
+                    if self.conns.get_mut(id).is_some_and(|c| c.close_reason.is_none()) {
+                        let action = self.call(id, |h, c| h.on_timer(c, token));
+                        self.after_callback(id, action);
+                    }
+                }
+            }
+        }
+        self.fired = fired;
+    }
+
+    fn tick(&mut self) {
+        if self.stop_deadline.is_some() {
+            return;
+        }
+        let engine = EngineHandle::from_shared(self.engine.clone());
+        let handler = &*self.handler;
+        let delay = match catch_unwind(AssertUnwindSafe(|| handler.on_tick(&engine))) {
+            Ok((delay, action)) => {
+                if action == Action::Shutdown {
+                    self.engine.request_stop(self.engine.shutdown_deadline());
+                }
+                delay
+            }
+            Err(p) => {
+                log::error!("netreactor: on_tick panicked: {}", panic_message(p.as_ref()));
+                Duration::from_secs(1)
+            }
+        };
+        self.timers.insert(self.now + delay.max(TICK), TimerKind::Tick);
     }
 
     /// The one place a connection ends: `on_close` exactly once, then the
     /// descriptor closes (which also removes it from epoll: it is never duplicated).
     fn close_now(&mut self, id: ConnId) {
-        let Some(mut conn) = self.conns.remove(id) else {
-            return;
-        };
+        let Some(mut conn) = self.conns.remove(id) else { return };
         conn.closed = true;
         if let Some(alive) = &conn.alive {
             alive.store(false, Ordering::Release);
         }
         let reason = conn.close_reason.take().unwrap_or(CloseReason::Local);
+        self.shared().counters.closed(&reason);
         conn.outbound.clear();
+        conn.write_side = WriteSide::Discarding;
         let handler = &*self.handler;
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler.on_close(&mut conn, reason))) {
             log::error!(
@@ -473,49 +698,37 @@ impl<H: EventHandler> EventLoop<H> {
     }
 
     fn run_task(&mut self, task: Task) {
+        self.shared().counters.tasks.add(1);
         match task {
             Task::Register(fd, peer) => self.register(fd, peer),
-            Task::Write(id, data) => {
-                if let Some(c) = self.conns.get_mut(id) {
-                    c.write_bytes(data);
-                    self.queue_flush(id);
+            Task::Write(id, data) => self.task_write(id, |c| c.write_bytes(data)),
+            Task::WriteVectored(id, data) => self.task_write(id, |c| data.into_iter().for_each(|d| c.write_bytes(d))),
+            Task::WriteFrame(id, frame) => self.task_write(id, |c| {
+                if let Err(e) = c.write_frame(&frame) {
+                    c.close_reason.get_or_insert(CloseReason::Codec(e.to_string()));
                 }
-            }
-            Task::WriteVectored(id, data) => {
-                if let Some(c) = self.conns.get_mut(id) {
-                    for d in data {
-                        c.write_bytes(d);
-                    }
-                    self.queue_flush(id);
-                }
-            }
+            }),
             Task::Wake(id) => {
-                if self
-                    .conns
-                    .get_mut(id)
-                    .is_some_and(|c| c.close_reason.is_none())
-                {
+                if self.conns.get_mut(id).is_some_and(|c| c.close_reason.is_none()) {
                     let action = self.call(id, |h, c| h.on_traffic(c));
                     self.after_callback(id, action);
                 }
             }
-            Task::Close(id) => {
-                if let Some(c) = self.conns.get_mut(id) {
-                    c.close();
-                    self.queue_flush(id);
-                }
-            }
+            Task::Close(id) => self.task_write(id, Conn::close),
             Task::Stop(deadline) => self.begin_stop(deadline),
         }
     }
 
     /// Writes from tasks are flushed once per connection per iteration.
-    fn queue_flush(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.get_mut(id) {
-            if !c.queued_for_flush {
-                c.queued_for_flush = true;
-                self.flush_queue.push(id);
-            }
+    fn task_write(&mut self, id: ConnId, f: impl FnOnce(&mut Conn)) {
+        let Some(c) = self.conns.get_mut(id) else { return };
+        if c.outbound.is_empty() {
+            c.last_progress = self.now;
+        }
+        f(c);
+        if !c.queued_for_flush {
+            c.queued_for_flush = true;
+            self.flush_queue.push(id);
         }
     }
 
@@ -524,30 +737,10 @@ impl<H: EventHandler> EventLoop<H> {
         for id in queue.drain(..) {
             if let Some(c) = self.conns.get_mut(id) {
                 c.queued_for_flush = false;
-                self.flush_conn(id);
+                self.after_callback(id, Action::Continue);
             }
         }
         self.flush_queue = queue;
-    }
-
-    fn expire_lingering(&mut self) {
-        if self.lingering.is_empty() {
-            return;
-        }
-        let now = Instant::now();
-        let mut lingering = mem::take(&mut self.lingering);
-        lingering.retain(|&id| match self.conns.get_mut(id) {
-            Some(c) if c.linger_deadline.is_some_and(|d| d <= now) => {
-                c.outbound.clear();
-                c.close_reason = Some(CloseReason::LingerTimeout);
-                self.close_now(id);
-                false
-            }
-            Some(_) => true,
-            None => false,
-        });
-        lingering.append(&mut self.lingering);
-        self.lingering = lingering;
     }
 
     /// Stop: no new connections; every connection flushes what it has
@@ -558,17 +751,34 @@ impl<H: EventHandler> EventLoop<H> {
         }
         self.stop_deadline = Some(deadline);
         self.listener = None;
-        self.reserve = None;
         for id in self.conns.ids() {
             if let Some(c) = self.conns.get_mut(id) {
                 c.close_reason.get_or_insert(CloseReason::Shutdown);
-                if let Some(d) = &mut c.linger_deadline {
-                    *d = (*d).min(deadline);
+                if c.linger_deadline.is_some_and(|d| d > deadline) {
+                    c.linger_deadline = Some(deadline);
+                    self.timers.insert(deadline, TimerKind::Linger(id));
                 }
             }
-            self.flush_conn(id);
+            self.sync(id);
         }
     }
+}
+
+/// The earliest of the connection's idle and frame deadlines, and which.
+fn idle_deadline(conn: &Conn, cfg: &Config) -> Option<(Instant, TimeoutKind)> {
+    let read = cfg
+        .read_idle_timeout
+        .filter(|_| !conn.read_closed)
+        .map(|d| (conn.last_read + d, TimeoutKind::ReadIdle));
+    let write = cfg
+        .write_idle_timeout
+        .filter(|_| !conn.outbound.is_empty())
+        .map(|d| (conn.last_progress + d, TimeoutKind::WriteIdle));
+    let frame = cfg
+        .frame_timeout
+        .zip(conn.partial_since)
+        .map(|(d, since)| (since + d, TimeoutKind::Frame));
+    [read, write, frame].into_iter().flatten().min_by_key(|(at, _)| *at)
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

@@ -4,3 +4,4 @@
 pub(crate) mod acceptor;
 pub(crate) mod event_loop;
 pub(crate) mod task;
+pub(crate) mod timer;

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::conn::ConnId;
 use crate::sys::waker::Waker;
@@ -26,6 +26,7 @@ pub(crate) enum Task {
     Register(OwnedFd, Option<SocketAddr>),
     Write(ConnId, Bytes),
     WriteVectored(ConnId, Vec<Bytes>),
+    WriteFrame(ConnId, Bytes),
     Wake(ConnId),
     Close(ConnId),
     /// Flush and close every connection by the deadline, then exit.
@@ -80,20 +81,11 @@ impl Mailbox {
     /// Queues `task` and wakes the loop if it is parked. Gives the task back
     /// if the loop has exited.
     pub(crate) fn post(&self, task: Task) -> Result<(), Task> {
-        let queue = if task.is_urgent() {
-            &self.urgent
-        } else {
-            &self.normal
-        };
+        let queue = if task.is_urgent() { &self.urgent } else { &self.normal };
         queue.send(task).map_err(|e| e.into_inner())?;
         fence(Ordering::SeqCst);
         if self.parked.load(Ordering::SeqCst) && !self.notified.swap(true, Ordering::AcqRel) {
-            if let Some(w) = self
-                .waker
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-            {
+            if let Some(w) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                 if let Err(e) = w.wake() {
                     log::error!("netreactor: waking a loop failed: {e}");
                 }
@@ -122,12 +114,7 @@ impl Mailbox {
 
     /// The eventfd fired: reset it and allow the next wake.
     pub(crate) fn woken(&self) {
-        if let Some(w) = self
-            .waker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
+        if let Some(w) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             w.drain();
         }
         self.notified.store(false, Ordering::Release);
@@ -154,10 +141,7 @@ impl Inbox {
     }
 
     pub(crate) fn try_normal(&self) -> Option<Task> {
-        match self.normal.try_recv() {
-            Ok(t) => Some(t),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.normal.try_recv().ok()
     }
 
     pub(crate) fn has_normal(&self) -> bool {
@@ -201,9 +185,7 @@ mod tests {
         while seen < PRODUCERS * PER_PRODUCER {
             if mb.park(&inbox) {
                 // A generous timeout only so a bug fails instead of hanging CI.
-                let n = poller
-                    .wait(Some(std::time::Duration::from_secs(10)))
-                    .unwrap();
+                let n = poller.wait(Some(std::time::Duration::from_secs(10))).unwrap();
                 mb.unpark();
                 assert!(
                     n > 0 || inbox.has_normal(),

@@ -22,6 +22,10 @@ impl Interest {
         read: false,
         write: true,
     };
+    pub(crate) const NONE: Interest = Interest {
+        read: false,
+        write: false,
+    };
 
     fn flags(self) -> EpollFlags {
         // RDHUP only with read interest: it stays raised after the peer's
@@ -64,17 +68,10 @@ impl Poller {
     }
 
     pub(crate) fn add(&self, fd: BorrowedFd<'_>, token: u64, interest: Interest) -> io::Result<()> {
-        Ok(self
-            .epoll
-            .add(fd, EpollEvent::new(interest.flags(), token))?)
+        Ok(self.epoll.add(fd, EpollEvent::new(interest.flags(), token))?)
     }
 
-    pub(crate) fn modify(
-        &self,
-        fd: BorrowedFd<'_>,
-        token: u64,
-        interest: Interest,
-    ) -> io::Result<()> {
+    pub(crate) fn modify(&self, fd: BorrowedFd<'_>, token: u64, interest: Interest) -> io::Result<()> {
         let mut ev = EpollEvent::new(interest.flags(), token);
         Ok(self.epoll.modify(fd, &mut ev)?)
     }

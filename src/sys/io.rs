@@ -15,11 +15,7 @@ pub(crate) enum ReadOutcome {
 }
 
 /// One `read(2)` of at most `max` bytes appended to `buf` (reserving first).
-pub(crate) fn read_into(
-    fd: BorrowedFd<'_>,
-    buf: &mut BytesMut,
-    max: usize,
-) -> io::Result<ReadOutcome> {
+pub(crate) fn read_into(fd: BorrowedFd<'_>, buf: &mut BytesMut, max: usize) -> io::Result<ReadOutcome> {
     buf.reserve(max);
     let spare = buf.spare_capacity_mut();
     let want = spare.len().min(max);
@@ -53,14 +49,7 @@ pub(crate) fn send_vectored(fd: BorrowedFd<'_>, slices: &[IoSlice<'_>]) -> io::R
     loop {
         let n = if slices.len() == 1 {
             // SAFETY: the pointer and length describe one live, initialised slice.
-            unsafe {
-                nix::libc::send(
-                    fd.as_raw_fd(),
-                    slices[0].as_ptr().cast(),
-                    slices[0].len(),
-                    flags,
-                )
-            }
+            unsafe { nix::libc::send(fd.as_raw_fd(), slices[0].as_ptr().cast(), slices[0].len(), flags) }
         } else {
             // SAFETY: IoSlice is ABI-compatible with iovec; the array lives for
             // the call and msghdr is zeroed except for the gather list.

@@ -23,16 +23,8 @@ pub(crate) fn listen_backlog() -> i32 {
 
 /// A non-blocking, close-on-exec TCP listener with SO_REUSEADDR (and
 /// SO_REUSEPORT when asked, so several loops can each own one).
-pub(crate) fn tcp_listener(
-    addr: SocketAddr,
-    reuse_port: bool,
-    backlog: i32,
-) -> io::Result<OwnedFd> {
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking().cloexec(),
-        None,
-    )?;
+pub(crate) fn tcp_listener(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<OwnedFd> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
     socket.set_reuse_address(true)?;
     if reuse_port {
         socket.set_reuse_port(true)?;
@@ -79,15 +71,10 @@ pub(crate) fn accept(listener: BorrowedFd<'_>) -> io::Result<Accepted> {
     };
     match res {
         // SAFETY: accept4 returned a fresh descriptor that nothing else owns.
-        Ok((fd, peer)) => Ok(Accepted::Conn(
-            unsafe { OwnedFd::from_raw_fd(fd) },
-            peer.as_socket(),
-        )),
+        Ok((fd, peer)) => Ok(Accepted::Conn(unsafe { OwnedFd::from_raw_fd(fd) }, peer.as_socket())),
         Err(e) => match e.raw_os_error() {
             Some(nix::libc::EAGAIN) => Ok(Accepted::WouldBlock),
-            Some(nix::libc::EINTR) | Some(nix::libc::ECONNABORTED) | Some(nix::libc::EPROTO) => {
-                Ok(Accepted::Retry)
-            }
+            Some(nix::libc::EINTR) | Some(nix::libc::ECONNABORTED) | Some(nix::libc::EPROTO) => Ok(Accepted::Retry),
             _ => Err(e),
         },
     }
@@ -95,10 +82,7 @@ pub(crate) fn accept(listener: BorrowedFd<'_>) -> io::Result<Accepted> {
 
 /// True for the errors that mean "out of file descriptors".
 pub(crate) fn is_fd_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(nix::libc::EMFILE) | Some(nix::libc::ENFILE)
-    )
+    matches!(e.raw_os_error(), Some(nix::libc::EMFILE) | Some(nix::libc::ENFILE))
 }
 
 /// Opens a placeholder descriptor (`/dev/null`) kept in reserve so that, when
@@ -113,8 +97,15 @@ pub(crate) fn set_nodelay(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
 }
 
 pub(crate) fn local_addr(fd: BorrowedFd<'_>) -> Option<SocketAddr> {
-    SockRef::from(&fd)
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
+    SockRef::from(&fd).local_addr().ok().and_then(|a| a.as_socket())
+}
+
+/// Shuts down the write half (the peer reads end of file).
+pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
+    SockRef::from(&fd).shutdown(std::net::Shutdown::Write)
+}
+
+/// The error pending on the socket (SO_ERROR), if any.
+pub(crate) fn take_error(fd: BorrowedFd<'_>) -> Option<io::Error> {
+    SockRef::from(&fd).take_error().ok().flatten()
 }
