@@ -264,7 +264,7 @@ impl<H: EventHandler> Coordinator<H> {
 
     fn take_stop(&self) -> Option<Instant> {
         let mut deadline = None;
-        while let Some(task) = self.inbox.try_urgent() {
+        while let Some(task) = self.inbox.try_normal() {
             if let Task::Stop(d) = task {
                 deadline = Some(deadline.map_or(d, |e: Instant| e.min(d)));
             }

@@ -34,8 +34,10 @@ pub(crate) enum Task {
 }
 
 impl Task {
+    /// Only registration jumps the queue: a close or a stop must come after
+    /// the writes posted before it, or those writes would be lost.
     fn is_urgent(&self) -> bool {
-        matches!(self, Task::Register(..) | Task::Close(_) | Task::Stop(_))
+        matches!(self, Task::Register(..))
     }
 }
 

@@ -90,12 +90,21 @@ impl<T> TimerWheel<T> {
             return None;
         }
         let start = ((self.current + 1) % SLOTS as u64) as usize;
-        let distance = (0..SLOTS)
-            .find(|d| {
-                let s = (start + d) % SLOTS;
-                self.occupied[s / 64] & (1 << (s % 64)) != 0
-            })
-            .unwrap_or(0) as u64;
+        let mut distance = 0;
+        // Word by word from `start`; the last round wraps onto start's own
+        // word to catch slots just before it.
+        for i in 0..=WORDS {
+            let wi = (start / 64 + i) % WORDS;
+            let mut word = self.occupied[wi];
+            if i == 0 {
+                word &= u64::MAX << (start % 64);
+            }
+            if word != 0 {
+                let slot = wi * 64 + word.trailing_zeros() as usize;
+                distance = ((slot + SLOTS - start) % SLOTS) as u64;
+                break;
+            }
+        }
         let wake_tick = self.current + 1 + distance;
         let wake_at = self.origin + TICK * u32::try_from(wake_tick).unwrap_or(u32::MAX);
         Some(wake_at.saturating_duration_since(now))
