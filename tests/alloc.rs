@@ -1,0 +1,121 @@
+//! Steady-state echo and length-field echo allocate nothing on the loop
+//! thread: a counting global allocator counts only allocations made while a
+//! thread-local flag is set, and the handler sets it on the loop thread.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use netreactor::codec::LengthFieldCodec;
+use netreactor::{Action, Bytes, Conn, Engine, EventHandler};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static ON_LOOP: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if ON_LOOP.with(Cell::get) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if ON_LOOP.with(Cell::get) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+struct Echo;
+
+impl EventHandler for Echo {
+    fn on_open(&self, _conn: &mut Conn) -> Action {
+        ON_LOOP.with(|c| c.set(true));
+        Action::Continue
+    }
+
+    fn on_traffic(&self, conn: &mut Conn) -> Action {
+        conn.echo_all();
+        Action::Continue
+    }
+
+    fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+        conn.write_frame(&frame).map_or(Action::Close, |_| Action::Continue)
+    }
+}
+
+/// Ping-pongs `msg` `rounds` times; returns the loop's allocations during
+/// the measured rounds (after `warmup` rounds).
+fn allocations_per_round(engine_builder: netreactor::EngineBuilder, msg: &[u8], warmup: usize, rounds: usize) -> u64 {
+    // One engine at a time: the counter is global.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = engine_builder.event_loops(1).start(Echo, "tcp://127.0.0.1:0").unwrap();
+    let mut s = TcpStream::connect(engine.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut buf = vec![0u8; msg.len()];
+    let mut ping = |s: &mut TcpStream| {
+        s.write_all(msg).unwrap();
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf[..], msg);
+    };
+    for _ in 0..warmup {
+        ping(&mut s);
+    }
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..rounds {
+        ping(&mut s);
+    }
+    let used = ALLOCS.load(Ordering::Relaxed) - before;
+    drop(s);
+    engine.stop();
+    used
+}
+
+#[test]
+fn steady_state_echo_allocates_nothing_per_message() {
+    let used = allocations_per_round(Engine::builder(), &[7u8; 64], 200, 5_000);
+    assert_eq!(
+        used, 0,
+        "{used} allocations on the loop thread over 5000 echoed messages"
+    );
+}
+
+#[test]
+fn steady_state_large_echo_allocates_nothing_per_message() {
+    let used = allocations_per_round(Engine::builder(), &[9u8; 16 * 1024], 200, 2_000);
+    assert_eq!(
+        used, 0,
+        "{used} allocations on the loop thread over 2000 echoed 16 KiB messages"
+    );
+}
+
+#[test]
+fn steady_state_length_field_echo_allocates_nothing_per_frame() {
+    let mut frame = vec![0u8, 0, 0, 60];
+    frame.extend_from_slice(&[5u8; 60]);
+    let used = allocations_per_round(Engine::builder().codec(LengthFieldCodec::new()), &frame, 200, 5_000);
+    assert_eq!(used, 0, "{used} allocations on the loop thread over 5000 echoed frames");
+}
