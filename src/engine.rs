@@ -401,23 +401,25 @@ impl EngineBuilder {
         let acceptor_listener = if self.reuse_port { None } else { listeners.pop() };
         let mut own_listeners = listeners.into_iter();
         for (i, inbox) in inboxes.into_iter().enumerate() {
-            let lp = EventLoop::new(
+            let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
+            let spawned = EventLoop::new(
                 i,
                 handler.clone(),
                 inbox,
                 shared.clone(),
                 cfg.clone(),
                 own_listeners.next(),
-            )?;
-            let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-            let t = std::thread::Builder::new().name(format!("nr-loop-{i}")).spawn(move || {
-                mark_engine_thread();
-                if let Some(core) = core {
-                    core_affinity::set_for_current(core);
-                }
-                lp.run();
+            )
+            .and_then(|lp| {
+                std::thread::Builder::new().name(format!("nr-loop-{i}")).spawn(move || {
+                    mark_engine_thread();
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    lp.run();
+                })
             });
-            match t {
+            match spawned {
                 Ok(t) => loop_threads.push(t),
                 Err(e) => {
                     abort_start(&shared, loop_threads);
@@ -435,11 +437,21 @@ impl EngineBuilder {
             cfg.clone(),
             handler,
             loop_threads,
-        )?;
-        let t = std::thread::Builder::new().name("nr-accept".into()).spawn(move || {
-            mark_engine_thread();
-            coordinator.run();
-        })?;
+        );
+        let spawned = coordinator.and_then(|c| {
+            std::thread::Builder::new().name("nr-accept".into()).spawn(move || {
+                mark_engine_thread();
+                c.run();
+            })
+        });
+        let t = match spawned {
+            Ok(t) => t,
+            Err(e) => {
+                // The loop threads went with the coordinator: stop them by message.
+                abort_start(&shared, Vec::new());
+                return Err(e.into());
+            }
+        };
         *shared.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
         if boot == Action::Shutdown {
             handle.request_stop(Duration::ZERO);
