@@ -145,9 +145,11 @@ fn accept_survives_emfile() {
     // Far more connections than the child has descriptors for. The kernel
     // completes each handshake, so every connect succeeds.
     let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(addr)).collect();
-    wait_until(Duration::from_secs(10), "the child logs that it is out of descriptors", || {
-        lock(&log).contains(EXHAUSTED_LOG)
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "the child logs that it is out of descriptors",
+        || lock(&log).contains(EXHAUSTED_LOG),
+    );
 
     // Saturated for a second: the child must sleep, not spin on accept.
     let cpu_before = process_cpu(pid);
@@ -171,7 +173,11 @@ fn accept_survives_emfile() {
     {
         let l = lock(&log);
         assert_eq!(count(&l, EXHAUSTED_LOG), 1, "logged once for the episode; log:\n{l}");
-        assert_eq!(count(&l, RECOVERED_LOG), 0, "recovered while still saturated; log:\n{l}");
+        assert_eq!(
+            count(&l, RECOVERED_LOG),
+            0,
+            "recovered while still saturated; log:\n{l}"
+        );
     }
 
     // Free descriptors: close all but the first five connections.

@@ -109,7 +109,10 @@ impl Pattern {
         let pool = Rng::new(0xBAC4).bytes(100_003);
         let mut ext = pool.clone();
         ext.extend_from_slice(&pool[..MAX_SPAN]);
-        Pattern { period: pool.len(), ext }
+        Pattern {
+            period: pool.len(),
+            ext,
+        }
     }
 
     fn span(&self, from: usize, len: usize) -> &[u8] {
@@ -130,7 +133,11 @@ impl Pattern {
 }
 
 /// Polls `probe` until its value has not changed for `quiet`.
-fn wait_quiescent<T: PartialEq + Copy + std::fmt::Debug>(what: &str, quiet: Duration, mut probe: impl FnMut() -> T) -> T {
+fn wait_quiescent<T: PartialEq + Copy + std::fmt::Debug>(
+    what: &str,
+    quiet: Duration,
+    mut probe: impl FnMut() -> T,
+) -> T {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut last = probe();
     let mut since = Instant::now();
@@ -143,7 +150,10 @@ fn wait_quiescent<T: PartialEq + Copy + std::fmt::Debug>(what: &str, quiet: Dura
         } else if since.elapsed() >= quiet {
             return v;
         }
-        assert!(Instant::now() < deadline, "{what} kept changing for 10 s (last {last:?})");
+        assert!(
+            Instant::now() < deadline,
+            "{what} kept changing for 10 s (last {last:?})"
+        );
     }
 }
 
@@ -188,7 +198,10 @@ fn non_reading_peer_is_paused_bounded_and_fully_echoed_once_it_reads() {
         (sent_blocked as usize) < TOTAL,
         "the hog wrote all {TOTAL} bytes: nothing held it back"
     );
-    assert!(bytes_in < sent_blocked, "the server read everything sent while unwritable");
+    assert!(
+        bytes_in < sent_blocked,
+        "the server read everything sent while unwritable"
+    );
     eprintln!("paused: the hog sent {sent_blocked} bytes, the server read {bytes_in}");
     assert_eq!(h.changes_of(hog_peer), [false], "still unwritable");
     let max = h.max_outbound.load(Ordering::SeqCst);
@@ -196,14 +209,22 @@ fn non_reading_peer_is_paused_bounded_and_fully_echoed_once_it_reads() {
         max <= HIGH + READ_CHUNK,
         "queued output reached {max} bytes (high watermark {HIGH} + one read {READ_CHUNK})"
     );
-    assert_eq!(h.traffic_while_unwritable.load(Ordering::SeqCst), 0, "read while unwritable");
+    assert_eq!(
+        h.traffic_while_unwritable.load(Ordering::SeqCst),
+        0,
+        "read while unwritable"
+    );
 
     // The other connection on the same loop is served meanwhile.
     for i in 0..20 {
         round_trip(&mut other, format!("served while paused {i}").as_bytes());
     }
     let other_bytes: u64 = (0..20).map(|i| format!("served while paused {i}").len() as u64).sum();
-    assert_eq!(engine.stats().bytes_in - bytes_in, other_bytes, "the hog was not read meanwhile");
+    assert_eq!(
+        engine.stats().bytes_in - bytes_in,
+        other_bytes,
+        "the hog was not read meanwhile"
+    );
 
     // Now the hog reads: everything it sent comes back, exactly, then EOF.
     let mut buf = vec![0u8; MAX_SPAN];
@@ -311,7 +332,11 @@ fn without_read_pausing_a_non_reading_peer_hits_the_hard_cap() {
     };
     let reason = h.rec.wait_close_of(hog_peer, |r| format!("{r:?}"));
     assert_eq!(reason, format!("OutboundOverflow {{ limit: {MIB} }}"));
-    assert_eq!(h.changes_of(hog_peer).first(), Some(&false), "unwritable was reported first");
+    assert_eq!(
+        h.changes_of(hog_peer).first(),
+        Some(&false),
+        "unwritable was reported first"
+    );
     assert!(
         h.traffic_while_unwritable.load(Ordering::SeqCst) > 0,
         "with pausing off, reading goes on while unwritable"

@@ -157,10 +157,25 @@ fn close_now_later_drops_what_the_kernel_has_not_taken() {
     let peer = s.local_addr().unwrap();
     assert_eq!(closes.reason_of(peer), "Local");
     let got = read_to_eof(&mut s, Duration::from_secs(10));
-    assert!(!got.is_empty(), "what the kernel had taken before close_now still arrives");
-    assert!(got.len() < payload.len(), "close_now sent everything ({} bytes)", got.len());
-    assert_eq!(first_difference(&got, &payload[..got.len()]), None, "a prefix of the payload");
-    assert_eq!(engine.stats().bytes_out, got.len() as u64, "bytes_out counts what the kernel took");
+    assert!(
+        !got.is_empty(),
+        "what the kernel had taken before close_now still arrives"
+    );
+    assert!(
+        got.len() < payload.len(),
+        "close_now sent everything ({} bytes)",
+        got.len()
+    );
+    assert_eq!(
+        first_difference(&got, &payload[..got.len()]),
+        None,
+        "a prefix of the payload"
+    );
+    assert_eq!(
+        engine.stats().bytes_out,
+        got.len() as u64,
+        "bytes_out counts what the kernel took"
+    );
     engine.stop();
 }
 
@@ -225,7 +240,10 @@ fn peer_that_never_reads_cannot_stall_the_loop_linger_timeout() {
         "LingerTimeout after {took:?}, linger {LINGER:?}"
     );
     assert!(trips >= 10, "only {trips} echo round trips while the staller lingered");
-    assert!(slowest < Duration::from_millis(250), "an echo round trip took {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(250),
+        "an echo round trip took {slowest:?}"
+    );
 
     // The staller gets a prefix of the payload (what the kernel took), then EOF.
     let got = read_to_eof(&mut staller, Duration::from_secs(10));

@@ -68,7 +68,8 @@ impl EventHandler for Server {
 
     fn on_shutdown(&self, engine: &EngineHandle) {
         *lock(&self.shutdown_at) = Some(Instant::now());
-        self.bytes_out_at_shutdown.store(engine.stats().bytes_out, Ordering::SeqCst);
+        self.bytes_out_at_shutdown
+            .store(engine.stats().bytes_out, Ordering::SeqCst);
         self.shutdowns.fetch_add(1, Ordering::SeqCst);
         self.shutting_down.store(true, Ordering::SeqCst);
         let attempt = TcpStream::connect_timeout(&engine.local_addr(), Duration::from_secs(1)).map(drop);
@@ -133,12 +134,18 @@ fn stop_under_load_delivers_every_queued_byte_then_eof() {
                 wait_until(SETTLE, "on_shutdown started", || h.shutting_down.load(Ordering::SeqCst));
                 let got = read_to_eof(&mut s, Duration::from_secs(20));
                 assert_eq!(got.len(), LEN, "client {i}: bytes before EOF");
-                assert!(got[..] == h.payload[..], "client {i}: bytes differ at {:?}", first_difference(&got, &h.payload));
+                assert!(
+                    got[..] == h.payload[..],
+                    "client {i}: bytes differ at {:?}",
+                    first_difference(&got, &h.payload)
+                );
                 peer
             })
         })
         .collect();
-    wait_until(SETTLE, "every payload is queued", || h.queued.load(Ordering::SeqCst) == CLIENTS);
+    wait_until(SETTLE, "every payload is queued", || {
+        h.queued.load(Ordering::SeqCst) == CLIENTS
+    });
 
     let t = Instant::now();
     engine.stop_with_deadline(Duration::from_secs(5));
@@ -151,8 +158,14 @@ fn stop_under_load_delivers_every_queued_byte_then_eof() {
         .map(|(i, c)| c.join().unwrap_or_else(|_| panic!("client {i} failed")))
         .collect();
     let unsent = (CLIENTS * LEN) as u64 - h.bytes_out_at_shutdown.load(Ordering::SeqCst);
-    eprintln!("stop took {took:?}; {} KiB were still queued when it began", unsent / 1024);
-    assert!(took < Duration::from_secs(5), "the stop ran into its deadline: {took:?}");
+    eprintln!(
+        "stop took {took:?}; {} KiB were still queued when it began",
+        unsent / 1024
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "the stop ran into its deadline: {took:?}"
+    );
     assert!(
         unsent >= (CLIENTS * LEN / 2) as u64,
         "only {unsent} bytes were queued when the stop began: not a stop under load"
@@ -167,7 +180,9 @@ fn stop_under_load_delivers_every_queued_byte_then_eof() {
         assert!(peers.contains(&peer.unwrap()));
     }
     assert_eq!(h.shutdowns.load(Ordering::SeqCst), 1, "on_shutdown calls");
-    let attempt = lock(&h.connect_in_shutdown).take().expect("on_shutdown tried to connect");
+    let attempt = lock(&h.connect_in_shutdown)
+        .take()
+        .expect("on_shutdown tried to connect");
     assert!(attempt.is_err(), "a connection was accepted while on_shutdown ran");
     let stats = engine.stats();
     assert_eq!(stats.closed_shutdown, CLIENTS as u64);
@@ -199,7 +214,11 @@ fn stop_deadline_bounds_a_peer_that_never_reads() {
     let closes = lock(&h.closes).clone();
     assert_eq!(closes.len(), 2);
     for (peer, why, _) in &closes {
-        let expected = if *peer == Some(stuck_peer) { "LingerTimeout" } else { "Shutdown" };
+        let expected = if *peer == Some(stuck_peer) {
+            "LingerTimeout"
+        } else {
+            "Shutdown"
+        };
         assert_eq!(why, expected, "{peer:?}");
     }
     expect_eof(&mut reader, IO_TIMEOUT);

@@ -141,7 +141,9 @@ fn half_open_is_opt_in_reply_from_another_thread_after_eof() {
     assert_eq!(h.rec.closes(), 0);
     assert_eq!(engine.connection_count(), 1);
 
-    handle.async_write(Bytes::from_static(b" / answer from another thread")).unwrap();
+    handle
+        .async_write(Bytes::from_static(b" / answer from another thread"))
+        .unwrap();
     handle.close().unwrap();
     assert_eq!(
         read_to_eof(&mut s, IO_TIMEOUT),
@@ -261,7 +263,10 @@ fn no_spin_after_eof_half_open_connection_costs_no_cpu() {
         thread::sleep(Duration::from_millis(50)); // the measuring window, not a synchronisation
     }
     let used = thread_cpu(tid) - cpu_before;
-    assert!(used < Duration::from_millis(100), "the loop used {used:?} of CPU in 1 s half-open");
+    assert!(
+        used < Duration::from_millis(100),
+        "the loop used {used:?} of CPU in 1 s half-open"
+    );
     assert_eq!(h.eofs.load(Ordering::SeqCst), 1, "on_eof once");
 
     // Still alive and writable.
@@ -288,7 +293,9 @@ fn reset_of_a_half_open_connection_closes_it_with_peer_reset() {
     socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
     drop(s);
     assert_eq!(h.reason_of(peer), "PeerReset");
-    wait_until(SETTLE, "the connection is no longer counted", || engine.connection_count() == 0);
+    wait_until(SETTLE, "the connection is no longer counted", || {
+        engine.connection_count() == 0
+    });
     engine.stop();
 }
 

@@ -51,7 +51,11 @@ fn max_connections_reject_serves_exactly_the_limit_and_refuses_the_rest_at_once(
     for (i, c) in clients.iter_mut().enumerate().skip(5) {
         let t = Instant::now();
         assert!(refused(c), "client {i}");
-        assert!(t.elapsed() < Duration::from_secs(2), "client {i} refused only after {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "client {i} refused only after {:?}",
+            t.elapsed()
+        );
     }
     // The first five are served.
     for (i, c) in clients.iter_mut().enumerate().take(5) {
@@ -66,7 +70,9 @@ fn max_connections_reject_serves_exactly_the_limit_and_refuses_the_rest_at_once(
 
     // A slot frees: the next client is admitted.
     finish(clients.remove(0));
-    wait_until(SETTLE, "the engine counts 4 connections", || engine.connection_count() == 4);
+    wait_until(SETTLE, "the engine counts 4 connections", || {
+        engine.connection_count() == 4
+    });
     let mut late = connect(addr);
     round_trip(&mut late, b"admitted after a slot freed");
     // And the one after that is refused again.

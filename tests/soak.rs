@@ -67,7 +67,9 @@ fn churn_of_20000_connections_leaves_no_fd_connection_or_memory_behind() {
     let started = Instant::now();
 
     churn(addr, WARM_UP_CYCLES, 1);
-    wait_until(SETTLE, "the warm-up connections are closed", || engine.connection_count() == 0);
+    wait_until(SETTLE, "the warm-up connections are closed", || {
+        engine.connection_count() == 0
+    });
     let rss_warm = rss_bytes();
 
     churn(addr, CYCLES - WARM_UP_CYCLES, 2);

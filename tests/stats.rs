@@ -104,10 +104,14 @@ fn stats_after_a_known_workload_match_exactly() {
                 drop::<TcpStream>(s);
             }
         }
-        wait_until(SETTLE, &format!("client {i} ({end:?}) is closed"), || rec.closes() == i + 1);
+        wait_until(SETTLE, &format!("client {i} ({end:?}) is closed"), || {
+            rec.closes() == i + 1
+        });
     }
     // The count drops right after on_close returns.
-    wait_until(SETTLE, "no connection is counted open", || engine.connection_count() == 0);
+    wait_until(SETTLE, "no connection is counted open", || {
+        engine.connection_count() == 0
+    });
 
     let stats = engine.stats();
     let mut expected = Stats::default();
@@ -139,7 +143,10 @@ fn stats_after_a_known_workload_match_exactly() {
 fn stats_count_frames_codec_errors_and_open_connections() {
     let rec = Arc::new(Recorder::default());
     let codec = LengthFieldCodec::builder().max_frame_length(1024).build().unwrap();
-    let engine = start(Engine::builder().event_loops(1).codec(codec), EchoQuit { rec: rec.clone() });
+    let engine = start(
+        Engine::builder().event_loops(1).codec(codec),
+        EchoQuit { rec: rec.clone() },
+    );
     let addr = engine.local_addr();
 
     let mut keep = connect(addr);

@@ -270,11 +270,26 @@ fn schedule_calls_on_timer_with_its_token_after_the_delay_on_the_connection_loop
     let (opened, open_thread) = lock(&h.opened).get(&peer).cloned().unwrap();
     let timers = lock(&h.timers).clone();
     let mine: Vec<_> = timers.iter().filter(|t| t.0 == peer).collect();
-    assert_eq!(mine.iter().map(|t| t.1).collect::<Vec<_>>(), [7, 42], "tokens, in deadline order");
-    for (delay, t) in [(Duration::from_millis(50), mine[0]), (Duration::from_millis(150), mine[1])] {
+    assert_eq!(
+        mine.iter().map(|t| t.1).collect::<Vec<_>>(),
+        [7, 42],
+        "tokens, in deadline order"
+    );
+    for (delay, t) in [
+        (Duration::from_millis(50), mine[0]),
+        (Duration::from_millis(150), mine[1]),
+    ] {
         let after = t.3 - opened;
-        assert!(after >= delay, "token {} fired {after:?} after open, delay {delay:?}", t.1);
-        assert!(after < delay + Duration::from_secs(1), "token {} fired late: {after:?}", t.1);
+        assert!(
+            after >= delay,
+            "token {} fired {after:?} after open, delay {delay:?}",
+            t.1
+        );
+        assert!(
+            after < delay + Duration::from_secs(1),
+            "token {} fired late: {after:?}",
+            t.1
+        );
         assert_eq!(t.2, open_thread, "on_timer runs on the connection's loop");
     }
     assert!(open_thread.starts_with("nr-loop-"));
@@ -340,7 +355,10 @@ fn on_tick_runs_on_loop_zero_with_the_returned_delay_and_shutdown_stops_the_engi
     let ticks = lock(&h.ticks).clone();
     assert_eq!(ticks.len(), TICKS, "ticks before the stop");
     assert!(ticks.iter().all(|(t, _)| t == "nr-loop-0"), "tick threads: {ticks:?}");
-    assert!(ticks[0].1 - started < Duration::from_secs(1), "the first tick comes right after start");
+    assert!(
+        ticks[0].1 - started < Duration::from_secs(1),
+        "the first tick comes right after start"
+    );
     for w in ticks.windows(2) {
         let gap = w[1].1 - w[0].1;
         assert!(
