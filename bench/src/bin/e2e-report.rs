@@ -1,0 +1,264 @@
+//! Summarises loadgen's JSON lines (as collected by benches/e2e.sh) into a
+//! Markdown table: per row (mode, size, conns, pipeline, rate) and server,
+//! the median of every repetition with its min–max spread, and the ratio of
+//! the base server's median to each peer's.
+//!
+//! `e2e-report [--base LABEL] FILE...` (reads stdin without files).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use netreactor_bench::Flags;
+
+const USAGE: &str = "e2e-report [--base LABEL] [--file results.jsonl]  (stdin without --file)";
+
+#[derive(Debug, Clone, PartialEq)]
+enum Val {
+    Num(f64),
+    Str(String),
+    Null,
+}
+
+/// Parses one flat JSON object of strings, numbers, booleans and nulls.
+fn parse_flat(line: &str) -> Option<BTreeMap<String, Val>> {
+    let mut p = line.trim().chars().peekable();
+    let mut out = BTreeMap::new();
+    let skip_ws = |p: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+        while p.peek().is_some_and(|c| c.is_whitespace()) {
+            p.next();
+        }
+    };
+    let string = |p: &mut std::iter::Peekable<std::str::Chars<'_>>| -> Option<String> {
+        if p.next()? != '"' {
+            return None;
+        }
+        let mut s = String::new();
+        loop {
+            match p.next()? {
+                '"' => return Some(s),
+                '\\' => match p.next()? {
+                    'n' => s.push('\n'),
+                    't' => s.push('\t'),
+                    'u' => {
+                        let hex: String = (0..4).filter_map(|_| p.next()).collect();
+                        s.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                    }
+                    c => s.push(c),
+                },
+                c => s.push(c),
+            }
+        }
+    };
+    skip_ws(&mut p);
+    if p.next()? != '{' {
+        return None;
+    }
+    loop {
+        skip_ws(&mut p);
+        if p.peek() == Some(&'}') {
+            return Some(out);
+        }
+        let key = string(&mut p)?;
+        skip_ws(&mut p);
+        if p.next()? != ':' {
+            return None;
+        }
+        skip_ws(&mut p);
+        let val = if p.peek() == Some(&'"') {
+            Val::Str(string(&mut p)?)
+        } else {
+            let mut tok = String::new();
+            while p.peek().is_some_and(|c| !matches!(c, ',' | '}') && !c.is_whitespace()) {
+                tok.push(p.next()?);
+            }
+            match tok.as_str() {
+                "null" => Val::Null,
+                "true" => Val::Num(1.0),
+                "false" => Val::Num(0.0),
+                t => Val::Num(t.parse().ok()?),
+            }
+        };
+        out.insert(key, val);
+        skip_ws(&mut p);
+        match p.next()? {
+            ',' => continue,
+            '}' => return Some(out),
+            _ => return None,
+        }
+    }
+}
+
+fn num(r: &BTreeMap<String, Val>, k: &str) -> Option<f64> {
+    match r.get(k) {
+        Some(Val::Num(x)) => Some(*x),
+        _ => None,
+    }
+}
+
+fn text(r: &BTreeMap<String, Val>, k: &str) -> String {
+    match r.get(k) {
+        Some(Val::Str(s)) => s.clone(),
+        Some(Val::Num(x)) => format!("{x}"),
+        _ => String::new(),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn stat(mut v: Vec<f64>) -> Option<Stat> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some(Stat {
+        median,
+        min: v[0],
+        max: v[n - 1],
+    })
+}
+
+fn fmt_rate(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+fn fmt_us(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn cell(s: Option<Stat>, f: fn(f64) -> String) -> String {
+    match s {
+        Some(s) => format!("{} ({}–{})", f(s.median), f(s.min), f(s.max)),
+        None => "n/a".into(),
+    }
+}
+
+fn ratio(base: Option<Stat>, peer: Option<Stat>, is_base: bool) -> String {
+    if is_base {
+        return "1".into();
+    }
+    match (base, peer) {
+        (Some(b), Some(p)) if p.median > 0.0 => format!("{:.2}", b.median / p.median),
+        _ => "n/a".into(),
+    }
+}
+
+fn main() {
+    let flags = Flags::parse(USAGE, &[]);
+    flags.only(&["base", "file"]);
+    let base = flags.get("base").unwrap_or("nr").to_owned();
+    let mut input = String::new();
+    match flags.get("file") {
+        Some(f) => input = std::fs::read_to_string(f).unwrap_or_else(|e| flags.fail(&format!("{f}: {e}"))),
+        None => {
+            let _ = std::io::stdin().read_to_string(&mut input);
+        }
+    }
+
+    // (row key) -> (label) -> runs, both in order of first appearance.
+    type Runs = Vec<BTreeMap<String, Val>>;
+    let mut rows: Vec<(String, Vec<(String, Runs)>)> = Vec::new();
+    let mut bad = 0;
+    for line in input.lines().filter(|l| l.trim_start().starts_with('{')) {
+        let Some(r) = parse_flat(line) else {
+            bad += 1;
+            continue;
+        };
+        let rate = num(&r, "rate").unwrap_or(0.0);
+        let key = format!(
+            "| {} | {} | {} | {} | {} |",
+            text(&r, "mode"),
+            text(&r, "size"),
+            text(&r, "conns"),
+            if rate > 0.0 { "-".into() } else { text(&r, "pipeline") },
+            if rate > 0.0 { fmt_rate(rate) } else { "closed".into() },
+        );
+        let label = text(&r, "label");
+        let row = match rows.iter().position(|(k, _)| *k == key) {
+            Some(i) => &mut rows[i].1,
+            None => {
+                rows.push((key, Vec::new()));
+                &mut rows.last_mut().expect("just pushed").1
+            }
+        };
+        match row.iter().position(|(l, _)| *l == label) {
+            Some(i) => row[i].1.push(r),
+            None => row.push((label, vec![r])),
+        }
+    }
+
+    let any_syscalls = rows.iter().any(|(_, ls)| {
+        ls.iter()
+            .any(|(_, runs)| runs.iter().any(|r| num(r, "server_syscalls_per_msg").is_some()))
+    });
+    let mut header = String::from(
+        "| mode | size | conns | pipeline | rate | server | runs | msgs/s median (min–max) | \
+         base/peer msgs/s | server CPU µs/msg | base/peer CPU | p99 µs | base/peer p99 | \
+         client CPU µs/msg | server CPU util |",
+    );
+    let mut sep = String::from("|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    if any_syscalls {
+        header.push_str(" server syscalls/msg |");
+        sep.push_str("---:|");
+    }
+    header.push_str(" errors |");
+    sep.push_str("---:|");
+    println!("{header}\n{sep}");
+    for (key, labels) in &rows {
+        let get = |runs: &Runs, k: &str| stat(runs.iter().filter_map(|r| num(r, k)).collect());
+        let base_runs = labels.iter().find(|(l, _)| *l == base).map(|(_, r)| r);
+        let b_rate = base_runs.and_then(|r| get(r, "msgs_per_s"));
+        let b_cpu = base_runs.and_then(|r| get(r, "server_cpu_us_per_msg"));
+        let b_p99 = base_runs.and_then(|r| get(r, "p99_us"));
+        for (label, runs) in labels {
+            let is_base = *label == base;
+            let rate = get(runs, "msgs_per_s");
+            let cpu = get(runs, "server_cpu_us_per_msg");
+            let p99 = get(runs, "p99_us");
+            let errors: f64 = runs.iter().filter_map(|r| num(r, "errors")).sum();
+            let mut line = format!(
+                "{key} {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                runs.len(),
+                cell(rate, fmt_rate),
+                ratio(b_rate, rate, is_base),
+                cell(cpu, fmt_us),
+                ratio(b_cpu, cpu, is_base),
+                cell(p99, fmt_us),
+                ratio(b_p99, p99, is_base),
+                cell(get(runs, "client_cpu_us_per_msg"), fmt_us),
+                get(runs, "server_cpu_util").map_or("n/a".into(), |s| format!("{:.2}", s.median)),
+            );
+            if any_syscalls {
+                let s = get(runs, "server_syscalls_per_msg");
+                line.push_str(&format!(" {} |", cell(s, |x| format!("{x:.2}"))));
+            }
+            line.push_str(&format!(" {errors:.0} |"));
+            println!("{line}");
+        }
+    }
+    if bad > 0 {
+        eprintln!("e2e-report: {bad} unparsable line(s) skipped");
+    }
+}
