@@ -81,13 +81,7 @@ server_cmd() {
         tokio-mt) echo "$BIN/peer-tokio-mt --addr $a --threads $LOOPS" ;;
         tokio-ct) echo "$BIN/peer-tokio-ct --addr $a --threads $LOOPS" ;;
         tokio-lf) echo "$BIN/peer-tokio-lf --addr $a --threads $LOOPS" ;;
-        nr-lf)
-            # >>> netreactor length-field server: not written yet. When it exists
-            # as bench/src/bin/nr-lf.rs (same flags and ready line as nr-echo,
-            # echoing whole 4-byte-big-endian-length frames through the codec),
-            # this entry picks it up; until then lf runs skip it.
-            [[ -x $BIN/nr-lf ]] && echo "$BIN/nr-lf --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT"
-            ;;
+        nr-lf) echo "$BIN/nr-lf --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
         *) return 1 ;;
     esac
 }
