@@ -3,6 +3,7 @@
 # loopback, server pinned to one core and the load generator to another.
 #
 #   benches/e2e.sh                 # build, run every row, print the table
+#   E2E_MEM=1 benches/e2e.sh       # memory per idle connection instead (= benches/mem.sh)
 #
 # Environment (defaults in brackets):
 #   E2E_ROWS       "CONNS:PIPELINE ..." rows to run ["100:1 100:16 1000:1 1000:16"]
@@ -24,6 +25,12 @@
 #                  perf stat -e raw_syscalls:sys_enter (skipped if perf cannot) [0]
 #   E2E_OUT        directory for results.jsonl, server logs, table.md [target/e2e/<timestamp>]
 #   E2E_BIN        use prebuilt binaries from this directory instead of building
+#   E2E_MEM        1: instead of the load rows, measure memory per connection with
+#                  conn-mem (E2E_MEM_CONNS idle connections, then one echo each),
+#                  every server E2E_REPS times, alternating [0]
+#   E2E_MEM_CONNS  idle connections for E2E_MEM=1 [10000]
+#   E2E_CHART      1: finally render docs/img/echo-vs-connections.svg from this
+#                  run's results.jsonl with e2e-chart (E2E_CHART_OUT to write elsewhere) [0]
 #
 # Needs: cargo, taskset (util-linux). Optional: perf (E2E_SYSCALLS=1).
 set -euo pipefail
@@ -44,6 +51,10 @@ LOOPS=${E2E_LOOPS:-1}
 CLIENT_THREADS=${E2E_CLIENT_THREADS:-1}
 NR_REUSEPORT=${E2E_NR_REUSEPORT:-0}
 SYSCALLS=${E2E_SYSCALLS:-0}
+MEM=${E2E_MEM:-0}
+MEM_CONNS=${E2E_MEM_CONNS:-10000}
+CHART=${E2E_CHART:-0}
+CHART_OUT=${E2E_CHART_OUT:-"$ROOT/docs/img/echo-vs-connections.svg"}
 if [[ $MODE == lf ]]; then
     SERVERS=${E2E_SERVERS:-"nr-lf epoll tokio-lf"}
     BASE=nr-lf
@@ -65,7 +76,10 @@ else
     cargo build --release -p netreactor-bench --bins >&2
     BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 fi
-for b in loadgen e2e-report; do
+need=(loadgen e2e-report)
+((MEM)) && need+=(conn-mem)
+((CHART)) && need+=(e2e-chart)
+for b in "${need[@]}"; do
     [[ -x $BIN/$b ]] || { log "missing $BIN/$b"; exit 1; }
 done
 command -v taskset >/dev/null || { log "taskset not found (util-linux)"; exit 1; }
@@ -162,11 +176,37 @@ fi
     echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ has uncommitted changes)')"
     echo "kernel: $(uname -r)"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
-    echo "rows: $ROWS; size $SIZE; mode $MODE; reps $REPS; ${DURATION}s + ${WARMUP}s warm-up; rate $RATE"
+    if ((MEM)); then
+        echo "memory per connection: $MEM_CONNS idle connections, then one $SIZE-byte echo each; reps $REPS"
+    else
+        echo "rows: $ROWS; size $SIZE; mode $MODE; reps $REPS; ${DURATION}s + ${WARMUP}s warm-up; rate $RATE"
+    fi
     echo "servers: $SERVERS (loops/threads $LOOPS, cpu $SERVER_CPU); client cpu $CLIENT_CPU, threads $CLIENT_THREADS"
 } | tee "$OUT/meta.txt" >&2
 
 : >"$RESULTS"
+
+if ((MEM)); then
+    for rep in $(seq 1 "$REPS"); do
+        for name in $SERVERS; do
+            logf="$OUT/mem-$name-$rep.log"
+            start_server "$name" "$logf" || continue
+            log "$name memory, $MEM_CONNS connections, rep=$rep (pid $SPID, $SADDR)"
+            if out=$(taskset -c "$CLIENT_CPU" "$BIN/conn-mem" --addr "$SADDR" --server-pid "$SPID" \
+                --conns "$MEM_CONNS" --size "$SIZE" --label "$name" --json 2>>"$logf"); then
+                echo "$out" >>"$RESULTS"
+                log "  $(tail -n1 "$logf")"
+            else
+                log "  conn-mem failed (see $logf)"
+            fi
+            stop_server
+        done
+    done
+    "$BIN/e2e-report" --base "$BASE" --file "$RESULTS" | tee "$OUT/table.md"
+    log "results: $RESULTS; table: $OUT/table.md"
+    exit 0
+fi
+
 n=0
 for row in $ROWS; do
     conns=${row%%:*}
@@ -198,3 +238,7 @@ done
 
 "$BIN/e2e-report" --base "$BASE" --file "$RESULTS" | tee "$OUT/table.md"
 log "results: $RESULTS; table: $OUT/table.md"
+if ((CHART)); then
+    "$BIN/e2e-chart" --out "$CHART_OUT" "$RESULTS" >&2
+    log "chart: $CHART_OUT"
+fi

@@ -3,6 +3,9 @@
 //! the median of every repetition with its min–max spread, and the ratio of
 //! the base server's median to each peer's.
 //!
+//! Lines from conn-mem (`"kind":"conn-mem"`, benches/mem.sh) go into a
+//! separate table of memory per connection.
+//!
 //! `e2e-report [--base LABEL] FILE...` (reads stdin without files).
 
 use std::collections::BTreeMap;
@@ -66,6 +69,14 @@ fn parse_flat(line: &str) -> Option<BTreeMap<String, Val>> {
         skip_ws(&mut p);
         let val = if p.peek() == Some(&'"') {
             Val::Str(string(&mut p)?)
+        } else if p.peek() == Some(&'[') {
+            // A flat array of numbers (conn-mem's samples): kept as its text.
+            let mut raw = String::new();
+            while p.peek() != Some(&']') {
+                raw.push(p.next()?);
+            }
+            raw.push(p.next()?);
+            Val::Str(raw)
         } else {
             let mut tok = String::new();
             while p.peek().is_some_and(|c| !matches!(c, ',' | '}') && !c.is_whitespace()) {
@@ -165,6 +176,49 @@ fn ratio(base: Option<Stat>, peer: Option<Stat>, is_base: bool) -> String {
     }
 }
 
+type Runs = Vec<BTreeMap<String, Val>>;
+
+/// The conn-mem table: per connection count and server, medians (min–max)
+/// of the RSS growth per connection, and base/peer ratios (below 1: the base
+/// server uses less memory).
+fn mem_table(mem: &[(String, Runs)], base: &str) {
+    let get = |runs: &Runs, k: &str| stat(runs.iter().filter_map(|r| num(r, k)).collect());
+    let fmt_b = |x: f64| format!("{x:.0}");
+    println!(
+        "| conns | server | runs | idle B/conn median (min–max) | base/peer idle | after one echo B/conn | \
+         base/peer echo | idle RssAnon B/conn | after echo RssAnon B/conn | VmRSS KiB before → idle → echo (last run) |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    for (key, runs) in mem {
+        let conns = key.split('|').nth(1).unwrap_or("").trim().to_owned();
+        let base_runs = mem
+            .iter()
+            .find(|(k, r)| {
+                k.split('|').nth(1).unwrap_or("").trim() == conns && r.first().is_some_and(|r| text(r, "label") == base)
+            })
+            .map(|(_, r)| r);
+        let is_base = runs.first().is_some_and(|r| text(r, "label") == base);
+        let idle = get(runs, "idle_b_per_conn");
+        let echo = get(runs, "echo_b_per_conn");
+        let b_idle = base_runs.and_then(|r| get(r, "idle_b_per_conn"));
+        let b_echo = base_runs.and_then(|r| get(r, "echo_b_per_conn"));
+        let rss = runs
+            .last()
+            .map(|r| text(r, "vm_rss_kib").trim_matches(['[', ']']).replace(',', " → "))
+            .unwrap_or_default();
+        println!(
+            "{key} {} | {} | {} | {} | {} | {} | {} | {rss} |",
+            runs.len(),
+            cell(idle, fmt_b),
+            ratio(b_idle, idle, is_base),
+            cell(echo, fmt_b),
+            ratio(b_echo, echo, is_base),
+            cell(get(runs, "idle_anon_b_per_conn"), fmt_b),
+            cell(get(runs, "echo_anon_b_per_conn"), fmt_b),
+        );
+    }
+}
+
 fn main() {
     let flags = Flags::parse(USAGE, &[]);
     flags.only(&["base", "file"]);
@@ -178,14 +232,22 @@ fn main() {
     }
 
     // (row key) -> (label) -> runs, both in order of first appearance.
-    type Runs = Vec<BTreeMap<String, Val>>;
     let mut rows: Vec<(String, Vec<(String, Runs)>)> = Vec::new();
     let mut bad = 0;
+    let mut mem: Vec<(String, Runs)> = Vec::new();
     for line in input.lines().filter(|l| l.trim_start().starts_with('{')) {
         let Some(r) = parse_flat(line) else {
             bad += 1;
             continue;
         };
+        if text(&r, "kind") == "conn-mem" {
+            let key = format!("| {} | {} |", text(&r, "conns"), text(&r, "label"));
+            match mem.iter().position(|(k, _)| *k == key) {
+                Some(i) => mem[i].1.push(r),
+                None => mem.push((key, vec![r])),
+            }
+            continue;
+        }
         let rate = num(&r, "rate").unwrap_or(0.0);
         let key = format!(
             "| {} | {} | {} | {} | {} |",
@@ -207,6 +269,17 @@ fn main() {
             Some(i) => row[i].1.push(r),
             None => row.push((label, vec![r])),
         }
+    }
+
+    if !mem.is_empty() {
+        mem_table(&mem, &base);
+        if rows.is_empty() {
+            if bad > 0 {
+                eprintln!("e2e-report: {bad} unparsable line(s) skipped");
+            }
+            return;
+        }
+        println!();
     }
 
     let any_syscalls = rows.iter().any(|(_, ls)| {
