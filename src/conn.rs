@@ -90,17 +90,11 @@ pub struct Conn {
     /// Below the high watermark (as last reported to the handler).
     pub(crate) writable: bool,
     pub(crate) codec: Option<Box<dyn FrameCodec>>,
-    /// When bytes last arrived / the kernel last took queued output.
-    pub(crate) last_read: Instant,
-    pub(crate) last_progress: Instant,
-    /// When the unconsumed (partial) input started waiting.
-    pub(crate) partial_since: Option<Instant>,
-    /// The deadline of this connection's armed idle timer entry.
-    pub(crate) idle_timer: Option<Instant>,
+    /// Timer state; allocated only when timeouts are configured or a timer
+    /// is scheduled, so an idle connection without them stays small.
+    pub(crate) timing: Option<Box<Timing>>,
     /// Bytes sent by `Conn::flush` calls, for the loop's counters.
     pub(crate) sent_by_flush: u64,
-    /// Timers requested in the current callback: (delay, token).
-    pub(crate) new_timers: Vec<(Duration, u64)>,
     pub(crate) alive: Option<Arc<AtomicBool>>,
     pub(crate) mailbox: Arc<Mailbox>,
     pub(crate) context: Option<Box<dyn Any + Send>>,
@@ -115,6 +109,32 @@ impl fmt::Debug for Conn {
             .field("inbound_len", &self.inbound.len())
             .field("outbound_len", &self.outbound.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A connection's timestamps and pending timer requests.
+#[derive(Debug)]
+pub(crate) struct Timing {
+    /// When bytes last arrived / the kernel last took queued output.
+    pub(crate) last_read: Instant,
+    pub(crate) last_progress: Instant,
+    /// When the unconsumed (partial) input started waiting.
+    pub(crate) partial_since: Option<Instant>,
+    /// The deadline of this connection's armed idle timer entry.
+    pub(crate) idle_timer: Option<Instant>,
+    /// Timers requested in the current callback: (delay, token).
+    pub(crate) new_timers: Vec<(Duration, u64)>,
+}
+
+impl Timing {
+    pub(crate) fn new(now: Instant) -> Box<Timing> {
+        Box::new(Timing {
+            last_read: now,
+            last_progress: now,
+            partial_since: None,
+            idle_timer: None,
+            new_timers: Vec::new(),
+        })
     }
 }
 
@@ -413,8 +433,8 @@ impl Conn {
         match self.outbound.flush(self.fd.as_fd()) {
             Ok(f) => {
                 self.sent_by_flush += f.sent as u64;
-                if f.sent > 0 {
-                    self.last_progress = Instant::now();
+                if let Some(t) = self.timing.as_mut().filter(|_| f.sent > 0) {
+                    t.last_progress = Instant::now();
                 }
                 self.write_blocked |= !f.all;
                 Ok(())
@@ -457,7 +477,10 @@ impl Conn {
     /// Calls [`EventHandler::on_timer`](crate::EventHandler::on_timer) with
     /// `token` after `delay`, on this connection's loop (unless it closed).
     pub fn schedule(&mut self, delay: Duration, token: u64) {
-        self.new_timers.push((delay, token));
+        self.timing
+            .get_or_insert_with(|| Timing::new(Instant::now()))
+            .new_timers
+            .push((delay, token));
     }
 
     /// True once the connection is closing (no more callbacks but `on_close`).

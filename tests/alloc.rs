@@ -65,33 +65,43 @@ impl EventHandler for Echo {
     }
 }
 
-/// Ping-pongs `msg` `rounds` times; returns the loop's allocations during
-/// the measured rounds (after `warmup` rounds).
-fn allocations_per_round(engine_builder: netreactor::EngineBuilder, msg: &[u8], warmup: usize, rounds: usize) -> u64 {
+/// Runs `round` `warmup` times, then `rounds` times; returns the loop's
+/// allocations during the measured rounds.
+fn loop_allocations(
+    builder: netreactor::EngineBuilder,
+    warmup: usize,
+    rounds: usize,
+    mut round: impl FnMut(&mut TcpStream, usize),
+) -> u64 {
     // One engine at a time: the counter is global.
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let engine = engine_builder.event_loops(1).start(Echo, "tcp://127.0.0.1:0").unwrap();
+    let engine = builder.event_loops(1).start(Echo, "tcp://127.0.0.1:0").unwrap();
     let mut s = TcpStream::connect(engine.local_addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.set_nodelay(true).unwrap();
-    let mut buf = vec![0u8; msg.len()];
-    let mut ping = |s: &mut TcpStream| {
-        s.write_all(msg).unwrap();
-        s.read_exact(&mut buf).unwrap();
-        assert_eq!(&buf[..], msg);
-    };
-    for _ in 0..warmup {
-        ping(&mut s);
+    for i in 0..warmup {
+        round(&mut s, i);
     }
     let before = ALLOCS.load(Ordering::Relaxed);
-    for _ in 0..rounds {
-        ping(&mut s);
+    for i in 0..rounds {
+        round(&mut s, warmup + i);
     }
     let used = ALLOCS.load(Ordering::Relaxed) - before;
     drop(s);
     engine.stop();
     used
+}
+
+/// Ping-pongs `msg` `rounds` times; returns the loop's allocations during
+/// the measured rounds (after `warmup` rounds).
+fn allocations_per_round(builder: netreactor::EngineBuilder, msg: &[u8], warmup: usize, rounds: usize) -> u64 {
+    let mut buf = vec![0u8; msg.len()];
+    loop_allocations(builder, warmup, rounds, |s, _| {
+        s.write_all(msg).unwrap();
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf[..], msg);
+    })
 }
 
 #[test]
@@ -118,4 +128,27 @@ fn steady_state_length_field_echo_allocates_nothing_per_frame() {
     frame.extend_from_slice(&[5u8; 60]);
     let used = allocations_per_round(Engine::builder().codec(LengthFieldCodec::new()), &frame, 200, 5_000);
     assert_eq!(used, 0, "{used} allocations on the loop thread over 5000 echoed frames");
+}
+
+#[test]
+fn partial_frames_left_between_reads_allocate_nothing() {
+    // Rounds alternate: a whole frame plus half of the next, then the other
+    // half. The server's buffer holds a 32-byte partial frame after every
+    // other read, and nothing after the rest.
+    let mut frame = vec![0u8, 0, 0, 60];
+    frame.extend_from_slice(&[3u8; 60]);
+    let mut echo = vec![0u8; frame.len()];
+    let used = loop_allocations(Engine::builder().codec(LengthFieldCodec::new()), 200, 5_000, |s, i| {
+        if i % 2 == 0 {
+            s.write_all(&[&frame[..], &frame[..32]].concat()).unwrap();
+        } else {
+            s.write_all(&frame[32..]).unwrap();
+        }
+        s.read_exact(&mut echo).unwrap();
+        assert_eq!(echo, frame);
+    });
+    assert_eq!(
+        used, 0,
+        "{used} allocations on the loop thread over 5000 rounds with partial frames"
+    );
 }

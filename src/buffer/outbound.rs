@@ -11,9 +11,14 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::options::{MAX_IOVECS_PER_WRITE, OUTBOUND_COPY_THRESHOLD_BYTES};
 use crate::sys;
 
+/// A connection's outbound queue: one pointer, allocated only while the
+/// connection holds output (or while the loop lends it its spare queue).
+#[derive(Debug, Default)]
+pub(crate) struct Outbound(Option<Box<Queue>>);
+
 /// Bytes queued for a socket, in order: every `chunks` entry, then `tail`.
 #[derive(Debug, Default)]
-pub(crate) struct Outbound {
+struct Queue {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
     len: usize,
@@ -29,25 +34,60 @@ pub(crate) struct Flushed {
 }
 
 impl Outbound {
+    fn queue(&mut self) -> &mut Queue {
+        self.0.get_or_insert_with(Box::default)
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.0.as_ref().map_or(0, |q| q.len)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
-    /// True when this buffer holds an allocation (worth lending or keeping).
+    /// True when this queue holds an allocation (worth lending or keeping).
     pub(crate) fn has_capacity(&self) -> bool {
-        self.chunks.capacity() > 0 || self.tail.capacity() > 0
+        self.0.is_some()
     }
 
     pub(crate) fn write(&mut self, data: &[u8]) {
+        self.queue().write(data);
+    }
+
+    pub(crate) fn write_bytes(&mut self, data: Bytes) {
+        self.queue().write_bytes(data);
+    }
+
+    /// Lets `f` append to the contiguous tail (an encoder writing a frame);
+    /// on error whatever it appended is removed.
+    pub(crate) fn append_with<E>(&mut self, f: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<(), E> {
+        self.queue().append_with(f)
+    }
+
+    /// Drops everything queued (close-now).
+    pub(crate) fn clear(&mut self) {
+        if let Some(q) = &mut self.0 {
+            q.clear();
+        }
+    }
+
+    /// Sends as much as the socket takes (see [`Queue::flush`]).
+    pub(crate) fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
+        match &mut self.0 {
+            Some(q) => q.flush(fd),
+            None => Ok(Flushed { sent: 0, all: true }),
+        }
+    }
+}
+
+impl Queue {
+    fn write(&mut self, data: &[u8]) {
         self.tail.extend_from_slice(data);
         self.len += data.len();
     }
 
-    pub(crate) fn write_bytes(&mut self, data: Bytes) {
+    fn write_bytes(&mut self, data: Bytes) {
         if data.len() < OUTBOUND_COPY_THRESHOLD_BYTES {
             return self.write(&data);
         }
@@ -61,7 +101,7 @@ impl Outbound {
 
     /// Lets `f` append to the contiguous tail (an encoder writing a frame);
     /// on error whatever it appended is removed.
-    pub(crate) fn append_with<E>(&mut self, f: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<(), E> {
+    fn append_with<E>(&mut self, f: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<(), E> {
         let before = self.tail.len();
         let res = f(&mut self.tail);
         if res.is_err() {
@@ -72,7 +112,7 @@ impl Outbound {
     }
 
     /// Drops everything queued (close-now).
-    pub(crate) fn clear(&mut self) {
+    fn clear(&mut self) {
         self.chunks.clear();
         self.tail.clear();
         self.len = 0;
@@ -81,7 +121,7 @@ impl Outbound {
     /// Sends as much as the socket takes, one system call per
     /// [`MAX_IOVECS_PER_WRITE`] pieces, stopping at the first short write
     /// (the next call would only return EAGAIN).
-    pub(crate) fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
+    fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         let mut sent = 0;
         while self.len > 0 {
             let mut slices: [IoSlice<'_>; MAX_IOVECS_PER_WRITE] = [IoSlice::new(&[]); MAX_IOVECS_PER_WRITE];

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::buffer::outbound::Outbound;
-use crate::conn::{Conn, ConnId, WriteSide};
+use crate::conn::{Conn, ConnId, Timing, WriteSide};
 use crate::engine::{Config, EngineHandle, EngineShared, LoopShared};
 use crate::error::{CloseReason, TimeoutKind};
 use crate::handler::{Action, EventHandler};
@@ -30,6 +30,12 @@ use crate::sys::io::ReadOutcome;
 
 const WAKER: u64 = u64::MAX;
 const LISTENER: u64 = u64::MAX - 1;
+/// An unconsumed tail up to this size is copied back into the loop's read
+/// buffer for the next read; a larger one (a big frame arriving) is read into
+/// the connection's own buffer, so it is not copied again on every read.
+const SMALL_TAIL_BYTES: usize = 4 * 1024;
+/// Small tail buffers a loop keeps for reuse (at most 1 MiB of them).
+const TAIL_POOL_MAX: usize = 256;
 /// Writability callbacks that may follow one another before the loop moves on.
 const MAX_NOTIFY_ROUNDS: usize = 64;
 
@@ -117,6 +123,8 @@ pub(crate) struct EventLoop<H> {
     /// Lent to a connection for the length of a callback, so writes that are
     /// flushed at once never allocate per connection.
     spare_out: Outbound,
+    /// Emptied small tail buffers, so partial messages do not allocate.
+    tail_pool: Vec<BytesMut>,
     listener: Option<Listener>,
     flush_queue: Vec<ConnId>,
     timers: TimerWheel<TimerKind>,
@@ -152,6 +160,7 @@ impl<H: EventHandler> EventLoop<H> {
             cfg,
             conns: Slab::default(),
             spare_out: Outbound::default(),
+            tail_pool: Vec::new(),
             listener,
             flush_queue: Vec::new(),
             timers: TimerWheel::new(now),
@@ -302,12 +311,8 @@ impl<H: EventHandler> EventLoop<H> {
             write_side: WriteSide::Open,
             writable: true,
             codec: self.cfg.codec.as_ref().map(|c| c.0.clone_box()),
-            last_read: self.now,
-            last_progress: self.now,
-            partial_since: None,
-            idle_timer: None,
+            timing: self.cfg.has_idle_timeouts().then(|| Timing::new(self.now)),
             sent_by_flush: 0,
-            new_timers: Vec::new(),
             alive: None,
             mailbox: self.shared().mailbox.clone(),
             context: None,
@@ -323,7 +328,9 @@ impl<H: EventHandler> EventLoop<H> {
             return Action::Continue;
         };
         if conn.outbound.is_empty() {
-            conn.last_progress = self.now; // nothing was stalled before this
+            if let Some(t) = &mut conn.timing {
+                t.last_progress = self.now; // nothing was stalled before this
+            }
             if !conn.outbound.has_capacity() {
                 mem::swap(&mut conn.outbound, &mut self.spare_out);
             }
@@ -362,14 +369,20 @@ impl<H: EventHandler> EventLoop<H> {
                 .get_or_insert(CloseReason::InboundOverflow { limit: max_inbound });
             return self.after_callback(id, Action::Continue);
         }
-        let borrowed = conn.inbound.is_empty();
+        // Read into the loop's buffer, with a small unconsumed tail copied to
+        // its front; only a large partial message reads into its own buffer.
+        let borrowed = conn.inbound.len() <= SMALL_TAIL_BYTES;
         if borrowed {
+            self.read_buf.extend_from_slice(&conn.inbound);
+            conn.inbound.clear();
             mem::swap(&mut conn.inbound, &mut self.read_buf);
         }
         let framed = conn.codec.is_some();
         let action = match sys::io::read_into(conn.fd.as_fd(), &mut conn.inbound, read_size) {
             Ok(ReadOutcome::Data(n)) => {
-                conn.last_read = self.now;
+                if let Some(t) = &mut conn.timing {
+                    t.last_read = self.now;
+                }
                 self.shared().counters.bytes_in.add(n as u64);
                 if framed {
                     self.decode_frames(id, false);
@@ -393,18 +406,29 @@ impl<H: EventHandler> EventLoop<H> {
             }
         };
         if let Some(conn) = self.conns.get_mut(id) {
+            let pool = &mut self.tail_pool;
             if borrowed {
-                // Hand the loop's buffer back; keep only an unconsumed tail.
-                let tail = if conn.inbound.is_empty() {
+                // Hand the loop's buffer back; an unconsumed tail goes to the
+                // connection's own buffer (from the pool), released when empty.
+                let old = mem::take(&mut self.read_buf);
+                let tail = conn.inbound.len();
+                let own = if tail == 0 {
+                    recycle_tail(pool, old);
                     BytesMut::new()
                 } else {
-                    BytesMut::from(&conn.inbound[..])
+                    let mut own = if old.capacity() >= tail {
+                        old
+                    } else {
+                        recycle_tail(pool, old);
+                        take_tail(pool, tail, read_size)
+                    };
+                    own.extend_from_slice(&conn.inbound);
+                    own
                 };
                 conn.inbound.clear();
-                mem::swap(&mut conn.inbound, &mut self.read_buf);
-                conn.inbound = tail;
+                self.read_buf = mem::replace(&mut conn.inbound, own);
             } else if conn.inbound.is_empty() {
-                conn.inbound = BytesMut::new(); // release what a partial message grew
+                recycle_tail(pool, mem::take(&mut conn.inbound)); // what a partial message grew
             }
         }
         self.after_callback(id, action);
@@ -497,8 +521,8 @@ impl<H: EventHandler> EventLoop<H> {
             match conn.outbound.flush(conn.fd.as_fd()) {
                 Ok(f) => {
                     counters.bytes_out.add(f.sent as u64);
-                    if f.sent > 0 {
-                        conn.last_progress = self.now;
+                    if let Some(t) = conn.timing.as_mut().filter(|_| f.sent > 0) {
+                        t.last_progress = self.now;
                     }
                     conn.write_blocked |= !f.all;
                 }
@@ -575,20 +599,24 @@ impl<H: EventHandler> EventLoop<H> {
     /// Timers the callback asked for, and the idle/frame timer.
     fn arm_timers(&mut self, id: ConnId) {
         let Some(conn) = self.conns.get_mut(id) else { return };
-        for (delay, token) in conn.new_timers.drain(..) {
+        let Some(timing) = conn.timing.as_deref_mut() else {
+            return;
+        };
+        for (delay, token) in timing.new_timers.drain(..) {
             self.timers.insert(self.now + delay, TimerKind::User(id, token));
         }
         if !self.cfg.has_idle_timeouts() || conn.close_reason.is_some() {
             return;
         }
         if conn.inbound.is_empty() {
-            conn.partial_since = None;
-        } else if conn.partial_since.is_none() {
-            conn.partial_since = Some(self.now);
+            timing.partial_since = None;
+        } else if timing.partial_since.is_none() {
+            timing.partial_since = Some(self.now);
         }
         if let Some((deadline, _)) = idle_deadline(conn, &self.cfg) {
-            if conn.idle_timer.is_none_or(|armed| deadline < armed) {
-                conn.idle_timer = Some(deadline);
+            let timing = conn.timing.as_deref_mut().expect("checked above");
+            if timing.idle_timer.is_none_or(|armed| deadline < armed) {
+                timing.idle_timer = Some(deadline);
                 self.timers.insert(deadline, TimerKind::Idle(id, deadline));
             }
         }
@@ -615,10 +643,10 @@ impl<H: EventHandler> EventLoop<H> {
                 }
                 TimerKind::Idle(id, armed) => {
                     let Some(c) = self.conns.get_mut(id) else { continue };
-                    if c.idle_timer != Some(armed) {
+                    let Some(t) = c.timing.as_deref_mut().filter(|t| t.idle_timer == Some(armed)) else {
                         continue; // superseded by an earlier deadline
-                    }
-                    c.idle_timer = None;
+                    };
+                    t.idle_timer = None;
                     match idle_deadline(c, &self.cfg) {
                         Some((deadline, kind)) if deadline <= self.now => {
                             if kind == TimeoutKind::WriteIdle {
@@ -723,7 +751,9 @@ impl<H: EventHandler> EventLoop<H> {
     fn task_write(&mut self, id: ConnId, f: impl FnOnce(&mut Conn)) {
         let Some(c) = self.conns.get_mut(id) else { return };
         if c.outbound.is_empty() {
-            c.last_progress = self.now;
+            if let Some(t) = &mut c.timing {
+                t.last_progress = self.now;
+            }
         }
         f(c);
         if !c.queued_for_flush {
@@ -764,19 +794,38 @@ impl<H: EventHandler> EventLoop<H> {
     }
 }
 
+/// A buffer for an unconsumed tail of `len` bytes: a pooled small one, or
+/// (a large partial message) one with room for the next read too.
+fn take_tail(pool: &mut Vec<BytesMut>, len: usize, read_size: usize) -> BytesMut {
+    if len <= SMALL_TAIL_BYTES {
+        pool.pop().unwrap_or_else(|| BytesMut::with_capacity(SMALL_TAIL_BYTES))
+    } else {
+        BytesMut::with_capacity(len + read_size)
+    }
+}
+
+/// Keeps a small emptied tail buffer for the next connection that needs one.
+fn recycle_tail(pool: &mut Vec<BytesMut>, mut buf: BytesMut) {
+    buf.clear();
+    if (SMALL_TAIL_BYTES..=2 * SMALL_TAIL_BYTES).contains(&buf.capacity()) && pool.len() < TAIL_POOL_MAX {
+        pool.push(buf);
+    }
+}
+
 /// The earliest of the connection's idle and frame deadlines, and which.
 fn idle_deadline(conn: &Conn, cfg: &Config) -> Option<(Instant, TimeoutKind)> {
+    let t = conn.timing.as_deref()?;
     let read = cfg
         .read_idle_timeout
         .filter(|_| !conn.read_closed)
-        .map(|d| (conn.last_read + d, TimeoutKind::ReadIdle));
+        .map(|d| (t.last_read + d, TimeoutKind::ReadIdle));
     let write = cfg
         .write_idle_timeout
         .filter(|_| !conn.outbound.is_empty())
-        .map(|d| (conn.last_progress + d, TimeoutKind::WriteIdle));
+        .map(|d| (t.last_progress + d, TimeoutKind::WriteIdle));
     let frame = cfg
         .frame_timeout
-        .zip(conn.partial_since)
+        .zip(t.partial_since)
         .map(|(d, since)| (since + d, TimeoutKind::Frame));
     [read, write, frame].into_iter().flatten().min_by_key(|(at, _)| *at)
 }
@@ -788,5 +837,16 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "non-string panic payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An idle connection costs its slab slot and nothing else: keep it small
+    /// (issue 7's budget is 256 bytes of RSS per idle connection).
+    #[test]
+    fn idle_connection_slot_stays_under_budget() {
+        let slot = std::mem::size_of::<(u32, Option<super::Conn>)>();
+        assert!(slot <= 232, "a connection's slab slot grew to {slot} bytes");
     }
 }
