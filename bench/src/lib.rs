@@ -195,3 +195,144 @@ pub fn proc_stat_us(pid: &str) -> Option<u64> {
 pub fn parse_addr(s: &str) -> Option<SocketAddr> {
     s.trim_start_matches("tcp://").parse().ok()
 }
+
+/// Reading the JSON lines that loadgen and conn-mem print (and benches/e2e.sh
+/// collects in `results.jsonl`), for e2e-report and e2e-chart.
+pub mod results {
+    use std::collections::BTreeMap;
+
+    /// A value of a flat JSON object.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Val {
+        /// A number (booleans become 1 and 0).
+        Num(f64),
+        /// A string, or the raw text of an array.
+        Str(String),
+        /// `null`.
+        Null,
+    }
+
+    /// Parses one flat JSON object of strings, numbers, booleans and nulls.
+    pub fn parse_flat(line: &str) -> Option<BTreeMap<String, Val>> {
+        let mut p = line.trim().chars().peekable();
+        let mut out = BTreeMap::new();
+        let skip_ws = |p: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+            while p.peek().is_some_and(|c| c.is_whitespace()) {
+                p.next();
+            }
+        };
+        let string = |p: &mut std::iter::Peekable<std::str::Chars<'_>>| -> Option<String> {
+            if p.next()? != '"' {
+                return None;
+            }
+            let mut s = String::new();
+            loop {
+                match p.next()? {
+                    '"' => return Some(s),
+                    '\\' => match p.next()? {
+                        'n' => s.push('\n'),
+                        't' => s.push('\t'),
+                        'u' => {
+                            let hex: String = (0..4).filter_map(|_| p.next()).collect();
+                            s.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                        }
+                        c => s.push(c),
+                    },
+                    c => s.push(c),
+                }
+            }
+        };
+        skip_ws(&mut p);
+        if p.next()? != '{' {
+            return None;
+        }
+        loop {
+            skip_ws(&mut p);
+            if p.peek() == Some(&'}') {
+                return Some(out);
+            }
+            let key = string(&mut p)?;
+            skip_ws(&mut p);
+            if p.next()? != ':' {
+                return None;
+            }
+            skip_ws(&mut p);
+            let val = if p.peek() == Some(&'"') {
+                Val::Str(string(&mut p)?)
+            } else if p.peek() == Some(&'[') {
+                // A flat array of numbers (conn-mem's samples): kept as its text.
+                let mut raw = String::new();
+                while p.peek() != Some(&']') {
+                    raw.push(p.next()?);
+                }
+                raw.push(p.next()?);
+                Val::Str(raw)
+            } else {
+                let mut tok = String::new();
+                while p.peek().is_some_and(|c| !matches!(c, ',' | '}') && !c.is_whitespace()) {
+                    tok.push(p.next()?);
+                }
+                match tok.as_str() {
+                    "null" => Val::Null,
+                    "true" => Val::Num(1.0),
+                    "false" => Val::Num(0.0),
+                    t => Val::Num(t.parse().ok()?),
+                }
+            };
+            out.insert(key, val);
+            skip_ws(&mut p);
+            match p.next()? {
+                ',' => continue,
+                '}' => return Some(out),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The number under `k`, if it is one.
+    pub fn num(r: &BTreeMap<String, Val>, k: &str) -> Option<f64> {
+        match r.get(k) {
+            Some(Val::Num(x)) => Some(*x),
+            _ => None,
+        }
+    }
+
+    /// The value under `k` as text (empty when absent or null).
+    pub fn text(r: &BTreeMap<String, Val>, k: &str) -> String {
+        match r.get(k) {
+            Some(Val::Str(s)) => s.clone(),
+            Some(Val::Num(x)) => format!("{x}"),
+            _ => String::new(),
+        }
+    }
+
+    /// Summary of repeated runs.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Stat {
+        /// Median (the mean of the middle two for an even count).
+        pub median: f64,
+        /// Smallest value.
+        pub min: f64,
+        /// Largest value.
+        pub max: f64,
+    }
+
+    /// Median, min and max of `v` (`None` when empty).
+    pub fn stat(mut v: Vec<f64>) -> Option<Stat> {
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(|a, b| a.total_cmp(b));
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Stat {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        })
+    }
+}
