@@ -85,6 +85,14 @@ impl Slab {
         entry.take()
     }
 
+    /// Starts loading a connection's slot into cache (tokens that are not
+    /// connections, like the waker's, fall outside the table and are ignored).
+    fn prefetch(&self, id: ConnId) {
+        if let Some(entry) = self.entries.get(id.slot()) {
+            sys::prefetch::prefetch(entry);
+        }
+    }
+
     fn ids(&self) -> Vec<ConnId> {
         self.entries
             .iter()
@@ -195,6 +203,9 @@ impl<H: EventHandler> EventLoop<H> {
             match n {
                 Ok(n) => {
                     for i in 0..n {
+                        if i + 1 < n {
+                            self.conns.prefetch(ConnId::from_token(self.poller.event(i + 1).token));
+                        }
                         let ev = self.poller.event(i);
                         self.dispatch(ev);
                     }
