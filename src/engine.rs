@@ -218,9 +218,11 @@ impl EngineBuilder {
         self
     }
 
-    /// Makes SIGINT and SIGTERM stop the engine gracefully. The signals are
-    /// blocked on the thread that calls `run`/`start` (and so on the engine's
-    /// threads) and read through a signalfd. Default off.
+    /// Makes SIGINT and SIGTERM stop the engine gracefully (as
+    /// [`EngineHandle::stop`]). Installs signal handlers for the engine's
+    /// lifetime and restores the previous ones when it stops; works whatever
+    /// the other threads' signal masks are. One engine at a time may do this
+    /// (`start` fails otherwise). Default off.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.handle_signals = on;
         self
@@ -360,7 +362,7 @@ impl EngineBuilder {
         }
 
         let signals = if self.handle_signals {
-            Some(sys::signal::SignalReader::block_and_open()?)
+            Some(sys::signal::SignalReader::install()?)
         } else {
             None
         };

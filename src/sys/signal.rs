@@ -1,37 +1,103 @@
-//! SIGINT/SIGTERM through a signalfd, for graceful shutdown on Ctrl-C.
+//! SIGINT/SIGTERM for graceful shutdown: a `sigaction` handler that writes an
+//! eventfd the coordinator polls.
+//!
+//! A handler, unlike a signalfd, works whatever the other threads' signal
+//! masks are: with a signalfd, a signal delivered to any thread that had not
+//! blocked it (a logger, a test harness) would still kill the process. One
+//! engine at a time may handle signals; its previous dispositions are
+//! restored when it stops.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 
-/// A non-blocking signalfd for SIGINT and SIGTERM.
+use super::waker::Waker;
+
+const SIGNALS: [Signal; 2] = [Signal::SIGINT, Signal::SIGTERM];
+
+/// The eventfd the handler writes, or -1.
+static TARGET_FD: AtomicI32 = AtomicI32::new(-1);
+/// Handlers currently running (the fd must not close under them).
+static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
+/// The last signal received.
+static LAST_SIGNAL: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_signal(signo: nix::libc::c_int) {
+    // Only async-signal-safe work: atomics and write(2).
+    IN_HANDLER.fetch_add(1, Ordering::SeqCst);
+    LAST_SIGNAL.store(signo as u32, Ordering::SeqCst);
+    let fd = TARGET_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live local to an eventfd that stays
+        // open while IN_HANDLER is non-zero (see `Drop`). Errors (a full
+        // counter) are harmless: it is readable already.
+        unsafe { nix::libc::write(fd, (&one as *const u64).cast(), 8) };
+    }
+    IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Receives SIGINT and SIGTERM while it lives.
 #[derive(Debug)]
 pub(crate) struct SignalReader {
-    fd: SignalFd,
+    waker: Waker,
+    previous: Vec<(Signal, SigAction)>,
 }
 
 impl SignalReader {
-    /// Blocks SIGINT and SIGTERM on the calling thread (threads it spawns
-    /// inherit the mask) and opens a signalfd that receives them.
-    pub(crate) fn block_and_open() -> io::Result<Self> {
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGINT);
-        set.add(Signal::SIGTERM);
-        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
-        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-        Ok(SignalReader { fd })
+    /// Installs the handlers.
+    ///
+    /// # Errors
+    /// Another engine already handles signals, or `sigaction` failed.
+    pub(crate) fn install() -> io::Result<Self> {
+        let waker = Waker::new()?;
+        let fd = waker.as_fd().as_raw_fd();
+        if TARGET_FD
+            .compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(io::Error::other("another engine already handles SIGINT/SIGTERM"));
+        }
+        let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::SA_RESTART, SigSet::empty());
+        let mut reader = SignalReader {
+            waker,
+            previous: Vec::new(),
+        };
+        for sig in SIGNALS {
+            // SAFETY: `on_signal` is async-signal-safe (atomics and write(2)).
+            match unsafe { nix::sys::signal::sigaction(sig, &action) } {
+                Ok(old) => reader.previous.push((sig, old)),
+                Err(e) => return Err(e.into()), // Drop restores what was installed
+            }
+        }
+        Ok(reader)
     }
 
-    /// The signal number received, if any.
+    /// The signal number received since the last call, if any.
     pub(crate) fn read(&self) -> Option<u32> {
-        self.fd.read_signal().ok().flatten().map(|s| s.ssi_signo)
+        self.waker.drain();
+        Some(LAST_SIGNAL.swap(0, Ordering::SeqCst)).filter(|&s| s != 0)
     }
 }
 
 impl AsFd for SignalReader {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.waker.as_fd()
+    }
+}
+
+impl Drop for SignalReader {
+    fn drop(&mut self) {
+        for (sig, old) in self.previous.drain(..) {
+            // SAFETY: restores the disposition that was in place before.
+            let _ = unsafe { nix::sys::signal::sigaction(sig, &old) };
+        }
+        TARGET_FD.store(-1, Ordering::SeqCst);
+        // A handler that loaded the fd before the store is still counted.
+        while IN_HANDLER.load(Ordering::SeqCst) != 0 {
+            std::hint::spin_loop();
+        }
     }
 }
