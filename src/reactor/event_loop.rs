@@ -338,25 +338,8 @@ impl<H: EventHandler> EventLoop<H> {
         let Some(conn) = self.conns.get_mut(id) else {
             return Action::Continue;
         };
-        if conn.outbound.is_empty() {
-            if let Some(t) = &mut conn.timing {
-                t.last_progress = self.now; // nothing was stalled before this
-            }
-            if !conn.outbound.has_capacity() {
-                mem::swap(&mut conn.outbound, &mut self.spare_out);
-            }
-        }
-        let handler = &*self.handler;
-        match catch_unwind(AssertUnwindSafe(|| f(handler, conn))) {
-            Ok(action) => action,
-            Err(payload) => {
-                let msg = panic_message(payload.as_ref());
-                log::error!("netreactor: handler panicked on connection {id}: {msg}");
-                conn.outbound.clear();
-                conn.close_reason = Some(CloseReason::HandlerPanic(msg));
-                Action::Close
-            }
-        }
+        lend_spare(conn, &mut self.spare_out, self.now);
+        invoke(&*self.handler, conn, f)
     }
 
     fn apply(&mut self, id: ConnId, action: Action) {
@@ -445,28 +428,31 @@ impl<H: EventHandler> EventLoop<H> {
         self.after_callback(id, action);
     }
 
-    /// Hands every whole frame in the inbound buffer to `on_frame`.
+    /// Hands every whole frame in the inbound buffer to `on_frame`, in one
+    /// pass that holds the connection (no lookup or hand-off per frame).
     fn decode_frames(&mut self, id: ConnId, eof: bool) {
-        loop {
-            let Some(conn) = self.conns.get_mut(id) else { return };
-            if conn.close_reason.is_some() {
-                return;
-            }
-            let Some(mut codec) = conn.codec.take() else { return };
-            let res = codec.decode(&mut conn.inbound, eof);
-            conn.codec = Some(codec);
-            match res {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        let handler = &*self.handler;
+        let counters = &self.engine.loops[self.index].counters;
+        let mut shutdown = false;
+        while conn.close_reason.is_none() {
+            let Some(codec) = conn.codec.as_mut() else { return };
+            match codec.decode(&mut conn.inbound, eof) {
                 Ok(Some(frame)) => {
-                    self.shared().counters.frames_in.add(1);
-                    let action = self.call(id, |h, c| h.on_frame(c, frame));
-                    self.apply(id, action);
+                    counters.frames_in.add(1);
+                    lend_spare(conn, &mut self.spare_out, self.now);
+                    match invoke(handler, conn, |h, c| h.on_frame(c, frame)) {
+                        Action::Continue => {}
+                        Action::Close => conn.close(),
+                        Action::Shutdown => shutdown = true,
+                    }
                 }
-                Ok(None) => return,
-                Err(msg) => {
-                    conn.close_reason = Some(CloseReason::Codec(msg));
-                    return;
-                }
+                Ok(None) => break,
+                Err(msg) => conn.close_reason = Some(CloseReason::Codec(msg)),
             }
+        }
+        if shutdown {
+            self.engine.request_stop(self.engine.shutdown_deadline());
         }
     }
 
@@ -801,6 +787,33 @@ impl<H: EventHandler> EventLoop<H> {
                 }
             }
             self.sync(id);
+        }
+    }
+}
+
+/// Before a callback: lend the loop's spare outbound queue to a connection
+/// that has none, and note that its output was not stalled before this.
+fn lend_spare(conn: &mut Conn, spare: &mut Outbound, now: Instant) {
+    if conn.outbound.is_empty() {
+        if let Some(t) = &mut conn.timing {
+            t.last_progress = now;
+        }
+        if !conn.outbound.has_capacity() {
+            mem::swap(&mut conn.outbound, spare);
+        }
+    }
+}
+
+/// Runs a callback; a panic closes the connection instead of the loop.
+fn invoke<H>(handler: &H, conn: &mut Conn, f: impl FnOnce(&H, &mut Conn) -> Action) -> Action {
+    match catch_unwind(AssertUnwindSafe(|| f(handler, conn))) {
+        Ok(action) => action,
+        Err(payload) => {
+            let msg = panic_message(payload.as_ref());
+            log::error!("netreactor: handler panicked on connection {}: {msg}", conn.id);
+            conn.outbound.clear();
+            conn.close_reason = Some(CloseReason::HandlerPanic(msg));
+            Action::Close
         }
     }
 }
