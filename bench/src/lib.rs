@@ -336,3 +336,36 @@ pub mod results {
         })
     }
 }
+
+/// Runs a netreactor server the way every bench server starts: flags
+/// `--addr IP:PORT` (127.0.0.1:0), `--loops N` (or `--threads N`, 1) and
+/// `--reuseport 0|1`, a raised fd limit, the `pid=… addr=…` ready line, and
+/// SIGTERM/SIGINT to stop. `configure` adds what differs (a codec, say).
+pub fn serve_netreactor<H: netreactor::EventHandler>(
+    name: &str,
+    usage: &'static str,
+    handler: H,
+    configure: impl FnOnce(netreactor::EngineBuilder) -> netreactor::EngineBuilder,
+) {
+    let flags = Flags::parse(usage, &[]);
+    flags.only(&["addr", "loops", "threads", "reuseport"]);
+    let addr = flags.get("addr").unwrap_or("127.0.0.1:0");
+    let loops: usize = flags.or("loops", flags.or("threads", 1usize));
+    let reuse_port = flags.or("reuseport", 0u8) == 1;
+    raise_nofile_limit();
+    let url = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("tcp://{addr}")
+    };
+    let builder = netreactor::Engine::builder()
+        .event_loops(loops)
+        .reuse_port(reuse_port)
+        .handle_signals(true);
+    let engine = configure(builder).start(handler, &url).unwrap_or_else(|e| {
+        eprintln!("{name}: {e}");
+        std::process::exit(1)
+    });
+    announce(name, engine.local_addr());
+    engine.wait();
+}
