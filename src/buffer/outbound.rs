@@ -123,6 +123,18 @@ impl Queue {
     /// (the next call would only return EAGAIN).
     fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         let mut sent = 0;
+        if self.chunks.is_empty() && self.len > 0 {
+            // The common case (small writes copied into the tail): one send of
+            // one slice, without building the gather list.
+            let n = sys::io::send_vectored(fd, &[IoSlice::new(&self.tail)])?;
+            self.tail.advance(n);
+            self.len -= n;
+            if self.len > 0 {
+                return Ok(Flushed { sent: n, all: false });
+            }
+            self.release_if_large();
+            return Ok(Flushed { sent: n, all: true });
+        }
         while self.len > 0 {
             let mut slices: [IoSlice<'_>; MAX_IOVECS_PER_WRITE] = [IoSlice::new(&[]); MAX_IOVECS_PER_WRITE];
             let mut count = 0;

@@ -1,10 +1,16 @@
 //! A level-triggered epoll poller keyed by 64-bit tokens.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
+use nix::libc::{self, c_long};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+
+use super::io::raw_syscall;
+
+/// The kernel's sigset size, which epoll_pwait checks even for a null mask.
+const SIGSET_BYTES: c_long = 8;
 
 /// What a registration waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,10 +89,25 @@ impl Poller {
             None => EpollTimeout::NONE,
             Some(d) => EpollTimeout::try_from(millis_rounded_up(d)).unwrap_or(EpollTimeout::MAX),
         };
-        match self.epoll.wait(&mut self.events, timeout) {
-            Ok(n) => Ok(n),
-            Err(nix::errno::Errno::EINTR) => Ok(0),
-            Err(e) => Err(e.into()),
+        let timeout: i32 = timeout.into();
+        let epfd = self.epoll.0.as_raw_fd() as c_long;
+        let (events, max) = (self.events.as_mut_ptr() as c_long, self.events.len() as c_long);
+        // epoll_pwait with no signal mask is epoll_wait, entered without
+        // glibc's cancellation-point wrapper (see `sys::io`).
+        // SAFETY: EpollEvent is `repr(transparent)` over `epoll_event`; the
+        // array holds `max` of them and outlives the call.
+        let n = unsafe {
+            raw_syscall(
+                libc::SYS_epoll_pwait,
+                [epfd, events, max, timeout as c_long, 0, SIGSET_BYTES],
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            e => Err(e),
         }
     }
 
