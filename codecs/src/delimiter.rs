@@ -3,7 +3,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::search::find_slice;
-use crate::{CodecError, Decoder, Encoder};
+use crate::{CodecError, Decoder, Encoder, FrameSpan};
 
 /// The default maximum delimited frame length, delimiter excluded: 64 KiB.
 ///
@@ -247,7 +247,8 @@ impl DelimiterCodec {
         }
     }
 
-    fn decode_inner(&mut self, src: &mut BytesMut, eof: bool) -> Result<Option<Bytes>, CodecError> {
+    /// The next frame, left in `src` (see [`Decoder::decode_span`]).
+    fn span(&mut self, src: &mut BytesMut, eof: bool) -> Result<Option<FrameSpan>, CodecError> {
         loop {
             let from = self.scanned.min(src.len());
             match self.search(src, from, eof) {
@@ -263,11 +264,11 @@ impl DelimiterCodec {
                         src.advance(at + dlen);
                         return Err(CodecError::DelimitedFrameTooLong { max: self.max_length });
                     }
-                    let mut frame = src.split_to(at + dlen);
-                    if self.strip_delimiter {
-                        frame.truncate(at);
-                    }
-                    return Ok(Some(frame.freeze()));
+                    return Ok(Some(FrameSpan {
+                        start: 0,
+                        end: if self.strip_delimiter { at } else { at + dlen },
+                        consumed: at + dlen,
+                    }));
                 }
                 Search::Pending { before } => {
                     // Positions before `len - (longest - 1)` have been fully
@@ -290,7 +291,11 @@ impl DelimiterCodec {
                             return Err(CodecError::DelimitedFrameTooLong { max: self.max_length });
                         }
                         let len = src.len();
-                        return Ok(Some(src.split_to(len).freeze()));
+                        return Ok(Some(FrameSpan {
+                            start: 0,
+                            end: len,
+                            consumed: len,
+                        }));
                     }
                     if self.discarding {
                         src.advance(before);
@@ -347,11 +352,15 @@ impl Decoder for DelimiterCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        self.decode_inner(src, false)
+        Ok(self.span(src, false)?.map(|s| s.take(src)))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        self.decode_inner(src, true)
+        Ok(self.span(src, true)?.map(|s| s.take(src)))
+    }
+
+    fn decode_span(&mut self, src: &mut BytesMut, eof: bool) -> Option<Result<Option<FrameSpan>, CodecError>> {
+        Some(self.span(src, eof))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::{reserve_bounded, CodecError, Decoder, Encoder};
+use crate::{reserve_bounded, CodecError, Decoder, Encoder, FrameSpan};
 
 /// Cuts a byte stream into frames of exactly `frame_length` bytes.
 ///
@@ -104,11 +104,25 @@ impl Decoder for FixedLengthCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        Ok(self.span(src).map(|s| s.take(src)))
+    }
+
+    fn decode_span(&mut self, src: &mut BytesMut, _eof: bool) -> Option<Result<Option<FrameSpan>, CodecError>> {
+        Some(Ok(self.span(src)))
+    }
+}
+
+impl FixedLengthCodec {
+    fn span(&self, src: &mut BytesMut) -> Option<FrameSpan> {
         if src.len() < self.frame_length {
             reserve_bounded(src, self.frame_length - src.len());
-            return Ok(None);
+            return None;
         }
-        Ok(Some(src.split_to(self.frame_length).freeze()))
+        Some(FrameSpan {
+            start: 0,
+            end: self.frame_length,
+            consumed: self.frame_length,
+        })
     }
 }
 

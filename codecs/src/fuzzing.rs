@@ -14,7 +14,7 @@
 //! - encoding pieces of the stream and decoding the result gives the pieces
 //!   back (or the encoder refuses them with the documented error).
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::{
     CodecError, Decoder, DelimiterCodec, Encoder, FixedLengthCodec, LengthFieldCodec, LineCodec, LineEnding,
@@ -90,10 +90,52 @@ pub struct Run {
 /// # Panics
 ///
 /// If the decoder yields more results than there are bytes (no progress).
-pub fn decode_in_pieces<D>(mut codec: D, stream: &[u8], cuts: &[usize]) -> Run
+pub fn decode_in_pieces<D>(codec: D, stream: &[u8], cuts: &[usize]) -> Run
 where
     D: Decoder<Item = Bytes, Error = CodecError>,
 {
+    feed_in_pieces(codec, stream, cuts, |codec, src, eof| {
+        if eof {
+            codec.decode_eof(src)
+        } else {
+            codec.decode(src)
+        }
+    })
+}
+
+/// As [`decode_in_pieces`], but through [`Decoder::decode_span`], the way an
+/// engine lends frames: each frame is copied out of the buffer, then its
+/// `consumed` bytes are removed.
+///
+/// # Panics
+///
+/// As [`decode_in_pieces`]; also if the decoder does not lend spans or
+/// returns a span outside the buffer.
+pub fn decode_spans_in_pieces<D>(codec: D, stream: &[u8], cuts: &[usize]) -> Run
+where
+    D: Decoder<Item = Bytes, Error = CodecError>,
+{
+    feed_in_pieces(codec, stream, cuts, |codec, src, eof| {
+        let found = codec.decode_span(src, eof).expect("the decoder lends spans")?;
+        Ok(found.map(|span| {
+            assert!(
+                span.start <= span.end && span.end <= span.consumed && span.consumed <= src.len(),
+                "span {span:?} outside a {}-byte buffer",
+                src.len()
+            );
+            let frame = Bytes::copy_from_slice(&src[span.start..span.end]);
+            src.advance(span.consumed);
+            frame
+        }))
+    })
+}
+
+fn feed_in_pieces<D>(
+    mut codec: D,
+    stream: &[u8],
+    cuts: &[usize],
+    mut step: impl FnMut(&mut D, &mut BytesMut, bool) -> Result<Option<Bytes>, CodecError>,
+) -> Run {
     let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(stream.len())).collect();
     cuts.push(stream.len());
     cuts.sort_unstable();
@@ -107,7 +149,7 @@ where
         src.extend_from_slice(&stream[start..end]);
         start = end;
         loop {
-            let result = codec.decode(&mut src);
+            let result = step(&mut codec, &mut src, false);
             max_capacity = max_capacity.max(src.capacity());
             match result {
                 Ok(Some(frame)) => events.push(Ok(frame)),
@@ -121,7 +163,7 @@ where
         }
     }
     loop {
-        let result = codec.decode_eof(&mut src);
+        let result = step(&mut codec, &mut src, true);
         max_capacity = max_capacity.max(src.capacity());
         match result {
             Ok(Some(frame)) => events.push(Ok(frame)),
@@ -159,6 +201,10 @@ where
         split.max_capacity,
         stream.len()
     );
+    if codec.clone().decode_span(&mut BytesMut::new(), false).is_some() {
+        let spans = decode_spans_in_pieces(codec.clone(), stream, cuts);
+        assert_eq!(split.events, spans.events, "through decode_span, split at {cuts:?}");
+    }
     if stream.len() <= BYTEWISE_CHECK_MAX_STREAM_BYTES {
         let all: Vec<usize> = (0..stream.len()).collect();
         let bytewise = decode_in_pieces(codec.clone(), stream, &all);

@@ -2,7 +2,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::{reserve_bounded, CodecError, Decoder, Encoder};
+use crate::{reserve_bounded, CodecError, Decoder, Encoder, FrameSpan};
 
 /// The default maximum length of a whole frame (header included, after
 /// adjustment): 8 MiB.
@@ -563,7 +563,7 @@ impl LengthFieldCodec {
     }
 
     /// Starts dropping an oversize frame of `frame_len` bytes.
-    fn too_long(&mut self, src: &mut BytesMut, frame_len: i128) -> Result<Option<Bytes>, CodecError> {
+    fn too_long(&mut self, src: &mut BytesMut, frame_len: i128) -> Result<Option<FrameSpan>, CodecError> {
         let len = u64::try_from(frame_len).unwrap_or(u64::MAX);
         let err = CodecError::FrameTooLong {
             len,
@@ -620,6 +620,18 @@ impl Decoder for LengthFieldCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        Ok(self.span(src)?.map(|s| s.take(src)))
+    }
+
+    fn decode_span(&mut self, src: &mut BytesMut, _eof: bool) -> Option<Result<Option<FrameSpan>, CodecError>> {
+        Some(self.span(src))
+    }
+}
+
+impl LengthFieldCodec {
+    /// The next frame, left in `src` (see [`Decoder::decode_span`]).
+    #[inline]
+    fn span(&mut self, src: &mut BytesMut) -> Result<Option<FrameSpan>, CodecError> {
         if let DecodeState::Discarding { remaining, frame_len } = self.state {
             let n = remaining.min(src.len() as u128);
             src.advance(n as usize);
@@ -678,8 +690,11 @@ impl Decoder for LengthFieldCodec {
                 self.initial_bytes_to_strip
             )));
         }
-        src.advance(self.initial_bytes_to_strip);
-        Ok(Some(src.split_to(frame_len - self.initial_bytes_to_strip).freeze()))
+        Ok(Some(FrameSpan {
+            start: self.initial_bytes_to_strip,
+            end: frame_len,
+            consumed: frame_len,
+        }))
     }
 }
 

@@ -65,6 +65,62 @@ pub trait Decoder {
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
         self.decode(src)
     }
+
+    /// Finds the next frame as [`Decoder::decode`] (or, with `eof`,
+    /// [`Decoder::decode_eof`]) would, but leaves it in `src`: the frame is
+    /// `src[span.start..span.end]`, and the caller removes `span.consumed`
+    /// bytes from the front of `src` once it is done with it (for example
+    /// with [`FrameSpan::take`], which is what `decode` does).
+    ///
+    /// An engine uses this to lend frames to a callback without the
+    /// reference-counted split a `Bytes` costs. Decoders that cannot keep
+    /// the frame in place keep the default, `None`, and are called through
+    /// `decode` instead; every decoder in this crate implements it.
+    ///
+    /// # Errors
+    /// As [`Decoder::decode`], inside the `Some`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::{Buf, BytesMut};
+    /// use netreactor_codecs::{Decoder, LineCodec};
+    ///
+    /// let mut codec = LineCodec::new();
+    /// let mut src = BytesMut::from(&b"hello\r\nrest"[..]);
+    /// let span = codec.decode_span(&mut src, false).unwrap().unwrap().unwrap();
+    /// assert_eq!(&src[span.start..span.end], b"hello");
+    /// src.advance(span.consumed);
+    /// assert_eq!(&src[..], b"rest");
+    /// ```
+    fn decode_span(&mut self, src: &mut BytesMut, eof: bool) -> Option<Result<Option<FrameSpan>, Self::Error>> {
+        let _ = (src, eof);
+        None
+    }
+}
+
+/// Where [`Decoder::decode_span`] found a frame in its buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameSpan {
+    /// Offset of the frame's first byte (after a stripped header).
+    pub start: usize,
+    /// Offset just past the frame's last byte (before a stripped terminator).
+    pub end: usize,
+    /// Bytes the frame occupies in the stream, header and terminator
+    /// included: what to remove from the front of the buffer after it.
+    pub consumed: usize,
+}
+
+impl FrameSpan {
+    /// Removes the frame's `consumed` bytes from the front of `src` and
+    /// returns the frame itself, without copying.
+    pub fn take(self, src: &mut BytesMut) -> bytes::Bytes {
+        use bytes::Buf;
+        src.advance(self.start);
+        let frame = src.split_to(self.end - self.start).freeze();
+        src.advance(self.consumed - self.end);
+        frame
+    }
 }
 
 /// Turns an item into bytes appended to `dst`.

@@ -3,7 +3,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::search::find_byte;
-use crate::{CodecError, Decoder, Encoder};
+use crate::{CodecError, Decoder, Encoder, FrameSpan};
 
 /// The default maximum line length, terminator excluded: 64 KiB.
 ///
@@ -187,39 +187,43 @@ impl LineCodec {
     }
 
     /// Splits off a line of `len` bytes plus `terminator_len` bytes.
-    fn take_line(&self, src: &mut BytesMut, len: usize, terminator_len: usize) -> Result<Bytes, CodecError> {
+    /// The line of `len` bytes (a trailing '\r' not counted) and its
+    /// terminator, as a span; an overlong one is removed and reported.
+    fn line_span(&self, src: &mut BytesMut, len: usize, terminator_len: usize) -> Result<FrameSpan, CodecError> {
         let content = if len > 0 && src[len - 1] == b'\r' { len - 1 } else { len };
         if content > self.max_length {
             src.advance(len + terminator_len);
             return Err(CodecError::LineTooLong { max: self.max_length });
         }
-        let mut line = src.split_to(len + terminator_len);
-        line.truncate(content);
-        Ok(line.freeze())
+        Ok(FrameSpan {
+            start: 0,
+            end: content,
+            consumed: len + terminator_len,
+        })
     }
 
-    fn encode_slice(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
-        if line.len() > self.max_length {
-            return Err(CodecError::LineTooLong { max: self.max_length });
+    /// The next line, left in `src` (see [`Decoder::decode_span`]).
+    fn span(&mut self, src: &mut BytesMut, eof: bool) -> Result<Option<FrameSpan>, CodecError> {
+        if let Some(line) = self.span_before_eof(src)? {
+            return Ok(Some(line));
         }
-        // A trailing '\r' would be taken for part of a CRLF terminator.
-        let trailing_cr = self.ending == LineEnding::Lf && line.last() == Some(&b'\r');
-        if trailing_cr || find_byte(b'\n', line).is_some() {
-            return Err(CodecError::ItemContainsDelimiter);
+        if !eof {
+            return Ok(None);
         }
-        let ending = self.ending.as_bytes();
-        dst.reserve(line.len() + ending.len());
-        dst.put_slice(line);
-        dst.put_slice(ending);
-        Ok(())
+        self.scanned = 0;
+        if self.discarding {
+            self.discarding = false;
+            src.clear();
+            return Ok(None);
+        }
+        if src.is_empty() {
+            return Ok(None);
+        }
+        let len = src.len();
+        self.line_span(src, len, 0).map(Some)
     }
-}
 
-impl Decoder for LineCodec {
-    type Item = Bytes;
-    type Error = CodecError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+    fn span_before_eof(&mut self, src: &mut BytesMut) -> Result<Option<FrameSpan>, CodecError> {
         loop {
             let start = self.scanned.min(src.len());
             let Some(i) = find_byte(b'\n', &src[start..]).map(|p| start + p) else {
@@ -245,25 +249,41 @@ impl Decoder for LineCodec {
                 self.discarding = false;
                 continue;
             }
-            return self.take_line(src, i, 1).map(Some);
+            return self.line_span(src, i, 1).map(Some);
         }
     }
 
+    fn encode_slice(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
+        if line.len() > self.max_length {
+            return Err(CodecError::LineTooLong { max: self.max_length });
+        }
+        // A trailing '\r' would be taken for part of a CRLF terminator.
+        let trailing_cr = self.ending == LineEnding::Lf && line.last() == Some(&b'\r');
+        if trailing_cr || find_byte(b'\n', line).is_some() {
+            return Err(CodecError::ItemContainsDelimiter);
+        }
+        let ending = self.ending.as_bytes();
+        dst.reserve(line.len() + ending.len());
+        dst.put_slice(line);
+        dst.put_slice(ending);
+        Ok(())
+    }
+}
+
+impl Decoder for LineCodec {
+    type Item = Bytes;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        Ok(self.span(src, false)?.map(|s| s.take(src)))
+    }
+
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        if let Some(line) = self.decode(src)? {
-            return Ok(Some(line));
-        }
-        self.scanned = 0;
-        if self.discarding {
-            self.discarding = false;
-            src.clear();
-            return Ok(None);
-        }
-        if src.is_empty() {
-            return Ok(None);
-        }
-        let len = src.len();
-        self.take_line(src, len, 0).map(Some)
+        Ok(self.span(src, true)?.map(|s| s.take(src)))
+    }
+
+    fn decode_span(&mut self, src: &mut BytesMut, eof: bool) -> Option<Result<Option<FrameSpan>, CodecError>> {
+        Some(self.span(src, eof))
     }
 }
 
