@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use netreactor::codec::{Decoder, Encoder, LengthFieldCodec};
-use netreactor::{Action, Bytes, BytesMut, CloseReason, Conn, Engine, EngineHandle, EventHandler};
+use netreactor::{Action, BytesMut, CloseReason, Conn, Engine, EngineHandle, EventHandler, Frame};
 
 struct FrameEcho;
 
@@ -25,7 +25,7 @@ impl EventHandler for FrameEcho {
         Action::Continue
     }
 
-    fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+    fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
         match conn.write_frame(&frame) {
             Ok(()) => Action::Continue,
             Err(_) => Action::Close,

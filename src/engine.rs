@@ -237,11 +237,11 @@ impl EngineBuilder {
     ///
     /// ```
     /// use netreactor::codec::LengthFieldCodec;
-    /// use netreactor::{Action, Bytes, Conn, Engine, EventHandler};
+    /// use netreactor::{Action, Conn, Engine, EventHandler, Frame};
     ///
     /// struct FrameEcho;
     /// impl EventHandler for FrameEcho {
-    ///     fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+    ///     fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
     ///         conn.write_frame(&frame).map_or(Action::Close, |_| Action::Continue)
     ///     }
     /// }

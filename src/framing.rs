@@ -2,15 +2,19 @@
 //! every engine type generic over it.
 
 use std::fmt;
+use std::ops::Deref;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
-use crate::codec::{Decoder, Encoder};
+use crate::codec::{Decoder, Encoder, FrameSpan};
 
-/// What the engine needs of a codec: decode frames as `Bytes`, encode byte
-/// slices, and clone itself for each new connection.
+/// What the engine needs of a codec: find frames (in place when the decoder
+/// can, else as `Bytes`), encode byte slices, and clone itself for each new
+/// connection.
 pub(crate) trait FrameCodec: Send + 'static {
     fn decode(&mut self, src: &mut BytesMut, eof: bool) -> Result<Option<Bytes>, String>;
+    /// `None`: this decoder only hands out `Bytes` (see `Decoder::decode_span`).
+    fn decode_span(&mut self, src: &mut BytesMut, eof: bool) -> Option<Result<Option<FrameSpan>, String>>;
     fn encode(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<(), String>;
     fn clone_box(&self) -> Box<dyn FrameCodec>;
 }
@@ -30,12 +34,119 @@ where
         res.map_err(|e| e.to_string())
     }
 
+    #[inline]
+    fn decode_span(&mut self, src: &mut BytesMut, eof: bool) -> Option<Result<Option<FrameSpan>, String>> {
+        Decoder::decode_span(self, src, eof).map(|r| r.map_err(|e| e.to_string()))
+    }
+
     fn encode(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<(), String> {
         Encoder::encode(self, frame, dst).map_err(|e| e.to_string())
     }
 
     fn clone_box(&self) -> Box<dyn FrameCodec> {
         Box::new(self.clone())
+    }
+}
+
+/// One decoded frame, lent to [`EventHandler::on_frame`](crate::EventHandler::on_frame).
+///
+/// It dereferences to the frame's bytes (`&frame[..]`, `frame.len()`,
+/// `conn.write_frame(&frame)`), which still lie in the connection's read
+/// buffer: lending them costs nothing. To keep a frame beyond the callback
+/// (queue it, send it to another thread) call [`Frame::into_bytes`], which
+/// splits it off that buffer without copying.
+///
+/// ```
+/// use netreactor::{Action, Bytes, Conn, EventHandler, Frame};
+/// use std::sync::Mutex;
+///
+/// /// Echoes every frame and keeps the ones that start with `b'!'`.
+/// struct Keep(Mutex<Vec<Bytes>>);
+///
+/// impl EventHandler for Keep {
+///     fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
+///         if conn.write_frame(&frame).is_err() {
+///             return Action::Close;
+///         }
+///         if frame.first() == Some(&b'!') {
+///             self.0.lock().unwrap().push(frame.into_bytes());
+///         }
+///         Action::Continue
+///     }
+/// }
+/// ```
+pub struct Frame<'a>(FrameRepr<'a>);
+
+enum FrameRepr<'a> {
+    /// `buf[start..end]`, still in the read buffer.
+    Lent {
+        buf: &'a mut BytesMut,
+        start: usize,
+        end: usize,
+    },
+    /// From a decoder that only hands out `Bytes`.
+    Owned(Bytes),
+}
+
+impl<'a> Frame<'a> {
+    pub(crate) fn lent(buf: &'a mut BytesMut, span: FrameSpan) -> Self {
+        Frame(FrameRepr::Lent {
+            buf,
+            start: span.start,
+            end: span.end,
+        })
+    }
+
+    pub(crate) fn owned(bytes: Bytes) -> Self {
+        Frame(FrameRepr::Owned(bytes))
+    }
+
+    /// The frame as `Bytes` that outlive the callback, split off the read
+    /// buffer without copying (one reference-count increment).
+    pub fn into_bytes(self) -> Bytes {
+        match self.0 {
+            FrameRepr::Lent { buf, start, end } => {
+                buf.advance(start);
+                buf.split_to(end - start).freeze()
+            }
+            FrameRepr::Owned(bytes) => bytes,
+        }
+    }
+}
+
+impl Deref for Frame<'_> {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            FrameRepr::Lent { buf, start, end } => &buf[*start..*end],
+            FrameRepr::Owned(bytes) => bytes,
+        }
+    }
+}
+
+impl AsRef<[u8]> for Frame<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl fmt::Debug for Frame<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Frame").field(&Bytes::copy_from_slice(self)).finish()
+    }
+}
+
+impl PartialEq<[u8]> for Frame<'_> {
+    fn eq(&self, other: &[u8]) -> bool {
+        **self == *other
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for Frame<'_> {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        **self == other[..]
     }
 }
 

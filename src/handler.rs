@@ -2,11 +2,10 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use crate::conn::Conn;
 use crate::engine::EngineHandle;
 use crate::error::CloseReason;
+use crate::framing::Frame;
 
 /// What the engine does after a callback returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,8 +68,13 @@ pub trait EventHandler: Send + Sync + 'static {
     /// One decoded frame, when the engine has a codec
     /// ([`EngineBuilder::codec`](crate::EngineBuilder::codec)); then
     /// `on_traffic` runs only for [`ConnHandle::wake`](crate::ConnHandle::wake).
-    /// The frame is lent without copying when it arrived whole in one read.
-    fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+    ///
+    /// The frame is lent: it dereferences to its bytes, which still lie in
+    /// the connection's read buffer, so handling it costs no copy and no
+    /// reference count. Call [`Frame::into_bytes`] to keep it beyond the
+    /// call (zero-copy too). While frames are being handed out the codec
+    /// owns the received bytes, so `conn.inbound_len()` is 0 here.
+    fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
         let _ = (conn, frame);
         Action::Continue
     }

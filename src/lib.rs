@@ -47,6 +47,7 @@ pub use bytes::{Bytes, BytesMut};
 pub use conn::{Conn, ConnHandle, ConnId, Reader, Writer};
 pub use engine::{Engine, EngineBuilder, EngineHandle, MaxConnectionsPolicy};
 pub use error::{CloseReason, Error, Result, TimeoutKind};
+pub use framing::Frame;
 pub use handler::{Action, EventHandler};
 /// Frame codecs (the `netreactor-codecs` crate).
 pub use netreactor_codecs as codec;

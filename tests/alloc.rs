@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use netreactor::codec::LengthFieldCodec;
-use netreactor::{Action, Bytes, Conn, Engine, EventHandler};
+use netreactor::{Action, Conn, Engine, EventHandler, Frame};
 
 struct Counting;
 
@@ -60,7 +60,7 @@ impl EventHandler for Echo {
         Action::Continue
     }
 
-    fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+    fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
         conn.write_frame(&frame).map_or(Action::Close, |_| Action::Continue)
     }
 }

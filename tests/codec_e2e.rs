@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use netreactor::codec::{Decoder, Encoder, LengthFieldCodec, LineCodec};
-use netreactor::{Action, Bytes, BytesMut, CloseReason, Conn, ConnHandle, Engine, EventHandler};
+use netreactor::{Action, Bytes, BytesMut, CloseReason, Conn, ConnHandle, Engine, EventHandler, Frame};
 use util::*;
 
 /// Echoes every frame back as a frame and records opens and closes.
@@ -31,7 +31,7 @@ impl EventHandler for FrameEcho {
         Action::Continue
     }
 
-    fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+    fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
         conn.write_frame(&frame).map_or(Action::Close, |_| Action::Continue)
     }
 
@@ -415,7 +415,7 @@ struct LineEcho {
 }
 
 impl EventHandler for LineEcho {
-    fn on_frame(&self, conn: &mut Conn, line: Bytes) -> Action {
+    fn on_frame(&self, conn: &mut Conn, line: Frame<'_>) -> Action {
         conn.write_frame(&line).map_or(Action::Close, |_| Action::Continue)
     }
 
@@ -504,5 +504,111 @@ fn over_long_line_closes_with_codec_reason_and_spares_the_other_clients() {
     good.write_all(b"still served\n").unwrap();
     assert_eq!(read_exact_within(&mut good, 13, IO_TIMEOUT), b"still served\n");
     assert_eq!(rec.closes(), 1);
+    engine.stop();
+}
+
+/// Echoes every frame and keeps every third one with `Frame::into_bytes`.
+#[derive(Default)]
+struct KeepSome {
+    kept: Arc<Mutex<Vec<Bytes>>>,
+}
+
+impl EventHandler for KeepSome {
+    fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
+        if conn.write_frame(&frame).is_err() {
+            return Action::Close;
+        }
+        if frame.first().is_some_and(|b| b % 3 == 0) {
+            lock(&self.kept).push(frame.into_bytes());
+        }
+        Action::Continue
+    }
+}
+
+#[test]
+fn frames_kept_with_into_bytes_stay_intact_and_the_stream_stays_aligned() {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let engine = start(
+        Engine::builder().event_loops(1).codec(LengthFieldCodec::new()),
+        KeepSome { kept: kept.clone() },
+    );
+    let mut s = connect(engine.local_addr());
+    // 3,000 frames of 1..=300 bytes whose bytes all equal their index mod 256,
+    // in 64 KiB writes: many frames per read, some cut between reads.
+    let mut codec = LengthFieldCodec::new();
+    let mut wire = BytesMut::new();
+    let payloads: Vec<Vec<u8>> = (0..3000usize).map(|i| vec![(i % 256) as u8; 1 + i % 300]).collect();
+    for p in &payloads {
+        codec.encode(&p[..], &mut wire).unwrap();
+    }
+    for chunk in wire.chunks(64 * 1024) {
+        s.write_all(chunk).unwrap();
+    }
+    let got = read_exact_within(&mut s, wire.len(), IO_TIMEOUT);
+    assert_eq!(first_difference(&got, &wire), None, "echoed frames differ");
+
+    let expected: Vec<&Vec<u8>> = payloads.iter().filter(|p| p[0] % 3 == 0).collect();
+    let kept = lock(&kept).clone();
+    assert_eq!(kept.len(), expected.len(), "frames kept");
+    for (i, (k, e)) in kept.iter().zip(&expected).enumerate() {
+        assert!(k[..] == e[..], "kept frame {i} changed after the callback");
+    }
+    finish(s);
+    engine.stop();
+}
+
+/// A decoder that only implements `decode` (no `decode_span`): one length
+/// byte, then that many bytes.
+#[derive(Clone, Default)]
+struct ByteLength;
+
+impl Decoder for ByteLength {
+    type Item = Bytes;
+    type Error = io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<Bytes>> {
+        let Some(&n) = src.first() else { return Ok(None) };
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "zero-length frame"));
+        }
+        if src.len() < 1 + usize::from(n) {
+            return Ok(None);
+        }
+        let mut frame = src.split_to(1 + usize::from(n));
+        Ok(Some(frame.split_off(1).freeze()))
+    }
+}
+
+impl Encoder<&[u8]> for ByteLength {
+    type Error = io::Error;
+
+    fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> io::Result<()> {
+        let n = u8::try_from(item.len()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too long"))?;
+        dst.extend_from_slice(&[n]);
+        dst.extend_from_slice(item);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_user_decoder_without_spans_still_gets_every_frame_and_its_errors_close() {
+    let rec = Arc::new(Recorder::default());
+    let engine = start(
+        Engine::builder().event_loops(1).codec(ByteLength),
+        FrameEcho { rec: rec.clone() },
+    );
+    let mut s = connect(engine.local_addr());
+    let peer = s.local_addr().unwrap();
+    let mut wire = Vec::new();
+    for i in 1..=200u8 {
+        wire.push(i);
+        wire.extend((0..i).map(|j| i ^ j));
+    }
+    s.write_all(&wire).unwrap();
+    let got = read_exact_within(&mut s, wire.len(), IO_TIMEOUT);
+    assert_eq!(first_difference(&got, &wire), None, "echoed frames differ");
+    // A zero length byte is this decoder's error: only this connection closes.
+    s.write_all(&[0]).unwrap();
+    assert_eq!(codec_close_message(&rec, peer), "zero-length frame");
     engine.stop();
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netreactor::codec::LengthFieldCodec;
-use netreactor::{Action, Bytes, CloseReason, Conn, Engine, EventHandler, Stats};
+use netreactor::{Action, CloseReason, Conn, Engine, EventHandler, Frame, Stats};
 use util::*;
 
 /// Echo; a message that is exactly "quit" is echoed and then closes the
@@ -35,7 +35,7 @@ impl EventHandler for EchoQuit {
         }
     }
 
-    fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+    fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
         conn.write_frame(&frame).map_or(Action::Close, |_| Action::Continue)
     }
 

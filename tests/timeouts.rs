@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use netreactor::codec::LengthFieldCodec;
-use netreactor::{Action, Bytes, CloseReason, Conn, Engine, EngineHandle, EventHandler, TimeoutKind};
+use netreactor::{Action, Bytes, CloseReason, Conn, Engine, EngineHandle, EventHandler, Frame, TimeoutKind};
 use util::*;
 
 /// Echo (plain and framed) that timestamps opens, closes and timers.
@@ -74,7 +74,7 @@ impl EventHandler for Timed {
         Action::Continue
     }
 
-    fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+    fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
         conn.write_frame(&frame).map_or(Action::Close, |_| Action::Continue)
     }
 
@@ -98,7 +98,7 @@ impl EventHandler for Shared {
     fn on_traffic(&self, conn: &mut Conn) -> Action {
         self.0.on_traffic(conn)
     }
-    fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+    fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
         self.0.on_frame(conn, frame)
     }
     fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {

@@ -14,12 +14,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
 use crate::buffer::outbound::Outbound;
 use crate::conn::{Conn, ConnId, Timing, WriteSide};
 use crate::engine::{Config, EngineHandle, EngineShared, LoopShared};
 use crate::error::{CloseReason, TimeoutKind};
+use crate::framing::Frame;
 use crate::handler::{Action, EventHandler};
 use crate::reactor::acceptor::{admission, Listener};
 use crate::reactor::task::{Inbox, Mailbox, Task};
@@ -430,27 +431,58 @@ impl<H: EventHandler> EventLoop<H> {
 
     /// Hands every whole frame in the inbound buffer to `on_frame`, in one
     /// pass that holds the connection (no lookup or hand-off per frame).
+    /// Frames are lent in place when the decoder can find them there
+    /// (`Decoder::decode_span`: no reference count touched per frame).
     fn decode_frames(&mut self, id: ConnId, eof: bool) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         let handler = &*self.handler;
-        let counters = &self.engine.loops[self.index].counters;
+        let mut frames = 0;
         let mut shutdown = false;
+        // The codec owns the inbound bytes while frames are lent from them.
+        let mut buf = mem::take(&mut conn.inbound);
         while conn.close_reason.is_none() {
-            let Some(codec) = conn.codec.as_mut() else { return };
-            match codec.decode(&mut conn.inbound, eof) {
-                Ok(Some(frame)) => {
-                    counters.frames_in.add(1);
+            let Some(codec) = conn.codec.as_mut() else { break };
+            let action = match codec.decode_span(&mut buf, eof) {
+                Some(Ok(Some(span))) => {
+                    frames += 1;
                     lend_spare(conn, &mut self.spare_out, self.now);
-                    match invoke(handler, conn, |h, c| h.on_frame(c, frame)) {
-                        Action::Continue => {}
-                        Action::Close => conn.close(),
-                        Action::Shutdown => shutdown = true,
-                    }
+                    let before = buf.len();
+                    let action = invoke(handler, conn, |h, c| h.on_frame(c, Frame::lent(&mut buf, span)));
+                    // `Frame::into_bytes` may have split the frame off already.
+                    let taken = before - buf.len();
+                    buf.advance(span.consumed - taken);
+                    action
                 }
-                Ok(None) => break,
-                Err(msg) => conn.close_reason = Some(CloseReason::Codec(msg)),
+                Some(Ok(None)) => break,
+                Some(Err(msg)) => {
+                    conn.close_reason = Some(CloseReason::Codec(msg));
+                    break;
+                }
+                None => match codec.decode(&mut buf, eof) {
+                    Ok(Some(frame)) => {
+                        frames += 1;
+                        lend_spare(conn, &mut self.spare_out, self.now);
+                        invoke(handler, conn, |h, c| h.on_frame(c, Frame::owned(frame)))
+                    }
+                    Ok(None) => break,
+                    Err(msg) => {
+                        conn.close_reason = Some(CloseReason::Codec(msg));
+                        break;
+                    }
+                },
+            };
+            match action {
+                Action::Continue => {}
+                Action::Close => conn.close(),
+                Action::Shutdown => shutdown = true,
             }
         }
+        debug_assert!(
+            conn.inbound.is_empty(),
+            "nothing writes the inbound buffer during on_frame"
+        );
+        conn.inbound = buf;
+        self.engine.loops[self.index].counters.frames_in.add(frames);
         if shutdown {
             self.engine.request_stop(self.engine.shutdown_deadline());
         }

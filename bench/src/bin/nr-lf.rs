@@ -6,7 +6,7 @@
 //! Prints `pid=PID addr=IP:PORT` when listening; SIGTERM/SIGINT stop it.
 
 use netreactor::codec::LengthFieldCodec;
-use netreactor::{Action, Bytes, Conn, EventHandler};
+use netreactor::{Action, Bytes, Conn, EventHandler, Frame};
 use netreactor_bench::serve_netreactor;
 
 const USAGE: &str = "nr-lf --addr IP:PORT --loops N --reuseport 0|1";
@@ -14,7 +14,7 @@ const USAGE: &str = "nr-lf --addr IP:PORT --loops N --reuseport 0|1";
 struct FrameEcho;
 
 impl EventHandler for FrameEcho {
-    fn on_frame(&self, conn: &mut Conn, frame: Bytes) -> Action {
+    fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
         match conn.write_frame(&frame) {
             Ok(()) => Action::Continue,
             Err(_) => Action::Close,
