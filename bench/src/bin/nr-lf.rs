@@ -6,7 +6,7 @@
 //! Prints `pid=PID addr=IP:PORT` when listening; SIGTERM/SIGINT stop it.
 
 use netreactor::codec::LengthFieldCodec;
-use netreactor::{Action, Bytes, Conn, EventHandler, Frame};
+use netreactor::{Action, Conn, EventHandler, Frame};
 use netreactor_bench::serve_netreactor;
 
 const USAGE: &str = "nr-lf --addr IP:PORT --loops N --reuseport 0|1";
