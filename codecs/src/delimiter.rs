@@ -359,6 +359,7 @@ impl Decoder for DelimiterCodec {
         Ok(self.span(src, true)?.map(|s| s.take(src)))
     }
 
+    #[inline]
     fn decode_span(&mut self, src: &mut BytesMut, eof: bool) -> Option<Result<Option<FrameSpan>, CodecError>> {
         Some(self.span(src, eof))
     }
@@ -383,6 +384,7 @@ impl Encoder<&Bytes> for DelimiterCodec {
 impl Encoder<&[u8]> for DelimiterCodec {
     type Error = CodecError;
 
+    #[inline]
     fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         self.encode_slice(item, dst)
     }

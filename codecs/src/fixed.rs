@@ -107,6 +107,7 @@ impl Decoder for FixedLengthCodec {
         Ok(self.span(src).map(|s| s.take(src)))
     }
 
+    #[inline]
     fn decode_span(&mut self, src: &mut BytesMut, _eof: bool) -> Option<Result<Option<FrameSpan>, CodecError>> {
         Some(Ok(self.span(src)))
     }
@@ -145,6 +146,7 @@ impl Encoder<&Bytes> for FixedLengthCodec {
 impl Encoder<&[u8]> for FixedLengthCodec {
     type Error = CodecError;
 
+    #[inline]
     fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         self.encode_slice(item, dst)
     }

@@ -623,6 +623,7 @@ impl Decoder for LengthFieldCodec {
         Ok(self.span(src)?.map(|s| s.take(src)))
     }
 
+    #[inline]
     fn decode_span(&mut self, src: &mut BytesMut, _eof: bool) -> Option<Result<Option<FrameSpan>, CodecError>> {
         Some(self.span(src))
     }
@@ -717,6 +718,7 @@ impl Encoder<&Bytes> for LengthFieldCodec {
 impl Encoder<&[u8]> for LengthFieldCodec {
     type Error = CodecError;
 
+    #[inline]
     fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         self.encode_slice(item, dst)
     }

@@ -282,6 +282,7 @@ impl Decoder for LineCodec {
         Ok(self.span(src, true)?.map(|s| s.take(src)))
     }
 
+    #[inline]
     fn decode_span(&mut self, src: &mut BytesMut, eof: bool) -> Option<Result<Option<FrameSpan>, CodecError>> {
         Some(self.span(src, eof))
     }
@@ -306,6 +307,7 @@ impl Encoder<&Bytes> for LineCodec {
 impl Encoder<&[u8]> for LineCodec {
     type Error = CodecError;
 
+    #[inline]
     fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         self.encode_slice(item, dst)
     }
