@@ -15,6 +15,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::buffer::outbound::Outbound;
 use crate::error::{CloseReason, Error, Result};
 use crate::framing::FrameCodec;
+use crate::options::OUTBOUND_COPY_THRESHOLD_BYTES;
 use crate::reactor::task::{Mailbox, Task};
 use crate::sys;
 use crate::sys::epoll::Interest;
@@ -390,8 +391,16 @@ impl Conn {
         self.reader().take_all()
     }
 
-    /// Writes every inbound byte back to the peer, without copying.
+    /// Writes every inbound byte back to the peer, without copying (a few
+    /// bytes are copied into the outbound queue, as `write_bytes` would).
     pub fn echo_all(&mut self) {
+        if self.inbound.len() < OUTBOUND_COPY_THRESHOLD_BYTES {
+            // Cheaper than splitting a `Bytes` off the buffer only to copy it.
+            let (reader, mut writer) = self.split();
+            writer.write(reader.buf);
+            reader.buf.clear();
+            return;
+        }
         let data = self.take_inbound();
         self.write_bytes(data);
     }
