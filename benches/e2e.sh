@@ -32,6 +32,11 @@
 #   E2E_CHART      1: finally render docs/img/echo-vs-connections.svg from this
 #                  run's results.jsonl with e2e-chart (E2E_CHART_OUT to write elsewhere) [0]
 #
+# The table (e2e-report) has medians (min–max) per row and server, base/peer
+# ratios of the medians, and paired ratios (base_i / peer_i of the runs taken
+# side by side in each alternation). For instructions per message in user
+# space, deterministic, see benches/callgrind.sh.
+#
 # Needs: cargo, taskset (util-linux). Optional: perf (E2E_SYSCALLS=1).
 set -euo pipefail
 
@@ -67,6 +72,12 @@ mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 
 log() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# field NAME: the value of NAME in the JSON line in $out ("?" if absent).
+field() {
+    local v
+    v=$(sed -nE "s/.*\"$1\":(\"[^\"]*\"|[^,}]+).*/\1/p" <<<"$out")
+    echo "${v:-?}"
+}
 
 # ---- build -----------------------------------------------------------------
 if [[ -n ${E2E_BIN:-} ]]; then
@@ -229,7 +240,8 @@ for row in $ROWS; do
             fi
             if [[ $out == "{"* ]]; then
                 echo "$out" >>"$RESULTS"
-                log "  $(sed -E 's/.*"msgs_per_s":([0-9.]+).*"p99_us":([0-9.null]+).*"server_cpu_us_per_msg":([0-9.null]+).*/\1 msg\/s, p99 \2 µs, server \3 µs\/msg/' <<<"$out")"
+                log "  $(field msgs_per_s) msg/s, p99 $(field p99_us) µs, server $(field server_cpu_us_per_msg) µs/msg" \
+                    "(user $(field server_user_us_per_msg), kernel $(field server_sys_us_per_msg))"
             fi
             stop_server
         done

@@ -3,6 +3,16 @@
 //! the median of every repetition with its min–max spread, and the ratio of
 //! the base server's median to each peer's.
 //!
+//! Runs of one row are alternated (A B C D A B C D ...), so the i-th run of
+//! the base server and the i-th run of a peer were taken next to each other.
+//! The "paired" columns divide those pairwise (base_i / peer_i, for every i
+//! both have, in order of appearance within the row) and show the median
+//! (min–max) of the ratios: drift of the machine between alternations cancels
+//! in a pair, so their spread is usually narrower than that of the two medians.
+//! (A run that did not produce a line, say a server that failed to start,
+//! shifts the later pairs of that server by one.)
+//! They come after the older columns, so those keep their positions.
+//!
 //! Lines from conn-mem (`"kind":"conn-mem"`, benches/mem.sh) go into a
 //! separate table of memory per connection.
 //!
@@ -36,6 +46,16 @@ fn fmt_us(x: f64) -> String {
     }
 }
 
+/// Like `fmt_us`, with one more digit below 1 µs (the user-space share per
+/// message can be a few hundredths of a µs).
+fn fmt_us_fine(x: f64) -> String {
+    if x < 1.0 {
+        format!("{x:.3}")
+    } else {
+        fmt_us(x)
+    }
+}
+
 fn cell(s: Option<Stat>, f: fn(f64) -> String) -> String {
     match s {
         Some(s) => format!("{} ({}–{})", f(s.median), f(s.min), f(s.max)),
@@ -51,6 +71,26 @@ fn ratio(base: Option<Stat>, peer: Option<Stat>, is_base: bool) -> String {
         (Some(b), Some(p)) if p.median > 0.0 => format!("{:.2}", b.median / p.median),
         _ => "n/a".into(),
     }
+}
+
+/// Median (min–max) of base_i / peer_i of field `k` over the runs both have,
+/// paired in order of appearance ("1" for the base itself).
+fn paired(base: Option<&Runs>, peer: &Runs, k: &str, is_base: bool) -> String {
+    if is_base {
+        return "1".into();
+    }
+    let Some(base) = base else {
+        return "n/a".into();
+    };
+    let ratios: Vec<f64> = base
+        .iter()
+        .zip(peer)
+        .filter_map(|(b, p)| match (num(b, k), num(p, k)) {
+            (Some(b), Some(p)) if p > 0.0 => Some(b / p),
+            _ => None,
+        })
+        .collect();
+    cell(stat(ratios), |x| format!("{x:.2}"))
 }
 
 type Runs = Vec<BTreeMap<String, Val>>;
@@ -175,6 +215,18 @@ fn main() {
     }
     header.push_str(" errors |");
     sep.push_str("---:|");
+    // Newer columns after the older ones: paired ratios, and the user-space
+    // share from /proc/PID/stat when any run has it.
+    let any_user = rows.iter().any(|(_, ls)| {
+        ls.iter()
+            .any(|(_, runs)| runs.iter().any(|r| num(r, "server_user_us_per_msg").is_some()))
+    });
+    header.push_str(" paired CPU ratio median (min–max) |");
+    sep.push_str("---:|");
+    if any_user {
+        header.push_str(" server user µs/msg | base/peer user | paired user ratio median (min–max) |");
+        sep.push_str("---:|---:|---:|");
+    }
     println!("{header}\n{sep}");
     for (key, labels) in &rows {
         let get = |runs: &Runs, k: &str| stat(runs.iter().filter_map(|r| num(r, k)).collect());
@@ -182,6 +234,7 @@ fn main() {
         let b_rate = base_runs.and_then(|r| get(r, "msgs_per_s"));
         let b_cpu = base_runs.and_then(|r| get(r, "server_cpu_us_per_msg"));
         let b_p99 = base_runs.and_then(|r| get(r, "p99_us"));
+        let b_user = base_runs.and_then(|r| get(r, "server_user_us_per_msg"));
         for (label, runs) in labels {
             let is_base = *label == base;
             let rate = get(runs, "msgs_per_s");
@@ -205,6 +258,19 @@ fn main() {
                 line.push_str(&format!(" {} |", cell(s, |x| format!("{x:.2}"))));
             }
             line.push_str(&format!(" {errors:.0} |"));
+            line.push_str(&format!(
+                " {} |",
+                paired(base_runs, runs, "server_cpu_us_per_msg", is_base)
+            ));
+            if any_user {
+                let user = get(runs, "server_user_us_per_msg");
+                line.push_str(&format!(
+                    " {} | {} | {} |",
+                    cell(user, fmt_us_fine),
+                    ratio(b_user, user, is_base),
+                    paired(base_runs, runs, "server_user_us_per_msg", is_base)
+                ));
+            }
             println!("{line}");
         }
     }
