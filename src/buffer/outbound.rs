@@ -127,11 +127,14 @@ impl Queue {
             // The common case (small writes copied into the tail): one send of
             // one slice, without building the gather list.
             let n = sys::io::send_vectored(fd, &[IoSlice::new(&self.tail)])?;
-            self.tail.advance(n);
             self.len -= n;
             if self.len > 0 {
+                self.tail.advance(n);
                 return Ok(Flushed { sent: n, all: false });
             }
+            // Emptied in place: the next write reuses the buffer from its
+            // start, with no reclaiming in `reserve`.
+            self.tail.clear();
             self.release_if_large();
             return Ok(Flushed { sent: n, all: true });
         }

@@ -139,6 +139,10 @@ impl Listener {
     }
 
     /// How long until a paused listener should be re-armed.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused_until.is_some()
+    }
+
     pub(crate) fn timeout(&self, now: Instant) -> Option<Duration> {
         self.paused_until.map(|t| t.saturating_duration_since(now))
     }
@@ -229,7 +233,7 @@ impl<H: EventHandler> Coordinator<H> {
                 return deadline;
             }
             let timeout = self.listener.as_ref().and_then(|l| l.timeout(Instant::now()));
-            let n = if self.shared.coordinator.park(&self.inbox) {
+            let n = if self.shared.coordinator.park() {
                 let n = self.poller.wait(timeout);
                 self.shared.coordinator.unpark();
                 n
@@ -264,6 +268,9 @@ impl<H: EventHandler> Coordinator<H> {
 
     fn take_stop(&self) -> Option<Instant> {
         let mut deadline = None;
+        if !self.shared.coordinator.take_pending() {
+            return None;
+        }
         while let Some(task) = self.inbox.try_normal() {
             if let Task::Stop(d) = task {
                 deadline = Some(deadline.map_or(d, |e: Instant| e.min(d)));

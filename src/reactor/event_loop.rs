@@ -193,7 +193,7 @@ impl<H: EventHandler> EventLoop<H> {
         }
         loop {
             let timeout = self.next_timeout();
-            let n = if timeout == Some(Duration::ZERO) || !self.mailbox().park(&self.inbox) {
+            let n = if timeout == Some(Duration::ZERO) || !self.mailbox().park() {
                 self.poller.wait(Some(Duration::ZERO))
             } else {
                 let n = self.poller.wait(timeout);
@@ -233,8 +233,11 @@ impl<H: EventHandler> EventLoop<H> {
     }
 
     fn next_timeout(&self) -> Option<Duration> {
-        if self.inbox.has_normal() || !self.flush_queue.is_empty() {
+        if self.mailbox().is_pending() || !self.flush_queue.is_empty() {
             return Some(Duration::ZERO);
+        }
+        if self.timers.len() == 0 && self.listener.as_ref().is_none_or(|l| !l.is_paused()) {
+            return None; // no deadline: no clock read either
         }
         let now = Instant::now();
         let timer = self.timers.next_timeout(now);
@@ -743,15 +746,19 @@ impl<H: EventHandler> EventLoop<H> {
     }
 
     fn run_tasks(&mut self) {
+        if !self.mailbox().take_pending() {
+            return;
+        }
         while let Some(task) = self.inbox.try_urgent() {
             self.run_task(task);
         }
         for _ in 0..self.cfg.tasks_per_iteration {
             match self.inbox.try_normal() {
                 Some(task) => self.run_task(task),
-                None => break,
+                None => return,
             }
         }
+        self.mailbox().keep_pending();
     }
 
     fn run_task(&mut self, task: Task) {

@@ -6,6 +6,11 @@
 //! `parked`, re-checks its queues, and only then blocks in `epoll_wait`.
 //! Sequentially consistent fences on both sides make it a Dekker handshake:
 //! either the producer sees `parked` and wakes, or the loop sees the task.
+//!
+//! A producer also raises `pending` after queueing, so a loop with nothing
+//! posted to it checks one flag per iteration instead of polling two
+//! channels (in the one-connection echo profile those polls were 15% of the
+//! loop's user-space instructions).
 
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -48,6 +53,8 @@ pub(crate) struct Mailbox {
     normal: Sender<Task>,
     parked: AtomicBool,
     notified: AtomicBool,
+    /// Raised by `post` after queueing; lowered by the loop before draining.
+    pending: AtomicBool,
     /// Taken (and so closed) by the loop when it exits, so handles that
     /// outlive the engine hold no descriptor. Locked only to wake a parked loop.
     waker: Mutex<Option<Waker>>,
@@ -68,6 +75,7 @@ pub(crate) fn mailbox() -> std::io::Result<(Mailbox, Inbox)> {
         normal: normal_tx,
         parked: AtomicBool::new(false),
         notified: AtomicBool::new(false),
+        pending: AtomicBool::new(false),
         waker: Mutex::new(Some(Waker::new()?)),
     };
     Ok((
@@ -85,6 +93,7 @@ impl Mailbox {
     pub(crate) fn post(&self, task: Task) -> Result<(), Task> {
         let queue = if task.is_urgent() { &self.urgent } else { &self.normal };
         queue.send(task).map_err(|e| e.into_inner())?;
+        self.pending.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if self.parked.load(Ordering::SeqCst) && !self.notified.swap(true, Ordering::AcqRel) {
             if let Some(w) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -98,15 +107,32 @@ impl Mailbox {
 
     /// The loop is about to block. Returns false if tasks are already
     /// waiting, in which case it must not block.
-    pub(crate) fn park(&self, inbox: &Inbox) -> bool {
+    pub(crate) fn park(&self) -> bool {
         self.parked.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if inbox.urgent.is_empty() && inbox.normal.is_empty() {
-            true
-        } else {
+        if self.pending.load(Ordering::SeqCst) {
             self.parked.store(false, Ordering::SeqCst);
             false
+        } else {
+            true
         }
+    }
+
+    /// True (and lowered) if tasks may have been posted since the last
+    /// call: the loop then drains its queues. A task queued after this
+    /// raises the flag again, so none is missed.
+    pub(crate) fn take_pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::Acquire)
+    }
+
+    /// The loop left tasks queued (its per-iteration limit): look again next time.
+    pub(crate) fn keep_pending(&self) {
+        self.pending.store(true, Ordering::Relaxed);
+    }
+
+    /// True if tasks may be waiting.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed)
     }
 
     /// The loop woke up (for any reason).
@@ -145,10 +171,6 @@ impl Inbox {
     pub(crate) fn try_normal(&self) -> Option<Task> {
         self.normal.try_recv().ok()
     }
-
-    pub(crate) fn has_normal(&self) -> bool {
-        !self.normal.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -185,20 +207,22 @@ mod tests {
             .collect();
         let mut seen = 0;
         while seen < PRODUCERS * PER_PRODUCER {
-            if mb.park(&inbox) {
+            if mb.park() {
                 // A generous timeout only so a bug fails instead of hanging CI.
                 let n = poller.wait(Some(std::time::Duration::from_secs(10))).unwrap();
                 mb.unpark();
                 assert!(
-                    n > 0 || inbox.has_normal(),
+                    n > 0 || !inbox.normal.is_empty(),
                     "parked with no wake while tasks were queued"
                 );
                 if n > 0 {
                     mb.woken();
                 }
             }
-            while inbox.try_normal().is_some() {
-                seen += 1;
+            if mb.take_pending() {
+                while inbox.try_normal().is_some() {
+                    seen += 1;
+                }
             }
         }
         for p in producers {
