@@ -535,12 +535,18 @@ impl LengthFieldCodec {
     }
 
     /// Reads the unsigned length field that starts at `src[at]`.
+    #[inline]
     fn read_length(&self, src: &[u8], at: usize) -> u64 {
         let field = &src[at..at + self.length_field_length];
-        if self.big_endian {
-            field.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
-        } else {
-            field.iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+        // The usual widths as single loads; 3 bytes byte by byte.
+        match (field, self.big_endian) {
+            (&[a, b, c, d], true) => u64::from(u32::from_be_bytes([a, b, c, d])),
+            (&[a, b, c, d], false) => u64::from(u32::from_le_bytes([a, b, c, d])),
+            (&[a, b], true) => u64::from(u16::from_be_bytes([a, b])),
+            (&[a, b], false) => u64::from(u16::from_le_bytes([a, b])),
+            (&[a], _) => u64::from(a),
+            (_, true) => field.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+            (_, false) => field.iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
         }
     }
 
@@ -587,6 +593,7 @@ impl LengthFieldCodec {
         }
     }
 
+    #[inline]
     fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         let frame_len = self.header_len as u128 + payload.len() as u128;
         if frame_len > self.max_frame_length as u128 {
@@ -605,10 +612,15 @@ impl LengthFieldCodec {
         };
         let n = self.length_field_length;
         dst.reserve(n + payload.len());
-        if self.big_endian {
-            dst.put_slice(&value.to_be_bytes()[8 - n..]);
-        } else {
-            dst.put_slice(&value.to_le_bytes()[..n]);
+        // The usual widths as fixed-size stores (the checks above bound `value`).
+        match (n, self.big_endian) {
+            (4, true) => dst.put_u32(value as u32),
+            (4, false) => dst.put_u32_le(value as u32),
+            (2, true) => dst.put_u16(value as u16),
+            (2, false) => dst.put_u16_le(value as u16),
+            (1, _) => dst.put_u8(value as u8),
+            (_, true) => dst.put_slice(&value.to_be_bytes()[8 - n..]),
+            (_, false) => dst.put_slice(&value.to_le_bytes()[..n]),
         }
         dst.put_slice(payload);
         Ok(())
