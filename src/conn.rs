@@ -245,6 +245,7 @@ impl Writer<'_> {
     /// [`Error::Encode`] when no codec is set or the codec rejects the frame
     /// (for example, its length does not fit the length field); nothing is
     /// queued then.
+    #[inline]
     pub fn write_frame(&mut self, frame: &[u8]) -> Result<()> {
         let Some(codec) = self.codec.as_deref_mut() else {
             return Err(Error::Encode("no codec configured".into()));
@@ -275,6 +276,7 @@ impl Writer<'_> {
 /// Past the hard cap the connection closes with `OutboundOverflow` and what
 /// it had queued is dropped: the peer is not keeping up. Writes after
 /// `close_now`/`shutdown_write` are dropped too.
+#[inline]
 fn admit(out: &mut Outbound, max: usize, open: bool, close_reason: &mut Option<CloseReason>, n: usize) -> bool {
     if !open || matches!(close_reason, Some(CloseReason::OutboundOverflow { .. })) {
         return false;
@@ -339,6 +341,7 @@ impl Conn {
     ///     }
     /// }
     /// ```
+    #[inline]
     pub fn split(&mut self) -> (Reader<'_>, Writer<'_>) {
         (
             Reader { buf: &mut self.inbound },
@@ -356,6 +359,7 @@ impl Conn {
         self.split().0
     }
 
+    #[inline]
     fn writer(&mut self) -> Writer<'_> {
         self.split().1
     }
@@ -393,6 +397,7 @@ impl Conn {
 
     /// Writes every inbound byte back to the peer, without copying (a few
     /// bytes are copied into the outbound queue, as `write_bytes` would).
+    #[inline]
     pub fn echo_all(&mut self) {
         if self.inbound.len() < OUTBOUND_COPY_THRESHOLD_BYTES {
             // Cheaper than splitting a `Bytes` off the buffer only to copy it.
@@ -425,6 +430,7 @@ impl Conn {
     ///
     /// # Errors
     /// [`Error::Encode`]: no codec is set, or the codec rejects the frame.
+    #[inline]
     pub fn write_frame(&mut self, frame: &[u8]) -> Result<()> {
         self.writer().write_frame(frame)
     }

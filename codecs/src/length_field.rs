@@ -86,6 +86,9 @@ pub struct LengthFieldCodec {
     length_includes_length_field: bool,
     /// `length_field_offset + length_field_length`, checked at build time.
     header_len: usize,
+    /// The payload lengths `encode` accepts (both limits folded into one
+    /// range at build time, so encoding checks two integers).
+    encodable: (usize, usize),
     state: DecodeState,
 }
 
@@ -385,8 +388,10 @@ impl LengthFieldCodecBuilder {
             fail_fast: self.fail_fast,
             length_includes_length_field: self.length_includes_length_field,
             header_len,
+            encodable: (0, 0),
             state: DecodeState::Head,
-        })
+        }
+        .with_encodable_range())
     }
 }
 
@@ -422,8 +427,24 @@ impl LengthFieldCodec {
             fail_fast: true,
             length_includes_length_field: false,
             header_len: DEFAULT_LENGTH_FIELD_LEN_BYTES,
+            encodable: (0, 0),
             state: DecodeState::Head,
         }
+        .with_encodable_range()
+    }
+
+    /// Fills in `encodable`: the payload lengths whose frame fits
+    /// `max_frame_length` and whose length value (`len - adjustment`) fits
+    /// the field. An empty range (`lo > hi`) rejects every payload.
+    fn with_encodable_range(mut self) -> Self {
+        let adjustment = self.total_adjustment();
+        let lo = adjustment.max(0);
+        let by_frame = (self.max_frame_length - self.header_len) as i128;
+        let by_field = i128::from(self.field_max_value()) + adjustment;
+        let hi = by_frame.min(by_field);
+        let clamp = |v: i128| usize::try_from(v.max(0)).unwrap_or(usize::MAX);
+        self.encodable = if hi < lo { (1, 0) } else { (clamp(lo), clamp(hi)) };
+        self
     }
 
     /// Starts configuring a codec; see [`LengthFieldCodecBuilder`] for the defaults.
@@ -595,24 +616,15 @@ impl LengthFieldCodec {
 
     #[inline]
     fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
-        let frame_len = self.header_len as u128 + payload.len() as u128;
-        if frame_len > self.max_frame_length as u128 {
-            return Err(CodecError::FrameTooLong {
-                len: u64::try_from(frame_len).unwrap_or(u64::MAX),
-                max: self.max_frame_length,
-            });
+        let (lo, hi) = self.encodable;
+        if payload.len() < lo || payload.len() > hi {
+            return Err(self.encode_error(payload.len()));
         }
-        let value = payload.len() as i128 - self.total_adjustment();
-        let fits = u64::try_from(value).ok().filter(|&v| v <= self.field_max_value());
-        let Some(value) = fits else {
-            return Err(CodecError::LengthFieldOverflow {
-                value,
-                field_bytes: self.length_field_length,
-            });
-        };
+        // In range, so `len - adjustment` is the exact value and fits the field.
+        let value = (payload.len() as u64).wrapping_sub(self.total_adjustment() as i64 as u64);
         let n = self.length_field_length;
         dst.reserve(n + payload.len());
-        // The usual widths as fixed-size stores (the checks above bound `value`).
+        // The usual widths as fixed-size stores.
         match (n, self.big_endian) {
             (4, true) => dst.put_u32(value as u32),
             (4, false) => dst.put_u32_le(value as u32),
@@ -624,6 +636,22 @@ impl LengthFieldCodec {
         }
         dst.put_slice(payload);
         Ok(())
+    }
+
+    /// Why a payload of `len` bytes cannot be encoded.
+    #[cold]
+    fn encode_error(&self, len: usize) -> CodecError {
+        let frame_len = self.header_len as u128 + len as u128;
+        if frame_len > self.max_frame_length as u128 {
+            return CodecError::FrameTooLong {
+                len: u64::try_from(frame_len).unwrap_or(u64::MAX),
+                max: self.max_frame_length,
+            };
+        }
+        CodecError::LengthFieldOverflow {
+            value: len as i128 - self.total_adjustment(),
+            field_bytes: self.length_field_length,
+        }
     }
 }
 
@@ -739,6 +767,62 @@ impl Encoder<&[u8]> for LengthFieldCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `encode` accepts exactly the payloads the two limits allow, computed
+    /// the long way (as before the range was folded at build time), and
+    /// writes the exact length value.
+    #[test]
+    fn encodable_range_matches_the_limits_exactly() {
+        for field in [1usize, 2, 3, 4, 8] {
+            for offset in [0usize, 3] {
+                for adjustment in [-300i64, -5, -1, 0, 1, 7, 300] {
+                    for includes in [false, true] {
+                        for max in [offset + field, offset + field + 10, 300, 70_000] {
+                            let Ok(mut c) = LengthFieldCodec::builder()
+                                .length_field_offset(offset)
+                                .length_field_length(field)
+                                .length_adjustment(adjustment)
+                                .length_includes_length_field(includes)
+                                .max_frame_length(max)
+                                .build()
+                            else {
+                                continue;
+                            };
+                            let adj = i128::from(adjustment) - if includes { field as i128 } else { 0 };
+                            let field_max = if field == 8 {
+                                u64::MAX
+                            } else {
+                                (1u64 << (8 * field)) - 1
+                            };
+                            let edges = [0i128, 1, 2, 254, 255, 256, 257, 65_535, 65_536, 65_537];
+                            let near = [adj - 1, adj, adj + 1, (max - offset - field) as i128];
+                            let lens = edges
+                                .iter()
+                                .chain(&near)
+                                .flat_map(|&l| [l - 1, l, l + 1])
+                                .filter(|&l| (0..=70_000).contains(&l));
+                            for len in lens {
+                                let len = len as usize;
+                                let value = len as i128 - adj;
+                                let ok = offset + field + len <= max
+                                    && value >= 0
+                                    && u64::try_from(value).is_ok_and(|v| v <= field_max);
+                                let mut dst = BytesMut::new();
+                                let res = c.encode(&vec![7u8; len][..], &mut dst);
+                                assert_eq!(res.is_ok(), ok, "field {field} offset {offset} adj {adjustment} includes {includes} max {max} len {len}");
+                                if ok {
+                                    assert_eq!(c.read_length(&dst, 0), value as u64);
+                                    assert_eq!(dst.len(), field + len);
+                                } else {
+                                    assert!(dst.is_empty());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     fn decode_all(codec: &mut LengthFieldCodec, bytes: &[u8]) -> Vec<Result<Bytes, CodecError>> {
         let mut src = BytesMut::from(bytes);

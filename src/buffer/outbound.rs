@@ -61,6 +61,7 @@ impl Outbound {
 
     /// Lets `f` append to the contiguous tail (an encoder writing a frame);
     /// on error whatever it appended is removed.
+    #[inline]
     pub(crate) fn append_with<E>(&mut self, f: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<(), E> {
         self.queue().append_with(f)
     }
@@ -101,6 +102,7 @@ impl Queue {
 
     /// Lets `f` append to the contiguous tail (an encoder writing a frame);
     /// on error whatever it appended is removed.
+    #[inline]
     fn append_with<E>(&mut self, f: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<(), E> {
         let before = self.tail.len();
         let res = f(&mut self.tail);

@@ -435,51 +435,29 @@ impl<H: EventHandler> EventLoop<H> {
     /// Hands every whole frame in the inbound buffer to `on_frame`, in one
     /// pass that holds the connection (no lookup or hand-off per frame).
     /// Frames are lent in place when the decoder can find them there
-    /// (`Decoder::decode_span`: no reference count touched per frame).
+    /// (`Decoder::decode_span`: no reference count touched per frame). One
+    /// panic guard covers the pass: a panic closes the connection, which
+    /// would end the pass anyway.
     fn decode_frames(&mut self, id: ConnId, eof: bool) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         let handler = &*self.handler;
+        let (spare, now) = (&mut self.spare_out, self.now);
         let mut frames = 0;
-        let mut shutdown = false;
         // The codec owns the inbound bytes while frames are lent from them.
         let mut buf = mem::take(&mut conn.inbound);
-        while conn.close_reason.is_none() {
-            let Some(codec) = conn.codec.as_mut() else { break };
-            let action = match codec.decode_span(&mut buf, eof) {
-                Some(Ok(Some(span))) => {
-                    frames += 1;
-                    lend_spare(conn, &mut self.spare_out, self.now);
-                    let before = buf.len();
-                    let action = invoke(handler, conn, |h, c| h.on_frame(c, Frame::lent(&mut buf, span)));
-                    // `Frame::into_bytes` may have split the frame off already.
-                    let taken = before - buf.len();
-                    buf.advance(span.consumed - taken);
-                    action
-                }
-                Some(Ok(None)) => break,
-                Some(Err(msg)) => {
-                    conn.close_reason = Some(CloseReason::Codec(msg));
-                    break;
-                }
-                None => match codec.decode(&mut buf, eof) {
-                    Ok(Some(frame)) => {
-                        frames += 1;
-                        lend_spare(conn, &mut self.spare_out, self.now);
-                        invoke(handler, conn, |h, c| h.on_frame(c, Frame::owned(frame)))
-                    }
-                    Ok(None) => break,
-                    Err(msg) => {
-                        conn.close_reason = Some(CloseReason::Codec(msg));
-                        break;
-                    }
-                },
-            };
-            match action {
-                Action::Continue => {}
-                Action::Close => conn.close(),
-                Action::Shutdown => shutdown = true,
+        let pass = catch_unwind(AssertUnwindSafe(|| {
+            deliver_frames(handler, conn, &mut buf, eof, spare, now, &mut frames)
+        }));
+        let shutdown = match pass {
+            Ok(shutdown) => shutdown,
+            Err(payload) => {
+                let msg = panic_message(payload.as_ref());
+                log::error!("netreactor: handler panicked on connection {}: {msg}", conn.id);
+                conn.outbound.clear();
+                conn.close_reason = Some(CloseReason::HandlerPanic(msg));
+                false
             }
-        }
+        };
         debug_assert!(
             conn.inbound.is_empty(),
             "nothing writes the inbound buffer during on_frame"
@@ -841,6 +819,60 @@ fn lend_spare(conn: &mut Conn, spare: &mut Outbound, now: Instant) {
             mem::swap(&mut conn.outbound, spare);
         }
     }
+}
+
+/// The body of [`EventLoop::decode_frames`]: decodes and delivers frames
+/// until the buffer holds no whole one or the connection is closing.
+/// Returns whether a callback asked to shut the engine down.
+#[inline]
+fn deliver_frames<H: EventHandler>(
+    handler: &H,
+    conn: &mut Conn,
+    buf: &mut BytesMut,
+    eof: bool,
+    spare: &mut Outbound,
+    now: Instant,
+    frames: &mut u64,
+) -> bool {
+    let mut shutdown = false;
+    while conn.close_reason.is_none() {
+        let Some(codec) = conn.codec.as_mut() else { break };
+        let action = match codec.decode_span(buf, eof) {
+            Some(Ok(Some(span))) => {
+                *frames += 1;
+                lend_spare(conn, spare, now);
+                let before = buf.len();
+                let action = handler.on_frame(conn, Frame::lent(buf, span));
+                // `Frame::into_bytes` may have split the frame off already.
+                let taken = before - buf.len();
+                buf.advance(span.consumed - taken);
+                action
+            }
+            Some(Ok(None)) => break,
+            Some(Err(msg)) => {
+                conn.close_reason = Some(CloseReason::Codec(msg));
+                break;
+            }
+            None => match codec.decode(buf, eof) {
+                Ok(Some(frame)) => {
+                    *frames += 1;
+                    lend_spare(conn, spare, now);
+                    handler.on_frame(conn, Frame::owned(frame))
+                }
+                Ok(None) => break,
+                Err(msg) => {
+                    conn.close_reason = Some(CloseReason::Codec(msg));
+                    break;
+                }
+            },
+        };
+        match action {
+            Action::Continue => {}
+            Action::Close => conn.close(),
+            Action::Shutdown => shutdown = true,
+        }
+    }
+    shutdown
 }
 
 /// Runs a callback; a panic closes the connection instead of the loop.
