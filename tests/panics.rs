@@ -6,7 +6,8 @@ mod util;
 use std::io::Write;
 use std::sync::Arc;
 
-use netreactor::{Action, CloseReason, Conn, Engine, EventHandler};
+use netreactor::codec::LineCodec;
+use netreactor::{Action, CloseReason, Conn, Engine, EventHandler, Frame};
 use util::*;
 
 const PANIC_TEXT: &str = "handler exploded on request";
@@ -125,4 +126,51 @@ fn panic_in_on_open_closes_that_connection_with_handler_panic() {
     finish(first);
     engine.stop();
     assert_eq!(rec.closes(), 2);
+}
+
+/// Echoes lines; panics in `on_frame` on the line "boom".
+struct LineBoom {
+    rec: Arc<Recorder>,
+}
+
+impl EventHandler for LineBoom {
+    fn on_frame(&self, conn: &mut Conn, line: Frame<'_>) -> Action {
+        if &line[..] == b"boom" {
+            panic!("{PANIC_TEXT} in a frame");
+        }
+        conn.write_frame(&line).map_or(Action::Close, |_| Action::Continue)
+    }
+
+    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
+        self.rec.close(conn, reason);
+    }
+}
+
+#[test]
+fn panic_in_on_frame_mid_batch_closes_only_that_connection() {
+    let rec = Arc::new(Recorder::default());
+    let engine = start(
+        Engine::builder().event_loops(1).codec(LineCodec::new()),
+        LineBoom { rec: rec.clone() },
+    );
+    let addr = engine.local_addr();
+    let mut bystander = connect(addr);
+    round_trip(&mut bystander, b"hello\n");
+
+    // One write: two lines before the panic, one after it that is never
+    // delivered. What the first two queued is dropped with the connection.
+    let mut victim = connect(addr);
+    victim.write_all(b"one\ntwo\nboom\nthree\n").unwrap();
+    expect_eof(&mut victim, IO_TIMEOUT);
+    let msg = panic_message_of(&rec, victim.local_addr().unwrap());
+    assert!(msg.contains("in a frame"), "panic message {msg:?}");
+
+    // The loop and its read buffer live on.
+    for i in 0..20 {
+        round_trip(&mut bystander, format!("after {i}\n").as_bytes());
+    }
+    let mut newcomer = connect(addr);
+    round_trip(&mut newcomer, b"a\nb\nc\n");
+    assert_eq!(rec.closes(), 1);
+    engine.stop();
 }
