@@ -103,6 +103,7 @@ server_cmd() {
     case $1 in
         nr) echo "$BIN/nr-echo --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
         epoll) echo "$BIN/peer-epoll --addr $a --threads $LOOPS" ;;
+        epoll-et) echo "$BIN/peer-epoll --addr $a --threads $LOOPS --et 1" ;;
         tokio-mt) echo "$BIN/peer-tokio-mt --addr $a --threads $LOOPS" ;;
         tokio-ct) echo "$BIN/peer-tokio-ct --addr $a --threads $LOOPS" ;;
         tokio-lf) echo "$BIN/peer-tokio-lf --addr $a --threads $LOOPS" ;;

@@ -4,12 +4,17 @@
 //! event. Bytes go back unchanged, which for the length-field mode is the
 //! same as echoing whole frames. Prints `pid=PID addr=IP:PORT` when
 //! listening.
+//!
+//! `--et 1` registers connections edge-triggered instead (`EPOLLET`), and
+//! treats a read shorter than the buffer as "drained" (as tokio does), so
+//! it still makes one `read` and one `write` per event; an experiment on
+//! the kernel's cost of level-triggered re-polling.
 
 use std::os::fd::{IntoRawFd, RawFd};
 
 use netreactor_bench::{announce, parse_addr, raise_nofile_limit, reuseport_listeners, Flags};
 
-const USAGE: &str = "peer-epoll --addr IP:PORT --threads N";
+const USAGE: &str = "peer-epoll --addr IP:PORT --threads N [--et 0|1]";
 const LISTENER: u64 = u64::MAX;
 
 fn ctl(epfd: RawFd, op: i32, fd: RawFd, events: i32) {
@@ -43,7 +48,12 @@ fn close(epfd: RawFd, slots: &mut [Slot], fd: RawFd) {
     s.off = 0;
 }
 
-fn serve(lfd: RawFd) {
+fn serve(lfd: RawFd, et: bool) {
+    let read_events = if et {
+        libc::EPOLLIN | libc::EPOLLET
+    } else {
+        libc::EPOLLIN
+    };
     // SAFETY: plain syscall.
     let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     assert!(epfd >= 0, "epoll_create1");
@@ -93,7 +103,7 @@ fn serve(lfd: RawFd) {
                         slots.resize_with(fd as usize + 1, Slot::default);
                     }
                     slots[fd as usize].open = true;
-                    ctl(epfd, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN);
+                    ctl(epfd, libc::EPOLL_CTL_ADD, fd, read_events);
                 }
                 continue;
             }
@@ -116,35 +126,43 @@ fn serve(lfd: RawFd) {
                 if s.off == s.pending.len() {
                     s.pending.clear();
                     s.off = 0;
-                    ctl(epfd, libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN);
+                    ctl(epfd, libc::EPOLL_CTL_MOD, fd, read_events);
                 }
                 continue;
             }
-            // SAFETY: valid writable buffer.
-            let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
-                if r == 0 || errno() != libc::EAGAIN {
-                    close(epfd, &mut slots, fd);
+            loop {
+                // SAFETY: valid writable buffer.
+                let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if r <= 0 {
+                    if r == 0 || errno() != libc::EAGAIN {
+                        close(epfd, &mut slots, fd);
+                    }
+                    break;
                 }
-                continue;
-            }
-            let r = r as usize;
-            // SAFETY: valid readable slice.
-            let w = unsafe { libc::write(fd, buf.as_ptr().cast(), r) };
-            let w = if w < 0 {
-                if errno() != libc::EAGAIN {
-                    close(epfd, &mut slots, fd);
-                    continue;
+                let r = r as usize;
+                // SAFETY: valid readable slice.
+                let w = unsafe { libc::write(fd, buf.as_ptr().cast(), r) };
+                let w = if w < 0 {
+                    if errno() != libc::EAGAIN {
+                        close(epfd, &mut slots, fd);
+                        break;
+                    }
+                    0
+                } else {
+                    w as usize
+                };
+                if w < r {
+                    // Short write: keep the rest and stop reading until it is out.
+                    let s = &mut slots[fd as usize];
+                    s.pending.extend_from_slice(&buf[w..r]);
+                    ctl(epfd, libc::EPOLL_CTL_MOD, fd, libc::EPOLLOUT);
+                    break;
                 }
-                0
-            } else {
-                w as usize
-            };
-            if w < r {
-                // Short write: keep the rest and stop reading until it is out.
-                let s = &mut slots[fd as usize];
-                s.pending.extend_from_slice(&buf[w..r]);
-                ctl(epfd, libc::EPOLL_CTL_MOD, fd, libc::EPOLLOUT);
+                // Level-triggered: one read per event. Edge-triggered: a full
+                // buffer may have left data behind, so read again.
+                if !et || r < buf.len() {
+                    break;
+                }
             }
         }
     }
@@ -152,7 +170,8 @@ fn serve(lfd: RawFd) {
 
 fn main() {
     let flags = Flags::parse(USAGE, &[]);
-    flags.only(&["addr", "threads", "loops"]);
+    flags.only(&["addr", "threads", "loops", "et"]);
+    let et = flags.or("et", 0u8) == 1;
     let addr = parse_addr(flags.get("addr").unwrap_or("127.0.0.1:0")).unwrap_or_else(|| flags.fail("bad --addr"));
     let threads: usize = flags.or("threads", flags.or("loops", 1usize)).max(1);
     raise_nofile_limit();
@@ -165,7 +184,7 @@ fn main() {
         handles.push(
             std::thread::Builder::new()
                 .name(format!("epoll-{i}"))
-                .spawn(move || serve(lfd))
+                .spawn(move || serve(lfd, et))
                 .expect("spawn"),
         );
     }
