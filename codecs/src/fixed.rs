@@ -111,6 +111,20 @@ impl Decoder for FixedLengthCodec {
     fn decode_span(&mut self, src: &mut BytesMut, _eof: bool) -> Option<Result<Option<FrameSpan>, CodecError>> {
         Some(Ok(self.span(src)))
     }
+
+    #[inline]
+    fn decode_spans(&mut self, src: &[u8], out: &mut [FrameSpan]) -> usize {
+        let len = self.frame_length;
+        let n = (src.len() / len).min(out.len());
+        for (i, span) in out[..n].iter_mut().enumerate() {
+            *span = FrameSpan {
+                start: i * len,
+                end: (i + 1) * len,
+                consumed: (i + 1) * len,
+            };
+        }
+        n
+    }
 }
 
 impl FixedLengthCodec {

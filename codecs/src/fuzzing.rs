@@ -17,7 +17,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::{
-    CodecError, Decoder, DelimiterCodec, Encoder, FixedLengthCodec, LengthFieldCodec, LineCodec, LineEnding,
+    CodecError, Decoder, DelimiterCodec, Encoder, FixedLengthCodec, FrameSpan, LengthFieldCodec, LineCodec, LineEnding,
     DEFAULT_MAX_FRAME_LEN_BYTES, MAX_RESERVE_STEP_BYTES,
 };
 
@@ -130,6 +130,51 @@ where
     })
 }
 
+/// As [`decode_spans_in_pieces`], but the way an engine takes a whole read:
+/// first [`Decoder::decode_spans`] (into a small array, so its limit is
+/// reached too), then [`Decoder::decode_span`] for what stopped the batch.
+///
+/// # Panics
+///
+/// As [`decode_spans_in_pieces`]; also if a batch returns overlapping or
+/// out-of-order spans.
+pub fn decode_batched_in_pieces<D>(codec: D, stream: &[u8], cuts: &[usize]) -> Run
+where
+    D: Decoder<Item = Bytes, Error = CodecError>,
+{
+    let mut pending: std::collections::VecDeque<Bytes> = std::collections::VecDeque::new();
+    feed_in_pieces(codec, stream, cuts, move |codec, src, eof| {
+        if let Some(frame) = pending.pop_front() {
+            return Ok(Some(frame));
+        }
+        let mut out = [FrameSpan::default(); 3];
+        let n = codec.decode_spans(src, &mut out);
+        if n > 0 {
+            let mut prev_end = 0;
+            for span in &out[..n] {
+                assert!(
+                    prev_end <= span.start
+                        && span.start <= span.end
+                        && span.end <= span.consumed
+                        && span.consumed <= src.len(),
+                    "batch span {span:?} after offset {prev_end} in a {}-byte buffer",
+                    src.len()
+                );
+                prev_end = span.consumed;
+                pending.push_back(Bytes::copy_from_slice(&src[span.start..span.end]));
+            }
+            src.advance(prev_end);
+            return Ok(pending.pop_front());
+        }
+        let found = codec.decode_span(src, eof).expect("the decoder lends spans")?;
+        Ok(found.map(|span| {
+            let frame = Bytes::copy_from_slice(&src[span.start..span.end]);
+            src.advance(span.consumed);
+            frame
+        }))
+    })
+}
+
 fn feed_in_pieces<D>(
     mut codec: D,
     stream: &[u8],
@@ -204,6 +249,8 @@ where
     if codec.clone().decode_span(&mut BytesMut::new(), false).is_some() {
         let spans = decode_spans_in_pieces(codec.clone(), stream, cuts);
         assert_eq!(split.events, spans.events, "through decode_span, split at {cuts:?}");
+        let batched = decode_batched_in_pieces(codec.clone(), stream, cuts);
+        assert_eq!(split.events, batched.events, "through decode_spans, split at {cuts:?}");
     }
     if stream.len() <= BYTEWISE_CHECK_MAX_STREAM_BYTES {
         let all: Vec<usize> = (0..stream.len()).collect();

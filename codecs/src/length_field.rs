@@ -667,6 +667,39 @@ impl Decoder for LengthFieldCodec {
     fn decode_span(&mut self, src: &mut BytesMut, _eof: bool) -> Option<Result<Option<FrameSpan>, CodecError>> {
         Some(self.span(src))
     }
+
+    #[inline]
+    fn decode_spans(&mut self, src: &[u8], out: &mut [FrameSpan]) -> usize {
+        // Only between frames; a frame in progress or being discarded, and
+        // any frame that is not whole and valid, is left to `decode_span`.
+        if self.state != DecodeState::Head {
+            return 0;
+        }
+        let (mut off, mut n) = (0, 0);
+        while n < out.len() {
+            let rest = &src[off..];
+            if rest.len() < self.header_len {
+                break;
+            }
+            let value = self.read_length(rest, self.length_field_offset);
+            let frame_len = self.header_len as i128 + i128::from(value) + self.total_adjustment();
+            if frame_len < self.header_len as i128 || frame_len > self.max_frame_length as i128 {
+                break;
+            }
+            let frame_len = frame_len as usize;
+            if rest.len() < frame_len || self.initial_bytes_to_strip > frame_len {
+                break;
+            }
+            out[n] = FrameSpan {
+                start: off + self.initial_bytes_to_strip,
+                end: off + frame_len,
+                consumed: off + frame_len,
+            };
+            off += frame_len;
+            n += 1;
+        }
+        n
+    }
 }
 
 impl LengthFieldCodec {

@@ -97,10 +97,39 @@ pub trait Decoder {
         let _ = (src, eof);
         None
     }
+
+    /// Finds the whole frames at the front of `src`, one after another,
+    /// without changing anything: writes their spans to `out` (offsets
+    /// from the start of `src`; a frame's `consumed` is where the next one
+    /// begins) and returns how many it found. It stops at the first
+    /// incomplete, corrupt or oversize frame, or when `out` is full; the
+    /// caller removes the frames it used and then goes on with
+    /// [`Decoder::decode_span`], which handles whatever stopped the batch.
+    ///
+    /// An engine uses this to find all the frames of one read in one call.
+    /// Returning 0 is always correct; that is the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor_codecs::{Decoder, FrameSpan, LengthFieldCodec};
+    ///
+    /// let mut codec = LengthFieldCodec::new();
+    /// let src = b"\x00\x00\x00\x02hi\x00\x00\x00\x01!\x00\x00";
+    /// let mut out = [FrameSpan::default(); 8];
+    /// assert_eq!(codec.decode_spans(src, &mut out), 2);
+    /// assert_eq!(&src[out[0].start..out[0].end], b"hi");
+    /// assert_eq!(&src[out[1].start..out[1].end], b"!");
+    /// assert_eq!(out[1].consumed, 11); // then half a header
+    /// ```
+    fn decode_spans(&mut self, src: &[u8], out: &mut [FrameSpan]) -> usize {
+        let _ = (src, out);
+        0
+    }
 }
 
 /// Where [`Decoder::decode_span`] found a frame in its buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FrameSpan {
     /// Offset of the frame's first byte (after a stripped header).
     pub start: usize,
