@@ -15,6 +15,8 @@ pub(crate) trait FrameCodec: Send + 'static {
     fn decode(&mut self, src: &mut BytesMut, eof: bool) -> Result<Option<Bytes>, String>;
     /// `None`: this decoder only hands out `Bytes` (see `Decoder::decode_span`).
     fn decode_span(&mut self, src: &mut BytesMut, eof: bool) -> Option<Result<Option<FrameSpan>, String>>;
+    /// The whole frames at the front of `src` (see `Decoder::decode_spans`).
+    fn decode_spans(&mut self, src: &[u8], out: &mut [FrameSpan]) -> usize;
     fn encode(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<(), String>;
     fn clone_box(&self) -> Box<dyn FrameCodec>;
 }
@@ -37,6 +39,11 @@ where
     #[inline]
     fn decode_span(&mut self, src: &mut BytesMut, eof: bool) -> Option<Result<Option<FrameSpan>, String>> {
         Decoder::decode_span(self, src, eof).map(|r| r.map_err(|e| e.to_string()))
+    }
+
+    #[inline]
+    fn decode_spans(&mut self, src: &[u8], out: &mut [FrameSpan]) -> usize {
+        Decoder::decode_spans(self, src, out)
     }
 
     fn encode(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<(), String> {

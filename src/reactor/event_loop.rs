@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 
 use crate::buffer::outbound::Outbound;
+use crate::codec::FrameSpan;
 use crate::conn::{Conn, ConnId, Timing, WriteSide};
 use crate::engine::{Config, EngineHandle, EngineShared, LoopShared};
 use crate::error::{CloseReason, TimeoutKind};
@@ -821,6 +822,11 @@ fn lend_spare(conn: &mut Conn, spare: &mut Outbound, now: Instant) {
     }
 }
 
+/// Frames found per `Decoder::decode_spans` call. The array lives on the
+/// stack and is cleared on every read, so it stays small; a 64 KiB read of
+/// 64-byte frames takes 64 calls.
+const FRAMES_PER_BATCH: usize = 16;
+
 /// The body of [`EventLoop::decode_frames`]: decodes and delivers frames
 /// until the buffer holds no whole one or the connection is closing.
 /// Returns whether a callback asked to shut the engine down.
@@ -835,8 +841,41 @@ fn deliver_frames<H: EventHandler>(
     frames: &mut u64,
 ) -> bool {
     let mut shutdown = false;
+    let mut batch = [FrameSpan::default(); FRAMES_PER_BATCH];
     while conn.close_reason.is_none() {
         let Some(codec) = conn.codec.as_mut() else { break };
+        // Every whole frame of the read in one call, delivered in place...
+        let found = codec.decode_spans(buf, &mut batch);
+        if found > 0 {
+            // Bytes `Frame::into_bytes` split off the front since the batch was found.
+            let mut removed = 0;
+            let mut end = 0;
+            for span in &batch[..found] {
+                if conn.close_reason.is_some() {
+                    break;
+                }
+                *frames += 1;
+                lend_spare(conn, spare, now);
+                let before = buf.len();
+                let lent = FrameSpan {
+                    start: span.start - removed,
+                    end: span.end - removed,
+                    consumed: span.consumed - removed,
+                };
+                let action = handler.on_frame(conn, Frame::lent(buf, lent));
+                removed += before - buf.len();
+                end = span.consumed;
+                match action {
+                    Action::Continue => {}
+                    Action::Close => conn.close(),
+                    Action::Shutdown => shutdown = true,
+                }
+            }
+            buf.advance(end - removed);
+            continue;
+        }
+        // ...and then one at a time: a partial, corrupt or oversize frame,
+        // the end of the stream, or a decoder without batches.
         let action = match codec.decode_span(buf, eof) {
             Some(Ok(Some(span))) => {
                 *frames += 1;
