@@ -34,23 +34,28 @@ pub(crate) struct Flushed {
 }
 
 impl Outbound {
+    #[inline]
     fn queue(&mut self) -> &mut Queue {
         self.0.get_or_insert_with(Box::default)
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.0.as_ref().map_or(0, |q| q.len)
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// True when this queue holds an allocation (worth lending or keeping).
+    #[inline]
     pub(crate) fn has_capacity(&self) -> bool {
         self.0.is_some()
     }
 
+    #[inline]
     pub(crate) fn write(&mut self, data: &[u8]) {
         self.queue().write(data);
     }

@@ -811,6 +811,7 @@ impl<H: EventHandler> EventLoop<H> {
 
 /// Before a callback: lend the loop's spare outbound queue to a connection
 /// that has none, and note that its output was not stalled before this.
+#[inline]
 fn lend_spare(conn: &mut Conn, spare: &mut Outbound, now: Instant) {
     if conn.outbound.is_empty() {
         if let Some(t) = &mut conn.timing {
