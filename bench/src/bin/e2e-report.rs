@@ -210,8 +210,8 @@ fn main() {
     );
     let mut sep = String::from("|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     if any_syscalls {
-        header.push_str(" server syscalls/msg |");
-        sep.push_str("---:|");
+        header.push_str(" server syscalls/msg | paired syscalls ratio |");
+        sep.push_str("---:|---:|");
     }
     header.push_str(" errors |");
     sep.push_str("---:|");
@@ -255,7 +255,11 @@ fn main() {
             );
             if any_syscalls {
                 let s = get(runs, "server_syscalls_per_msg");
-                line.push_str(&format!(" {} |", cell(s, |x| format!("{x:.2}"))));
+                line.push_str(&format!(
+                    " {} | {} |",
+                    cell(s, |x| format!("{x:.3}")),
+                    paired(base_runs, runs, "server_syscalls_per_msg", is_base)
+                ));
             }
             line.push_str(&format!(" {errors:.0} |"));
             line.push_str(&format!(
