@@ -174,3 +174,29 @@ fn panic_in_on_frame_mid_batch_closes_only_that_connection() {
     assert_eq!(rec.closes(), 1);
     engine.stop();
 }
+
+/// Lines: "stop" asks to shut the engine down, "boom" panics.
+struct StopThenBoom;
+
+impl EventHandler for StopThenBoom {
+    fn on_frame(&self, _conn: &mut Conn, line: Frame<'_>) -> Action {
+        match &line[..] {
+            b"stop" => Action::Shutdown,
+            b"boom" => panic!("{PANIC_TEXT} after a shutdown request"),
+            _ => Action::Continue,
+        }
+    }
+}
+
+#[test]
+fn shutdown_asked_by_a_frame_stands_when_a_later_frame_of_the_read_panics() {
+    let engine = start(Engine::builder().event_loops(1).codec(LineCodec::new()), StopThenBoom);
+    let mut s = connect(engine.local_addr());
+    s.write_all(b"stop\nboom\n").unwrap();
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    while !engine.is_stopped() {
+        assert!(std::time::Instant::now() < deadline, "the engine did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    engine.wait();
+}

@@ -443,22 +443,21 @@ impl<H: EventHandler> EventLoop<H> {
         let Some(conn) = self.conns.get_mut(id) else { return };
         let handler = &*self.handler;
         let (spare, now) = (&mut self.spare_out, self.now);
-        let mut frames = 0;
+        // Both outlive the panic guard: a Shutdown asked for by one frame
+        // still stands if a later frame of the same read panics.
+        let (mut frames, mut shutdown) = (0, false);
         // The codec owns the inbound bytes while frames are lent from them.
         let mut buf = mem::take(&mut conn.inbound);
         let pass = catch_unwind(AssertUnwindSafe(|| {
-            deliver_frames(handler, conn, &mut buf, eof, spare, now, &mut frames)
+            deliver_frames(handler, conn, &mut buf, eof, spare, now, (&mut frames, &mut shutdown))
         }));
-        let shutdown = match pass {
-            Ok(shutdown) => shutdown,
-            Err(payload) => {
-                let msg = panic_message(payload.as_ref());
-                log::error!("netreactor: handler panicked on connection {}: {msg}", conn.id);
-                conn.outbound.clear();
-                conn.close_reason = Some(CloseReason::HandlerPanic(msg));
-                false
-            }
-        };
+        if let Err(payload) = pass {
+            // The handler (or the decoder) panicked: close this connection only.
+            let msg = panic_message(payload.as_ref());
+            log::error!("netreactor: handler panicked on connection {}: {msg}", conn.id);
+            conn.outbound.clear();
+            conn.close_reason = Some(CloseReason::HandlerPanic(msg));
+        }
         debug_assert!(
             conn.inbound.is_empty(),
             "nothing writes the inbound buffer during on_frame"
@@ -829,8 +828,9 @@ fn lend_spare(conn: &mut Conn, spare: &mut Outbound, now: Instant) {
 const FRAMES_PER_BATCH: usize = 16;
 
 /// The body of [`EventLoop::decode_frames`]: decodes and delivers frames
-/// until the buffer holds no whole one or the connection is closing.
-/// Returns whether a callback asked to shut the engine down.
+/// until the buffer holds no whole one or the connection is closing;
+/// counts them in `frames` and sets `shutdown` when a callback asked to
+/// stop the engine.
 #[inline]
 fn deliver_frames<H: EventHandler>(
     handler: &H,
@@ -839,9 +839,8 @@ fn deliver_frames<H: EventHandler>(
     eof: bool,
     spare: &mut Outbound,
     now: Instant,
-    frames: &mut u64,
-) -> bool {
-    let mut shutdown = false;
+    (frames, shutdown): (&mut u64, &mut bool),
+) {
     let mut batch = [FrameSpan::default(); FRAMES_PER_BATCH];
     while conn.close_reason.is_none() {
         let Some(codec) = conn.codec.as_mut() else { break };
@@ -869,7 +868,7 @@ fn deliver_frames<H: EventHandler>(
                 match action {
                     Action::Continue => {}
                     Action::Close => conn.close(),
-                    Action::Shutdown => shutdown = true,
+                    Action::Shutdown => *shutdown = true,
                 }
             }
             buf.advance(end - removed);
@@ -909,10 +908,9 @@ fn deliver_frames<H: EventHandler>(
         match action {
             Action::Continue => {}
             Action::Close => conn.close(),
-            Action::Shutdown => shutdown = true,
+            Action::Shutdown => *shutdown = true,
         }
     }
-    shutdown
 }
 
 /// Runs a callback; a panic closes the connection instead of the loop.

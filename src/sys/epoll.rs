@@ -9,7 +9,8 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 
 use super::io::raw_syscall;
 
-/// The kernel's sigset size, which epoll_pwait checks even for a null mask.
+/// The kernel's sigset size (epoll_pwait ignores it when the mask is null,
+/// as here; passed correctly anyway).
 const SIGSET_BYTES: c_long = 8;
 
 /// What a registration waits for.
