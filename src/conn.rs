@@ -435,6 +435,36 @@ impl Conn {
         self.writer().write_frame(frame)
     }
 
+    /// Stops decoding frames on this connection, for a protocol switch (an
+    /// HTTP-style upgrade, a tunnel after a handshake). Once the current
+    /// `on_frame` returns no more frames are delivered: the bytes after
+    /// that frame, and everything received later, go to `on_traffic`, at
+    /// once if some are already here. `write_frame` then fails with
+    /// [`Error::Encode`]; `write` and the rest work as before. Does nothing
+    /// on a connection without a codec.
+    ///
+    /// ```
+    /// use netreactor::{Action, Conn, EventHandler, Frame};
+    ///
+    /// /// Line commands until "RAW", then a raw echo.
+    /// struct Upgrade;
+    /// impl EventHandler for Upgrade {
+    ///     fn on_frame(&self, conn: &mut Conn, line: Frame<'_>) -> Action {
+    ///         if &line[..] == b"RAW" {
+    ///             conn.end_decoding();
+    ///         }
+    ///         Action::Continue
+    ///     }
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         conn.echo_all();
+    ///         Action::Continue
+    ///     }
+    /// }
+    /// ```
+    pub fn end_decoding(&mut self) {
+        self.codec = None;
+    }
+
     /// Bytes queued and not yet accepted by the kernel.
     pub fn outbound_len(&self) -> usize {
         self.outbound.len()

@@ -73,7 +73,9 @@ pub trait EventHandler: Send + Sync + 'static {
     /// the connection's read buffer, so handling it costs no copy and no
     /// reference count. Call [`Frame::into_bytes`] to keep it beyond the
     /// call (zero-copy too). While frames are being handed out the codec
-    /// owns the received bytes, so `conn.inbound_len()` is 0 here.
+    /// owns the received bytes, so `conn.inbound_len()` is 0 here; to hand
+    /// the rest of the stream to `on_traffic` instead (a protocol switch),
+    /// call [`Conn::end_decoding`].
     fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
         let _ = (conn, frame);
         Action::Continue

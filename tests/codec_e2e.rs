@@ -612,3 +612,69 @@ fn a_user_decoder_without_spans_still_gets_every_frame_and_its_errors_close() {
     assert_eq!(codec_close_message(&rec, peer), "zero-length frame");
     engine.stop();
 }
+
+/// Echoes lines until the line "RAW", then echoes raw bytes upper-cased.
+struct Upgrade;
+
+impl EventHandler for Upgrade {
+    fn on_frame(&self, conn: &mut Conn, line: Frame<'_>) -> Action {
+        if &line[..] == b"RAW" {
+            conn.end_decoding();
+            // Frames can no longer be written once decoding has ended.
+            assert!(conn.write_frame(b"x").is_err());
+            return Action::Continue;
+        }
+        conn.write_frame(&line).map_or(Action::Close, |_| Action::Continue)
+    }
+
+    fn on_traffic(&self, conn: &mut Conn) -> Action {
+        let upper = conn.take_inbound().to_ascii_uppercase();
+        conn.write(&upper);
+        Action::Continue
+    }
+}
+
+#[test]
+fn end_decoding_hands_the_rest_of_the_read_and_later_bytes_to_on_traffic() {
+    let engine = start(Engine::builder().event_loops(1).codec(LineCodec::new()), Upgrade);
+    let mut s = connect(engine.local_addr());
+    // One write: two lines, the switch, then raw bytes with a newline inside
+    // that must not be decoded as a line any more.
+    s.write_all(b"one\ntwo\nRAW\nabc\ndef").unwrap();
+    let want = b"one\ntwo\nABC\nDEF";
+    let got = read_exact_within(&mut s, want.len(), IO_TIMEOUT);
+    assert_eq!(
+        first_difference(&got, want),
+        None,
+        "got {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    // Later reads go to on_traffic too.
+    s.write_all(b"more\n").unwrap();
+    let got = read_exact_within(&mut s, 5, IO_TIMEOUT);
+    assert_eq!(&got[..], b"MORE\n");
+    finish(s);
+    engine.stop();
+}
+
+#[test]
+fn end_decoding_mid_batch_stops_the_batch_at_that_frame() {
+    let engine = start(Engine::builder().event_loops(1).codec(LengthFieldCodec::new()), Upgrade);
+    let mut s = connect(engine.local_addr());
+    let mut codec = LengthFieldCodec::new();
+    let mut wire = BytesMut::new();
+    for f in [&b"one"[..], b"two", b"RAW", b"abc"] {
+        codec.encode(f, &mut wire).unwrap();
+    }
+    // The frame after "RAW" is raw bytes now: its header and body come back
+    // upper-cased, not decoded.
+    s.write_all(&wire).unwrap();
+    let mut want = BytesMut::new();
+    codec.encode(&b"one"[..], &mut want).unwrap();
+    codec.encode(&b"two"[..], &mut want).unwrap();
+    want.extend_from_slice(&b"\x00\x00\x00\x03ABC"[..]);
+    let got = read_exact_within(&mut s, want.len(), IO_TIMEOUT);
+    assert_eq!(first_difference(&got, &want), None, "got {got:?}");
+    finish(s);
+    engine.stop();
+}

@@ -385,7 +385,7 @@ impl<H: EventHandler> EventLoop<H> {
                 self.shared().counters.bytes_in.add(n as u64);
                 if framed {
                     self.decode_frames(id, false);
-                    Action::Continue
+                    self.after_decoding(id)
                 } else {
                     self.call(id, |h, c| h.on_traffic(c))
                 }
@@ -395,6 +395,8 @@ impl<H: EventHandler> EventLoop<H> {
                 conn.read_closed = true;
                 if framed {
                     self.decode_frames(id, true);
+                    let action = self.after_decoding(id);
+                    self.apply(id, action);
                 }
                 self.on_eof(id)
             }
@@ -466,6 +468,18 @@ impl<H: EventHandler> EventLoop<H> {
         self.engine.loops[self.index].counters.frames_in.add(frames);
         if shutdown {
             self.engine.request_stop(self.engine.shutdown_deadline());
+        }
+    }
+
+    /// A handler that called `Conn::end_decoding` in `on_frame` gets the
+    /// rest of the read through `on_traffic` at once (no further read may
+    /// come to deliver it).
+    fn after_decoding(&mut self, id: ConnId) -> Action {
+        match self.conns.get_mut(id) {
+            Some(c) if c.codec.is_none() && !c.inbound.is_empty() && c.close_reason.is_none() => {
+                self.call(id, |h, c| h.on_traffic(c))
+            }
+            _ => Action::Continue,
         }
     }
 
@@ -851,7 +865,8 @@ fn deliver_frames<H: EventHandler>(
             let mut removed = 0;
             let mut end = 0;
             for span in &batch[..found] {
-                if conn.close_reason.is_some() {
+                // Closing, or the handler ended decoding (`Conn::end_decoding`).
+                if conn.close_reason.is_some() || conn.codec.is_none() {
                     break;
                 }
                 *frames += 1;
