@@ -88,19 +88,11 @@ fi
 mkdir -p "$OUT"
 
 # ---- servers ---------------------------------------------------------------------
-# As in benches/e2e.sh, with one loop/thread each.
-server_cmd() {
-    local a=127.0.0.1:0
-    case $1 in
-        nr) echo "$BIN/nr-echo --addr $a --loops 1" ;;
-        epoll) echo "$BIN/peer-epoll --addr $a --threads 1" ;;
-        tokio-mt) echo "$BIN/peer-tokio-mt --addr $a --threads 1" ;;
-        tokio-ct) echo "$BIN/peer-tokio-ct --addr $a --threads 1" ;;
-        tokio-lf) echo "$BIN/peer-tokio-lf --addr $a --threads 1" ;;
-        nr-lf) echo "$BIN/nr-lf --addr $a --loops 1" ;;
-        *) return 1 ;;
-    esac
-}
+# The same names as benches/e2e.sh, with one loop/thread each.
+LOOPS=1
+NR_REUSEPORT=0
+# shellcheck source=benches/servers.sh
+source "$ROOT/benches/servers.sh"
 
 SPID=""
 SADDR=""

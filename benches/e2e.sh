@@ -96,21 +96,8 @@ done
 command -v taskset >/dev/null || { log "taskset not found (util-linux)"; exit 1; }
 
 # ---- servers -----------------------------------------------------------------
-# One entry per server name: the command line (without taskset). Every server
-# binds 127.0.0.1:0 and prints "pid=PID addr=IP:PORT" once it is listening.
-server_cmd() {
-    local a=127.0.0.1:0
-    case $1 in
-        nr) echo "$BIN/nr-echo --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
-        epoll) echo "$BIN/peer-epoll --addr $a --threads $LOOPS" ;;
-        epoll-et) echo "$BIN/peer-epoll --addr $a --threads $LOOPS --et 1" ;;
-        tokio-mt) echo "$BIN/peer-tokio-mt --addr $a --threads $LOOPS" ;;
-        tokio-ct) echo "$BIN/peer-tokio-ct --addr $a --threads $LOOPS" ;;
-        tokio-lf) echo "$BIN/peer-tokio-lf --addr $a --threads $LOOPS" ;;
-        nr-lf) echo "$BIN/nr-lf --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
-        *) return 1 ;;
-    esac
-}
+# shellcheck source=benches/servers.sh
+source "$ROOT/benches/servers.sh"
 
 SPID=""
 SADDR=""

@@ -1,0 +1,19 @@
+# Sourced by benches/e2e.sh and benches/callgrind.sh: the server names and
+# their command lines (without taskset). Every server binds 127.0.0.1:0 and
+# prints "pid=PID addr=IP:PORT" once it is listening; all stop on SIGTERM.
+# Uses $BIN, $LOOPS (loops/threads) and $NR_REUSEPORT (0|1).
+
+# server_cmd NAME: prints the command line, or returns 1 for an unknown name.
+server_cmd() {
+    local a=127.0.0.1:0
+    case $1 in
+        nr) echo "$BIN/nr-echo --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
+        epoll) echo "$BIN/peer-epoll --addr $a --threads $LOOPS" ;;
+        epoll-et) echo "$BIN/peer-epoll --addr $a --threads $LOOPS --et 1" ;;
+        tokio-mt) echo "$BIN/peer-tokio-mt --addr $a --threads $LOOPS" ;;
+        tokio-ct) echo "$BIN/peer-tokio-ct --addr $a --threads $LOOPS" ;;
+        tokio-lf) echo "$BIN/peer-tokio-lf --addr $a --threads $LOOPS" ;;
+        nr-lf) echo "$BIN/nr-lf --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
+        *) return 1 ;;
+    esac
+}
