@@ -118,7 +118,7 @@ trap 'exit 130' INT TERM
 
 # start_server NAME CGFILE LOGFILE: sets SPID and SADDR, or returns 1.
 start_server() {
-    local name=$1 cgf=$2 logf=$3 cmd line
+    local name=$1 cgf=$2 logf=$3 cmd
     cmd=$(server_cmd "$name") || { log "unknown server $name"; return 1; }
     [[ -x ${cmd%% *} ]] || { log "missing ${cmd%% *}"; return 1; }
     rm -f "$cgf"
@@ -128,18 +128,7 @@ start_server() {
     taskset -c "$SERVER_CPU" valgrind --tool=callgrind --callgrind-out-file="$cgf" \
         $cmd >"$logf" 2>&1 &
     SPID=$!
-    SADDR=""
-    local deadline=$((SECONDS + 120))
-    while ((SECONDS < deadline)); do
-        line=$(grep -m1 '^pid=' "$logf" 2>/dev/null || true)
-        if [[ -n $line ]]; then
-            SADDR=$(sed -E 's/.* addr=([^ ]+).*/\1/' <<<"$line")
-            break
-        fi
-        kill -0 "$SPID" 2>/dev/null || break
-        sleep 0.05
-    done
-    if [[ -z $SADDR ]]; then
+    if ! wait_ready "$logf" 120; then
         log "server $name did not come up under valgrind; log:"
         sed 's/^/    /' "$logf" >&2
         stop_server || true

@@ -118,30 +118,20 @@ trap 'exit 130' INT TERM
 
 # start_server NAME LOGFILE: sets SPID and SADDR, or returns 1.
 start_server() {
-    local name=$1 logf=$2 cmd line
+    local name=$1 logf=$2 cmd
     cmd=$(server_cmd "$name") || { log "unknown server $name"; return 1; }
     [[ -n $cmd ]] || { log "server $name not available; skipped"; return 1; }
     # shellcheck disable=SC2086 # word splitting of the command line is intended
     taskset -c "$SERVER_CPU" $cmd >"$logf" 2>&1 &
     SPID=$!
-    SADDR=""
-    local deadline=$((SECONDS + 15))
-    while ((SECONDS < deadline)); do
-        line=$(grep -m1 '^pid=' "$logf" 2>/dev/null || true)
-        if [[ -n $line ]]; then
-            SADDR=$(sed -E 's/.* addr=([^ ]+).*/\1/' <<<"$line")
-            break
-        fi
-        kill -0 "$SPID" 2>/dev/null || break
-        sleep 0.02
-    done
-    if [[ -z $SADDR ]]; then
+    if ! wait_ready "$logf" 15; then
         log "server $name did not come up; log:"
         sed 's/^/    /' "$logf" >&2
         stop_server
         return 1
     fi
     # Listening was announced after listen(); confirm the port accepts anyway.
+    local deadline=$((SECONDS + 15))
     while ((SECONDS < deadline)); do
         (exec 3<>"/dev/tcp/${SADDR%:*}/${SADDR##*:}") 2>/dev/null && return 0
         sleep 0.02

@@ -17,3 +17,21 @@ server_cmd() {
         *) return 1 ;;
     esac
 }
+
+# wait_ready LOGFILE SECONDS: waits, up to SECONDS, for server $SPID to print
+# its ready line into LOGFILE, and sets SADDR from it. Returns 1 if the
+# server exits first or the time runs out.
+wait_ready() {
+    local logf=$1 deadline=$((SECONDS + $2)) line
+    SADDR=""
+    while ((SECONDS < deadline)); do
+        line=$(grep -m1 '^pid=' "$logf" 2>/dev/null || true)
+        if [[ -n $line ]]; then
+            SADDR=$(sed -E 's/.* addr=([^ ]+).*/\1/' <<<"$line")
+            return 0
+        fi
+        kill -0 "$SPID" 2>/dev/null || return 1
+        sleep 0.02
+    done
+    return 1
+}
