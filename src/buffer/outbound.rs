@@ -130,39 +130,17 @@ impl Queue {
     /// (the next call would only return EAGAIN).
     fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         let mut sent = 0;
-        if self.chunks.is_empty() && self.len > 0 {
-            // The common case (small writes copied into the tail): one send of
-            // one slice, without building the gather list.
-            let n = sys::io::send_vectored(fd, &[IoSlice::new(&self.tail)])?;
-            self.len -= n;
-            if self.len > 0 {
-                self.tail.advance(n);
-                return Ok(Flushed { sent: n, all: false });
-            }
-            // Emptied in place: the next write reuses the buffer from its
-            // start, with no reclaiming in `reserve`.
-            self.tail.clear();
-            self.release_if_large();
-            return Ok(Flushed { sent: n, all: true });
-        }
         while self.len > 0 {
-            let mut slices: [IoSlice<'_>; MAX_IOVECS_PER_WRITE] = [IoSlice::new(&[]); MAX_IOVECS_PER_WRITE];
-            let mut count = 0;
-            let mut offered = 0;
-            for chunk in &self.chunks {
-                if count == MAX_IOVECS_PER_WRITE {
-                    break;
-                }
-                slices[count] = IoSlice::new(chunk);
-                offered += chunk.len();
-                count += 1;
-            }
-            if count < MAX_IOVECS_PER_WRITE && !self.tail.is_empty() {
-                slices[count] = IoSlice::new(&self.tail);
-                offered += self.tail.len();
-                count += 1;
-            }
-            let n = sys::io::send_vectored(fd, &slices[..count])?;
+            let (n, offered) = if self.chunks.is_empty() {
+                // The common case (small writes copied into the tail): one
+                // slice, no gather list to build.
+                (
+                    sys::io::send_vectored(fd, &[IoSlice::new(&self.tail)])?,
+                    self.tail.len(),
+                )
+            } else {
+                self.send_gathered(fd)?
+            };
             self.consume(n);
             sent += n;
             if n < offered {
@@ -173,8 +151,34 @@ impl Queue {
         Ok(Flushed { sent, all: true })
     }
 
+    /// One `sendmsg` of up to [`MAX_IOVECS_PER_WRITE`] pieces, chunks first,
+    /// then the tail; returns (bytes sent, bytes offered). Kept out of line
+    /// so the common one-slice flush stays small.
+    #[inline(never)]
+    fn send_gathered(&self, fd: BorrowedFd<'_>) -> io::Result<(usize, usize)> {
+        let mut slices: [IoSlice<'_>; MAX_IOVECS_PER_WRITE] = [IoSlice::new(&[]); MAX_IOVECS_PER_WRITE];
+        let mut count = 0;
+        let mut offered = 0;
+        let pieces = self.chunks.iter().map(|c| &c[..]).chain([&self.tail[..]]);
+        for piece in pieces.filter(|p| !p.is_empty()).take(MAX_IOVECS_PER_WRITE) {
+            slices[count] = IoSlice::new(piece);
+            offered += piece.len();
+            count += 1;
+        }
+        Ok((sys::io::send_vectored(fd, &slices[..count])?, offered))
+    }
+
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
+        if self.len == 0 {
+            // Emptied in place: the next write reuses the tail from its
+            // start, with no reclaiming in `reserve`.
+            if !self.chunks.is_empty() {
+                self.chunks.clear();
+            }
+            self.tail.clear();
+            return;
+        }
         while n > 0 {
             match self.chunks.front_mut() {
                 Some(front) if front.len() <= n => {

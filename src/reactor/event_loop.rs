@@ -443,28 +443,26 @@ impl<H: EventHandler> EventLoop<H> {
     /// would end the pass anyway.
     fn decode_frames(&mut self, id: ConnId, eof: bool) {
         let Some(conn) = self.conns.get_mut(id) else { return };
-        let handler = &*self.handler;
-        let (spare, now) = (&mut self.spare_out, self.now);
-        // Both outlive the panic guard: a Shutdown asked for by one frame
-        // still stands if a later frame of the same read panics.
-        let (mut frames, mut shutdown) = (0, false);
+        // Outlives the panic guard: a Shutdown asked for by one frame still
+        // stands if a later frame of the same read panics.
+        let mut pass = FramePass {
+            handler: &*self.handler,
+            spare: &mut self.spare_out,
+            now: self.now,
+            frames: 0,
+            shutdown: false,
+        };
         // The codec owns the inbound bytes while frames are lent from them.
         let mut buf = mem::take(&mut conn.inbound);
-        let pass = catch_unwind(AssertUnwindSafe(|| {
-            deliver_frames(handler, conn, &mut buf, eof, spare, now, (&mut frames, &mut shutdown))
-        }));
-        if let Err(payload) = pass {
-            // The handler (or the decoder) panicked: close this connection only.
-            let msg = panic_message(payload.as_ref());
-            log::error!("netreactor: handler panicked on connection {}: {msg}", conn.id);
-            conn.outbound.clear();
-            conn.close_reason = Some(CloseReason::HandlerPanic(msg));
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| pass.run(conn, &mut buf, eof))) {
+            close_for_panic(conn, payload.as_ref());
         }
         debug_assert!(
             conn.inbound.is_empty(),
             "nothing writes the inbound buffer during on_frame"
         );
         conn.inbound = buf;
+        let (frames, shutdown) = (pass.frames, pass.shutdown);
         self.engine.loops[self.index].counters.frames_in.add(frames);
         if shutdown {
             self.engine.request_stop(self.engine.shutdown_deadline());
@@ -841,89 +839,81 @@ fn lend_spare(conn: &mut Conn, spare: &mut Outbound, now: Instant) {
 /// 64-byte frames takes 64 calls.
 const FRAMES_PER_BATCH: usize = 16;
 
-/// The body of [`EventLoop::decode_frames`]: decodes and delivers frames
-/// until the buffer holds no whole one or the connection is closing;
-/// counts them in `frames` and sets `shutdown` when a callback asked to
-/// stop the engine.
-#[inline]
-fn deliver_frames<H: EventHandler>(
-    handler: &H,
-    conn: &mut Conn,
-    buf: &mut BytesMut,
-    eof: bool,
-    spare: &mut Outbound,
+/// One pass of [`EventLoop::decode_frames`]: what delivering frames needs
+/// besides the connection and its buffer, and what the pass found out.
+struct FramePass<'a, H> {
+    handler: &'a H,
+    spare: &'a mut Outbound,
     now: Instant,
-    (frames, shutdown): (&mut u64, &mut bool),
-) {
-    let mut batch = [FrameSpan::default(); FRAMES_PER_BATCH];
-    while conn.close_reason.is_none() {
-        let Some(codec) = conn.codec.as_mut() else { break };
-        // Every whole frame of the read in one call, delivered in place...
-        let found = codec.decode_spans(buf, &mut batch);
-        if found > 0 {
-            // Bytes `Frame::into_bytes` split off the front since the batch was found.
-            let mut removed = 0;
-            let mut end = 0;
-            for span in &batch[..found] {
-                // Closing, or the handler ended decoding (`Conn::end_decoding`).
-                if conn.close_reason.is_some() || conn.codec.is_none() {
-                    break;
+    frames: u64,
+    shutdown: bool,
+}
+
+impl<H: EventHandler> FramePass<'_, H> {
+    /// Decodes and delivers frames until the buffer holds no whole one, the
+    /// connection is closing or the handler ended decoding.
+    fn run(&mut self, conn: &mut Conn, buf: &mut BytesMut, eof: bool) {
+        let mut batch = [FrameSpan::default(); FRAMES_PER_BATCH];
+        while conn.close_reason.is_none() {
+            let Some(codec) = conn.codec.as_mut() else { break };
+            // Every whole frame of the read in one call, delivered in place...
+            let found = codec.decode_spans(buf, &mut batch);
+            if found > 0 {
+                // Bytes `Frame::into_bytes` split off the front since the batch was found.
+                let mut removed = 0;
+                let mut end = 0;
+                for span in &batch[..found] {
+                    // Closing, or the handler ended decoding (`Conn::end_decoding`).
+                    if conn.close_reason.is_some() || conn.codec.is_none() {
+                        break;
+                    }
+                    let lent = FrameSpan {
+                        start: span.start - removed,
+                        end: span.end - removed,
+                        consumed: span.consumed - removed,
+                    };
+                    removed += self.deliver_lent(conn, buf, lent);
+                    end = span.consumed;
                 }
-                *frames += 1;
-                lend_spare(conn, spare, now);
-                let before = buf.len();
-                let lent = FrameSpan {
-                    start: span.start - removed,
-                    end: span.end - removed,
-                    consumed: span.consumed - removed,
-                };
-                let action = handler.on_frame(conn, Frame::lent(buf, lent));
-                removed += before - buf.len();
-                end = span.consumed;
-                match action {
-                    Action::Continue => {}
-                    Action::Close => conn.close(),
-                    Action::Shutdown => *shutdown = true,
-                }
+                buf.advance(end - removed);
+                continue;
             }
-            buf.advance(end - removed);
-            continue;
+            // ...and then one at a time: a partial, corrupt or oversize frame,
+            // the end of the stream, or a decoder without batches.
+            match codec.decode_span(buf, eof) {
+                Some(Ok(Some(span))) => {
+                    let taken = self.deliver_lent(conn, buf, span);
+                    buf.advance(span.consumed - taken);
+                }
+                Some(Ok(None)) => break,
+                Some(Err(msg)) => conn.close_reason = Some(CloseReason::Codec(msg)),
+                None => match codec.decode(buf, eof) {
+                    Ok(Some(frame)) => self.deliver(conn, Frame::owned(frame)),
+                    Ok(None) => break,
+                    Err(msg) => conn.close_reason = Some(CloseReason::Codec(msg)),
+                },
+            }
         }
-        // ...and then one at a time: a partial, corrupt or oversize frame,
-        // the end of the stream, or a decoder without batches.
-        let action = match codec.decode_span(buf, eof) {
-            Some(Ok(Some(span))) => {
-                *frames += 1;
-                lend_spare(conn, spare, now);
-                let before = buf.len();
-                let action = handler.on_frame(conn, Frame::lent(buf, span));
-                // `Frame::into_bytes` may have split the frame off already.
-                let taken = before - buf.len();
-                buf.advance(span.consumed - taken);
-                action
-            }
-            Some(Ok(None)) => break,
-            Some(Err(msg)) => {
-                conn.close_reason = Some(CloseReason::Codec(msg));
-                break;
-            }
-            None => match codec.decode(buf, eof) {
-                Ok(Some(frame)) => {
-                    *frames += 1;
-                    lend_spare(conn, spare, now);
-                    handler.on_frame(conn, Frame::owned(frame))
-                }
-                Ok(None) => break,
-                Err(msg) => {
-                    conn.close_reason = Some(CloseReason::Codec(msg));
-                    break;
-                }
-            },
-        };
-        match action {
+    }
+
+    /// Lends `buf[span]` to `on_frame`; returns how many bytes
+    /// `Frame::into_bytes` took off the front of `buf` meanwhile.
+    #[inline]
+    fn deliver_lent(&mut self, conn: &mut Conn, buf: &mut BytesMut, span: FrameSpan) -> usize {
+        let before = buf.len();
+        self.deliver(conn, Frame::lent(buf, span));
+        before - buf.len()
+    }
+
+    /// One frame to `on_frame`, with its action applied.
+    #[inline]
+    fn deliver(&mut self, conn: &mut Conn, frame: Frame<'_>) {
+        self.frames += 1;
+        lend_spare(conn, self.spare, self.now);
+        match self.handler.on_frame(conn, frame) {
             Action::Continue => {}
             Action::Close => conn.close(),
-            Action::Shutdown => *shutdown = true,
+            Action::Shutdown => self.shutdown = true,
         }
     }
 }
@@ -933,13 +923,19 @@ fn invoke<H>(handler: &H, conn: &mut Conn, f: impl FnOnce(&H, &mut Conn) -> Acti
     match catch_unwind(AssertUnwindSafe(|| f(handler, conn))) {
         Ok(action) => action,
         Err(payload) => {
-            let msg = panic_message(payload.as_ref());
-            log::error!("netreactor: handler panicked on connection {}: {msg}", conn.id);
-            conn.outbound.clear();
-            conn.close_reason = Some(CloseReason::HandlerPanic(msg));
+            close_for_panic(conn, payload.as_ref());
             Action::Close
         }
     }
+}
+
+/// A callback (or a decoder) panicked on `conn`: drop its output and close
+/// only this connection, with the panic message as the reason.
+fn close_for_panic(conn: &mut Conn, payload: &(dyn Any + Send)) {
+    let msg = panic_message(payload);
+    log::error!("netreactor: handler panicked on connection {}: {msg}", conn.id);
+    conn.outbound.clear();
+    conn.close_reason = Some(CloseReason::HandlerPanic(msg));
 }
 
 /// A buffer for an unconsumed tail of `len` bytes: a pooled small one, or
