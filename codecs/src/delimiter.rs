@@ -3,7 +3,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::search::find_slice;
-use crate::{CodecError, Decoder, Encoder, FrameSpan};
+use crate::{CodecError, Decoder, FrameSpan};
 
 /// The default maximum delimited frame length, delimiter excluded: 64 KiB.
 ///
@@ -365,34 +365,12 @@ impl Decoder for DelimiterCodec {
     }
 }
 
-impl Encoder<Bytes> for DelimiterCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(&item, dst)
-    }
-}
-
-impl Encoder<&Bytes> for DelimiterCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, item: &Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(item, dst)
-    }
-}
-
-impl Encoder<&[u8]> for DelimiterCodec {
-    type Error = CodecError;
-
-    #[inline]
-    fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(item, dst)
-    }
-}
+slice_encoders!(DelimiterCodec);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Encoder;
 
     fn frames(codec: &mut DelimiterCodec, bytes: &[u8]) -> Vec<Result<Bytes, CodecError>> {
         let mut src = BytesMut::from(bytes);

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::{reserve_bounded, CodecError, Decoder, Encoder, FrameSpan};
+use crate::{reserve_bounded, CodecError, Decoder, FrameSpan};
 
 /// Cuts a byte stream into frames of exactly `frame_length` bytes.
 ///
@@ -141,27 +141,4 @@ impl FixedLengthCodec {
     }
 }
 
-impl Encoder<Bytes> for FixedLengthCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(&item, dst)
-    }
-}
-
-impl Encoder<&Bytes> for FixedLengthCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, item: &Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(item, dst)
-    }
-}
-
-impl Encoder<&[u8]> for FixedLengthCodec {
-    type Error = CodecError;
-
-    #[inline]
-    fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(item, dst)
-    }
-}
+slice_encoders!(FixedLengthCodec);

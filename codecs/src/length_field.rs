@@ -2,7 +2,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::{reserve_bounded, CodecError, Decoder, Encoder, FrameSpan};
+use crate::{reserve_bounded, CodecError, Decoder, FrameSpan};
 
 /// The default maximum length of a whole frame (header included, after
 /// adjustment): 8 MiB.
@@ -571,6 +571,14 @@ impl LengthFieldCodec {
         }
     }
 
+    /// The whole frame's length (header included) that the header at the
+    /// front of `src` announces, after the adjustments; not yet checked.
+    #[inline]
+    fn announced_frame_len(&self, src: &[u8]) -> i128 {
+        let value = self.read_length(src, self.length_field_offset);
+        self.header_len as i128 + i128::from(value) + self.total_adjustment()
+    }
+
     /// The largest value the length field can hold.
     fn field_max_value(&self) -> u64 {
         match self.length_field_length {
@@ -681,8 +689,7 @@ impl Decoder for LengthFieldCodec {
             if rest.len() < self.header_len {
                 break;
             }
-            let value = self.read_length(rest, self.length_field_offset);
-            let frame_len = self.header_len as i128 + i128::from(value) + self.total_adjustment();
+            let frame_len = self.announced_frame_len(rest);
             if frame_len < self.header_len as i128 || frame_len > self.max_frame_length as i128 {
                 break;
             }
@@ -730,8 +737,7 @@ impl LengthFieldCodec {
                     reserve_bounded(src, self.header_len - src.len());
                     return Ok(None);
                 }
-                let value = self.read_length(src, self.length_field_offset);
-                let frame_len = self.header_len as i128 + i128::from(value) + self.total_adjustment();
+                let frame_len = self.announced_frame_len(src);
                 if frame_len < self.header_len as i128 {
                     src.advance(self.header_len);
                     return Err(CodecError::CorruptFrame(if frame_len < 0 {
@@ -772,34 +778,12 @@ impl LengthFieldCodec {
     }
 }
 
-impl Encoder<Bytes> for LengthFieldCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(&item, dst)
-    }
-}
-
-impl Encoder<&Bytes> for LengthFieldCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, item: &Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(item, dst)
-    }
-}
-
-impl Encoder<&[u8]> for LengthFieldCodec {
-    type Error = CodecError;
-
-    #[inline]
-    fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(item, dst)
-    }
-}
+slice_encoders!(LengthFieldCodec);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Encoder;
 
     /// `encode` accepts exactly the payloads the two limits allow, computed
     /// the long way (as before the range was folded at build time), and

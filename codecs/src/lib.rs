@@ -7,6 +7,38 @@
 
 use bytes::BytesMut;
 
+/// The `Encoder` impls every codec here has, each a call to the codec's
+/// `encode_slice`: for `Bytes`, `&Bytes` and `&[u8]` (the one the engine
+/// uses, so inlined across the crate boundary).
+macro_rules! slice_encoders {
+    ($codec:ty) => {
+        impl $crate::Encoder<bytes::Bytes> for $codec {
+            type Error = $crate::CodecError;
+
+            fn encode(&mut self, item: bytes::Bytes, dst: &mut bytes::BytesMut) -> Result<(), $crate::CodecError> {
+                self.encode_slice(&item, dst)
+            }
+        }
+
+        impl $crate::Encoder<&bytes::Bytes> for $codec {
+            type Error = $crate::CodecError;
+
+            fn encode(&mut self, item: &bytes::Bytes, dst: &mut bytes::BytesMut) -> Result<(), $crate::CodecError> {
+                self.encode_slice(item, dst)
+            }
+        }
+
+        impl $crate::Encoder<&[u8]> for $codec {
+            type Error = $crate::CodecError;
+
+            #[inline]
+            fn encode(&mut self, item: &[u8], dst: &mut bytes::BytesMut) -> Result<(), $crate::CodecError> {
+                self.encode_slice(item, dst)
+            }
+        }
+    };
+}
+
 mod delimiter;
 mod error;
 mod fixed;

@@ -288,30 +288,7 @@ impl Decoder for LineCodec {
     }
 }
 
-impl Encoder<Bytes> for LineCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(&item, dst)
-    }
-}
-
-impl Encoder<&Bytes> for LineCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, item: &Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(item, dst)
-    }
-}
-
-impl Encoder<&[u8]> for LineCodec {
-    type Error = CodecError;
-
-    #[inline]
-    fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode_slice(item, dst)
-    }
-}
+slice_encoders!(LineCodec);
 
 impl Encoder<&str> for LineCodec {
     type Error = CodecError;
