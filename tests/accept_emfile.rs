@@ -212,14 +212,12 @@ fn accept_survives_emfile() {
 
     // Orderly end: closing stdin stops the child's engine.
     drop(child.0.stdin.take());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(st) = child.0.try_wait().unwrap() {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "the child did not exit after stdin closed");
-        thread::sleep(Duration::from_millis(5));
-    };
+    let mut status = None;
+    wait_until(Duration::from_secs(10), "the child exited after stdin closed", || {
+        status = child.0.try_wait().unwrap();
+        status.is_some()
+    });
+    let status = status.expect("exited");
     log_reader.join().unwrap();
     let l = lock(&log);
     assert!(status.success(), "child exited with {status}; log:\n{l}");

@@ -193,10 +193,5 @@ fn shutdown_asked_by_a_frame_stands_when_a_later_frame_of_the_read_panics() {
     let engine = start(Engine::builder().event_loops(1).codec(LineCodec::new()), StopThenBoom);
     let mut s = connect(engine.local_addr());
     s.write_all(b"stop\nboom\n").unwrap();
-    let deadline = std::time::Instant::now() + IO_TIMEOUT;
-    while !engine.is_stopped() {
-        assert!(std::time::Instant::now() < deadline, "the engine did not stop");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    engine.wait();
+    wait_until(IO_TIMEOUT, "the engine stopped", || engine.is_stopped());
 }
