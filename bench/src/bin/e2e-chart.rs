@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 
 use netreactor_bench::results::{num, parse_flat, stat, text, Stat};
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
 const USAGE: &str = "\
@@ -208,78 +209,71 @@ fn draw(
             "p99 latency vs connections"
         };
         b.caption(caption, ("sans-serif", 16));
-        let xfmt = |v: &f64| si(*v);
-        // The two panels have different y types (linear, log), hence two arms.
+        // The two panels have different y types (linear, log), hence the
+        // generic `draw_panel`.
         if panel == 0 {
-            let mut chart = b.build_cartesian_2d((xmin..xmax).log_scale(), 0.0..rmax)?;
-            chart
-                .configure_mesh()
-                .x_desc("connections (log)")
-                .y_desc("messages/s")
-                .x_label_formatter(&xfmt)
-                .y_label_formatter(&|v| si(*v))
-                .draw()?;
-            for (i, (label, s)) in servers.iter().enumerate() {
-                let c = colour(label, i);
-                let pts: Vec<_> = points(s, 0)
-                    .into_iter()
-                    .map(|(x, st)| (dodge(x, i, servers.len()), st))
-                    .collect();
-                chart
-                    .draw_series(LineSeries::new(
-                        pts.iter().map(|(x, st)| (*x, st.median)),
-                        c.stroke_width(2),
-                    ))?
-                    .label(label.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-                chart.draw_series(pts.iter().map(|(x, st)| Circle::new((*x, st.median), 3, c.filled())))?;
-                chart.draw_series(
-                    pts.iter()
-                        .map(|(x, st)| ErrorBar::new_vertical(*x, st.min, st.median, st.max, c.stroke_width(1), 8)),
-                )?;
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()?;
+            let chart = b.build_cartesian_2d((xmin..xmax).log_scale(), 0.0..rmax)?;
+            draw_panel(chart, servers, 0, "messages/s", si, SeriesLabelPosition::UpperRight)?;
         } else {
-            let mut chart = b.build_cartesian_2d((xmin..xmax).log_scale(), (pmin..pmax).log_scale())?;
-            chart
-                .configure_mesh()
-                .x_desc("connections (log)")
-                .y_desc("p99 latency (log)")
-                .x_label_formatter(&xfmt)
-                .y_label_formatter(&|v| micros(*v))
-                .draw()?;
-            for (i, (label, s)) in servers.iter().enumerate() {
-                let c = colour(label, i);
-                let pts: Vec<_> = points(s, 1)
-                    .into_iter()
-                    .map(|(x, st)| (dodge(x, i, servers.len()), st))
-                    .collect();
-                chart
-                    .draw_series(LineSeries::new(
-                        pts.iter().map(|(x, st)| (*x, st.median)),
-                        c.stroke_width(2),
-                    ))?
-                    .label(label.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-                chart.draw_series(pts.iter().map(|(x, st)| Circle::new((*x, st.median), 3, c.filled())))?;
-                chart.draw_series(
-                    pts.iter()
-                        .map(|(x, st)| ErrorBar::new_vertical(*x, st.min, st.median, st.max, c.stroke_width(1), 8)),
-                )?;
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()?;
+            let chart = b.build_cartesian_2d((xmin..xmax).log_scale(), (pmin..pmax).log_scale())?;
+            draw_panel(
+                chart,
+                servers,
+                1,
+                "p99 latency (log)",
+                micros,
+                SeriesLabelPosition::UpperLeft,
+            )?;
         }
     }
     root.present()?;
+    Ok(())
+}
+
+/// One panel: per server a line through the medians of metric `which` (0:
+/// msgs/s, 1: p99), dots, min–max error bars, and the legend.
+fn draw_panel<'a, Y>(
+    mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<LogCoord<f64>, Y>>,
+    servers: &[(String, Series)],
+    which: usize,
+    y_desc: &str,
+    y_fmt: fn(f64) -> String,
+    legend: SeriesLabelPosition,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc("connections (log)")
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| si(*v))
+        .y_label_formatter(&|v| y_fmt(*v))
+        .draw()?;
+    for (i, (label, s)) in servers.iter().enumerate() {
+        let c = colour(label, i);
+        let pts: Vec<_> = points(s, which)
+            .into_iter()
+            .map(|(x, st)| (dodge(x, i, servers.len()), st))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|(x, st)| (*x, st.median)),
+                c.stroke_width(2),
+            ))?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        chart.draw_series(pts.iter().map(|(x, st)| Circle::new((*x, st.median), 3, c.filled())))?;
+        chart.draw_series(
+            pts.iter()
+                .map(|(x, st)| ErrorBar::new_vertical(*x, st.min, st.median, st.max, c.stroke_width(1), 8)),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
     Ok(())
 }
