@@ -52,3 +52,8 @@ pub use handler::{Action, EventHandler};
 /// Frame codecs (the `netreactor-codecs` crate).
 pub use netreactor_codecs as codec;
 pub use stats::Stats;
+
+/// The programs of docs/guide.md, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+pub struct GuideDoctests;
