@@ -1,0 +1,228 @@
+//! A request head (request line and header fields) parsed with httparse, and
+//! what its fields mean for framing and the connection (RFC 9112): the body
+//! length, keep-alive, `Expect`, `Host`. Everything that could let a request
+//! be read two ways (smuggling) is refused here, before any body is read.
+
+use std::mem::MaybeUninit;
+
+use super::response::Status;
+
+/// Header fields one request may carry; more is answered with 431.
+pub(crate) const MAX_HEADERS: usize = 64;
+
+/// How much of a request the server accepts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// The head (request line through the blank line); beyond it, 431.
+    pub(crate) max_head_bytes: usize,
+    /// The body as it arrives (chunk framing included); beyond it, 413.
+    pub(crate) max_body_bytes: usize,
+}
+
+/// How the body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body.
+    Empty,
+    /// `Content-Length: n`.
+    Length(usize),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A complete, valid request head; the strings borrow the read buffer.
+#[derive(Debug)]
+pub(crate) struct Head<'b> {
+    pub(crate) method: &'b str,
+    /// The request target without its query.
+    pub(crate) path: &'b str,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub(crate) minor_version: u8,
+    /// Bytes of the head, blank line included: the body starts here.
+    pub(crate) len: usize,
+    pub(crate) framing: Framing,
+    /// The connection may carry another request after this one.
+    pub(crate) keep_alive: bool,
+    /// `Expect: 100-continue` (HTTP/1.1 only; ignored for 1.0 as RFC 9110 asks).
+    pub(crate) expect_continue: bool,
+}
+
+/// The outcome of parsing the front of the buffer.
+#[derive(Debug)]
+pub(crate) enum Parsed<'b> {
+    Complete(Head<'b>),
+    /// More bytes are needed (and may still come within the limits).
+    Partial,
+    /// Answer with this status and close the connection.
+    Reject(Status),
+}
+
+/// Parses the request head at the front of `buf`.
+pub(crate) fn parse_head<'b>(buf: &'b [u8], limits: &Limits) -> Parsed<'b> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut slots) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > limits.max_head_bytes => {
+            return Parsed::Reject(Status::HEADERS_TOO_LARGE)
+        }
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(httparse::Error::TooManyHeaders) => return Parsed::Reject(Status::HEADERS_TOO_LARGE),
+        Err(_) => return Parsed::Reject(Status::BAD_REQUEST),
+    };
+    if len > limits.max_head_bytes {
+        return Parsed::Reject(Status::HEADERS_TOO_LARGE);
+    }
+    // httparse accepts a bare LF as a line end; RFC 9112 §2.2 lets a server
+    // do so, but two parsers that disagree on line ends are a smuggling
+    // vector when this server sits behind a proxy, so only CRLF is taken.
+    if has_bare_lf(&buf[..len]) {
+        return Parsed::Reject(Status::BAD_REQUEST);
+    }
+    let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version) else {
+        return Parsed::Reject(Status::BAD_REQUEST);
+    };
+    let fields = match Fields::read(req.headers, minor_version, limits) {
+        Ok(f) => f,
+        Err(status) => return Parsed::Reject(status),
+    };
+    Parsed::Complete(Head {
+        method,
+        path: path_of(target),
+        minor_version,
+        len,
+        framing: fields.framing,
+        keep_alive: fields.keep_alive,
+        expect_continue: fields.expect_continue,
+    })
+}
+
+/// True if some LF in `head` is not preceded by a CR.
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+}
+
+/// The path of a request target: the query dropped, and an absolute-form
+/// target (`http://host/path`, which servers must accept) reduced to its path.
+fn path_of(target: &str) -> &str {
+    let target = target.split_once('?').map_or(target, |(path, _)| path);
+    for scheme in ["http://", "https://"] {
+        if let Some(rest) = strip_prefix_ignore_case(target, scheme) {
+            return rest.find('/').map_or("/", |i| &rest[i..]);
+        }
+    }
+    target
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+}
+
+/// What the header fields say about framing and the connection.
+struct Fields {
+    framing: Framing,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl Fields {
+    fn read(headers: &[httparse::Header<'_>], minor_version: u8, limits: &Limits) -> Result<Fields, Status> {
+        let mut content_length: Option<usize> = None;
+        let mut transfer_encoding: Option<&[u8]> = None;
+        let mut hosts = 0;
+        let mut close = false;
+        let mut keep_alive_token = false;
+        let mut expect_continue = false;
+        for h in headers {
+            let name = h.name.as_bytes();
+            if name.eq_ignore_ascii_case(b"content-length") {
+                let n = parse_content_length(h.value).ok_or(Status::BAD_REQUEST)?;
+                // Repeated with the same value is one length (RFC 9110
+                // §8.6); different values mean the framing is ambiguous.
+                if content_length.is_some_and(|m| m != n) {
+                    return Err(Status::BAD_REQUEST);
+                }
+                content_length = Some(n);
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                // A second field would have to be joined with the first;
+                // nobody legitimate sends that, a smuggler might.
+                if transfer_encoding.is_some() {
+                    return Err(Status::BAD_REQUEST);
+                }
+                transfer_encoding = Some(h.value);
+            } else if name.eq_ignore_ascii_case(b"host") {
+                hosts += 1;
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                for token in tokens(h.value) {
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if name.eq_ignore_ascii_case(b"expect") {
+                // RFC 9110 §10.1.1: 100-continue is the only expectation;
+                // HTTP/1.0 clients cannot ask for it, so theirs is ignored.
+                if !trim(h.value).eq_ignore_ascii_case(b"100-continue") {
+                    return Err(Status::EXPECTATION_FAILED);
+                }
+                expect_continue = minor_version >= 1;
+            }
+        }
+        // RFC 9112 §3.2: exactly one Host in an HTTP/1.1 request.
+        if minor_version >= 1 && hosts != 1 {
+            return Err(Status::BAD_REQUEST);
+        }
+        let framing = match (transfer_encoding, content_length) {
+            // RFC 9112 §6.3: both at once is how requests are smuggled past
+            // a proxy that reads the other one; refuse and close.
+            (Some(_), Some(_)) => return Err(Status::BAD_REQUEST),
+            // Transfer codings are HTTP/1.1; a 1.0 message with one is faulty.
+            (Some(_), None) if minor_version == 0 => return Err(Status::BAD_REQUEST),
+            (Some(te), None) => transfer_framing(te)?,
+            (None, Some(0)) | (None, None) => Framing::Empty,
+            (None, Some(n)) if n > limits.max_body_bytes => return Err(Status::PAYLOAD_TOO_LARGE),
+            (None, Some(n)) => Framing::Length(n),
+        };
+        let keep_alive = !close && (minor_version >= 1 || keep_alive_token);
+        Ok(Fields {
+            framing,
+            keep_alive,
+            expect_continue: expect_continue && framing != Framing::Empty,
+        })
+    }
+}
+
+/// `Transfer-Encoding` must end in `chunked` (else the length is unknowable:
+/// 400); codings before it would need decoding this server does not do (501).
+fn transfer_framing(value: &[u8]) -> Result<Framing, Status> {
+    let mut codings = tokens(value);
+    let last = codings.next_back().ok_or(Status::BAD_REQUEST)?;
+    if !last.eq_ignore_ascii_case(b"chunked") {
+        return Err(Status::BAD_REQUEST);
+    }
+    match codings.next_back() {
+        None => Ok(Framing::Chunked),
+        Some(c) if c.eq_ignore_ascii_case(b"chunked") => Err(Status::BAD_REQUEST),
+        Some(_) => Err(Status::NOT_IMPLEMENTED),
+    }
+}
+
+/// 1*DIGIT, nothing else (no sign, no spaces inside, no list), and small
+/// enough to be a length.
+fn parse_content_length(value: &[u8]) -> Option<usize> {
+    let digits = trim(value);
+    if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, d| n * 10 + usize::from(d - b'0')))
+}
+
+/// The comma-separated tokens of a field value, trimmed, empty ones skipped.
+fn tokens(value: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(trim).filter(|t| !t.is_empty())
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    s.trim_ascii()
+}

@@ -1,0 +1,105 @@
+//! What the server answers: `/plaintext` and `/json` (GET and HEAD), `/echo`
+//! (POST or PUT: the request body back, so body framing can be checked from
+//! outside), 405 for another method on those paths, 404 for anything else.
+
+use netreactor::Writer;
+use serde::Serialize;
+
+use super::chunked;
+use super::date::HttpDate;
+use super::request::Head;
+use super::response::{self, Connection, Status};
+
+/// The body of `/plaintext`.
+pub(crate) const PLAINTEXT: &[u8] = b"Hello, World!";
+
+/// The body of `/json`, serialized per request (as a real handler would).
+#[derive(Serialize)]
+struct Message<'a> {
+    message: &'a str,
+}
+
+/// A request's body, as it lies in the read buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Body<'b> {
+    /// `Content-Length` (or no body: empty).
+    Plain(&'b [u8]),
+    /// A complete chunked body (framing included) and its data length.
+    Chunked { wire: &'b [u8], data_len: usize },
+}
+
+impl Body<'_> {
+    fn data_len(&self) -> usize {
+        match *self {
+            Body::Plain(b) => b.len(),
+            Body::Chunked { data_len, .. } => data_len,
+        }
+    }
+}
+
+/// Writes the response to one complete, valid request.
+pub(crate) fn respond(tx: &mut Writer<'_>, req: &Head<'_>, body: Body<'_>, date: &HttpDate) {
+    let connection = Connection::new(req.keep_alive, req.minor_version);
+    let ok = |content_type, content_length| response::Head {
+        status: Status::OK,
+        content_type,
+        content_length,
+        connection,
+        extra: "",
+        date,
+    };
+    let head_only = req.method == "HEAD";
+    match (req.path, req.method) {
+        ("/plaintext", "GET" | "HEAD") => {
+            let head = ok("text/plain", PLAINTEXT.len());
+            response::write(tx, head, if head_only { b"" } else { PLAINTEXT });
+        }
+        ("/json", "GET" | "HEAD") => {
+            let mut buf = [0u8; 64];
+            let len = {
+                let mut cursor = &mut buf[..];
+                let message = Message {
+                    message: "Hello, World!",
+                };
+                serde_json::to_writer(&mut cursor, &message).expect("the message fits in 64 bytes");
+                64 - cursor.len()
+            };
+            let head = ok("application/json", len);
+            response::write(tx, head, if head_only { b"" } else { &buf[..len] });
+        }
+        ("/echo", "POST" | "PUT") => {
+            ok("application/octet-stream", body.data_len()).write(tx);
+            match body {
+                Body::Plain(data) => tx.write(data),
+                Body::Chunked { wire, .. } => chunked::data(wire).for_each(|chunk| tx.write(chunk)),
+            }
+        }
+        ("/plaintext" | "/json", _) => not_allowed(tx, connection, "Allow: GET, HEAD\r\n", date),
+        ("/echo", _) => not_allowed(tx, connection, "Allow: POST, PUT\r\n", date),
+        _ => {
+            let status = Status::NOT_FOUND;
+            let head = response::Head {
+                status,
+                content_type: "text/plain",
+                content_length: status.reason.len(),
+                connection,
+                extra: "",
+                date,
+            };
+            response::write(tx, head, if head_only { b"" } else { status.reason.as_bytes() });
+        }
+    }
+}
+
+fn not_allowed(tx: &mut Writer<'_>, connection: Connection, allow: &'static str, date: &HttpDate) {
+    let status = Status::METHOD_NOT_ALLOWED;
+    let head = response::Head {
+        status,
+        content_type: "text/plain",
+        content_length: status.reason.len(),
+        connection,
+        extra: allow,
+        date,
+    };
+    response::write(tx, head, status.reason.as_bytes());
+}
