@@ -57,3 +57,8 @@ pub use stats::Stats;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/guide.md")]
 pub struct GuideDoctests;
+
+/// The program of README.md, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
