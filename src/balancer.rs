@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::engine::LoopShared;
+use crate::handle::LoopShared;
 
 /// The connection counts of the loops, as a balancer sees them.
 #[derive(Debug, Clone, Copy)]

@@ -1,11 +1,8 @@
 //! Building, starting and stopping an engine.
 
-use std::cell::Cell;
 use std::fmt;
-use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -14,23 +11,16 @@ use bytes::Bytes;
 use crate::addr::Address;
 use crate::balancer::{LoadBalancer, LoadBalancing};
 use crate::codec::{Decoder, Encoder};
+use crate::config::{Config, MaxConnectionsPolicy};
 use crate::error::Result;
 use crate::framing::CodecPrototype;
+use crate::handle::{mark_engine_thread, EngineHandle, EngineShared, LoopShared};
 use crate::handler::{Action, EventHandler};
+use crate::mailbox::{self, Task};
 use crate::options::*;
 use crate::reactor::acceptor::Coordinator;
 use crate::reactor::event_loop::EventLoop;
-use crate::reactor::task::{self, Mailbox, Task};
-use crate::stats::{LoopCounters, Stats};
 use crate::sys;
-
-thread_local! {
-    static ON_ENGINE_THREAD: Cell<bool> = const { Cell::new(false) };
-}
-
-pub(crate) fn mark_engine_thread() {
-    ON_ENGINE_THREAD.with(|c| c.set(true));
-}
 
 /// Entry point: `Engine::builder()`.
 #[derive(Debug)]
@@ -62,44 +52,6 @@ impl Engine {
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
     }
-}
-
-/// The options the loops read, fixed at start.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) read_buffer_bytes: usize,
-    pub(crate) max_inbound_bytes: usize,
-    pub(crate) max_outbound_bytes: usize,
-    pub(crate) events_per_wait: usize,
-    pub(crate) tasks_per_iteration: usize,
-    pub(crate) close_linger: Duration,
-    pub(crate) tcp_nodelay: bool,
-    pub(crate) high_watermark: usize,
-    pub(crate) low_watermark: usize,
-    pub(crate) pause_reading_when_unwritable: bool,
-    pub(crate) read_idle_timeout: Option<Duration>,
-    pub(crate) write_idle_timeout: Option<Duration>,
-    pub(crate) frame_timeout: Option<Duration>,
-    pub(crate) max_connections: Option<(usize, MaxConnectionsPolicy)>,
-    pub(crate) ticker: bool,
-    pub(crate) codec: Option<CodecPrototype>,
-}
-
-impl Config {
-    pub(crate) fn has_idle_timeouts(&self) -> bool {
-        self.read_idle_timeout.is_some() || self.write_idle_timeout.is_some() || self.frame_timeout.is_some()
-    }
-}
-
-/// What happens to new connections once `max_connections` are open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum MaxConnectionsPolicy {
-    /// Accept and close them at once (counted in `Stats::rejected`).
-    #[default]
-    Reject,
-    /// Stop accepting; they wait in the kernel's backlog until a slot frees.
-    Pause,
 }
 
 /// Configures and starts an engine. Every option has a default; see
@@ -370,26 +322,18 @@ impl EngineBuilder {
         let mut loops = Vec::with_capacity(n);
         let mut inboxes = Vec::with_capacity(n);
         for _ in 0..n {
-            let (mailbox, inbox) = task::mailbox()?;
-            loops.push(LoopShared {
-                mailbox: Arc::new(mailbox),
-                conns: AtomicUsize::new(0),
-                counters: LoopCounters::default(),
-            });
+            let (mailbox, inbox) = mailbox::mailbox()?;
+            loops.push(LoopShared::new(mailbox));
             inboxes.push(inbox);
         }
-        let (coord_mailbox, coord_inbox) = task::mailbox()?;
-        let shared = Arc::new(EngineShared {
+        let (coord_mailbox, coord_inbox) = mailbox::mailbox()?;
+        let shared = Arc::new(EngineShared::new(
             loops,
-            local_addrs: vec![bound],
-            coordinator: coord_mailbox,
-            shutdown_deadline: self.shutdown_deadline,
-            rejected: AtomicU64::new(0),
-            join: Mutex::new(None),
-            done: Mutex::new(false),
-            done_cv: Condvar::new(),
-        });
-        let handle = EngineHandle { shared: shared.clone() };
+            vec![bound],
+            coord_mailbox,
+            self.shutdown_deadline,
+        ));
+        let handle = EngineHandle::from_shared(shared.clone());
         let handler = Arc::new(handler);
         let boot = handler.on_boot(&handle);
 
@@ -454,7 +398,7 @@ impl EngineBuilder {
                 return Err(e.into());
             }
         };
-        *shared.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+        shared.set_coordinator_thread(t);
         if boot == Action::Shutdown {
             handle.request_stop(Duration::ZERO);
         }
@@ -471,177 +415,3 @@ fn abort_start(shared: &EngineShared, threads: Vec<JoinHandle<()>>) {
         let _ = t.join();
     }
 }
-
-/// Per-loop state other threads may read.
-#[derive(Debug)]
-pub(crate) struct LoopShared {
-    pub(crate) mailbox: Arc<Mailbox>,
-    /// Connections this loop owns or has been handed.
-    conns: AtomicUsize,
-    pub(crate) counters: LoopCounters,
-}
-
-impl LoopShared {
-    pub(crate) fn connections(&self) -> usize {
-        self.conns.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn add_connection(&self) {
-        self.conns.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn remove_connection(&self) {
-        self.conns.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct EngineShared {
-    pub(crate) loops: Vec<LoopShared>,
-    local_addrs: Vec<SocketAddr>,
-    pub(crate) coordinator: Mailbox,
-    shutdown_deadline: Duration,
-    /// Connections refused by `max_connections`.
-    pub(crate) rejected: AtomicU64,
-    join: Mutex<Option<JoinHandle<()>>>,
-    done: Mutex<bool>,
-    done_cv: Condvar,
-}
-
-impl EngineShared {
-    /// Asks the coordinator to stop the engine; returns at once.
-    pub(crate) fn request_stop(&self, deadline: Duration) {
-        let _ = self.coordinator.post(Task::Stop(Instant::now() + deadline));
-    }
-
-    pub(crate) fn connection_count(&self) -> usize {
-        self.loops.iter().map(LoopShared::connections).sum()
-    }
-
-    pub(crate) fn shutdown_deadline(&self) -> Duration {
-        self.shutdown_deadline
-    }
-
-    /// Called by the coordinator as its very last act.
-    pub(crate) fn mark_done(&self) {
-        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.done_cv.notify_all();
-    }
-}
-
-/// Controls a running engine from any thread: `Send + Sync`, cheap to clone.
-#[derive(Clone)]
-pub struct EngineHandle {
-    shared: Arc<EngineShared>,
-}
-
-impl fmt::Debug for EngineHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EngineHandle")
-            .field("local_addrs", &self.shared.local_addrs)
-            .field("loops", &self.shared.loops.len())
-            .field("connections", &self.connection_count())
-            .finish()
-    }
-}
-
-impl EngineHandle {
-    pub(crate) fn from_shared(shared: Arc<EngineShared>) -> Self {
-        EngineHandle { shared }
-    }
-
-    /// Stops gracefully with the builder's shutdown deadline: stop accepting,
-    /// `on_shutdown`, flush and close every connection (`on_close` once
-    /// each), join every thread. Blocks until done, except when called on
-    /// one of the engine's own threads, where it only requests the stop.
-    pub fn stop(&self) {
-        self.stop_with_deadline(self.shared.shutdown_deadline);
-    }
-
-    /// As [`stop`](EngineHandle::stop), letting connections flush for at
-    /// most `deadline` before they are closed regardless.
-    pub fn stop_with_deadline(&self, deadline: Duration) {
-        self.request_stop(deadline);
-        if !ON_ENGINE_THREAD.with(Cell::get) {
-            self.wait();
-        }
-    }
-
-    fn request_stop(&self, deadline: Duration) {
-        self.shared.request_stop(deadline);
-    }
-
-    /// Blocks until the engine has stopped and all its threads have ended.
-    pub fn wait(&self) {
-        let join = self.shared.join.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(t) = join {
-            if t.join().is_err() {
-                log::error!("netreactor: the coordinator thread panicked");
-                self.shared.mark_done();
-            }
-        }
-        let mut done = self.shared.done.lock().unwrap_or_else(|e| e.into_inner());
-        while !*done {
-            done = self.shared.done_cv.wait(done).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// True once the engine has stopped completely.
-    pub fn is_stopped(&self) -> bool {
-        *self.shared.done.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The addresses the engine listens on (with the real port when bound to port 0).
-    pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.shared.local_addrs
-    }
-
-    /// The first listening address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addrs[0]
-    }
-
-    /// Connections open now, over all loops (including ones being handed over).
-    pub fn connection_count(&self) -> usize {
-        self.shared.connection_count()
-    }
-
-    /// Counters of each loop, in loop order (read without locking the loops).
-    pub fn loop_stats(&self) -> Vec<Stats> {
-        self.shared
-            .loops
-            .iter()
-            .map(|l| l.counters.snapshot(l.connections() as u64))
-            .collect()
-    }
-
-    /// Counters summed over all loops.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use netreactor::{Engine, EventHandler};
-    /// struct Nothing;
-    /// impl EventHandler for Nothing {}
-    /// let engine = Engine::builder().event_loops(1).start(Nothing, "127.0.0.1:0")?;
-    /// assert_eq!(engine.stats().accepted, 0);
-    /// engine.stop();
-    /// # Ok::<(), netreactor::Error>(())
-    /// ```
-    pub fn stats(&self) -> Stats {
-        let mut total = self.loop_stats().into_iter().fold(Stats::default(), |a, b| a + b);
-        total.rejected = self.shared.rejected.load(Ordering::Relaxed);
-        total
-    }
-
-    /// Connections owned by each loop, in loop order.
-    pub fn loop_connection_counts(&self) -> Vec<usize> {
-        self.shared.loops.iter().map(LoopShared::connections).collect()
-    }
-}
-
-const _: () = {
-    const fn is_send_sync<T: Send + Sync>() {}
-    is_send_sync::<EngineHandle>();
-    is_send_sync::<crate::ConnHandle>();
-};

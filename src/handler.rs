@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use crate::conn::Conn;
-use crate::engine::EngineHandle;
 use crate::error::CloseReason;
 use crate::framing::Frame;
+use crate::handle::EngineHandle;
 
 /// What the engine does after a callback returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -28,14 +28,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// The rooms, from the face down; every import points down this list
+// (docs/architecture.md, checked by tests/layering.rs).
 mod addr;
 mod balancer;
 mod buffer;
+mod config;
 mod conn;
 mod engine;
 mod error;
 mod framing;
+mod handle;
 mod handler;
+mod id;
+mod mailbox;
 pub mod options;
 mod reactor;
 mod stats;
@@ -44,11 +50,14 @@ mod sys;
 pub use addr::Address;
 pub use balancer::{LeastConnections, LoadBalancer, LoadBalancing, LoopLoads, RoundRobin, SourceAddrHash};
 pub use bytes::{Bytes, BytesMut};
-pub use conn::{Conn, ConnHandle, ConnId, Reader, Writer};
-pub use engine::{Engine, EngineBuilder, EngineHandle, MaxConnectionsPolicy};
+pub use config::MaxConnectionsPolicy;
+pub use conn::{Conn, ConnHandle, Reader, Writer};
+pub use engine::{Engine, EngineBuilder};
 pub use error::{CloseReason, Error, Result, TimeoutKind};
 pub use framing::Frame;
+pub use handle::EngineHandle;
 pub use handler::{Action, EventHandler};
+pub use id::ConnId;
 /// Frame codecs (the `netreactor-codecs` crate).
 pub use netreactor_codecs as codec;
 pub use stats::Stats;

@@ -3,5 +3,5 @@
 
 pub(crate) mod acceptor;
 pub(crate) mod event_loop;
-pub(crate) mod task;
+pub(crate) mod listener;
 pub(crate) mod timer;

@@ -21,7 +21,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::conn::ConnId;
+use crate::id::ConnId;
 use crate::sys::waker::Waker;
 
 /// Work posted to a loop from another thread.
@@ -197,7 +197,7 @@ mod tests {
                 let mb = mb.clone();
                 std::thread::spawn(move || {
                     for i in 0..PER_PRODUCER {
-                        mb.post(Task::Wake(ConnId::new(i as u32, 0))).unwrap();
+                        mb.post(Task::Wake(ConnId::new(0, i as u32, 0))).unwrap();
                         if i % 1000 == 0 {
                             std::thread::yield_now();
                         }

@@ -1,65 +1,31 @@
-//! A connection as the handler sees it ([`Conn`], loop thread only) and as
-//! other threads reach it ([`ConnHandle`]).
+//! A connection as the handler sees it ([`Conn`], loop thread only), its
+//! halves, and as other threads reach it ([`ConnHandle`]).
+
+mod halves;
+mod handle;
+
+pub use self::halves::{Reader, Writer};
+pub use self::handle::ConnHandle;
 
 use std::any::Any;
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::buffer::outbound::Outbound;
-use crate::error::{CloseReason, Error, Result};
+use crate::error::{CloseReason, Result};
 use crate::framing::FrameCodec;
+use crate::id::ConnId;
+use crate::mailbox::Mailbox;
 use crate::options::OUTBOUND_COPY_THRESHOLD_BYTES;
-use crate::reactor::task::{Mailbox, Task};
 use crate::sys;
 use crate::sys::epoll::Interest;
-
-/// A connection's identity: its slot in the loop's table and the slot's
-/// generation, so an id (or a handle) never matches a later connection that
-/// reuses the slot or the file descriptor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId {
-    slot: u32,
-    generation: u32,
-}
-
-impl ConnId {
-    pub(crate) fn new(slot: u32, generation: u32) -> Self {
-        ConnId { slot, generation }
-    }
-
-    pub(crate) fn slot(self) -> usize {
-        self.slot as usize
-    }
-
-    pub(crate) fn generation(self) -> u32 {
-        self.generation
-    }
-
-    /// The epoll token: generation in the high half, slot in the low half.
-    pub(crate) fn token(self) -> u64 {
-        (u64::from(self.generation) << 32) | u64::from(self.slot)
-    }
-
-    pub(crate) fn from_token(token: u64) -> Self {
-        ConnId {
-            slot: token as u32,
-            generation: (token >> 32) as u32,
-        }
-    }
-}
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.slot, self.generation)
-    }
-}
 
 /// A connection, lent to [`EventHandler`](crate::EventHandler) callbacks on
 /// the loop thread that owns it.
@@ -149,155 +115,6 @@ pub(crate) enum WriteSide {
     Shut,
     /// `close_now`: queued output dropped, nothing more is sent.
     Discarding,
-}
-
-/// The inbound half of a [`Conn`] (see [`Conn::split`]).
-#[derive(Debug)]
-pub struct Reader<'a> {
-    buf: &'a mut BytesMut,
-}
-
-/// The outbound half of a [`Conn`] (see [`Conn::split`]).
-pub struct Writer<'a> {
-    out: &'a mut Outbound,
-    max: usize,
-    open: bool,
-    close_reason: &'a mut Option<CloseReason>,
-    codec: Option<&'a mut Box<dyn FrameCodec>>,
-}
-
-impl fmt::Debug for Writer<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Writer")
-            .field("queued", &self.out.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Reader<'_> {
-    /// Bytes received and not yet consumed.
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// True when nothing is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// Up to `n` bytes from the front, without consuming them.
-    pub fn peek(&self, n: usize) -> &[u8] {
-        &self.buf[..n.min(self.buf.len())]
-    }
-
-    /// Everything waiting, without consuming it.
-    pub fn peek_all(&self) -> &[u8] {
-        self.buf
-    }
-
-    /// Consumes up to `n` bytes; returns how many were consumed.
-    pub fn discard(&mut self, n: usize) -> usize {
-        let n = n.min(self.buf.len());
-        self.buf.advance(n);
-        n
-    }
-
-    /// Takes exactly `n` bytes off the front without copying, or `None` if
-    /// fewer are waiting.
-    pub fn next(&mut self, n: usize) -> Option<Bytes> {
-        (n <= self.buf.len()).then(|| self.buf.split_to(n).freeze())
-    }
-
-    /// Takes everything waiting without copying.
-    pub fn take_all(&mut self) -> Bytes {
-        self.buf.split().freeze()
-    }
-}
-
-impl Writer<'_> {
-    /// Queues a copy of `data`.
-    pub fn write(&mut self, data: &[u8]) {
-        if self.admit(data.len()) {
-            self.out.write(data);
-        }
-    }
-
-    /// Queues `data` by reference (no copy unless it is small).
-    pub fn write_bytes(&mut self, data: Bytes) {
-        if self.admit(data.len()) {
-            self.out.write_bytes(data);
-        }
-    }
-
-    /// Queues several slices, in order.
-    pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) {
-        let total = bufs.iter().map(|b| b.len()).sum();
-        if self.admit(total) {
-            for b in bufs {
-                self.out.write(b);
-            }
-        }
-    }
-
-    /// Encodes `frame` with the engine's codec and queues it.
-    ///
-    /// # Errors
-    /// [`Error::Encode`] when no codec is set or the codec rejects the frame
-    /// (for example, its length does not fit the length field); nothing is
-    /// queued then.
-    #[inline]
-    pub fn write_frame(&mut self, frame: &[u8]) -> Result<()> {
-        let Some(codec) = self.codec.as_deref_mut() else {
-            return Err(Error::Encode("no codec configured".into()));
-        };
-        if !admit(self.out, self.max, self.open, self.close_reason, frame.len()) {
-            return Ok(());
-        }
-        self.out
-            .append_with(|dst| codec.encode(frame, dst))
-            .map_err(Error::Encode)
-    }
-
-    /// Bytes queued and not yet handed to the kernel.
-    pub fn len(&self) -> usize {
-        self.out.len()
-    }
-
-    /// True when nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.out.is_empty()
-    }
-
-    fn admit(&mut self, n: usize) -> bool {
-        admit(self.out, self.max, self.open, self.close_reason, n)
-    }
-}
-
-/// Past the hard cap the connection closes with `OutboundOverflow` and what
-/// it had queued is dropped: the peer is not keeping up. Writes after
-/// `close_now`/`shutdown_write` are dropped too.
-#[inline]
-fn admit(out: &mut Outbound, max: usize, open: bool, close_reason: &mut Option<CloseReason>, n: usize) -> bool {
-    if !open || matches!(close_reason, Some(CloseReason::OutboundOverflow { .. })) {
-        return false;
-    }
-    if out.len().saturating_add(n) > max {
-        out.clear();
-        *close_reason = Some(CloseReason::OutboundOverflow { limit: max });
-        return false;
-    }
-    true
-}
-
-impl io::Write for Writer<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Writer::write(self, buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 impl Conn {
@@ -610,89 +427,5 @@ impl io::Write for Conn {
 
     fn flush(&mut self) -> io::Result<()> {
         Conn::flush(self)
-    }
-}
-
-/// A connection as seen from any thread: cheap to clone, `Send + Sync`.
-///
-/// Each call posts a task to the owning loop. A handle whose connection has
-/// closed returns [`Error::ConnectionClosed`]; it can never reach a newer
-/// connection that reused the slot or the file descriptor.
-#[derive(Clone)]
-pub struct ConnHandle {
-    id: ConnId,
-    mailbox: Arc<Mailbox>,
-    alive: Arc<AtomicBool>,
-}
-
-impl fmt::Debug for ConnHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnHandle")
-            .field("id", &self.id)
-            .field("alive", &self.is_alive())
-            .finish()
-    }
-}
-
-impl ConnHandle {
-    /// The connection's id.
-    pub fn id(&self) -> ConnId {
-        self.id
-    }
-
-    /// False once the connection has closed.
-    pub fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
-    }
-
-    fn post(&self, task: Task) -> Result<()> {
-        if !self.is_alive() {
-            return Err(Error::ConnectionClosed);
-        }
-        self.mailbox.post(task).map_err(|_| Error::EngineStopped)
-    }
-
-    /// Queues `data` for the connection; the loop sends it in order with
-    /// other writes from this thread.
-    ///
-    /// # Errors
-    /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`]. A write that
-    /// races with the close may be accepted here and then dropped.
-    pub fn async_write(&self, data: Bytes) -> Result<()> {
-        self.post(Task::Write(self.id, data))
-    }
-
-    /// Queues several buffers, sent back to back.
-    ///
-    /// # Errors
-    /// As [`ConnHandle::async_write`].
-    pub fn async_write_vectored(&self, data: Vec<Bytes>) -> Result<()> {
-        self.post(Task::WriteVectored(self.id, data))
-    }
-
-    /// Encodes `frame` with the engine's codec on the connection's loop and
-    /// queues it. An encoding error there closes the connection
-    /// (`CloseReason::Codec`).
-    ///
-    /// # Errors
-    /// As [`ConnHandle::async_write`].
-    pub fn async_write_frame(&self, frame: Bytes) -> Result<()> {
-        self.post(Task::WriteFrame(self.id, frame))
-    }
-
-    /// Runs `on_traffic` for the connection on its loop, even with no new bytes.
-    ///
-    /// # Errors
-    /// As [`ConnHandle::async_write`].
-    pub fn wake(&self) -> Result<()> {
-        self.post(Task::Wake(self.id))
-    }
-
-    /// Closes the connection after flushing what is queued.
-    ///
-    /// # Errors
-    /// As [`ConnHandle::async_write`].
-    pub fn close(&self) -> Result<()> {
-        self.post(Task::Close(self.id))
     }
 }

@@ -1,0 +1,82 @@
+//! Calling into the handler: the panic guard, the spare outbound buffer lent
+//! for the length of a callback, and applying the returned action.
+
+use std::any::Any;
+use std::mem;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use super::EventLoop;
+use crate::buffer::outbound::Outbound;
+use crate::conn::Conn;
+use crate::error::CloseReason;
+use crate::handler::{Action, EventHandler};
+use crate::id::ConnId;
+
+impl<H: EventHandler> EventLoop<H> {
+    /// Runs a callback with the loop's spare outbound buffer lent to the
+    /// connection; a panic closes the connection instead of the loop.
+    pub(super) fn call(&mut self, id: ConnId, f: impl FnOnce(&H, &mut Conn) -> Action) -> Action {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return Action::Continue;
+        };
+        lend_spare(conn, &mut self.spare_out, self.now);
+        invoke(&*self.handler, conn, f)
+    }
+
+    pub(super) fn apply(&mut self, id: ConnId, action: Action) {
+        match action {
+            Action::Continue => {}
+            Action::Close => {
+                if let Some(c) = self.conns.get_mut(id) {
+                    c.close();
+                }
+            }
+            Action::Shutdown => self.engine.request_stop(self.engine.shutdown_deadline()),
+        }
+    }
+}
+
+/// Before a callback: lend the loop's spare outbound queue to a connection
+/// that has none, and note that its output was not stalled before this.
+#[inline]
+pub(super) fn lend_spare(conn: &mut Conn, spare: &mut Outbound, now: Instant) {
+    if conn.outbound.is_empty() {
+        if let Some(t) = &mut conn.timing {
+            t.last_progress = now;
+        }
+        if !conn.outbound.has_capacity() {
+            mem::swap(&mut conn.outbound, spare);
+        }
+    }
+}
+
+/// Runs a callback; a panic closes the connection instead of the loop.
+fn invoke<H>(handler: &H, conn: &mut Conn, f: impl FnOnce(&H, &mut Conn) -> Action) -> Action {
+    match catch_unwind(AssertUnwindSafe(|| f(handler, conn))) {
+        Ok(action) => action,
+        Err(payload) => {
+            close_for_panic(conn, payload.as_ref());
+            Action::Close
+        }
+    }
+}
+
+/// A callback (or a decoder) panicked on `conn`: drop its output and close
+/// only this connection, with the panic message as the reason.
+pub(super) fn close_for_panic(conn: &mut Conn, payload: &(dyn Any + Send)) {
+    let msg = panic_message(payload);
+    log::error!("netreactor: handler panicked on connection {}: {msg}", conn.id);
+    conn.outbound.clear();
+    conn.close_reason = Some(CloseReason::HandlerPanic(msg));
+}
+
+pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

@@ -1,0 +1,145 @@
+//! The read path: one read into the loop's shared buffer (a small unconsumed
+//! tail copied in front of it), then `on_traffic` or frame delivery, end of
+//! file, and the tail kept per connection only while a message is partial.
+
+use std::mem;
+
+use bytes::BytesMut;
+
+use super::EventLoop;
+use crate::error::CloseReason;
+use crate::handler::{Action, EventHandler};
+use crate::id::ConnId;
+use crate::sys;
+use crate::sys::io::ReadOutcome;
+use std::os::fd::AsFd;
+
+/// An unconsumed tail up to this size is copied back into the loop's read
+/// buffer for the next read; a larger one (a big frame arriving) is read into
+/// the connection's own buffer, so it is not copied again on every read.
+const SMALL_TAIL_BYTES: usize = 4 * 1024;
+
+/// Small tail buffers a loop keeps for reuse (at most 1 MiB of them).
+const TAIL_POOL_MAX: usize = 256;
+
+impl<H: EventHandler> EventLoop<H> {
+    pub(super) fn on_read_ready(&mut self, id: ConnId) {
+        let max_inbound = self.cfg.max_inbound_bytes;
+        let read_size = self.cfg.read_buffer_bytes;
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if conn.inbound.len() >= max_inbound {
+            conn.close_reason
+                .get_or_insert(CloseReason::InboundOverflow { limit: max_inbound });
+            return self.after_callback(id, Action::Continue);
+        }
+        // Read into the loop's buffer, with a small unconsumed tail copied to
+        // its front; only a large partial message reads into its own buffer.
+        let borrowed = conn.inbound.len() <= SMALL_TAIL_BYTES;
+        if borrowed {
+            self.read_buf.extend_from_slice(&conn.inbound);
+            conn.inbound.clear();
+            mem::swap(&mut conn.inbound, &mut self.read_buf);
+        }
+        let framed = conn.codec.is_some();
+        let action = match sys::io::read_into(conn.fd.as_fd(), &mut conn.inbound, read_size) {
+            Ok(ReadOutcome::Data(n)) => {
+                if let Some(t) = &mut conn.timing {
+                    t.last_read = self.now;
+                }
+                self.shared().counters.bytes_in.add(n as u64);
+                if framed {
+                    self.decode_frames(id, false);
+                    self.after_decoding(id)
+                } else {
+                    self.call(id, |h, c| h.on_traffic(c))
+                }
+            }
+            Ok(ReadOutcome::WouldBlock) => Action::Continue,
+            Ok(ReadOutcome::Eof) => {
+                conn.read_closed = true;
+                if framed {
+                    self.decode_frames(id, true);
+                    let action = self.after_decoding(id);
+                    self.apply(id, action);
+                }
+                self.on_eof(id)
+            }
+            Err(e) => {
+                conn.outbound.clear();
+                conn.close_reason.get_or_insert(CloseReason::from_io(e));
+                Action::Continue
+            }
+        };
+        if let Some(conn) = self.conns.get_mut(id) {
+            let pool = &mut self.tail_pool;
+            if borrowed {
+                // Hand the loop's buffer back; an unconsumed tail goes to the
+                // connection's own buffer (from the pool), released when empty.
+                let old = mem::take(&mut self.read_buf);
+                let tail = conn.inbound.len();
+                let own = if tail == 0 {
+                    recycle_tail(pool, old);
+                    BytesMut::new()
+                } else {
+                    let mut own = if old.capacity() >= tail {
+                        old
+                    } else {
+                        recycle_tail(pool, old);
+                        take_tail(pool, tail, read_size)
+                    };
+                    own.extend_from_slice(&conn.inbound);
+                    own
+                };
+                conn.inbound.clear();
+                self.read_buf = mem::replace(&mut conn.inbound, own);
+            } else if conn.inbound.is_empty() {
+                recycle_tail(pool, mem::take(&mut conn.inbound)); // what a partial message grew
+            }
+        }
+        self.after_callback(id, action);
+    }
+
+    /// A handler that called `Conn::end_decoding` in `on_frame` gets the
+    /// rest of the read through `on_traffic` at once (no further read may
+    /// come to deliver it).
+    pub(super) fn after_decoding(&mut self, id: ConnId) -> Action {
+        match self.conns.get_mut(id) {
+            Some(c) if c.codec.is_none() && !c.inbound.is_empty() && c.close_reason.is_none() => {
+                self.call(id, |h, c| h.on_traffic(c))
+            }
+            _ => Action::Continue,
+        }
+    }
+
+    /// The peer sent FIN: the handler decides (default: close after flushing).
+    pub(super) fn on_eof(&mut self, id: ConnId) -> Action {
+        if self.conns.get_mut(id).is_none_or(|c| c.close_reason.is_some()) {
+            return Action::Continue;
+        }
+        let action = self.call(id, |h, c| h.on_eof(c));
+        if action == Action::Close {
+            if let Some(c) = self.conns.get_mut(id) {
+                c.close_reason.get_or_insert(CloseReason::PeerEof);
+            }
+        }
+        action
+    }
+}
+
+/// A buffer for an unconsumed tail of `len` bytes: a pooled small one, or
+/// (a large partial message) one with room for the next read too.
+fn take_tail(pool: &mut Vec<BytesMut>, len: usize, read_size: usize) -> BytesMut {
+    if len <= SMALL_TAIL_BYTES {
+        pool.pop().unwrap_or_else(|| BytesMut::with_capacity(SMALL_TAIL_BYTES))
+    } else {
+        BytesMut::with_capacity(len + read_size)
+    }
+}
+
+/// Keeps a small emptied tail buffer for the next connection that needs one.
+fn recycle_tail(pool: &mut Vec<BytesMut>, mut buf: BytesMut) {
+    buf.clear();
+    if (SMALL_TAIL_BYTES..=2 * SMALL_TAIL_BYTES).contains(&buf.capacity()) && pool.len() < TAIL_POOL_MAX {
+        pool.push(buf);
+    }
+}

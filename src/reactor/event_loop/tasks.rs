@@ -1,0 +1,48 @@
+//! Tasks posted to the loop by other threads: registrations, writes, wakes,
+//! closes and the stop.
+
+use super::EventLoop;
+use crate::conn::Conn;
+use crate::error::CloseReason;
+use crate::handler::EventHandler;
+use crate::mailbox::Task;
+
+impl<H: EventHandler> EventLoop<H> {
+    pub(super) fn run_tasks(&mut self) {
+        if !self.mailbox().take_pending() {
+            return;
+        }
+        while let Some(task) = self.inbox.try_urgent() {
+            self.run_task(task);
+        }
+        for _ in 0..self.cfg.tasks_per_iteration {
+            match self.inbox.try_normal() {
+                Some(task) => self.run_task(task),
+                None => return,
+            }
+        }
+        self.mailbox().keep_pending();
+    }
+
+    pub(super) fn run_task(&mut self, task: Task) {
+        self.shared().counters.tasks.add(1);
+        match task {
+            Task::Register(fd, peer) => self.register(fd, peer),
+            Task::Write(id, data) => self.task_write(id, |c| c.write_bytes(data)),
+            Task::WriteVectored(id, data) => self.task_write(id, |c| data.into_iter().for_each(|d| c.write_bytes(d))),
+            Task::WriteFrame(id, frame) => self.task_write(id, |c| {
+                if let Err(e) = c.write_frame(&frame) {
+                    c.close_reason.get_or_insert(CloseReason::Codec(e.to_string()));
+                }
+            }),
+            Task::Wake(id) => {
+                if self.conns.get_mut(id).is_some_and(|c| c.close_reason.is_none()) {
+                    let action = self.call(id, |h, c| h.on_traffic(c));
+                    self.after_callback(id, action);
+                }
+            }
+            Task::Close(id) => self.task_write(id, Conn::close),
+            Task::Stop(deadline) => self.begin_stop(deadline),
+        }
+    }
+}

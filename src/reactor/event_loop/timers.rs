@@ -1,0 +1,139 @@
+//! Timers: idle, write-idle and frame deadlines, user timers, close linger
+//! and the ticker, all on the loop's timer wheel.
+
+use std::mem;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use super::callback::panic_message;
+use super::EventLoop;
+use crate::config::Config;
+use crate::conn::Conn;
+use crate::error::{CloseReason, TimeoutKind};
+use crate::handle::EngineHandle;
+use crate::handler::{Action, EventHandler};
+use crate::id::ConnId;
+use crate::reactor::timer::TICK;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TimerKind {
+    /// The connection's idle/frame timer, armed for this deadline.
+    Idle(ConnId, Instant),
+    User(ConnId, u64),
+    Linger(ConnId),
+    Tick,
+}
+
+impl<H: EventHandler> EventLoop<H> {
+    /// Timers the callback asked for, and the idle/frame timer.
+    pub(super) fn arm_timers(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Some(timing) = conn.timing.as_deref_mut() else {
+            return;
+        };
+        for (delay, token) in timing.new_timers.drain(..) {
+            self.timers.insert(self.now + delay, TimerKind::User(id, token));
+        }
+        if !self.cfg.has_idle_timeouts() || conn.close_reason.is_some() {
+            return;
+        }
+        if conn.inbound.is_empty() {
+            timing.partial_since = None;
+        } else if timing.partial_since.is_none() {
+            timing.partial_since = Some(self.now);
+        }
+        if let Some((deadline, _)) = idle_deadline(conn, &self.cfg) {
+            let timing = conn.timing.as_deref_mut().expect("checked above");
+            if timing.idle_timer.is_none_or(|armed| deadline < armed) {
+                timing.idle_timer = Some(deadline);
+                self.timers.insert(deadline, TimerKind::Idle(id, deadline));
+            }
+        }
+    }
+
+    pub(super) fn expire_timers(&mut self) {
+        if self.timers.len() == 0 {
+            return;
+        }
+        let mut fired = mem::take(&mut self.fired);
+        self.timers.expire(self.now, &mut fired);
+        for t in fired.drain(..) {
+            match t {
+                TimerKind::Tick => self.tick(),
+                TimerKind::Linger(id) => {
+                    let now = self.now;
+                    if let Some(c) = self.conns.get_mut(id) {
+                        if c.linger_deadline.is_some_and(|d| d <= now) {
+                            c.outbound.clear();
+                            c.close_reason = Some(CloseReason::LingerTimeout);
+                            self.close_now(id);
+                        }
+                    }
+                }
+                TimerKind::Idle(id, armed) => {
+                    let Some(c) = self.conns.get_mut(id) else { continue };
+                    let Some(t) = c.timing.as_deref_mut().filter(|t| t.idle_timer == Some(armed)) else {
+                        continue; // superseded by an earlier deadline
+                    };
+                    t.idle_timer = None;
+                    match idle_deadline(c, &self.cfg) {
+                        Some((deadline, kind)) if deadline <= self.now => {
+                            if kind == TimeoutKind::WriteIdle {
+                                c.outbound.clear(); // the peer is not reading it
+                            }
+                            c.close_reason.get_or_insert(CloseReason::Timeout(kind));
+                            self.after_callback(id, Action::Continue);
+                        }
+                        _ => self.arm_timers(id),
+                    }
+                }
+                TimerKind::User(id, token) => {
+                    if self.conns.get_mut(id).is_some_and(|c| c.close_reason.is_none()) {
+                        let action = self.call(id, |h, c| h.on_timer(c, token));
+                        self.after_callback(id, action);
+                    }
+                }
+            }
+        }
+        self.fired = fired;
+    }
+
+    pub(super) fn tick(&mut self) {
+        if self.stop_deadline.is_some() {
+            return;
+        }
+        let engine = EngineHandle::from_shared(self.engine.clone());
+        let handler = &*self.handler;
+        let delay = match catch_unwind(AssertUnwindSafe(|| handler.on_tick(&engine))) {
+            Ok((delay, action)) => {
+                if action == Action::Shutdown {
+                    self.engine.request_stop(self.engine.shutdown_deadline());
+                }
+                delay
+            }
+            Err(p) => {
+                log::error!("netreactor: on_tick panicked: {}", panic_message(p.as_ref()));
+                Duration::from_secs(1)
+            }
+        };
+        self.timers.insert(self.now + delay.max(TICK), TimerKind::Tick);
+    }
+}
+
+/// The earliest of the connection's idle and frame deadlines, and which.
+fn idle_deadline(conn: &Conn, cfg: &Config) -> Option<(Instant, TimeoutKind)> {
+    let t = conn.timing.as_deref()?;
+    let read = cfg
+        .read_idle_timeout
+        .filter(|_| !conn.read_closed)
+        .map(|d| (t.last_read + d, TimeoutKind::ReadIdle));
+    let write = cfg
+        .write_idle_timeout
+        .filter(|_| !conn.outbound.is_empty())
+        .map(|d| (t.last_progress + d, TimeoutKind::WriteIdle));
+    let frame = cfg
+        .frame_timeout
+        .zip(t.partial_since)
+        .map(|(d, since)| (since + d, TimeoutKind::Frame));
+    [read, write, frame].into_iter().flatten().min_by_key(|(at, _)| *at)
+}

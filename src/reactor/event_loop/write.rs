@@ -1,0 +1,179 @@
+//! The write path: after every callback its action is applied, queued output
+//! is flushed with one system call, the epoll interest follows the
+//! connection's state, and the writability callbacks that the flush calls for
+//! are delivered. Writes posted from other threads are flushed once per
+//! connection per iteration.
+
+use std::mem;
+use std::os::fd::AsFd;
+
+use super::timers::TimerKind;
+use super::EventLoop;
+use crate::buffer::outbound::Outbound;
+use crate::conn::{Conn, WriteSide};
+use crate::error::CloseReason;
+use crate::handler::{Action, EventHandler};
+use crate::id::ConnId;
+use crate::sys;
+use crate::sys::epoll::Interest;
+
+/// Writability callbacks that may follow one another before the loop moves on.
+const MAX_NOTIFY_ROUNDS: usize = 64;
+
+/// A callback the loop owes a connection after a flush.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Notify {
+    Writability(bool),
+    Drained,
+}
+
+impl<H: EventHandler> EventLoop<H> {
+    pub(super) fn on_write_ready(&mut self, id: ConnId, dead: bool) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        let before = conn.outbound.len();
+        self.after_callback(id, Action::Continue);
+        if dead {
+            if let Some(conn) = self.conns.get_mut(id) {
+                if conn.outbound.len() == before {
+                    // The peer is gone and the socket takes nothing: give up.
+                    conn.outbound.clear();
+                    conn.close_reason = Some(
+                        sys::socket::take_error(conn.fd.as_fd()).map_or(CloseReason::PeerReset, CloseReason::from_io),
+                    );
+                    self.sync(id);
+                }
+            }
+        }
+    }
+
+    /// After any callback: apply its action, flush, deliver the writability
+    /// callbacks the flush calls for, and arm the connection's timers.
+    pub(super) fn after_callback(&mut self, id: ConnId, action: Action) {
+        self.apply(id, action);
+        let mut rounds = 0;
+        while let Some(notify) = self.sync(id) {
+            rounds += 1;
+            if rounds > MAX_NOTIFY_ROUNDS {
+                log::warn!("netreactor: connection {id} keeps toggling writability; deferring");
+                break;
+            }
+            let action = match notify {
+                Notify::Writability(w) => self.call(id, |h, c| h.on_writability_changed(c, w)),
+                Notify::Drained => self.call(id, |h, c| h.on_writable(c)),
+            };
+            self.apply(id, action);
+        }
+        self.arm_timers(id);
+    }
+
+    /// Sends what is queued, brings the epoll registration in line with the
+    /// connection's state, and closes it when it is done. Returns the
+    /// writability callback now due, if any.
+    pub(super) fn sync(&mut self, id: ConnId) -> Option<Notify> {
+        let conn = self.conns.get_mut(id)?;
+        let counters = &self.engine.loops[self.index].counters;
+        if !conn.outbound.is_empty() {
+            match conn.outbound.flush(conn.fd.as_fd()) {
+                Ok(f) => {
+                    counters.bytes_out.add(f.sent as u64);
+                    if let Some(t) = conn.timing.as_mut().filter(|_| f.sent > 0) {
+                        t.last_progress = self.now;
+                    }
+                    conn.write_blocked |= !f.all;
+                }
+                Err(e) => {
+                    conn.outbound.clear();
+                    if !matches!(conn.close_reason, Some(CloseReason::HandlerPanic(_))) {
+                        conn.close_reason = Some(CloseReason::from_io(e));
+                    }
+                }
+            }
+        }
+        counters.bytes_out.add(mem::take(&mut conn.sent_by_flush));
+        if conn.outbound.is_empty() {
+            // Give the lent buffer back, or keep this one as the spare.
+            if !self.spare_out.has_capacity() {
+                mem::swap(&mut conn.outbound, &mut self.spare_out);
+            } else if conn.outbound.has_capacity() {
+                conn.outbound = Outbound::default();
+            }
+            if conn.write_side == WriteSide::ShutdownPending {
+                conn.write_side = WriteSide::Shut;
+                if let Err(e) = sys::socket::shutdown_write(conn.fd.as_fd()) {
+                    conn.close_reason.get_or_insert(CloseReason::from_io(e));
+                }
+                if conn.read_closed {
+                    conn.close_reason.get_or_insert(CloseReason::Local);
+                }
+            }
+        }
+        let mut notify = None;
+        let want = if conn.close_reason.is_some() {
+            if conn.outbound.is_empty() || conn.write_side == WriteSide::Discarding {
+                self.close_now(id);
+                return None;
+            }
+            if conn.linger_deadline.is_none() {
+                let linger = self.now + self.cfg.close_linger;
+                let deadline = self.stop_deadline.map_or(linger, |d| d.min(linger));
+                conn.linger_deadline = Some(deadline);
+                self.timers.insert(deadline, TimerKind::Linger(id));
+            }
+            Interest::WRITE
+        } else {
+            let len = conn.outbound.len();
+            if conn.writable && len > self.cfg.high_watermark {
+                conn.writable = false;
+                notify = Some(Notify::Writability(false));
+            } else if !conn.writable && len <= self.cfg.low_watermark {
+                conn.writable = true;
+                notify = Some(Notify::Writability(true));
+            } else if conn.write_blocked && len == 0 {
+                conn.write_blocked = false;
+                notify = Some(Notify::Drained);
+            }
+            let paused = !conn.writable && self.cfg.pause_reading_when_unwritable;
+            Interest {
+                read: !conn.read_closed && !paused,
+                write: len > 0,
+            }
+        };
+        if want != conn.interest {
+            if let Err(e) = self.poller.modify(conn.fd.as_fd(), id.token(), want) {
+                log::error!("netreactor: epoll_ctl failed on connection {id}: {e}");
+                conn.outbound.clear();
+                conn.close_reason = Some(CloseReason::Io(e));
+                self.close_now(id);
+                return None;
+            }
+            conn.interest = want;
+        }
+        notify
+    }
+
+    /// Writes from tasks are flushed once per connection per iteration.
+    pub(super) fn task_write(&mut self, id: ConnId, f: impl FnOnce(&mut Conn)) {
+        let Some(c) = self.conns.get_mut(id) else { return };
+        if c.outbound.is_empty() {
+            if let Some(t) = &mut c.timing {
+                t.last_progress = self.now;
+            }
+        }
+        f(c);
+        if !c.queued_for_flush {
+            c.queued_for_flush = true;
+            self.flush_queue.push(id);
+        }
+    }
+
+    pub(super) fn flush_queued(&mut self) {
+        let mut queue = mem::take(&mut self.flush_queue);
+        for id in queue.drain(..) {
+            if let Some(c) = self.conns.get_mut(id) {
+                c.queued_for_flush = false;
+                self.after_callback(id, Action::Continue);
+            }
+        }
+        self.flush_queue = queue;
+    }
+}

@@ -1,0 +1,149 @@
+//! A listening socket as a reactor holds it: accept until the queue is
+//! empty, the admission rule of `max_connections`, and pausing with backoff
+//! when the process runs out of descriptors. Used by the acceptor and, in
+//! `reuse_port` mode, by every event loop.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, MaxConnectionsPolicy};
+use crate::handle::EngineShared;
+use crate::options::{ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_START, MAX_CONNECTIONS_RECHECK};
+use crate::sys;
+use crate::sys::epoll::{Interest, Poller};
+use crate::sys::socket::Accepted;
+
+/// Whether the next connection may come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    Accept,
+    /// Accept and close at once (`max_connections` with `Reject`).
+    Reject,
+    /// Leave it in the backlog; try again shortly.
+    Pause,
+}
+
+/// The admission rule of `max_connections` over the engine's total.
+pub(crate) fn admission(cfg: &Config, shared: &EngineShared) -> Admission {
+    match cfg.max_connections {
+        Some((max, policy)) if shared.connection_count() >= max => match policy {
+            MaxConnectionsPolicy::Reject => Admission::Reject,
+            MaxConnectionsPolicy::Pause => Admission::Pause,
+        },
+        _ => Admission::Accept,
+    }
+}
+
+/// A listening socket with its pause state and reserve descriptor.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    fd: OwnedFd,
+    token: u64,
+    reserve: Option<OwnedFd>,
+    paused_until: Option<Instant>,
+    backoff: Duration,
+    exhausted: bool,
+}
+
+impl Listener {
+    pub(crate) fn register(fd: OwnedFd, token: u64, poller: &Poller) -> std::io::Result<Self> {
+        poller.add(fd.as_fd(), token, Interest::READ)?;
+        Ok(Listener {
+            fd,
+            token,
+            reserve: sys::socket::reserve_fd(),
+            paused_until: None,
+            backoff: ACCEPT_BACKOFF_START,
+            exhausted: false,
+        })
+    }
+
+    /// Accepts until the queue is empty or admission says pause.
+    ///
+    /// Out of descriptors (EMFILE/ENFILE), it frees the reserve descriptor,
+    /// accepts one pending connection and closes it (that client learns at
+    /// once instead of hanging), takes the reserve again, and pauses the
+    /// listener with exponential backoff: nothing spins and the engine keeps
+    /// serving (libuv's trick; gnet stops the engine instead, #367). The
+    /// condition is logged once per episode.
+    pub(crate) fn accept_ready(
+        &mut self,
+        poller: &Poller,
+        mut admit: impl FnMut() -> Admission,
+        mut deliver: impl FnMut(OwnedFd, Option<SocketAddr>),
+        mut rejected: impl FnMut(),
+    ) {
+        loop {
+            let admission = admit();
+            if admission == Admission::Pause {
+                return self.pause(poller, MAX_CONNECTIONS_RECHECK);
+            }
+            match sys::socket::accept(self.fd.as_fd()) {
+                Ok(Accepted::Conn(fd, peer)) => {
+                    if self.exhausted {
+                        log::warn!("netreactor: file descriptors available again; accepting");
+                        self.exhausted = false;
+                        self.backoff = ACCEPT_BACKOFF_START;
+                    }
+                    if admission == Admission::Reject {
+                        rejected();
+                    } else {
+                        deliver(fd, peer);
+                    }
+                }
+                Ok(Accepted::WouldBlock) => return,
+                Ok(Accepted::Retry) => continue,
+                Err(e) => {
+                    if sys::socket::is_fd_exhaustion(&e) {
+                        if !self.exhausted {
+                            log::error!(
+                                "netreactor: out of file descriptors ({e}); pausing accept until connections close"
+                            );
+                            self.exhausted = true;
+                        }
+                        if self.reserve.take().is_some() {
+                            if let Ok(Accepted::Conn(fd, _)) = sys::socket::accept(self.fd.as_fd()) {
+                                drop(fd);
+                            }
+                            self.reserve = sys::socket::reserve_fd();
+                        }
+                    } else {
+                        log::error!("netreactor: accept failed: {e}; pausing accept");
+                    }
+                    let backoff = self.backoff;
+                    self.backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    return self.pause(poller, backoff);
+                }
+            }
+        }
+    }
+
+    fn pause(&mut self, poller: &Poller, d: Duration) {
+        if self.paused_until.is_none() {
+            if let Err(e) = poller.modify(self.fd.as_fd(), self.token, Interest::NONE) {
+                log::error!("netreactor: cannot pause the listener: {e}");
+            }
+        }
+        self.paused_until = Some(Instant::now() + d);
+    }
+
+    /// How long until a paused listener should be re-armed.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused_until.is_some()
+    }
+
+    pub(crate) fn timeout(&self, now: Instant) -> Option<Duration> {
+        self.paused_until.map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Re-arms a paused listener whose pause is over.
+    pub(crate) fn resume_if_due(&mut self, poller: &Poller, now: Instant) {
+        if self.paused_until.is_some_and(|t| t <= now) {
+            self.paused_until = None;
+            if let Err(e) = poller.modify(self.fd.as_fd(), self.token, Interest::READ) {
+                log::error!("netreactor: cannot resume the listener: {e}");
+            }
+        }
+    }
+}
