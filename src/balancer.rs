@@ -1,5 +1,6 @@
 //! Choosing the loop that serves a new connection.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,7 +34,9 @@ impl<'a> LoopLoads<'a> {
     }
 }
 
-/// Picks a loop for each accepted connection. Runs on the acceptor thread.
+/// Picks a loop for each accepted connection. Runs on the acceptor thread
+/// (`nr-accept`). A panic in `pick` is caught: that connection goes to the
+/// next loop in turn and the acceptor goes on.
 ///
 /// # Examples
 ///
@@ -42,7 +45,6 @@ impl<'a> LoopLoads<'a> {
 /// use netreactor::{LoadBalancer, LoopLoads};
 ///
 /// /// Everything on loop 0.
-/// #[derive(Debug)]
 /// struct First;
 ///
 /// impl LoadBalancer for First {
@@ -51,13 +53,13 @@ impl<'a> LoopLoads<'a> {
 ///     }
 /// }
 /// ```
-pub trait LoadBalancer: Send + Sync + std::fmt::Debug + 'static {
+pub trait LoadBalancer: Send + Sync + 'static {
     /// The index of the loop, in `0..loads.len()` (taken modulo the count).
     fn pick(&self, peer: Option<SocketAddr>, loads: LoopLoads<'_>) -> usize;
 }
 
 /// The built-in strategies, or your own.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum LoadBalancing {
     /// Each loop in turn (the default).
@@ -70,6 +72,17 @@ pub enum LoadBalancing {
     SourceAddrHash,
     /// A balancer of your own.
     Custom(Arc<dyn LoadBalancer>),
+}
+
+impl fmt::Debug for LoadBalancing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadBalancing::RoundRobin => f.write_str("RoundRobin"),
+            LoadBalancing::LeastConnections => f.write_str("LeastConnections"),
+            LoadBalancing::SourceAddrHash => f.write_str("SourceAddrHash"),
+            LoadBalancing::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
 }
 
 impl LoadBalancing {

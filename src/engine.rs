@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -12,9 +13,9 @@ use crate::addr::Address;
 use crate::balancer::{LoadBalancer, LoadBalancing};
 use crate::codec::{Decoder, Encoder};
 use crate::config::{Config, MaxConnectionsPolicy};
-use crate::error::Result;
+use crate::error::{panic_message, Error, Result};
 use crate::framing::CodecPrototype;
-use crate::handle::{mark_engine_thread, EngineHandle, EngineShared, LoopShared};
+use crate::handle::{self, EngineHandle, EngineShared, LoopShared};
 use crate::handler::{Action, EventHandler};
 use crate::mailbox::{self, Task};
 use crate::options::*;
@@ -262,11 +263,10 @@ impl EngineBuilder {
     /// Starts the engine and blocks until it has stopped.
     ///
     /// # Errors
-    /// The address is invalid, binding failed, or a thread could not start.
+    /// As [`EngineBuilder::start`], and [`Error::EngineFailed`] when the
+    /// engine stopped because one of its threads ended unexpectedly.
     pub fn run<H: EventHandler>(self, handler: H, addr: &str) -> Result<()> {
-        let handle = self.start(handler, addr)?;
-        handle.wait();
-        Ok(())
+        self.start(handler, addr)?.wait()
     }
 
     /// Starts the engine in the background and returns a handle to it.
@@ -335,7 +335,12 @@ impl EngineBuilder {
         ));
         let handle = EngineHandle::from_shared(shared.clone());
         let handler = Arc::new(handler);
-        let boot = handler.on_boot(&handle);
+        let boot = {
+            // `stop()` in on_boot must only ask: nothing runs yet to wait for.
+            let _serving = handle::serve(&shared);
+            catch_unwind(AssertUnwindSafe(|| handler.on_boot(&handle)))
+        };
+        let boot = boot.map_err(|p| Error::EngineFailed(format!("on_boot panicked: {}", panic_message(p.as_ref()))))?;
 
         let cfg = Arc::new(self.cfg);
         let cores = if self.pin_threads {
@@ -357,12 +362,22 @@ impl EngineBuilder {
                 own_listeners.next(),
             )
             .and_then(|lp| {
+                let shared = shared.clone();
                 std::thread::Builder::new().name(format!("nr-loop-{i}")).spawn(move || {
-                    mark_engine_thread();
+                    let _serving = handle::serve(&shared);
                     if let Some(core) = core {
                         core_affinity::set_for_current(core);
                     }
-                    lp.run();
+                    // Everything user code does on the loop is guarded; this
+                    // catches the rest, so the engine stops whole instead of
+                    // limping on without this loop.
+                    if let Err(p) = catch_unwind(AssertUnwindSafe(move || lp.run())) {
+                        shared.loops[i].forget_connections();
+                        shared.fail(format!(
+                            "event loop {i} (thread nr-loop-{i}) panicked: {}",
+                            panic_message(p.as_ref())
+                        ));
+                    }
                 })
             });
             match spawned {
@@ -385,9 +400,20 @@ impl EngineBuilder {
             loop_threads,
         );
         let spawned = coordinator.and_then(|c| {
+            let shared = shared.clone();
             std::thread::Builder::new().name("nr-accept".into()).spawn(move || {
-                mark_engine_thread();
-                c.run();
+                let _serving = handle::serve(&shared);
+                if let Err(p) = catch_unwind(AssertUnwindSafe(move || c.run())) {
+                    // Its shutdown sequence failed: stop the loops by message.
+                    shared.fail(format!(
+                        "the coordinator (thread nr-accept) panicked while stopping: {}",
+                        panic_message(p.as_ref())
+                    ));
+                    for l in &shared.loops {
+                        let _ = l.mailbox.post(Task::Stop(Some(Instant::now())));
+                    }
+                    shared.mark_done();
+                }
             })
         });
         let t = match spawned {
@@ -409,9 +435,105 @@ impl EngineBuilder {
 fn abort_start(shared: &EngineShared, threads: Vec<JoinHandle<()>>) {
     let deadline = Instant::now();
     for l in &shared.loops {
-        let _ = l.mailbox.post(Task::Stop(deadline));
+        let _ = l.mailbox.post(Task::Stop(Some(deadline)));
     }
     for t in threads {
         let _ = t.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Defence in depth: a panic outside every guard (injected here, as a bug
+    //! in the engine would cause one) stops the whole engine, and `wait`
+    //! says which thread died and why. Needs the crate's internals, so it
+    //! lives here rather than in tests/.
+
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::conn::Conn;
+    use crate::error::CloseReason;
+
+    use std::sync::Mutex;
+
+    struct Recorder(Mutex<mpsc::Sender<CloseReason>>);
+    impl EventHandler for Recorder {
+        fn on_close(&self, _conn: &mut Conn, reason: CloseReason) {
+            let _ = self.0.lock().unwrap().send(reason);
+        }
+    }
+
+    fn engine(loops: usize) -> (EngineHandle, mpsc::Receiver<CloseReason>) {
+        let (tx, rx) = mpsc::channel();
+        let engine = Engine::builder()
+            .event_loops(loops)
+            .load_balancing(LoadBalancing::RoundRobin)
+            .start(Recorder(Mutex::new(tx)), "tcp://127.0.0.1:0")
+            .unwrap();
+        (engine, rx)
+    }
+
+    fn connect(engine: &EngineHandle, n: usize) -> Vec<TcpStream> {
+        let clients: Vec<_> = (0..n)
+            .map(|_| TcpStream::connect(engine.local_addr()).unwrap())
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while engine.stats().accepted < n as u64 {
+            assert!(Instant::now() < deadline, "connections not registered");
+            std::thread::yield_now();
+        }
+        clients
+    }
+
+    #[test]
+    fn a_dead_loop_stops_the_whole_engine_and_wait_names_it() {
+        let (engine, closes) = engine(2);
+        let mut clients = connect(&engine, 2); // one on each loop (round robin)
+        engine.shared.loops[1].mailbox.post(Task::Crash).unwrap();
+        let err = engine.wait().expect_err("the engine must report the dead loop");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("nr-loop-1") && msg.contains("injected crash on loop 1"),
+            "{msg}"
+        );
+        assert!(engine.is_stopped());
+        // The other loop's connection was closed with a reason, as at a stop.
+        assert_eq!(
+            closes.recv_timeout(Duration::from_secs(5)).unwrap(),
+            CloseReason::Shutdown
+        );
+        // Both peers see their connection end.
+        for c in &mut clients {
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            assert!(matches!(c.read(&mut [0; 1]), Ok(0) | Err(_)));
+        }
+        assert_eq!(engine.connection_count(), 0);
+    }
+
+    #[test]
+    fn a_dead_acceptor_stops_the_whole_engine_and_wait_names_it() {
+        let (engine, closes) = engine(1);
+        let _client = connect(&engine, 1);
+        engine.shared.coordinator.post(Task::Crash).unwrap();
+        let msg = engine
+            .wait()
+            .expect_err("the engine must report the dead acceptor")
+            .to_string();
+        assert!(
+            msg.contains("nr-accept") && msg.contains("injected crash on the acceptor"),
+            "{msg}"
+        );
+        assert_eq!(
+            closes.recv_timeout(Duration::from_secs(5)).unwrap(),
+            CloseReason::Shutdown
+        );
+        assert!(
+            TcpStream::connect(engine.local_addr()).is_err(),
+            "the listener must be closed"
+        );
     }
 }

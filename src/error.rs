@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::io;
+use std::mem;
+use std::sync::Arc;
 
 /// What can go wrong when starting, stopping or talking to an engine.
 #[derive(Debug)]
@@ -19,6 +21,19 @@ pub enum Error {
     EngineStopped,
     /// The codec could not encode a frame.
     Encode(String),
+    /// The engine stopped because one of its threads ended unexpectedly, or
+    /// `on_boot` panicked; the message names the thread and the panic.
+    EngineFailed(String),
+    /// A [`ConnHandle`](crate::ConnHandle) write was refused: the bytes in
+    /// flight to that connection would pass its limit (the engine's
+    /// `max_outbound_buffer`). Nothing was queued; the connection is fine.
+    /// Retry once `ConnHandle::queued_bytes` has fallen.
+    QueueFull {
+        /// Bytes in flight when the write was refused.
+        queued: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -30,6 +45,10 @@ impl fmt::Display for Error {
             Error::ConnectionClosed => f.write_str("connection closed"),
             Error::EngineStopped => f.write_str("engine stopped"),
             Error::Encode(m) => write!(f, "cannot encode frame: {m}"),
+            Error::EngineFailed(why) => write!(f, "engine failed: {why}"),
+            Error::QueueFull { queued, limit } => {
+                write!(f, "connection's queue is full: {queued} bytes in flight, limit {limit}")
+            }
         }
     }
 }
@@ -49,19 +68,42 @@ impl From<io::Error> for Error {
     }
 }
 
+/// The message of a caught panic, for logs and close reasons.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
 /// Shorthand for `std::result::Result<T, netreactor::Error>`.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Why a connection closed; passed to [`EventHandler::on_close`](crate::EventHandler::on_close).
-#[derive(Debug)]
+///
+/// Reasons compare equal when they are the same kind with the same details
+/// (two `Io` reasons: the same error kind, OS code and message).
+///
+/// ```
+/// use netreactor::CloseReason;
+/// let r = CloseReason::OutboundOverflow { limit: 1024 };
+/// assert_eq!(r.clone(), r);
+/// assert!(!r.is_local());
+/// assert_eq!(r.to_string(), "outbound buffer over 1024 bytes");
+/// ```
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum CloseReason {
     /// The peer closed its side (read returned end of file).
     PeerEof,
     /// The peer reset the connection (ECONNRESET, EPIPE).
     PeerReset,
-    /// A read or write failed with another error.
-    Io(io::Error),
+    /// A read or write failed with another error (shared, so the reason
+    /// can be cloned).
+    Io(Arc<io::Error>),
     /// Closed by this side: `Conn::close`, `Action::Close` or `ConnHandle::close`.
     Local,
     /// The engine is shutting down.
@@ -97,8 +139,40 @@ impl CloseReason {
             io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted => {
                 CloseReason::PeerReset
             }
-            _ => CloseReason::Io(e),
+            _ => CloseReason::Io(Arc::new(e)),
         }
+    }
+}
+
+impl PartialEq for CloseReason {
+    fn eq(&self, other: &Self) -> bool {
+        use CloseReason::*;
+        match (self, other) {
+            (Io(a), Io(b)) => {
+                a.kind() == b.kind() && a.raw_os_error() == b.raw_os_error() && a.to_string() == b.to_string()
+            }
+            (HandlerPanic(a), HandlerPanic(b)) | (Codec(a), Codec(b)) => a == b,
+            (InboundOverflow { limit: a }, InboundOverflow { limit: b })
+            | (OutboundOverflow { limit: a }, OutboundOverflow { limit: b }) => a == b,
+            (Timeout(a), Timeout(b)) => a == b,
+            (a, b) => mem::discriminant(a) == mem::discriminant(b) && !a.has_details(),
+        }
+    }
+}
+
+impl Eq for CloseReason {}
+
+impl CloseReason {
+    /// True for the kinds that carry nothing but their kind.
+    fn has_details(&self) -> bool {
+        !matches!(
+            self,
+            CloseReason::PeerEof
+                | CloseReason::PeerReset
+                | CloseReason::Local
+                | CloseReason::Shutdown
+                | CloseReason::LingerTimeout
+        )
     }
 }
 

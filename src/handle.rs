@@ -9,16 +9,34 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::deadline;
+use crate::error::{Error, Result};
 use crate::mailbox::{Mailbox, Task};
 use crate::stats::{LoopCounters, Stats};
 
 thread_local! {
-    static ON_ENGINE_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// The engine this thread serves (the address of its shared state; 0:
+    /// none), so `stop` can tell its own threads from any other engine's.
+    static SERVING: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Called first thing on every thread the engine starts.
-pub(crate) fn mark_engine_thread() {
-    ON_ENGINE_THREAD.with(|c| c.set(true));
+/// Marks the current thread as one of `shared`'s until the guard drops
+/// (engine threads keep theirs for life; `on_boot`'s caller only during it).
+pub(crate) fn serve(shared: &Arc<EngineShared>) -> ServingGuard {
+    let previous = SERVING.with(|c| c.replace(Arc::as_ptr(shared) as usize));
+    ServingGuard { previous }
+}
+
+/// Restores the thread's previous engine when dropped.
+#[derive(Debug)]
+pub(crate) struct ServingGuard {
+    previous: usize,
+}
+
+impl Drop for ServingGuard {
+    fn drop(&mut self) {
+        SERVING.with(|c| c.set(self.previous));
+    }
 }
 
 /// Per-loop state other threads may read.
@@ -49,6 +67,12 @@ impl LoopShared {
         self.conns.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The loop died with its connections (their descriptors closed as it
+    /// unwound): they are gone.
+    pub(crate) fn forget_connections(&self) {
+        self.conns.store(0, Ordering::Relaxed);
+    }
+
     pub(crate) fn remove_connection(&self) {
         self.conns.fetch_sub(1, Ordering::Relaxed);
     }
@@ -65,6 +89,8 @@ pub(crate) struct EngineShared {
     join: Mutex<Option<JoinHandle<()>>>,
     done: Mutex<bool>,
     done_cv: Condvar,
+    /// Why an engine thread ended unexpectedly, if one did.
+    failure: Mutex<Option<String>>,
 }
 
 impl EngineShared {
@@ -83,6 +109,7 @@ impl EngineShared {
             join: Mutex::new(None),
             done: Mutex::new(false),
             done_cv: Condvar::new(),
+            failure: Mutex::new(None),
         }
     }
 
@@ -93,7 +120,9 @@ impl EngineShared {
 
     /// Asks the coordinator to stop the engine; returns at once.
     pub(crate) fn request_stop(&self, deadline: Duration) {
-        let _ = self.coordinator.post(Task::Stop(Instant::now() + deadline));
+        let _ = self
+            .coordinator
+            .post(Task::Stop(deadline::after(Instant::now(), deadline)));
     }
 
     pub(crate) fn connection_count(&self) -> usize {
@@ -102,6 +131,21 @@ impl EngineShared {
 
     pub(crate) fn shutdown_deadline(&self) -> Duration {
         self.shutdown_deadline
+    }
+
+    /// An engine thread ended unexpectedly: record why (the first reason
+    /// wins), log it, and stop the whole engine rather than limp on.
+    pub(crate) fn fail(&self, why: String) {
+        log::error!("netreactor: {why}; stopping the engine");
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(why);
+        self.request_stop(self.shutdown_deadline);
+    }
+
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Called by the coordinator as its very last act.
@@ -114,7 +158,7 @@ impl EngineShared {
 /// Controls a running engine from any thread: `Send + Sync`, cheap to clone.
 #[derive(Clone)]
 pub struct EngineHandle {
-    shared: Arc<EngineShared>,
+    pub(crate) shared: Arc<EngineShared>,
 }
 
 impl fmt::Debug for EngineHandle {
@@ -144,8 +188,10 @@ impl EngineHandle {
     /// most `deadline` before they are closed regardless.
     pub fn stop_with_deadline(&self, deadline: Duration) {
         self.request_stop(deadline);
-        if !ON_ENGINE_THREAD.with(Cell::get) {
-            self.wait();
+        let own_thread = SERVING.with(Cell::get) == Arc::as_ptr(&self.shared) as usize;
+        if !own_thread {
+            // A failure is reported by `wait` and `run`; `stop` only ends it.
+            let _ = self.wait();
         }
     }
 
@@ -154,17 +200,48 @@ impl EngineHandle {
     }
 
     /// Blocks until the engine has stopped and all its threads have ended.
-    pub fn wait(&self) {
+    /// Call it from any thread but the engine's own (there it would wait for
+    /// itself).
+    ///
+    /// # Errors
+    /// [`Error::EngineFailed`] when the engine stopped because one of its
+    /// threads ended unexpectedly (it names the thread and the panic).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor::{Action, Engine, EngineHandle, EventHandler};
+    ///
+    /// /// Stops the engine as soon as it has started.
+    /// struct Once;
+    /// impl EventHandler for Once {
+    ///     fn on_boot(&self, engine: &EngineHandle) -> Action {
+    ///         engine.stop(); // on the engine's own thread: only asks
+    ///         Action::Continue
+    ///     }
+    /// }
+    /// let engine = Engine::builder().start(Once, "tcp://127.0.0.1:0")?;
+    /// engine.wait()?;
+    /// assert!(engine.is_stopped());
+    /// # Ok::<(), netreactor::Error>(())
+    /// ```
+    pub fn wait(&self) -> Result<()> {
         let join = self.shared.join.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = join {
             if t.join().is_err() {
-                log::error!("netreactor: the coordinator thread panicked");
+                self.shared
+                    .fail("the coordinator thread (nr-accept) ended by a panic".into());
                 self.shared.mark_done();
             }
         }
         let mut done = self.shared.done.lock().unwrap_or_else(|e| e.into_inner());
         while !*done {
             done = self.shared.done_cv.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(done);
+        match self.shared.failure() {
+            Some(why) => Err(Error::EngineFailed(why)),
+            None => Ok(()),
         }
     }
 

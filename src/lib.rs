@@ -35,6 +35,7 @@ mod balancer;
 mod buffer;
 mod config;
 mod conn;
+mod deadline;
 mod engine;
 mod error;
 mod framing;

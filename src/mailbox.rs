@@ -35,7 +35,11 @@ pub(crate) enum Task {
     Wake(ConnId),
     Close(ConnId),
     /// Flush and close every connection by the deadline, then exit.
-    Stop(Instant),
+    /// `None`: no deadline beyond each connection's linger.
+    Stop(Option<Instant>),
+    /// Tests only: panic outside every guard, as a bug in the engine would.
+    #[cfg(test)]
+    Crash,
 }
 
 impl Task {

@@ -280,8 +280,8 @@ fn write_past_max_outbound_buffer_closes_with_outbound_overflow() {
         Flood(2 * MIB, rec.clone()),
     );
     let mut s = connect(engine.local_addr());
-    // Nothing of the refused write is sent.
-    expect_eof(&mut s, IO_TIMEOUT);
+    // Nothing of the refused write is sent, and the peer sees a reset.
+    expect_reset(&mut s, IO_TIMEOUT);
     let reason = rec.wait_close_of(s.local_addr().unwrap(), |r| format!("{r:?}"));
     assert_eq!(reason, format!("OutboundOverflow {{ limit: {MIB} }}"));
     assert_eq!(engine.stats().closed_overflow, 1);

@@ -230,7 +230,7 @@ fn boot_and_shutdown_each_run_exactly_once() {
 
     // Stopping again, or waiting, runs nothing more.
     engine.stop();
-    engine.wait();
+    engine.wait().expect("a clean stop");
     assert_eq!(h.boots.load(Ordering::SeqCst), 1);
     assert_eq!(h.shutdowns.load(Ordering::SeqCst), 1);
     assert_eq!(h.rec.closes(), 4);

@@ -55,8 +55,9 @@ fn panic_in_on_traffic_closes_only_that_connection() {
     round_trip(&mut victim, b"fine so far");
 
     victim.write_all(b"boom").unwrap();
-    // Nothing the panicking callback wrote is sent; the client sees EOF.
-    expect_eof(&mut victim, IO_TIMEOUT);
+    // Nothing the panicking callback wrote is sent, and the client sees the
+    // stream was cut (a reset, not EOF).
+    expect_reset(&mut victim, IO_TIMEOUT);
     let msg = panic_message_of(&rec, victim.local_addr().unwrap());
     assert!(msg.contains(PANIC_TEXT), "panic message {msg:?}");
 
@@ -73,7 +74,7 @@ fn panic_in_on_traffic_closes_only_that_connection() {
     for _ in 0..5 {
         let mut v = connect(addr);
         v.write_all(b"boom again").unwrap();
-        expect_eof(&mut v, IO_TIMEOUT);
+        expect_reset(&mut v, IO_TIMEOUT);
         let msg = panic_message_of(&rec, v.local_addr().unwrap());
         assert!(msg.contains(PANIC_TEXT), "panic message {msg:?}");
     }
@@ -161,7 +162,7 @@ fn panic_in_on_frame_mid_batch_closes_only_that_connection() {
     // delivered. What the first two queued is dropped with the connection.
     let mut victim = connect(addr);
     victim.write_all(b"one\ntwo\nboom\nthree\n").unwrap();
-    expect_eof(&mut victim, IO_TIMEOUT);
+    expect_reset(&mut victim, IO_TIMEOUT);
     let msg = panic_message_of(&rec, victim.local_addr().unwrap());
     assert!(msg.contains("in a frame"), "panic message {msg:?}");
 

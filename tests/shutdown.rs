@@ -145,7 +145,7 @@ fn action_shutdown_from_on_traffic_stops_the_engine() {
         std::thread::spawn(move || e.wait())
     };
     wait_until(SETTLE, "the engine reports itself stopped", || engine.is_stopped());
-    waiter.join().unwrap();
+    waiter.join().unwrap().expect("a clean stop");
     assert_eq!(shutdowns.load(Ordering::SeqCst), 1);
     assert_eq!(rec.closes(), 2);
     assert!(lock(&rec.closed)

@@ -78,7 +78,7 @@ fn sigterm_and_sigint_stop_the_engine_gracefully() {
             3,
             "{signal}: every connection closed by shutdown"
         );
-        engine.wait();
+        engine.wait().expect("a clean stop");
     }
     // The handlers were handed back: a later engine may take them again.
     let counts = Arc::new(Counts::default());

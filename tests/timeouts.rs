@@ -350,7 +350,7 @@ fn on_tick_runs_on_loop_zero_with_the_returned_delay_and_shutdown_stops_the_engi
         thread::spawn(move || e.wait())
     };
     wait_until(SETTLE, "on_tick's Shutdown stopped the engine", || engine.is_stopped());
-    waiter.join().unwrap();
+    waiter.join().unwrap().expect("a clean stop");
 
     let ticks = lock(&h.ticks).clone();
     assert_eq!(ticks.len(), TICKS, "ticks before the stop");

@@ -398,7 +398,10 @@ pub fn serve_netreactor<H: netreactor::EventHandler>(
         std::process::exit(1)
     });
     announce(name, engine.local_addr());
-    engine.wait();
+    if let Err(e) = engine.wait() {
+        eprintln!("{name}: {e}");
+        std::process::exit(1);
+    }
 }
 
 #[cfg(test)]

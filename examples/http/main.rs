@@ -39,8 +39,7 @@ fn main() -> netreactor::Result<()> {
         engine.local_addrs(),
         args.loops
     );
-    engine.wait();
-    Ok(())
+    engine.wait()
 }
 
 fn seconds(args: &common::Args, flag: &str) -> Option<Duration> {

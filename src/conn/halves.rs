@@ -82,7 +82,8 @@ impl Writer<'_> {
     }
 
     /// Queues `data` by reference (no copy unless it is small).
-    pub fn write_bytes(&mut self, data: Bytes) {
+    pub fn write_bytes(&mut self, data: impl Into<Bytes>) {
+        let data = data.into();
         if self.admit(data.len()) {
             self.out.write_bytes(data);
         }

@@ -6,13 +6,13 @@ mod handle;
 
 pub use self::halves::{Reader, Writer};
 pub use self::handle::ConnHandle;
+pub(crate) use self::handle::HandleShared;
 
 use std::any::Any;
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,12 @@ pub struct Conn {
     pub(crate) queued_for_flush: bool,
     /// `on_close` has run: handles made now are dead from the start.
     pub(crate) closed: bool,
+    /// Queued output was thrown away (`close_now`, a panic): the close
+    /// resets the connection so the peer sees the stream was cut.
+    pub(crate) output_dropped: bool,
+    /// Closing with output queued: `linger_deadline` is set (`None`: the
+    /// linger is unbounded).
+    pub(crate) lingering: bool,
     pub(crate) linger_deadline: Option<Instant>,
     pub(crate) max_outbound: usize,
     pub(crate) write_side: WriteSide,
@@ -62,7 +68,8 @@ pub struct Conn {
     pub(crate) timing: Option<Box<Timing>>,
     /// Bytes sent by `Conn::flush` calls, for the loop's counters.
     pub(crate) sent_by_flush: u64,
-    pub(crate) alive: Option<Arc<AtomicBool>>,
+    /// Shared with the connection's handles, once one exists.
+    pub(crate) shared: Option<Arc<HandleShared>>,
     pub(crate) mailbox: Arc<Mailbox>,
     pub(crate) context: Option<Box<dyn Any + Send>>,
 }
@@ -234,8 +241,8 @@ impl Conn {
 
     /// Queues `data` by reference (small ones are copied; large ones are
     /// sent straight from the `Bytes`).
-    pub fn write_bytes(&mut self, data: Bytes) {
-        self.writer().write_bytes(data);
+    pub fn write_bytes(&mut self, data: impl Into<Bytes>) {
+        self.writer().write_bytes(data.into());
     }
 
     /// Queues several slices, in order.
@@ -318,6 +325,7 @@ impl Conn {
 
     /// Closes the connection when the callback returns, dropping queued output.
     pub fn close_now(&mut self) {
+        self.output_dropped |= !self.outbound.is_empty();
         self.outbound.clear();
         self.write_side = WriteSide::Discarding;
         self.close_reason.get_or_insert(CloseReason::Local);
@@ -360,15 +368,16 @@ impl Conn {
 
     /// A handle other threads can use to write to or close this connection.
     pub fn handle(&mut self) -> ConnHandle {
-        let closed = self.closed;
-        let alive = self
-            .alive
-            .get_or_insert_with(|| Arc::new(AtomicBool::new(!closed)))
+        let (closed, limit) = (self.closed, self.max_outbound);
+        let shared = self
+            .shared
+            .get_or_insert_with(|| HandleShared::new(!closed, limit))
             .clone();
+        shared.set_outbound(self.outbound.len());
         ConnHandle {
             id: self.id,
             mailbox: self.mailbox.clone(),
-            alive,
+            shared,
         }
     }
 

@@ -11,6 +11,8 @@ use std::time::Instant;
 
 use crate::balancer::{LoadBalancer, LoopLoads};
 use crate::config::Config;
+use crate::deadline;
+use crate::error::panic_message;
 use crate::handle::{EngineHandle, EngineShared};
 use crate::handler::EventHandler;
 use crate::mailbox::{Inbox, Task};
@@ -33,6 +35,9 @@ pub(crate) struct Coordinator<H> {
     cfg: Arc<Config>,
     handler: Arc<H>,
     loop_threads: Vec<JoinHandle<()>>,
+    /// Round robin for connections whose balancer call panicked.
+    fallback: usize,
+    pick_panics: u64,
 }
 
 impl<H: EventHandler> Coordinator<H> {
@@ -66,11 +71,22 @@ impl<H: EventHandler> Coordinator<H> {
             cfg,
             handler,
             loop_threads,
+            fallback: 0,
+            pick_panics: 0,
         })
     }
 
     pub(crate) fn run(mut self) {
-        let deadline = self.serve();
+        let deadline = match catch_unwind(AssertUnwindSafe(|| self.serve())) {
+            Ok(deadline) => deadline,
+            Err(p) => {
+                self.shared.fail(format!(
+                    "the acceptor (thread nr-accept) panicked: {}",
+                    panic_message(p.as_ref())
+                ));
+                deadline::after(Instant::now(), self.shared.shutdown_deadline())
+            }
+        };
         // Stop accepting first: close the listener before anything else.
         self.listener = None;
         let handle = EngineHandle::from_shared(self.shared.clone());
@@ -91,8 +107,9 @@ impl<H: EventHandler> Coordinator<H> {
         shared.mark_done();
     }
 
-    /// Accepts until a stop is requested; returns the shutdown deadline.
-    fn serve(&mut self) -> Instant {
+    /// Accepts until a stop is requested; returns the shutdown deadline
+    /// (`None`: none).
+    fn serve(&mut self) -> Option<Instant> {
         loop {
             if let Some(deadline) = self.take_stop() {
                 return deadline;
@@ -109,7 +126,7 @@ impl<H: EventHandler> Coordinator<H> {
                 Ok(n) => n,
                 Err(e) => {
                     log::error!("netreactor: acceptor poll failed: {e}; stopping");
-                    return Instant::now();
+                    return Some(Instant::now());
                 }
             };
             for i in 0..n {
@@ -119,7 +136,7 @@ impl<H: EventHandler> Coordinator<H> {
                     SIGNALS => {
                         if let Some(sig) = self.signals.as_ref().and_then(SignalReader::read) {
                             log::info!("netreactor: signal {sig} received; shutting down");
-                            return Instant::now() + self.shared.shutdown_deadline();
+                            return deadline::after(Instant::now(), self.shared.shutdown_deadline());
                         }
                     }
                     _ => {}
@@ -131,23 +148,29 @@ impl<H: EventHandler> Coordinator<H> {
         }
     }
 
-    fn take_stop(&self) -> Option<Instant> {
-        let mut deadline = None;
+    /// `Some(deadline)` once a stop was asked for (the earliest deadline
+    /// when several were).
+    fn take_stop(&self) -> Option<Option<Instant>> {
+        let mut stop = None;
         if !self.shared.coordinator.take_pending() {
             return None;
         }
         while let Some(task) = self.inbox.try_normal() {
-            if let Task::Stop(d) = task {
-                deadline = Some(deadline.map_or(d, |e: Instant| e.min(d)));
+            match task {
+                Task::Stop(d) => stop = Some(stop.map_or(d, |earlier| deadline::earliest(earlier, d))),
+                #[cfg(test)]
+                Task::Crash => panic!("injected crash on the acceptor"),
+                _ => {}
             }
         }
-        deadline
+        stop
     }
 
     fn accept(&mut self) {
         let Some(listener) = &mut self.listener else { return };
         let shared = &*self.shared;
         let (balancer, cfg) = (&self.balancer, &*self.cfg);
+        let (fallback, pick_panics) = (&mut self.fallback, &mut self.pick_panics);
         let loops = &shared.loops;
         listener.accept_ready(
             &self.poller,
@@ -156,7 +179,25 @@ impl<H: EventHandler> Coordinator<H> {
                 if cfg.tcp_nodelay {
                     let _ = sys::socket::set_nodelay(fd.as_fd(), true);
                 }
-                let i = balancer.pick(peer, LoopLoads::new(loops)) % loops.len();
+                // The balancer is user code: a panic sends this connection to
+                // the next loop in turn instead of taking the acceptor down.
+                let pick = catch_unwind(AssertUnwindSafe(|| balancer.pick(peer, LoopLoads::new(loops))));
+                let i = match pick {
+                    Ok(i) => i % loops.len(),
+                    Err(payload) => {
+                        *pick_panics += 1;
+                        if *pick_panics == 1 || pick_panics.is_power_of_two() {
+                            log::error!(
+                                "netreactor: LoadBalancer::pick panicked ({} times so far): {}; \
+                                 using the next loop in turn",
+                                pick_panics,
+                                panic_message(payload.as_ref())
+                            );
+                        }
+                        *fallback = fallback.wrapping_add(1);
+                        *fallback % loops.len()
+                    }
+                };
                 loops[i].add_connection();
                 if loops[i].mailbox.post(Task::Register(fd, peer)).is_err() {
                     loops[i].remove_connection();

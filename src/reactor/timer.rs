@@ -8,8 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-/// Wheel resolution.
+/// Wheel resolution (`next_timeout` counts ticks as milliseconds).
 pub(crate) const TICK: Duration = Duration::from_millis(1);
+const _: () = assert!(TICK.as_nanos() == 1_000_000);
 const SLOTS: usize = 1024;
 const WORDS: usize = SLOTS / 64;
 
@@ -106,7 +107,10 @@ impl<T> TimerWheel<T> {
             }
         }
         let wake_tick = self.current + 1 + distance;
-        let wake_at = self.origin + TICK * u32::try_from(wake_tick).unwrap_or(u32::MAX);
+        // Ticks are milliseconds; a u64 of them spans 584 million years, so
+        // this never saturates (a u32 did, after 49.7 days of uptime, and
+        // turned every pending timer into a zero timeout: a busy spin).
+        let wake_at = self.origin.checked_add(Duration::from_millis(wake_tick))?;
         Some(wake_at.saturating_duration_since(now))
     }
 }
@@ -148,6 +152,31 @@ mod tests {
             d >= Duration::from_micros(7300) && d <= Duration::from_millis(8),
             "{d:?}"
         );
+    }
+
+    /// Regression: after 2^32 ms (49.7 days) of a loop's uptime the wake-up
+    /// time saturated to a moment long past, so every pending timer made a
+    /// zero timeout and the loop spun. The clock is injected: the wheel's
+    /// origin is "boot", `now` is 50 and then 2,000 days later.
+    #[test]
+    fn timeouts_stay_right_after_49_7_days_of_uptime() {
+        let boot = Instant::now();
+        let mut w = TimerWheel::new(boot);
+        for days in [50u64, 2_000] {
+            let now = boot + Duration::from_secs(days * 24 * 3600);
+            let mut fired = Vec::new();
+            w.expire(now, &mut fired);
+            w.insert(now + Duration::from_millis(500), days);
+            let timeout = w.next_timeout(now).unwrap();
+            assert!(
+                timeout >= Duration::from_millis(500) && timeout <= Duration::from_millis(501),
+                "after {days} days the loop would sleep {timeout:?} for a timer 500 ms away"
+            );
+            w.expire(now + Duration::from_millis(499), &mut fired);
+            assert!(fired.is_empty(), "fired early after {days} days");
+            w.expire(now + Duration::from_millis(500), &mut fired);
+            assert_eq!(fired, [days]);
+        }
     }
 
     #[test]

@@ -37,6 +37,12 @@ pub(crate) fn tcp_listener(addr: SocketAddr, reuse_port: bool, backlog: i32) -> 
     Ok(socket.into())
 }
 
+/// SO_LINGER with a zero timeout: `close` then resets the connection (RST)
+/// instead of a FIN after whatever was queued.
+pub(crate) fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
+    SockRef::from(&fd).set_linger(Some(std::time::Duration::ZERO))
+}
+
 /// Outcome of one accept4 call.
 #[derive(Debug)]
 pub(crate) enum Accepted {

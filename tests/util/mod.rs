@@ -152,6 +152,47 @@ pub(crate) fn read_to_eof(s: &mut TcpStream, timeout: Duration) -> Vec<u8> {
     out
 }
 
+/// Reads until the connection is reset (ECONNRESET) and returns what came
+/// before; panics on an orderly end of file (a truncated stream must not
+/// look complete) or if nothing happens within `timeout`.
+pub(crate) fn read_to_reset(s: &mut TcpStream, timeout: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no reset within {timeout:?} ({} bytes read)",
+            out.len()
+        );
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => panic!(
+                "orderly EOF after {} bytes where the server dropped output: the peer cannot tell the stream was cut",
+                out.len()
+            ),
+            Ok(k) => out.extend_from_slice(&buf[..k]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("read failed with {e} (not a reset) after {} bytes", out.len()),
+        }
+    }
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    out
+}
+
+/// Asserts the connection is reset with no bytes first.
+pub(crate) fn expect_reset(s: &mut TcpStream, timeout: Duration) {
+    let rest = read_to_reset(s, timeout);
+    assert!(
+        rest.is_empty(),
+        "expected a reset, got {} bytes first: {:?}",
+        rest.len(),
+        String::from_utf8_lossy(&rest[..rest.len().min(64)])
+    );
+}
+
 /// Asserts the next read is an orderly end of file (no bytes first).
 pub(crate) fn expect_eof(s: &mut TcpStream, timeout: Duration) {
     let rest = read_to_eof(s, timeout);

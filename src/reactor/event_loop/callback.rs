@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::EventLoop;
 use crate::buffer::outbound::Outbound;
 use crate::conn::Conn;
-use crate::error::CloseReason;
+use crate::error::{panic_message, CloseReason};
 use crate::handler::{Action, EventHandler};
 use crate::id::ConnId;
 
@@ -67,16 +67,7 @@ fn invoke<H>(handler: &H, conn: &mut Conn, f: impl FnOnce(&H, &mut Conn) -> Acti
 pub(super) fn close_for_panic(conn: &mut Conn, payload: &(dyn Any + Send)) {
     let msg = panic_message(payload);
     log::error!("netreactor: handler panicked on connection {}: {msg}", conn.id);
+    conn.output_dropped |= !conn.outbound.is_empty();
     conn.outbound.clear();
     conn.close_reason = Some(CloseReason::HandlerPanic(msg));
-}
-
-pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    }
 }

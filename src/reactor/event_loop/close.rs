@@ -1,16 +1,16 @@
 //! The close path: the one place a connection ends, and the loop's stop.
 
+use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::callback::panic_message;
 use super::timers::TimerKind;
 use super::EventLoop;
 use crate::conn::WriteSide;
-use crate::error::CloseReason;
+use crate::error::{panic_message, CloseReason, TimeoutKind};
 use crate::handler::EventHandler;
 use crate::id::ConnId;
+use crate::sys;
 
 impl<H: EventHandler> EventLoop<H> {
     /// The one place a connection ends: `on_close` exactly once, then the
@@ -18,11 +18,25 @@ impl<H: EventHandler> EventLoop<H> {
     pub(super) fn close_now(&mut self, id: ConnId) {
         let Some(mut conn) = self.conns.remove(id) else { return };
         conn.closed = true;
-        if let Some(alive) = &conn.alive {
-            alive.store(false, Ordering::Release);
+        if let Some(shared) = &conn.shared {
+            shared.mark_closed();
         }
         let reason = conn.close_reason.take().unwrap_or(CloseReason::Local);
         self.shared().counters.closed(&reason);
+        // Output we dropped must not end in a clean FIN, or the peer would
+        // take a truncated stream for a complete one: reset instead.
+        let truncated = conn.output_dropped
+            || matches!(
+                reason,
+                CloseReason::OutboundOverflow { .. }
+                    | CloseReason::LingerTimeout
+                    | CloseReason::Timeout(TimeoutKind::WriteIdle)
+            );
+        if truncated {
+            if let Err(e) = sys::socket::set_linger_zero(conn.fd.as_fd()) {
+                log::debug!("netreactor: cannot reset connection {id}: {e}");
+            }
+        }
         conn.outbound.clear();
         conn.write_side = WriteSide::Discarding;
         let handler = &*self.handler;
@@ -32,24 +46,34 @@ impl<H: EventHandler> EventLoop<H> {
                 panic_message(p.as_ref())
             );
         }
-        drop(conn);
+        // Dropping the connection drops its context: user code too.
+        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(conn))) {
+            log::error!(
+                "netreactor: dropping the context of connection {id} panicked: {}",
+                panic_message(p.as_ref())
+            );
+        }
         self.shared().remove_connection();
     }
 
     /// Stop: no new connections; every connection flushes what it has
-    /// (until `deadline`) and closes with `CloseReason::Shutdown`.
-    pub(super) fn begin_stop(&mut self, deadline: Instant) {
-        if self.stop_deadline.is_some() {
+    /// (until `deadline`, `None`: no deadline but each connection's linger)
+    /// and closes with `CloseReason::Shutdown`.
+    pub(super) fn begin_stop(&mut self, deadline: Option<Instant>) {
+        if self.stopping {
             return;
         }
-        self.stop_deadline = Some(deadline);
+        self.stopping = true;
+        self.stop_deadline = deadline;
         self.listener = None;
         for id in self.conns.ids() {
             if let Some(c) = self.conns.get_mut(id) {
                 c.close_reason.get_or_insert(CloseReason::Shutdown);
-                if c.linger_deadline.is_some_and(|d| d > deadline) {
-                    c.linger_deadline = Some(deadline);
-                    self.timers.insert(deadline, TimerKind::Linger(id));
+                if let Some(stop) = deadline.filter(|_| c.lingering) {
+                    if c.linger_deadline.is_none_or(|d| d > stop) {
+                        c.linger_deadline = Some(stop);
+                        self.timers.insert(stop, TimerKind::Linger(id));
+                    }
                 }
             }
             self.sync(id);

@@ -66,7 +66,7 @@ impl<H: EventHandler> EventLoop<H> {
     }
 
     pub(super) fn register(&mut self, fd: OwnedFd, peer: Option<SocketAddr>) {
-        if self.stop_deadline.is_some() {
+        if self.stopping {
             self.shared().remove_connection();
             return;
         }
@@ -89,14 +89,16 @@ impl<H: EventHandler> EventLoop<H> {
             write_blocked: false,
             queued_for_flush: false,
             closed: false,
+            output_dropped: false,
             linger_deadline: None,
+            lingering: false,
             max_outbound: self.cfg.max_outbound_bytes,
             write_side: WriteSide::Open,
             writable: true,
             codec: self.cfg.codec.as_ref().map(|c| c.0.clone_box()),
             timing: self.cfg.has_idle_timeouts().then(|| Timing::new(self.now)),
             sent_by_flush: 0,
-            alive: None,
+            shared: None,
             mailbox: self.shared().mailbox.clone(),
             context: None,
         });

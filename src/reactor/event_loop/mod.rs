@@ -58,6 +58,9 @@ pub(crate) struct EventLoop<H> {
     fired: Vec<TimerKind>,
     /// The time at the top of this iteration (one clock read per iteration).
     now: Instant,
+    /// A stop began: no new connections, every connection is closing.
+    stopping: bool,
+    /// The stop's deadline for flushing (`None`: none).
     stop_deadline: Option<Instant>,
 }
 
@@ -93,6 +96,7 @@ impl<H: EventHandler> EventLoop<H> {
             timers: TimerWheel::new(now),
             fired: Vec::new(),
             now,
+            stopping: false,
             stop_deadline: None,
         })
     }
@@ -134,7 +138,7 @@ impl<H: EventHandler> EventLoop<H> {
                         "netreactor: loop {} poll failed: {e}; closing its connections",
                         self.index
                     );
-                    self.begin_stop(self.now);
+                    self.begin_stop(Some(self.now));
                 }
             }
             self.run_tasks();
@@ -143,7 +147,7 @@ impl<H: EventHandler> EventLoop<H> {
             if let Some(l) = &mut self.listener {
                 l.resume_if_due(&self.poller, self.now);
             }
-            if self.stop_deadline.is_some() && self.conns.len() == 0 {
+            if self.stopping && self.conns.len() == 0 {
                 break;
             }
         }

@@ -28,9 +28,13 @@ impl<H: EventHandler> EventLoop<H> {
         self.shared().counters.tasks.add(1);
         match task {
             Task::Register(fd, peer) => self.register(fd, peer),
-            Task::Write(id, data) => self.task_write(id, |c| c.write_bytes(data)),
-            Task::WriteVectored(id, data) => self.task_write(id, |c| data.into_iter().for_each(|d| c.write_bytes(d))),
-            Task::WriteFrame(id, frame) => self.task_write(id, |c| {
+            Task::Write(id, data) => self.task_write(id, data.len(), |c| c.write_bytes(data)),
+            Task::WriteVectored(id, data) => {
+                let posted = data.iter().map(|d| d.len()).fold(0, usize::saturating_add);
+                self.task_write(id, posted, |c| data.into_iter().for_each(|d| c.write_bytes(d)))
+            }
+            // The user's encoder runs here, under the task's panic guard.
+            Task::WriteFrame(id, frame) => self.task_write(id, frame.len(), |c| {
                 if let Err(e) = c.write_frame(&frame) {
                     c.close_reason.get_or_insert(CloseReason::Codec(e.to_string()));
                 }
@@ -41,8 +45,10 @@ impl<H: EventHandler> EventLoop<H> {
                     self.after_callback(id, action);
                 }
             }
-            Task::Close(id) => self.task_write(id, Conn::close),
+            Task::Close(id) => self.task_write(id, 0, Conn::close),
             Task::Stop(deadline) => self.begin_stop(deadline),
+            #[cfg(test)]
+            Task::Crash => panic!("injected crash on loop {}", self.index),
         }
     }
 }

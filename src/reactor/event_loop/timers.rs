@@ -5,11 +5,11 @@ use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use super::callback::panic_message;
 use super::EventLoop;
 use crate::config::Config;
 use crate::conn::Conn;
-use crate::error::{CloseReason, TimeoutKind};
+use crate::deadline;
+use crate::error::{panic_message, CloseReason, TimeoutKind};
 use crate::handle::EngineHandle;
 use crate::handler::{Action, EventHandler};
 use crate::id::ConnId;
@@ -32,7 +32,9 @@ impl<H: EventHandler> EventLoop<H> {
             return;
         };
         for (delay, token) in timing.new_timers.drain(..) {
-            self.timers.insert(self.now + delay, TimerKind::User(id, token));
+            if let Some(at) = deadline::after(self.now, delay) {
+                self.timers.insert(at, TimerKind::User(id, token));
+            }
         }
         if !self.cfg.has_idle_timeouts() || conn.close_reason.is_some() {
             return;
@@ -99,7 +101,7 @@ impl<H: EventHandler> EventLoop<H> {
     }
 
     pub(super) fn tick(&mut self) {
-        if self.stop_deadline.is_some() {
+        if self.stopping {
             return;
         }
         let engine = EngineHandle::from_shared(self.engine.clone());
@@ -116,7 +118,10 @@ impl<H: EventHandler> EventLoop<H> {
                 Duration::from_secs(1)
             }
         };
-        self.timers.insert(self.now + delay.max(TICK), TimerKind::Tick);
+        match deadline::after(self.now, delay.max(TICK)) {
+            Some(at) => self.timers.insert(at, TimerKind::Tick),
+            None => log::info!("netreactor: on_tick asked never to be called again"),
+        }
     }
 }
 
@@ -126,14 +131,14 @@ fn idle_deadline(conn: &Conn, cfg: &Config) -> Option<(Instant, TimeoutKind)> {
     let read = cfg
         .read_idle_timeout
         .filter(|_| !conn.read_closed)
-        .map(|d| (t.last_read + d, TimeoutKind::ReadIdle));
+        .and_then(|d| Some((deadline::after(t.last_read, d)?, TimeoutKind::ReadIdle)));
     let write = cfg
         .write_idle_timeout
         .filter(|_| !conn.outbound.is_empty())
-        .map(|d| (t.last_progress + d, TimeoutKind::WriteIdle));
+        .and_then(|d| Some((deadline::after(t.last_progress, d)?, TimeoutKind::WriteIdle)));
     let frame = cfg
         .frame_timeout
         .zip(t.partial_since)
-        .map(|(d, since)| (since + d, TimeoutKind::Frame));
+        .and_then(|(d, since)| Some((deadline::after(since, d)?, TimeoutKind::Frame)));
     [read, write, frame].into_iter().flatten().min_by_key(|(at, _)| *at)
 }

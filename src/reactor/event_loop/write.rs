@@ -6,11 +6,14 @@
 
 use std::mem;
 use std::os::fd::AsFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use super::callback::close_for_panic;
 use super::timers::TimerKind;
 use super::EventLoop;
 use crate::buffer::outbound::Outbound;
 use crate::conn::{Conn, WriteSide};
+use crate::deadline;
 use crate::error::CloseReason;
 use crate::handler::{Action, EventHandler};
 use crate::id::ConnId;
@@ -90,6 +93,9 @@ impl<H: EventHandler> EventLoop<H> {
             }
         }
         counters.bytes_out.add(mem::take(&mut conn.sent_by_flush));
+        if let Some(shared) = &conn.shared {
+            shared.set_outbound(conn.outbound.len());
+        }
         if conn.outbound.is_empty() {
             // Give the lent buffer back, or keep this one as the spare.
             if !self.spare_out.has_capacity() {
@@ -113,11 +119,13 @@ impl<H: EventHandler> EventLoop<H> {
                 self.close_now(id);
                 return None;
             }
-            if conn.linger_deadline.is_none() {
-                let linger = self.now + self.cfg.close_linger;
-                let deadline = self.stop_deadline.map_or(linger, |d| d.min(linger));
-                conn.linger_deadline = Some(deadline);
-                self.timers.insert(deadline, TimerKind::Linger(id));
+            if !conn.lingering {
+                conn.lingering = true;
+                let linger = deadline::after(self.now, self.cfg.close_linger);
+                conn.linger_deadline = deadline::earliest(linger, self.stop_deadline);
+                if let Some(at) = conn.linger_deadline {
+                    self.timers.insert(at, TimerKind::Linger(id));
+                }
             }
             Interest::WRITE
         } else {
@@ -142,7 +150,7 @@ impl<H: EventHandler> EventLoop<H> {
             if let Err(e) = self.poller.modify(conn.fd.as_fd(), id.token(), want) {
                 log::error!("netreactor: epoll_ctl failed on connection {id}: {e}");
                 conn.outbound.clear();
-                conn.close_reason = Some(CloseReason::Io(e));
+                conn.close_reason = Some(CloseReason::Io(std::sync::Arc::new(e)));
                 self.close_now(id);
                 return None;
             }
@@ -152,14 +160,22 @@ impl<H: EventHandler> EventLoop<H> {
     }
 
     /// Writes from tasks are flushed once per connection per iteration.
-    pub(super) fn task_write(&mut self, id: ConnId, f: impl FnOnce(&mut Conn)) {
+    /// `posted`: the bytes the task carried, which leave the handles' count
+    /// of bytes in flight as they enter the outbound queue. `f` may run user
+    /// code (an encoder): a panic closes only this connection.
+    pub(super) fn task_write(&mut self, id: ConnId, posted: usize, f: impl FnOnce(&mut Conn)) {
         let Some(c) = self.conns.get_mut(id) else { return };
+        if let Some(shared) = &c.shared {
+            shared.taken(posted);
+        }
         if c.outbound.is_empty() {
             if let Some(t) = &mut c.timing {
                 t.last_progress = self.now;
             }
         }
-        f(c);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(c))) {
+            close_for_panic(c, payload.as_ref());
+        }
         if !c.queued_for_flush {
             c.queued_for_flush = true;
             self.flush_queue.push(id);
