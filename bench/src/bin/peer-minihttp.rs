@@ -31,12 +31,18 @@ impl HttpService for Plaintext {
 fn main() {
     let flags = Flags::parse(USAGE, &[]);
     flags.only(&["addr"]);
-    let addr = flags.get("addr").and_then(parse_addr).unwrap_or_else(|| flags.fail("bad --addr"));
+    let addr = flags
+        .get("addr")
+        .and_then(parse_addr)
+        .unwrap_or_else(|| flags.fail("bad --addr"));
     if addr.port() == 0 {
         flags.fail("--addr needs a fixed port");
     }
     raise_nofile_limit();
-    may::config().set_workers(1).set_pool_capacity(1000).set_stack_size(0x4000);
+    may::config()
+        .set_workers(1)
+        .set_pool_capacity(1000)
+        .set_stack_size(0x4000);
     let server = HttpServer(Plaintext).start(addr).expect("bind");
     announce("peer-minihttp", addr);
     let _ = server.join();
