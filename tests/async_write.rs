@@ -73,7 +73,7 @@ const PER_WRITER: usize = 1000;
 /// Message `seq` of writer `t`: "T{t}:{seq:06}" plus, now and then, a long
 /// tail (above the small-write copy threshold), then '\n'.
 fn message(t: usize, seq: usize) -> String {
-    let tail = if seq % 7 == 0 { 300 + t * 10 } else { 0 };
+    let tail = if seq.is_multiple_of(7) { 300 + t * 10 } else { 0 };
     format!("T{t}:{seq:06}:{}\n", "x".repeat(tail))
 }
 

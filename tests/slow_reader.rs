@@ -130,7 +130,7 @@ fn slow_reader_gets_64_mib_intact_while_its_loop_keeps_serving_others() {
                 }
                 off += n;
                 received.store(off, Ordering::SeqCst);
-                if off % CHUNK == 0 && off < TOTAL {
+                if off.is_multiple_of(CHUNK) && off < TOTAL {
                     expected = chunk((off / CHUNK) as u64);
                 }
                 since_pause += n;

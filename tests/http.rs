@@ -1,0 +1,607 @@
+//! examples/http over real sockets, byte by byte: routes, keep-alive,
+//! pipelining (one write for all the responses of one read), bodies
+//! (Content-Length, chunked, 100-continue), HTTP/1.0, `Connection: close`,
+//! every malformed input answered with the right status and a closed
+//! connection, the lingering close, the idle and request timeouts; and the
+//! date formatter and chunked scanner on their own.
+
+mod util;
+
+#[path = "http/harness.rs"]
+mod harness;
+
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use harness::chunked::{self, Progress, Scan};
+use harness::server::Config;
+use harness::{get, quick_timeouts, serve, Client, Response};
+use util::{Rng, IO_TIMEOUT};
+
+// ---- the pieces on their own ------------------------------------------------
+
+#[test]
+fn date_formats_as_imf_fixdate() {
+    // Expected values from Python's email.utils.formatdate(t, usegmt=True).
+    for (secs, want) in [
+        (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+        (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
+        (951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT"),
+        (1_700_000_000, "Tue, 14 Nov 2023 22:13:20 GMT"),
+        (4_107_542_400, "Mon, 01 Mar 2100 00:00:00 GMT"),
+        (253_402_300_799, "Fri, 31 Dec 9999 23:59:59 GMT"),
+    ] {
+        assert_eq!(
+            std::str::from_utf8(&harness::date::format(secs)).unwrap(),
+            want,
+            "{secs}"
+        );
+    }
+}
+
+#[test]
+fn cached_date_is_the_current_second() {
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = harness::date::now();
+    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    assert!(
+        (before..=after).any(|s| harness::date::format(s) == now),
+        "{:?} is not between {before} and {after}",
+        String::from_utf8_lossy(&now)
+    );
+}
+
+/// A random chunked body: (wire bytes, data).
+fn chunked_body(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
+    let mut wire = Vec::new();
+    let mut data = Vec::new();
+    for _ in 0..rng.range(0, 6) {
+        let len = rng.range(1, 300);
+        let chunk = rng.bytes(len);
+        let size = if rng.range(0, 1) == 0 {
+            format!("{:x}", chunk.len())
+        } else {
+            format!("{:04X}", chunk.len())
+        };
+        wire.extend_from_slice(size.as_bytes());
+        if rng.range(0, 3) == 0 {
+            wire.extend_from_slice(b" ; name=\"quoted value\";flag");
+        }
+        wire.extend_from_slice(b"\r\n");
+        wire.extend_from_slice(&chunk);
+        wire.extend_from_slice(b"\r\n");
+        data.extend_from_slice(&chunk);
+    }
+    wire.extend_from_slice(b"0\r\n");
+    if rng.range(0, 2) == 0 {
+        wire.extend_from_slice(b"X-Checksum: 1234\r\nX-Other: a b c\r\n");
+    }
+    wire.extend_from_slice(b"\r\n");
+    (wire, data)
+}
+
+#[test]
+fn chunked_scan_resumes_at_every_split_point() {
+    let mut rng = Rng::new(12);
+    for _ in 0..60 {
+        let (wire, data) = chunked_body(&mut rng);
+        let mut next = wire.clone();
+        next.extend_from_slice(b"GET / HTTP/1.1\r\n"); // the next request, not part of it
+                                                       // Growing prefixes with one Progress carried along, as reads arrive.
+        let mut progress = Progress::default();
+        for end in 0..next.len() {
+            let got = chunked::scan(&next[..end], &mut progress, 1 << 20);
+            if end < wire.len() {
+                assert_eq!(got, Scan::Partial, "prefix of {end} of {} bytes", wire.len());
+            } else {
+                let complete = Scan::Complete {
+                    wire_len: wire.len(),
+                    data_len: data.len(),
+                };
+                assert_eq!(got, complete, "prefix of {end} bytes");
+            }
+        }
+        assert_eq!(chunked::data(&wire).collect::<Vec<_>>().concat(), data);
+    }
+}
+
+#[test]
+fn chunked_scan_rejects_malformed_bodies() {
+    for bad in [
+        &b"zz\r\nab\r\n0\r\n\r\n"[..],     // not hex
+        b"\r\n",                           // no size
+        b"5\nhello\r\n0\r\n\r\n",          // bare LF after the size
+        b"5\r\rhello\r\n0\r\n\r\n",        // bare CR
+        b"5\r\nhelloXY0\r\n\r\n",          // no CRLF after the data
+        b"5 \r\nhello\r\n0\r\n\r\n",       // whitespace without an extension
+        b"5;a\x01b\r\nhello\r\n0\r\n\r\n", // control byte in an extension
+        b"-5\r\nhello\r\n0\r\n\r\n",
+        b"0x5\r\nhello\r\n0\r\n\r\n",
+        b"1000000000000000\r\n", // 16 digits
+        b"0\r\nno colon here\r\n\r\n",
+        b"0\r\nX-A: b\n\r\n", // bare LF in the trailers
+        b"0\r\n: no name\r\n\r\n",
+    ] {
+        let got = chunked::scan(bad, &mut Progress::default(), 1 << 20);
+        assert_eq!(got, Scan::Invalid, "{:?}", String::from_utf8_lossy(bad));
+    }
+}
+
+#[test]
+fn chunked_scan_refuses_what_cannot_fit_before_it_arrives() {
+    // A chunk announced larger than the limit is refused on its size line.
+    let got = chunked::scan(b"100001\r\n", &mut Progress::default(), 1 << 20);
+    assert_eq!(got, Scan::TooLarge);
+    // Small chunks adding up past the limit.
+    let mut wire = Vec::new();
+    while wire.len() <= 4096 {
+        wire.extend_from_slice(b"10\r\n0123456789abcdef\r\n");
+    }
+    assert_eq!(chunked::scan(&wire, &mut Progress::default(), 4096), Scan::TooLarge);
+    // A size line that never ends.
+    let long = vec![b'1'; chunked::MAX_CHUNK_LINE_BYTES + 1];
+    assert_eq!(chunked::scan(&long, &mut Progress::default(), 1 << 20), Scan::Invalid);
+}
+
+// ---- routes -------------------------------------------------------------------
+
+fn assert_date(r: &Response) {
+    let date = r.header("Date");
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let recent: Vec<_> = (now.saturating_sub(5)..=now)
+        .map(|s| String::from_utf8(harness::date::format(s).to_vec()).unwrap())
+        .collect();
+    assert!(
+        recent.iter().any(|d| d == date),
+        "Date {date:?} is not the last few seconds"
+    );
+}
+
+#[test]
+fn plaintext_json_and_not_found() {
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+
+    let r = c.exchange(&get("/plaintext"));
+    assert_eq!((r.status, r.reason.as_str()), (200, "OK"));
+    assert_eq!(r.text(), "Hello, World!");
+    assert_eq!(r.header("Content-Type"), "text/plain");
+    assert_eq!(r.header("Server"), "netreactor");
+    assert!(
+        !r.has_header("Connection"),
+        "HTTP/1.1 keep-alive needs no Connection field"
+    );
+    assert_date(&r);
+
+    let r = c.exchange(&get("/json?pretty=no"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), "application/json");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("valid JSON");
+    assert_eq!(v, serde_json::json!({"message": "Hello, World!"}));
+
+    let r = c.exchange(&get("/nothing/here"));
+    assert_eq!((r.status, r.text()), (404, "Not Found"));
+
+    let r = c.exchange(b"DELETE /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("Allow"), "GET, HEAD");
+
+    let r = c.exchange(b"GET http://example.test/plaintext HTTP/1.1\r\nHost: example.test\r\n\r\n");
+    assert_eq!((r.status, r.text()), (200, "Hello, World!"), "absolute-form target");
+
+    // All of it on one connection.
+    c.send(b"HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.response_to(true);
+    assert_eq!((r.status, r.header("Content-Length")), (200, "13"));
+    assert!(r.body.is_empty());
+    let r = c.exchange(&get("/plaintext"));
+    assert_eq!(r.text(), "Hello, World!", "nothing was sent after the HEAD response");
+    assert_eq!(engine.stats().accepted, 1);
+}
+
+#[test]
+fn keep_alive_serves_a_thousand_requests_on_one_connection() {
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+    for i in 0..1000 {
+        let path = if i % 2 == 0 { "/plaintext" } else { "/json" };
+        assert_eq!(c.exchange(&get(path)).status, 200, "request {i}");
+    }
+    assert_eq!(engine.stats().accepted, 1);
+}
+
+/// Data segments the client's socket has received (TCP_INFO).
+fn data_segments_in(c: &Client) -> u32 {
+    // SAFETY: tcp_info is plain old data; zeroed is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the pointer and length describe `info`, which outlives the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            c.stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockopt(TCP_INFO): {}", std::io::Error::last_os_error());
+    info.tcpi_data_segs_in
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_with_one_write() {
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+    assert_eq!(c.exchange(&get("/plaintext")).status, 200); // connected and served once
+    for round in 0..20 {
+        let paths = ["/plaintext", "/json", "/missing", "/plaintext"];
+        let batch: Vec<u8> = (0..16).flat_map(|i| get(paths[i % 4])).collect();
+        let segments_before = data_segments_in(&c);
+        c.send(&batch); // one write: one segment over loopback, one read on the server
+        for i in 0..16 {
+            let r = c.response();
+            let want = if paths[i % 4] == "/missing" { 404 } else { 200 };
+            assert_eq!(r.status, want, "round {round}, response {i}");
+        }
+        // Sixteen responses, one write: the client received one data segment
+        // (loopback carries up to 64 KiB in one).
+        assert_eq!(data_segments_in(&c) - segments_before, 1, "round {round}");
+    }
+}
+
+#[test]
+fn a_request_split_anywhere_is_answered_once_when_whole() {
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+    let req = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789";
+    for split in 1..req.len() {
+        c.send(&req[..split]);
+        c.send(&req[split..]);
+        let r = c.response();
+        assert_eq!((r.status, r.text()), (200, "0123456789"), "split at {split}");
+    }
+    // Byte by byte, with the next request following.
+    for &b in req.iter() {
+        c.send(&[b]);
+    }
+    c.send(&get("/plaintext"));
+    assert_eq!(c.response().text(), "0123456789");
+    assert_eq!(c.response().text(), "Hello, World!");
+}
+
+// ---- bodies -------------------------------------------------------------------------
+
+#[test]
+fn content_length_and_chunked_bodies_are_echoed() {
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+    let mut rng = Rng::new(7);
+    for _ in 0..30 {
+        let (wire, data) = chunked_body(&mut rng);
+        let mut req = b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        req.extend_from_slice(&wire);
+        // Arrives in random pieces.
+        let mut at = 0;
+        while at < req.len() {
+            let n = rng.range(1, req.len() - at);
+            c.send(&req[at..at + n]);
+            at += n;
+        }
+        let r = c.response();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, data);
+
+        let len = rng.range(0, 70_000);
+        let body = rng.bytes(len);
+        let mut req = format!(
+            "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&body);
+        let r = c.exchange(&req);
+        assert_eq!(r.body, body);
+    }
+    // A body on a route that ignores it is skipped exactly.
+    let mut req = b"POST /missing HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nGET /".to_vec();
+    req.extend_from_slice(&get("/plaintext"));
+    assert_eq!(c.exchange(&req).status, 404);
+    assert_eq!(c.response().text(), "Hello, World!");
+}
+
+#[test]
+fn expect_100_continue_gets_the_go_ahead_before_the_body() {
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+    for te in [false, true] {
+        let framing = if te {
+            "Transfer-Encoding: chunked"
+        } else {
+            "Content-Length: 5"
+        };
+        c.send(format!("POST /echo HTTP/1.1\r\nHost: t\r\n{framing}\r\nExpect: 100-continue\r\n\r\n").as_bytes());
+        assert_eq!(c.read_bytes(25), b"HTTP/1.1 100 Continue\r\n\r\n");
+        c.send(if te { b"5\r\nhello\r\n0\r\n\r\n" } else { b"hello" });
+        let r = c.response();
+        assert_eq!((r.status, r.text()), (200, "hello"));
+    }
+    // Body sent along with the head: the client did not wait, no 100.
+    let r = c.exchange(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi");
+    assert_eq!((r.status, r.text()), (200, "hi"));
+    // HTTP/1.0 cannot ask for it (RFC 9110 §10.1.1): ignored.
+    c.send(b"POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    c.send(b"ok");
+    assert_eq!(c.response().text(), "ok");
+
+    // Too large: the final status instead of the go-ahead, and the end.
+    let mut c = Client::connect(engine.local_addr());
+    let r = c.exchange(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n");
+    assert_eq!(r.status, 413);
+    c.expect_closed(IO_TIMEOUT);
+}
+
+// ---- connection management --------------------------------------------------------------
+
+#[test]
+fn http_1_0_closes_unless_asked_to_keep_alive() {
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+    let r = c.exchange(b"GET /plaintext HTTP/1.0\r\n\r\n");
+    assert_eq!((r.status, r.header("Connection")), (200, "close"));
+    c.expect_closed(IO_TIMEOUT);
+
+    let mut c = Client::connect(engine.local_addr());
+    for _ in 0..3 {
+        let r = c.exchange(b"GET /plaintext HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+        assert_eq!((r.status, r.header("Connection")), (200, "keep-alive"));
+    }
+    let r = c.exchange(b"GET /json HTTP/1.0\r\n\r\n");
+    assert_eq!(r.header("Connection"), "close");
+    c.expect_closed(IO_TIMEOUT);
+}
+
+#[test]
+fn connection_close_ends_after_its_response_and_ignores_the_rest() {
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+    let mut batch = get("/json");
+    batch.extend_from_slice(b"GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    batch.extend_from_slice(&get("/json")); // after the close: never answered
+    c.send(&batch);
+    assert_eq!(c.response().header("Content-Type"), "application/json");
+    let r = c.response();
+    assert_eq!((r.text(), r.header("Connection")), ("Hello, World!", "close"));
+    c.expect_closed(IO_TIMEOUT);
+}
+
+/// Sends `raw` on a fresh connection; expects one response with `status`
+/// (and `Connection: close`), then the end of the connection.
+fn rejected(engine: &util::Engine, raw: &[u8], status: u16) {
+    let mut c = Client::connect(engine.local_addr());
+    let r = c.exchange(raw);
+    assert_eq!(
+        r.status,
+        status,
+        "for {:?}: {r:?}",
+        String::from_utf8_lossy(&raw[..raw.len().min(120)])
+    );
+    assert_eq!(r.header("Connection"), "close");
+    c.expect_closed(IO_TIMEOUT);
+}
+
+#[test]
+fn malformed_requests_get_their_status_and_lose_the_connection() {
+    let engine = serve(Config::default());
+    let host = "Host: t\r\n";
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (b"GET /plaintext HTTP/1.1\nHost: t\n\n".to_vec(), 400), // bare LF
+        (b"GET /plaintext HTTP/1.1\r\nHost: t\n\r\n".to_vec(), 400), // one bare LF
+        (b"GET /plaintext HTTP/1.1\r\nHost: t\r\rX: y\r\n\r\n".to_vec(), 400), // bare CR
+        (b"GET /plaintext HTTP/9.9\r\nHost: t\r\n\r\n".to_vec(), 400),
+        (b"GET /plain text HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(), 400),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(), 400), // a TLS hello
+        (b"GET /plaintext HTTP/1.1\r\nHost : t\r\n\r\n".to_vec(), 400),  // space before the colon
+        (b"GET /plaintext HTTP/1.1\r\nHost: t\r\n folded\r\n\r\n".to_vec(), 400), // obs-fold
+        (b"GET /plaintext HTTP/1.1\r\n\r\n".to_vec(), 400),              // no Host
+        (b"GET /plaintext HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(), 400), // two
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+                .into_bytes(),
+            400,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n")
+                .into_bytes(),
+            400,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!").into_bytes(),
+            400,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Content-Length: +5\r\n\r\nhello").into_bytes(),
+            400,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Content-Length: 5, 5\r\n\r\nhello").into_bytes(),
+            400,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Content-Length: 0x5\r\n\r\nhello").into_bytes(),
+            400,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Transfer-Encoding: chunked, identity\r\n\r\n").into_bytes(),
+            400,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .into_bytes(),
+            400,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Transfer-Encoding: gzip, chunked\r\n\r\n").into_bytes(),
+            501,
+        ),
+        (
+            b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+                .into_bytes(),
+            400,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n")
+                .into_bytes(),
+            400,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n5\r\nhello!!0\r\n\r\n")
+                .into_bytes(),
+            400,
+        ),
+        (
+            format!("GET /plaintext HTTP/1.1\r\n{host}Expect: something-else\r\n\r\n").into_bytes(),
+            417,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Content-Length: 1048577\r\n\r\n").into_bytes(),
+            413,
+        ),
+        (
+            format!("POST /echo HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n100001\r\n").into_bytes(),
+            413,
+        ),
+    ];
+    for (raw, status) in &cases {
+        rejected(&engine, raw, *status);
+    }
+}
+
+#[test]
+fn oversized_heads_get_431() {
+    let engine = serve(Config::default());
+    // 65 fields: one over httparse's slots.
+    let mut many = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n".to_vec();
+    for i in 0..64 {
+        many.extend_from_slice(format!("X-Field-{i}: {i}\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    rejected(&engine, &many, 431);
+    // A complete head over 8 KiB, and one that never ends.
+    let long_value = "v".repeat(9 * 1024);
+    rejected(
+        &engine,
+        format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {long_value}\r\n\r\n").as_bytes(),
+        431,
+    );
+    rejected(
+        &engine,
+        format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {long_value}").as_bytes(),
+        431,
+    );
+    // 64 fields fit.
+    let mut fits = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n".to_vec();
+    for i in 0..63 {
+        fits.extend_from_slice(format!("X-Field-{i}: {i}\r\n").as_bytes());
+    }
+    fits.extend_from_slice(b"\r\n");
+    assert_eq!(Client::connect(engine.local_addr()).exchange(&fits).status, 200);
+}
+
+#[test]
+fn responses_before_a_malformed_request_are_still_sent() {
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+    let mut batch = get("/plaintext");
+    batch.extend_from_slice(&get("/json"));
+    batch.extend_from_slice(b"GET /x HTTP/1.1\nHost: t\n\n");
+    batch.extend_from_slice(&get("/plaintext"));
+    c.send(&batch);
+    assert_eq!(c.response().status, 200);
+    assert_eq!(c.response().status, 200);
+    assert_eq!(c.response().status, 400);
+    c.expect_closed(IO_TIMEOUT);
+}
+
+#[test]
+fn a_client_still_sending_gets_its_413_not_a_reset() {
+    // Lingering close: the server answers 413 at once, sends FIN, then keeps
+    // reading and discarding. Closing outright with the body still arriving
+    // would make the kernel answer it with a reset, which fails the client's
+    // writes and can throw away the 413 before the client reads it.
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 64000000\r\n\r\n");
+    let mut writer = c.stream.try_clone().unwrap();
+    let sender = thread::spawn(move || {
+        // Far more than the socket buffers hold (the kernel's maximum is a
+        // few MiB each way), so most of it is sent after the server answered.
+        let chunk = vec![b'x'; 1_000_000];
+        (0..64).all(|_| writer.write_all(&chunk).is_ok())
+    });
+    // The whole body goes out before the client reads anything.
+    assert!(
+        sender.join().unwrap(),
+        "the server reset the connection while the body was still arriving"
+    );
+    let r = c.response();
+    assert_eq!(r.status, 413);
+    c.expect_closed(IO_TIMEOUT);
+}
+
+// ---- timeouts -------------------------------------------------------------------------------
+
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    let idle = Duration::from_millis(300);
+    let engine = serve(quick_timeouts(idle, Duration::from_secs(10)));
+    let mut c = Client::connect(engine.local_addr());
+    assert_eq!(c.exchange(&get("/plaintext")).status, 200);
+    let answered = Instant::now();
+    c.expect_closed(IO_TIMEOUT);
+    assert!(
+        answered.elapsed() >= idle - Duration::from_millis(5),
+        "closed after {:?}",
+        answered.elapsed()
+    );
+    assert_eq!(engine.stats().closed_timeout, 1);
+}
+
+#[test]
+fn a_request_trickling_in_is_cut_off_at_the_request_deadline() {
+    // Slowloris: one byte every 20 ms keeps the connection busy but the head
+    // never completes. The deadline runs from the first byte and is not
+    // moved by the ones after it.
+    let deadline = Duration::from_millis(400);
+    let engine = serve(quick_timeouts(Duration::from_secs(10), deadline));
+    let mut c = Client::connect(engine.local_addr());
+    let mut writer = c.stream.try_clone().unwrap();
+    let started = Instant::now();
+    let trickle = thread::spawn(move || {
+        let head = b"GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Slow: ".iter().copied();
+        for b in head.chain(std::iter::repeat(b'a')).take(5000) {
+            if writer.write_all(&[b]).is_err() {
+                return true; // the server closed
+            }
+            thread::sleep(Duration::from_millis(20)); // pacing, not synchronisation
+        }
+        false
+    });
+    c.expect_closed(IO_TIMEOUT);
+    assert!(
+        started.elapsed() >= deadline - Duration::from_millis(5),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        trickle.join().unwrap(),
+        "the server never closed the trickling connection"
+    );
+    assert_eq!(engine.stats().closed_timeout, 1);
+}

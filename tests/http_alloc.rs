@@ -1,0 +1,127 @@
+//! The HTTP example allocates nothing per request in steady state, with its
+//! real configuration (idle and request timeouts armed): a counting global
+//! allocator counts allocations made on the loop thread (a thread-local
+//! flag, set by a wrapper around the server's handler in `on_open`).
+
+mod util;
+
+#[path = "http/harness.rs"]
+mod harness;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use harness::server::{self, Config, HttpServer};
+use harness::{get, Client};
+use netreactor::{Action, CloseReason, Conn, EventHandler};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static ON_LOOP: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if ON_LOOP.with(Cell::get) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if ON_LOOP.with(Cell::get) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The example's handler, marking its loop thread as counted.
+struct Counted(HttpServer);
+
+impl EventHandler for Counted {
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        ON_LOOP.with(|c| c.set(true));
+        self.0.on_open(conn)
+    }
+
+    fn on_traffic(&self, conn: &mut Conn) -> Action {
+        self.0.on_traffic(conn)
+    }
+
+    fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {
+        self.0.on_timer(conn, token)
+    }
+
+    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
+        self.0.on_close(conn, reason)
+    }
+}
+
+/// Sends `batch` and reads `responses` responses, `warmup` times and then
+/// `rounds` times; returns the loop's allocations during the measured rounds.
+fn allocations(batch: &[u8], responses: usize, warmup: usize, rounds: usize) -> u64 {
+    // One engine at a time: the counter is global.
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let config = Config::default();
+    let engine = util::start(
+        server::engine_builder(&config).event_loops(1),
+        Counted(HttpServer::new(config)),
+    );
+    let mut c = Client::connect(engine.local_addr());
+    let round = |c: &mut Client| {
+        c.send(batch);
+        for _ in 0..responses {
+            assert_eq!(c.response().status, 200);
+        }
+    };
+    for _ in 0..warmup {
+        round(&mut c);
+    }
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..rounds {
+        round(&mut c);
+    }
+    ALLOCS.load(Ordering::Relaxed) - before
+}
+
+#[test]
+fn plaintext_allocates_nothing_per_request() {
+    let used = allocations(&get("/plaintext"), 1, 200, 5_000);
+    assert_eq!(used, 0, "{used} allocations on the loop thread over 5000 requests");
+}
+
+#[test]
+fn pipelined_plaintext_allocates_nothing_per_request() {
+    let batch: Vec<u8> = (0..16).flat_map(|_| get("/plaintext")).collect();
+    let used = allocations(&batch, 16, 50, 500);
+    assert_eq!(used, 0, "{used} allocations on the loop thread over 500 batches of 16");
+}
+
+#[test]
+fn json_and_bodies_allocate_nothing_per_request() {
+    let mut batch = get("/json");
+    batch.extend_from_slice(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+    batch.extend_from_slice(
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    let used = allocations(&batch, 3, 100, 2_000);
+    assert_eq!(used, 0, "{used} allocations on the loop thread over 2000 rounds");
+}
