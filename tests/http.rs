@@ -400,6 +400,8 @@ fn malformed_requests_get_their_status_and_lose_the_connection() {
         (b"GET /plaintext HTTP/1.1\nHost: t\n\n".to_vec(), 400), // bare LF
         (b"GET /plaintext HTTP/1.1\r\nHost: t\n\r\n".to_vec(), 400), // one bare LF
         (b"GET /plaintext HTTP/1.1\r\nHost: t\r\rX: y\r\n\r\n".to_vec(), 400), // bare CR
+        (b"GET /plaintext HTTP/1.1\r\nHost: t\r\nX: a\rb\r\n\r\n".to_vec(), 400), // CR in a value
+        (b"GET /plaintext HTTP/1.1\r\nHost: t\r\nX: a\nb\r\n\r\n".to_vec(), 400), // LF in a value
         (b"GET /plaintext HTTP/9.9\r\nHost: t\r\n\r\n".to_vec(), 400),
         (b"GET /plain text HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(), 400),
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(), 400), // a TLS hello
