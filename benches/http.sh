@@ -22,8 +22,10 @@
 # Every server runs one thread of work (netreactor: --loops 1, plus its
 # acceptor thread; hyper: a tokio current-thread runtime; may_minihttp: one
 # may worker), all pinned to HTTP_SERVER_CPU. Server CPU per request is the
-# server's utime + stime (/proc/PID/stat) over the measured wrk run divided by
-# the responses wrk counted. The table has medians (min-max) per row and
+# server's CPU time over the measured wrk run (all threads:
+# /proc/PID/task/*/schedstat, in ns; the user/kernel split in the proportion
+# of utime to stime from /proc/PID/stat, whose 10 ms ticks are too coarse for
+# the total) divided by the responses wrk counted. The table has medians (min-max) per row and
 # server, ratios of the medians, and paired ratios: the median of
 # nr_i / peer_i over the repetitions, each pair measured side by side.
 #
@@ -112,10 +114,15 @@ start_server() {
     return 1
 }
 
-# cpu_ticks PID: "utime stime" in clock ticks.
-cpu_ticks() {
+# cpu_sample PID: "on_cpu_ns utime stime". on_cpu_ns sums the first field of
+# every thread's /proc/PID/task/TID/schedstat (time on a CPU, exact to the
+# ns); utime and stime (clock ticks, 10 ms each) from /proc/PID/stat give the
+# user/kernel split.
+cpu_sample() {
+    local ns
+    ns=$(cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}')
     # Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{print $12, $13}'
+    echo "$ns $(sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{print $12, $13}')"
 }
 
 # ---- runs ----------------------------------------------------------------------
@@ -130,7 +137,7 @@ cpu_ticks() {
 } | tee "$OUT/meta.txt" >&2
 
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
-printf 'depth\tserver\trep\trequests\tseconds\tuser_us\tsys_us\n' >"$RESULTS"
+printf 'depth\tserver\trep\trequests\tseconds\tcpu_us\tuser_us\tsys_us\n' >"$RESULTS"
 for depth in $DEPTHS; do
     for rep in $(seq 1 "$REPS"); do
         i=0
@@ -142,9 +149,9 @@ for depth in $DEPTHS; do
             url="http://127.0.0.1:$port/plaintext"
             wrk_args=(-t1 "-c$CONNS" -s "$PIPELINE_LUA" "$url" -- "$depth")
             taskset -c "$CLIENT_CPU" wrk "-d${WARMUP}s" "${wrk_args[@]}" >/dev/null
-            read -r u0 s0 < <(cpu_ticks "$SPID")
+            read -r c0 u0 s0 < <(cpu_sample "$SPID")
             out=$(taskset -c "$CLIENT_CPU" wrk "-d${DURATION}s" "${wrk_args[@]}")
-            read -r u1 s1 < <(cpu_ticks "$SPID")
+            read -r c1 u1 s1 < <(cpu_sample "$SPID")
             echo "$out" >>"$logf"
             stop_server
             if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
@@ -154,11 +161,12 @@ for depth in $DEPTHS; do
             # "123456 requests in 5.00s, 15.70MB read"
             read -r reqs secs < <(sed -nE 's/^ *([0-9]+) requests in ([0-9.]+)(m?s).*/\1 \2\3/p' <<<"$out")
             [[ $secs == *ms ]] && secs=$(awk -v v="${secs%ms}" 'BEGIN{print v/1000}') || secs=${secs%s}
+            cpu_us=$(((c1 - c0) / 1000))
             user_us=$(((u1 - u0) * TICK_US))
             sys_us=$(((s1 - s0) * TICK_US))
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$depth" "$name" "$rep" "$reqs" "$secs" "$user_us" "$sys_us" >>"$RESULTS"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$depth" "$name" "$rep" "$reqs" "$secs" "$cpu_us" "$user_us" "$sys_us" >>"$RESULTS"
             log "$name depth=$depth rep=$rep: $reqs requests in ${secs}s," \
-                "server $(awk -v c=$((user_us + sys_us)) -v r="$reqs" 'BEGIN{printf "%.3f", c/r}') µs/request"
+                "server $(awk -v c="$cpu_us" -v r="$reqs" 'BEGIN{printf "%.3f", c/r}') µs/request"
         done
     done
 done
@@ -174,9 +182,11 @@ def runs(depth, server):
     for r in rows:
         if r["depth"] == depth and r["server"] == server:
             n, secs = int(r["requests"]), float(r["seconds"])
-            cpu = int(r["user_us"]) + int(r["sys_us"])
-            out[r["rep"]] = {"rps": n / secs, "cpu": cpu / n, "user": int(r["user_us"]) / n,
-                             "sys": int(r["sys_us"]) / n, "util": cpu / 1e6 / secs}
+            cpu = int(r["cpu_us"])
+            ticks = int(r["user_us"]) + int(r["sys_us"])
+            user_share = int(r["user_us"]) / ticks if ticks else 0
+            out[r["rep"]] = {"rps": n / secs, "cpu": cpu / n, "user": user_share * cpu / n,
+                             "sys": (1 - user_share) * cpu / n, "util": cpu / 1e6 / secs}
     return out
 def spread(vals, fmt):
     return f"{fmt.format(statistics.median(vals))} ({fmt.format(min(vals))}–{fmt.format(max(vals))})"
