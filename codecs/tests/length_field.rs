@@ -4,7 +4,8 @@
 
 use bytes::{Bytes, BytesMut};
 use netreactor_codecs::{
-    CodecError, Decoder, Encoder, LengthFieldCodec, DEFAULT_MAX_FRAME_LEN_BYTES, MAX_DISCARD_BYTES, MAX_RESERVE_STEP_BYTES,
+    CodecError, Decoder, Encoder, LengthFieldCodec, DEFAULT_MAX_FRAME_LEN_BYTES, MAX_DISCARD_BYTES,
+    MAX_RESERVE_STEP_BYTES,
 };
 
 const HELLO: &[u8] = b"HELLO, WORLD";
@@ -399,11 +400,7 @@ fn error_converts_to_invalid_data() {
 /// 2^63 bytes: the connection swallowed its input forever.
 #[test]
 fn eight_byte_length_of_2_pow_63_or_more_is_corrupt_as_in_netty() {
-    let input = cat(&[
-        &[0xff; 8],
-        &[0, 0, 0, 0, 0, 0, 0, 2],
-        b"hi",
-    ]);
+    let input = cat(&[&[0xff; 8], &[0, 0, 0, 0, 0, 0, 0, 2], b"hi"]);
     for fail_fast in [true, false] {
         let mut c = LengthFieldCodec::builder()
             .length_field_length(8)
@@ -423,10 +420,18 @@ fn eight_byte_length_of_2_pow_63_or_more_is_corrupt_as_in_netty() {
     // 2^63 exactly, big- and little-endian.
     for big_endian in [true, false] {
         let builder = LengthFieldCodec::builder().length_field_length(8);
-        let builder = if big_endian { builder.big_endian() } else { builder.little_endian() };
+        let builder = if big_endian {
+            builder.big_endian()
+        } else {
+            builder.little_endian()
+        };
         let mut c = builder.build().unwrap();
         let value = 1u64 << 63;
-        let header = if big_endian { value.to_be_bytes() } else { value.to_le_bytes() };
+        let header = if big_endian {
+            value.to_be_bytes()
+        } else {
+            value.to_le_bytes()
+        };
         let mut src = BytesMut::from(&header[..]);
         assert!(matches!(c.decode(&mut src), Err(CodecError::CorruptFrame(_))));
         assert!(src.is_empty(), "the header is skipped");
