@@ -1,24 +1,33 @@
-//! Parsing "proto://host:port" addresses.
+//! Parsing "proto://host:port" and "unix:///path" addresses.
 
+use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
-/// A parsed listen or dial address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed listen address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Address {
     /// A TCP address, resolved.
     Tcp(SocketAddr),
+    /// A Unix stream socket at a path in the file system.
+    Unix(PathBuf),
+    /// A Unix stream socket with a Linux abstract name (no file; the name
+    /// without the leading `@`).
+    UnixAbstract(Vec<u8>),
 }
 
 impl Address {
-    /// Parses `tcp://host:port`, `tcp4://…`, `tcp6://…` or a bare `host:port`
-    /// (TCP). Host names are resolved; `tcp4`/`tcp6` keep only that family.
+    /// Parses `tcp://host:port`, `tcp4://…`, `tcp6://…`, a bare `host:port`
+    /// (TCP), `unix:///path/to.sock` (or `unix://relative/path`) and
+    /// `unix://@name` (a Linux abstract name). Host names are resolved;
+    /// `tcp4`/`tcp6` keep only that family. Any thread.
     ///
     /// # Errors
-    /// [`Error::InvalidAddress`] for an unknown scheme or an address that
-    /// does not resolve.
+    /// [`Error::InvalidAddress`] for an unknown scheme, an address that
+    /// does not resolve, or an empty or over-long Unix path.
     ///
     /// # Examples
     ///
@@ -26,10 +35,16 @@ impl Address {
     /// use netreactor::Address;
     /// let a = Address::parse("tcp://127.0.0.1:9000").unwrap();
     /// assert_eq!(a, Address::Tcp("127.0.0.1:9000".parse().unwrap()));
+    /// assert_eq!(Address::parse("unix:///run/app.sock").unwrap(), Address::Unix("/run/app.sock".into()));
+    /// assert_eq!(Address::parse("unix://@app").unwrap(), Address::UnixAbstract(b"app".to_vec()));
+    /// assert_eq!(Address::parse("unix://@app").unwrap().to_string(), "unix://@app");
     /// assert!(Address::parse("sctp://127.0.0.1:1").is_err());
     /// ```
     pub fn parse(s: &str) -> Result<Address> {
         let (scheme, rest) = s.split_once("://").unwrap_or(("tcp", s));
+        if scheme == "unix" {
+            return parse_unix(s, rest);
+        }
         let family: fn(&SocketAddr) -> bool = match scheme {
             "tcp" => |_| true,
             "tcp4" => SocketAddr::is_ipv4,
@@ -42,6 +57,157 @@ impl Address {
             .find(family)
             .ok_or_else(|| Error::InvalidAddress(format!("{s:?} resolves to no usable address")))?;
         Ok(Address::Tcp(addr))
+    }
+
+    /// The IP address and port of a TCP address. Any thread.
+    ///
+    /// ```
+    /// use netreactor::Address;
+    /// assert!(Address::parse("tcp://127.0.0.1:1").unwrap().socket_addr().is_some());
+    /// assert!(Address::parse("unix://@x").unwrap().socket_addr().is_none());
+    /// ```
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Address::Tcp(a) => Some(*a),
+            _ => None,
+        }
+    }
+}
+
+/// The longest Unix socket name the kernel takes (sun_path, minus the NUL
+/// that ends a path).
+const MAX_UNIX_PATH_BYTES: usize = 107;
+
+fn parse_unix(s: &str, rest: &str) -> Result<Address> {
+    let too_long = |n: usize| n > MAX_UNIX_PATH_BYTES;
+    if let Some(name) = rest.strip_prefix('@') {
+        if name.is_empty() || too_long(name.len() + 1) {
+            return Err(Error::InvalidAddress(format!(
+                "{s:?}: an abstract name needs 1 to {} bytes",
+                MAX_UNIX_PATH_BYTES - 1
+            )));
+        }
+        return Ok(Address::UnixAbstract(name.as_bytes().to_vec()));
+    }
+    if rest.is_empty() || too_long(rest.len()) || rest.contains('\0') {
+        return Err(Error::InvalidAddress(format!(
+            "{s:?}: a Unix socket path needs 1 to {MAX_UNIX_PATH_BYTES} bytes and no NUL"
+        )));
+    }
+    Ok(Address::Unix(PathBuf::from(rest)))
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Tcp(a) => write!(f, "tcp://{a}"),
+            Address::Unix(p) => write!(f, "unix://{}", p.display()),
+            Address::UnixAbstract(name) => write!(f, "unix://@{}", String::from_utf8_lossy(name)),
+        }
+    }
+}
+
+/// Where a connection came from: [`Conn::origin`](crate::Conn::origin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Origin {
+    /// Accepted on the engine's listener number `listener` (an index into
+    /// [`EngineHandle::local_addrs`](crate::EngineHandle::local_addrs)).
+    Accepted {
+        /// The listener's index.
+        listener: usize,
+    },
+    /// Handed to the engine with
+    /// [`EngineHandle::enroll`](crate::EngineHandle::enroll).
+    Enrolled,
+}
+
+impl Origin {
+    /// Compact form kept in every connection.
+    pub(crate) fn to_raw(self) -> u16 {
+        match self {
+            Origin::Accepted { listener } => listener as u16,
+            Origin::Enrolled => ENROLLED,
+        }
+    }
+
+    pub(crate) fn from_raw(raw: u16) -> Origin {
+        match raw {
+            ENROLLED => Origin::Enrolled,
+            listener => Origin::Accepted {
+                listener: listener as usize,
+            },
+        }
+    }
+}
+
+const ENROLLED: u16 = u16::MAX;
+
+/// One or several listen addresses, as [`EngineBuilder::start`](crate::EngineBuilder::start)
+/// and [`run`](crate::EngineBuilder::run) take them: a `&str` or `String`,
+/// or an array, slice or `Vec` of them, or of [`Address`]es.
+///
+/// ```
+/// use netreactor::ListenAddrs;
+/// let one = "tcp://127.0.0.1:0".listen_addrs().unwrap();
+/// let two = ["tcp://127.0.0.1:0", "unix://@admin"].listen_addrs().unwrap();
+/// assert_eq!((one.len(), two.len()), (1, 2));
+/// ```
+pub trait ListenAddrs {
+    /// The parsed addresses, in order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidAddress`] for the first that does not parse, or an
+    /// empty list.
+    fn listen_addrs(&self) -> Result<Vec<Address>>;
+}
+
+impl ListenAddrs for str {
+    fn listen_addrs(&self) -> Result<Vec<Address>> {
+        Ok(vec![Address::parse(self)?])
+    }
+}
+
+impl ListenAddrs for String {
+    fn listen_addrs(&self) -> Result<Vec<Address>> {
+        self.as_str().listen_addrs()
+    }
+}
+
+impl ListenAddrs for Address {
+    fn listen_addrs(&self) -> Result<Vec<Address>> {
+        Ok(vec![self.clone()])
+    }
+}
+
+impl<T: ListenAddrs + ?Sized> ListenAddrs for &T {
+    fn listen_addrs(&self) -> Result<Vec<Address>> {
+        (**self).listen_addrs()
+    }
+}
+
+impl<T: ListenAddrs> ListenAddrs for [T] {
+    fn listen_addrs(&self) -> Result<Vec<Address>> {
+        let mut all = Vec::with_capacity(self.len());
+        for a in self {
+            all.extend(a.listen_addrs()?);
+        }
+        if all.is_empty() {
+            return Err(Error::InvalidAddress("no address to listen on".into()));
+        }
+        Ok(all)
+    }
+}
+
+impl<T: ListenAddrs, const N: usize> ListenAddrs for [T; N] {
+    fn listen_addrs(&self) -> Result<Vec<Address>> {
+        self.as_slice().listen_addrs()
+    }
+}
+
+impl<T: ListenAddrs> ListenAddrs for Vec<T> {
+    fn listen_addrs(&self) -> Result<Vec<Address>> {
+        self.as_slice().listen_addrs()
     }
 }
 
@@ -57,5 +223,21 @@ mod tests {
         assert!(Address::parse("tcp6://127.0.0.1:80").is_err());
         assert!(Address::parse("tcp://nonsense").is_err());
         assert!(Address::parse("udp://127.0.0.1:80").is_err());
+    }
+
+    #[test]
+    fn parses_unix_paths_and_abstract_names_within_the_kernel_limit() {
+        assert_eq!(Address::parse("unix:///tmp/a.sock").unwrap(), Address::Unix("/tmp/a.sock".into()));
+        assert_eq!(Address::parse("unix://rel.sock").unwrap(), Address::Unix("rel.sock".into()));
+        assert_eq!(Address::parse("unix://@n").unwrap(), Address::UnixAbstract(b"n".to_vec()));
+        assert!(Address::parse("unix://").is_err());
+        assert!(Address::parse("unix://@").is_err());
+        let longest = format!("unix:///{}", "a".repeat(MAX_UNIX_PATH_BYTES - 1));
+        assert!(Address::parse(&longest).is_ok());
+        let over = format!("unix:///{}", "a".repeat(MAX_UNIX_PATH_BYTES));
+        assert!(Address::parse(&over).is_err());
+        assert!(Address::parse("unix:///a\0b").is_err());
+        assert!(["unix://@x", "tcp://127.0.0.1:0"].listen_addrs().unwrap().len() == 2);
+        assert!(Vec::<&str>::new().listen_addrs().is_err());
     }
 }

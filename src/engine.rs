@@ -1,7 +1,8 @@
 //! Building, starting and stopping an engine.
 
 use std::fmt;
-use std::os::fd::{AsFd, OwnedFd};
+use std::mem;
+use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::addr::Address;
+use crate::addr::{Address, ListenAddrs};
 use crate::balancer::{LoadBalancer, LoadBalancing};
 use crate::codec::{Decoder, Encoder};
 use crate::config::{Config, MaxConnectionsPolicy};
@@ -21,6 +22,7 @@ use crate::mailbox::{self, Task};
 use crate::options::*;
 use crate::reactor::acceptor::Coordinator;
 use crate::reactor::event_loop::EventLoop;
+use crate::reactor::listener::ListenSocket;
 use crate::sys;
 
 /// Entry point: `Engine::builder()`.
@@ -298,8 +300,8 @@ impl EngineBuilder {
     /// # Errors
     /// As [`EngineBuilder::start`], and [`Error::EngineFailed`] when the
     /// engine stopped because one of its threads ended unexpectedly.
-    pub fn run<H: EventHandler>(self, handler: H, addr: &str) -> Result<()> {
-        self.start(handler, addr)?.wait()
+    pub fn run<H: EventHandler>(self, handler: H, addrs: impl ListenAddrs) -> Result<()> {
+        self.start(handler, addrs)?.wait()
     }
 
     /// Starts the engine in the background and returns a handle to it.
@@ -330,26 +332,17 @@ impl EngineBuilder {
     /// engine.stop();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn start<H: EventHandler>(self, handler: H, addr: &str) -> Result<EngineHandle> {
+    pub fn start<H: EventHandler>(self, handler: H, addrs: impl ListenAddrs) -> Result<EngineHandle> {
         self.validate()?;
-        let Address::Tcp(addr) = Address::parse(addr)?;
-        let n = self.event_loops;
-        let listen = sys::socket::ListenOptions {
-            reuse_port: self.reuse_port,
-            backlog: sys::socket::listen_backlog(),
-            ipv6_only: self.ipv6_only,
-        };
-
-        // Listeners: one, or one per loop sharing the port.
-        let mut listeners: Vec<OwnedFd> = Vec::new();
-        let first = sys::socket::tcp_listener(addr, &listen)?;
-        let bound = sys::socket::local_addr(first.as_fd()).unwrap_or(addr);
-        listeners.push(first);
-        if self.reuse_port {
-            for _ in 1..n {
-                listeners.push(sys::socket::tcp_listener(bound, &listen)?);
-            }
+        let addrs = addrs.listen_addrs()?;
+        if addrs.len() > MAX_LISTENERS {
+            return Err(Error::InvalidConfig(format!(
+                "at most {MAX_LISTENERS} listen addresses, got {}",
+                addrs.len()
+            )));
         }
+        let n = self.event_loops;
+        let (bound, acceptor_listeners, mut loop_listeners) = self.bind(&addrs)?;
 
         let signals = if self.handle_signals {
             Some(sys::signal::SignalReader::install()?)
@@ -365,12 +358,7 @@ impl EngineBuilder {
             inboxes.push(inbox);
         }
         let (coord_mailbox, coord_inbox) = mailbox::mailbox()?;
-        let shared = Arc::new(EngineShared::new(
-            loops,
-            vec![bound],
-            coord_mailbox,
-            self.shutdown_deadline,
-        ));
+        let shared = Arc::new(EngineShared::new(loops, bound, coord_mailbox, self.shutdown_deadline));
         let handle = EngineHandle::from_shared(shared.clone());
         let handler = Arc::new(handler);
         let boot = {
@@ -387,8 +375,6 @@ impl EngineBuilder {
             Vec::new()
         };
         let mut loop_threads = Vec::with_capacity(n);
-        let acceptor_listener = if self.reuse_port { None } else { listeners.pop() };
-        let mut own_listeners = listeners.into_iter();
         for (i, inbox) in inboxes.into_iter().enumerate() {
             let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
             let spawned = EventLoop::new(
@@ -397,7 +383,7 @@ impl EngineBuilder {
                 inbox,
                 shared.clone(),
                 cfg.clone(),
-                own_listeners.next(),
+                mem::take(&mut loop_listeners[i]),
             )
             .and_then(|lp| {
                 let shared = shared.clone();
@@ -428,7 +414,7 @@ impl EngineBuilder {
         }
 
         let coordinator = Coordinator::new(
-            acceptor_listener,
+            acceptor_listeners,
             signals,
             coord_inbox,
             shared.clone(),
@@ -470,7 +456,62 @@ impl EngineBuilder {
     }
 }
 
+/// What `bind` opened: the addresses as bound (real ports), the listeners the
+/// acceptor serves, and each loop's own (`reuse_port`).
+type Bound = (Vec<Address>, Vec<ListenSocket>, Vec<Vec<ListenSocket>>);
+
 impl EngineBuilder {
+    /// Binds every address. TCP listeners go to the acceptor, or with
+    /// `reuse_port` one per loop sharing the port; Unix listeners always go
+    /// to the acceptor. On error, everything bound so far is closed (and
+    /// socket files removed) as the values drop.
+    fn bind(&self, addrs: &[Address]) -> Result<Bound> {
+        let n = self.event_loops;
+        let listen = sys::socket::ListenOptions {
+            reuse_port: self.reuse_port,
+            backlog: sys::socket::listen_backlog(),
+            ipv6_only: self.ipv6_only,
+        };
+        let mut bound = Vec::with_capacity(addrs.len());
+        let mut acceptor = Vec::new();
+        let mut per_loop: Vec<Vec<ListenSocket>> = (0..n).map(|_| Vec::new()).collect();
+        for (index, addr) in addrs.iter().enumerate() {
+            let socket = |fd, file| ListenSocket {
+                fd,
+                index,
+                tcp: matches!(addr, Address::Tcp(_)),
+                file,
+            };
+            let in_use = |e: std::io::Error| Error::Io(std::io::Error::new(e.kind(), format!("{addr}: {e}")));
+            match addr {
+                Address::Tcp(a) => {
+                    let first = sys::socket::tcp_listener(*a, &listen).map_err(in_use)?;
+                    let real = sys::socket::local_addr(first.as_fd()).unwrap_or(*a);
+                    bound.push(Address::Tcp(real));
+                    if self.reuse_port {
+                        per_loop[0].push(socket(first, None));
+                        for own in per_loop.iter_mut().skip(1) {
+                            own.push(socket(sys::socket::tcp_listener(real, &listen).map_err(in_use)?, None));
+                        }
+                    } else {
+                        acceptor.push(socket(first, None));
+                    }
+                }
+                Address::Unix(path) => {
+                    let (fd, file) = sys::socket::unix_listener(path, listen.backlog).map_err(in_use)?;
+                    bound.push(addr.clone());
+                    acceptor.push(socket(fd, Some(file)));
+                }
+                Address::UnixAbstract(name) => {
+                    let fd = sys::socket::unix_abstract_listener(name, listen.backlog).map_err(in_use)?;
+                    bound.push(addr.clone());
+                    acceptor.push(socket(fd, None));
+                }
+            }
+        }
+        Ok((bound, acceptor, per_loop))
+    }
+
     /// Every option in range, or the first that is not, by name.
     fn validate(&self) -> Result<()> {
         let cfg = &self.cfg;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::addr::Address;
 use crate::deadline;
 use crate::error::{Error, Result};
 use crate::mailbox::{Mailbox, Task};
@@ -81,7 +82,7 @@ impl LoopShared {
 #[derive(Debug)]
 pub(crate) struct EngineShared {
     pub(crate) loops: Vec<LoopShared>,
-    local_addrs: Vec<SocketAddr>,
+    local_addrs: Vec<Address>,
     pub(crate) coordinator: Mailbox,
     shutdown_deadline: Duration,
     /// Connections refused by `max_connections`.
@@ -98,7 +99,7 @@ pub(crate) struct EngineShared {
 impl EngineShared {
     pub(crate) fn new(
         loops: Vec<LoopShared>,
-        local_addrs: Vec<SocketAddr>,
+        local_addrs: Vec<Address>,
         coordinator: Mailbox,
         shutdown_deadline: Duration,
     ) -> Self {
@@ -253,14 +254,37 @@ impl EngineHandle {
         *self.shared.done.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The addresses the engine listens on (with the real port when bound to port 0).
-    pub fn local_addrs(&self) -> &[SocketAddr] {
+    /// The addresses the engine listens on, in the order given to `start`
+    /// (with the real port when bound to port 0). A connection's
+    /// [`Origin::Accepted`](crate::Origin::Accepted) indexes this list. Any
+    /// thread.
+    ///
+    /// ```
+    /// use netreactor::{Address, Engine, EventHandler};
+    /// struct Nothing;
+    /// impl EventHandler for Nothing {}
+    /// let engine = Engine::builder().start(Nothing, ["tcp://127.0.0.1:0", "unix://@nr-doc-addrs"])?;
+    /// assert!(matches!(engine.local_addrs()[0], Address::Tcp(a) if a.port() != 0));
+    /// assert_eq!(engine.local_addrs()[1], Address::UnixAbstract(b"nr-doc-addrs".to_vec()));
+    /// engine.stop();
+    /// # Ok::<(), netreactor::Error>(())
+    /// ```
+    pub fn local_addrs(&self) -> &[Address] {
         &self.shared.local_addrs
     }
 
-    /// The first listening address.
+    /// The first TCP address the engine listens on: what a test connects
+    /// to. Any thread.
+    ///
+    /// # Panics
+    /// If the engine listens on Unix sockets only (use
+    /// [`local_addrs`](EngineHandle::local_addrs)).
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addrs[0]
+        self.shared
+            .local_addrs
+            .iter()
+            .find_map(Address::socket_addr)
+            .expect("EngineHandle::local_addr: the engine has no TCP listener (see local_addrs)")
     }
 
     /// Connections open now, over all loops (including ones being handed over).

@@ -48,11 +48,11 @@ mod reactor;
 mod stats;
 mod sys;
 
-pub use addr::Address;
+pub use addr::{Address, ListenAddrs, Origin};
 pub use balancer::{LeastConnections, LoadBalancer, LoadBalancing, LoopLoads, RoundRobin, SourceAddrHash};
 pub use bytes::{Bytes, BytesMut};
 pub use config::MaxConnectionsPolicy;
-pub use conn::{Conn, ConnHandle, Reader, Writer};
+pub use conn::{Conn, ConnHandle, PeerCredentials, Reader, Writer};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{CloseReason, Error, Result, TimeoutKind};
 pub use framing::Frame;

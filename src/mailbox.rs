@@ -21,14 +21,24 @@ use std::time::Instant;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::addr::Origin;
 use crate::id::ConnId;
 use crate::sys::waker::Waker;
+
+/// A connected socket on its way to a loop.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) fd: OwnedFd,
+    /// The peer's IP address (`None` for Unix sockets).
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) origin: Origin,
+}
 
 /// Work posted to a loop from another thread.
 #[derive(Debug)]
 pub(crate) enum Task {
-    /// A connection accepted by the acceptor for this loop.
-    Register(OwnedFd, Option<SocketAddr>),
+    /// A connection accepted (or enrolled) for this loop.
+    Register(Incoming),
     Write(ConnId, Bytes),
     WriteVectored(ConnId, Vec<Bytes>),
     WriteFrame(ConnId, Bytes),

@@ -9,6 +9,8 @@ pub const DEFAULT_READ_BUFFER_BYTES: usize = 64 * 1024;
 pub const MIN_READ_BUFFER_BYTES: usize = 1024;
 /// The largest read buffer `read_buffer_size` accepts (one per loop).
 pub const MAX_READ_BUFFER_BYTES: usize = 256 * 1024 * 1024;
+/// The most addresses one engine may listen on.
+pub const MAX_LISTENERS: usize = 64;
 /// The most event loops one engine may have.
 pub const MAX_EVENT_LOOPS: usize = 1024;
 /// A connection whose unconsumed inbound bytes reach this is closed with

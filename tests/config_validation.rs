@@ -96,12 +96,12 @@ fn a_refused_start_leaves_the_port_free() {
     let err = Engine::builder()
         .event_loops(1)
         .read_buffer_size(usize::MAX)
-        .start(Nothing, &format!("tcp://{addr}"))
+        .start(Nothing, format!("tcp://{addr}"))
         .unwrap_err();
     assert!(matches!(err, Error::InvalidConfig(_)));
     let engine = Engine::builder()
         .event_loops(1)
-        .start(Nothing, &format!("tcp://{addr}"))
+        .start(Nothing, format!("tcp://{addr}"))
         .expect("the port is free after a refused start");
     engine.stop();
 }

@@ -401,7 +401,7 @@ fn on_boot_panic_makes_start_fail_with_engine_failed_and_frees_the_port() {
     let addr = free_local_addr();
     let result = Engine::builder()
         .event_loops(2)
-        .start(PanicsOnBoot, &format!("tcp://{addr}"))
+        .start(PanicsOnBoot, format!("tcp://{addr}"))
         .map(|_| ());
     assert_boot_failure(result);
     // The listener was closed: the port can be bound again at once.
@@ -415,7 +415,7 @@ fn on_boot_panic_makes_run_return_engine_failed_and_frees_the_port() {
     assert_boot_failure(
         Engine::builder()
             .event_loops(2)
-            .run(PanicsOnBoot, &format!("tcp://{addr}")),
+            .run(PanicsOnBoot, format!("tcp://{addr}")),
     );
     let again = TcpListener::bind(addr).expect("the failed engine must release its port");
     drop(again);

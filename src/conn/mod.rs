@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+use crate::addr::Origin;
 use crate::buffer::outbound::Outbound;
 use crate::error::{CloseReason, Result};
 use crate::framing::FrameCodec;
@@ -72,6 +73,8 @@ pub struct Conn {
     /// sane budget, so such a holder is still the first to go; a u32 keeps
     /// an idle connection's slot within its memory budget).
     pub(crate) held: u32,
+    /// Where it came from (`Origin::to_raw`).
+    pub(crate) origin: u16,
     /// Bytes sent by `Conn::flush` calls, for the loop's counters.
     pub(crate) sent_by_flush: u64,
     /// Shared with the connection's handles, once one exists.
@@ -129,6 +132,17 @@ impl Timing {
     }
 }
 
+/// Who is at the other end of a Unix socket: [`Conn::peer_credentials`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerCredentials {
+    /// The peer's process id.
+    pub pid: i32,
+    /// Its effective user id.
+    pub uid: u32,
+    /// Its effective group id.
+    pub gid: u32,
+}
+
 /// The state of our sending side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteSide {
@@ -156,6 +170,41 @@ impl Conn {
     /// The peer's address, as accept reported it.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
+    }
+
+    /// Where the connection came from: which listener accepted it, or
+    /// whether it was enrolled. Loop thread only (inside a callback).
+    ///
+    /// ```
+    /// use netreactor::{Action, Conn, EventHandler, Origin};
+    ///
+    /// /// A public port and an admin socket in one engine: only the admin
+    /// /// socket (listener 1) may send "shutdown".
+    /// struct Server;
+    /// impl EventHandler for Server {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         let admin = conn.origin() == Origin::Accepted { listener: 1 };
+    ///         if admin && conn.peek_all() == b"shutdown" {
+    ///             return Action::Shutdown;
+    ///         }
+    ///         conn.echo_all();
+    ///         Action::Continue
+    ///     }
+    /// }
+    /// ```
+    pub fn origin(&self) -> Origin {
+        Origin::from_raw(self.origin)
+    }
+
+    /// The process, user and group of the peer of a Unix socket connection
+    /// (SO_PEERCRED: as they were when it connected). Loop thread only.
+    ///
+    /// # Errors
+    /// The connection is not a Unix socket (`InvalidInput`), or the call failed.
+    pub fn peer_credentials(&self) -> io::Result<PeerCredentials> {
+        let (pid, uid, gid) = sys::socket::peer_credentials(self.fd.as_fd())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("no peer credentials: {e}")))?;
+        Ok(PeerCredentials { pid, uid, gid })
     }
 
     /// The local address of the connection (one `getsockname` call).

@@ -2,7 +2,7 @@
 //! loop, and coordinates shutdown (listeners closed, `on_shutdown`, loops
 //! stopped and joined).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,37 +13,34 @@ use crate::balancer::{LoadBalancer, LoopLoads};
 use crate::config::Config;
 use crate::deadline;
 use crate::error::panic_message;
-use crate::handle::{EngineHandle, EngineShared};
+use crate::handle::{EngineHandle, EngineShared, LoopShared};
 use crate::handler::EventHandler;
-use crate::mailbox::{Inbox, Task};
-use crate::reactor::listener::{admission, Listener};
-use crate::sys;
+use crate::mailbox::{Inbox, Incoming, Task};
+use crate::reactor::listener::{admission, ListenSocket, Listener};
 use crate::sys::epoll::{Interest, Poller};
 use crate::sys::signal::SignalReader;
 
-const LISTENER: u64 = 0;
 const WAKER: u64 = 1;
 const SIGNALS: u64 = 2;
+/// Listener `i` has token `FIRST_LISTENER + i`.
+const FIRST_LISTENER: u64 = 16;
 
 pub(crate) struct Coordinator<H> {
     poller: Poller,
-    listener: Option<Listener>,
+    listeners: Vec<Listener>,
     signals: Option<SignalReader>,
     inbox: Inbox,
     shared: Arc<EngineShared>,
-    balancer: Arc<dyn LoadBalancer>,
     cfg: Arc<Config>,
     handler: Arc<H>,
     loop_threads: Vec<JoinHandle<()>>,
-    /// Round robin for connections whose balancer call panicked.
-    fallback: usize,
-    pick_panics: u64,
+    handout: Handout,
 }
 
 impl<H: EventHandler> Coordinator<H> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        listener: Option<OwnedFd>,
+        listeners: Vec<ListenSocket>,
         signals: Option<SignalReader>,
         inbox: Inbox,
         shared: Arc<EngineShared>,
@@ -53,7 +50,11 @@ impl<H: EventHandler> Coordinator<H> {
         loop_threads: Vec<JoinHandle<()>>,
     ) -> std::io::Result<Self> {
         let poller = Poller::new(64)?;
-        let listener = listener.map(|l| Listener::register(l, LISTENER, &poller)).transpose()?;
+        let listeners = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| Listener::register(l, FIRST_LISTENER + i as u64, &poller))
+            .collect::<std::io::Result<Vec<_>>>()?;
         if let Some(s) = &signals {
             poller.add(s.as_fd(), SIGNALS, Interest::READ)?;
         }
@@ -63,16 +64,18 @@ impl<H: EventHandler> Coordinator<H> {
             .transpose()?;
         Ok(Coordinator {
             poller,
-            listener,
+            listeners,
             signals,
             inbox,
             shared,
-            balancer,
             cfg,
             handler,
             loop_threads,
-            fallback: 0,
-            pick_panics: 0,
+            handout: Handout {
+                balancer,
+                fallback: 0,
+                pick_panics: 0,
+            },
         })
     }
 
@@ -88,7 +91,7 @@ impl<H: EventHandler> Coordinator<H> {
             }
         };
         // Stop accepting first: close the listener before anything else.
-        self.listener = None;
+        self.listeners.clear();
         let handle = EngineHandle::from_shared(self.shared.clone());
         if catch_unwind(AssertUnwindSafe(|| self.handler.on_shutdown(&handle))).is_err() {
             log::error!("netreactor: on_shutdown panicked");
@@ -114,7 +117,8 @@ impl<H: EventHandler> Coordinator<H> {
             if let Some(deadline) = self.take_stop() {
                 return deadline;
             }
-            let timeout = self.listener.as_ref().and_then(|l| l.timeout(Instant::now()));
+            let now = Instant::now();
+            let timeout = self.listeners.iter().filter_map(|l| l.timeout(now)).min();
             let n = if self.shared.coordinator.park() {
                 let n = self.poller.wait(timeout);
                 self.shared.coordinator.unpark();
@@ -131,7 +135,6 @@ impl<H: EventHandler> Coordinator<H> {
             };
             for i in 0..n {
                 match self.poller.event(i).token {
-                    LISTENER => self.accept(),
                     WAKER => self.shared.coordinator.woken(),
                     SIGNALS => {
                         if let Some(sig) = self.signals.as_ref().and_then(SignalReader::read) {
@@ -139,11 +142,16 @@ impl<H: EventHandler> Coordinator<H> {
                             return deadline::after(Instant::now(), self.shared.shutdown_deadline());
                         }
                     }
-                    _ => {}
+                    token => {
+                        if let Some(l) = token.checked_sub(FIRST_LISTENER) {
+                            self.accept(l as usize);
+                        }
+                    }
                 }
             }
-            if let Some(l) = &mut self.listener {
-                l.resume_if_due(&self.poller, Instant::now());
+            let now = Instant::now();
+            for l in &mut self.listeners {
+                l.resume_if_due(&self.poller, now);
             }
         }
     }
@@ -166,46 +174,53 @@ impl<H: EventHandler> Coordinator<H> {
         stop
     }
 
-    fn accept(&mut self) {
-        let Some(listener) = &mut self.listener else { return };
-        let shared = &*self.shared;
-        let (balancer, cfg) = (&self.balancer, &*self.cfg);
-        let (fallback, pick_panics) = (&mut self.fallback, &mut self.pick_panics);
-        let loops = &shared.loops;
-        listener.accept_ready(
+    fn accept(&mut self, listener: usize) {
+        let Some(l) = self.listeners.get_mut(listener) else { return };
+        let (shared, cfg, handout) = (&*self.shared, &*self.cfg, &mut self.handout);
+        l.accept_ready(
             &self.poller,
+            cfg,
             || admission(cfg, shared),
-            |fd, peer| {
-                if cfg.tcp_nodelay {
-                    let _ = sys::socket::set_nodelay(fd.as_fd(), true);
-                }
-                // The balancer is user code: a panic sends this connection to
-                // the next loop in turn instead of taking the acceptor down.
-                let pick = catch_unwind(AssertUnwindSafe(|| balancer.pick(peer, LoopLoads::new(loops))));
-                let i = match pick {
-                    Ok(i) => i % loops.len(),
-                    Err(payload) => {
-                        *pick_panics += 1;
-                        if *pick_panics == 1 || pick_panics.is_power_of_two() {
-                            log::error!(
-                                "netreactor: LoadBalancer::pick panicked ({} times so far): {}; \
-                                 using the next loop in turn",
-                                pick_panics,
-                                panic_message(payload.as_ref())
-                            );
-                        }
-                        *fallback = fallback.wrapping_add(1);
-                        *fallback % loops.len()
-                    }
-                };
-                loops[i].add_connection();
-                if loops[i].mailbox.post(Task::Register(fd, peer)).is_err() {
-                    loops[i].remove_connection();
-                }
-            },
+            |incoming| handout.hand_over(&shared.loops, incoming),
             || {
                 shared.rejected.fetch_add(1, Ordering::Relaxed);
             },
         );
+    }
+}
+
+/// Hands connections to the loops the balancer picks.
+struct Handout {
+    balancer: Arc<dyn LoadBalancer>,
+    /// Round robin for connections whose balancer call panicked.
+    fallback: usize,
+    pick_panics: u64,
+}
+
+impl Handout {
+    fn hand_over(&mut self, loops: &[LoopShared], incoming: Incoming) {
+        // The balancer is user code: a panic sends this connection to the
+        // next loop in turn instead of taking the acceptor down.
+        let balancer = &self.balancer;
+        let pick = catch_unwind(AssertUnwindSafe(|| balancer.pick(incoming.peer, LoopLoads::new(loops))));
+        let i = match pick {
+            Ok(i) => i % loops.len(),
+            Err(payload) => {
+                self.pick_panics += 1;
+                if self.pick_panics == 1 || self.pick_panics.is_power_of_two() {
+                    log::error!(
+                        "netreactor: LoadBalancer::pick panicked ({} times so far): {}; using the next loop in turn",
+                        self.pick_panics,
+                        panic_message(payload.as_ref())
+                    );
+                }
+                self.fallback = self.fallback.wrapping_add(1);
+                self.fallback % loops.len()
+            }
+        };
+        loops[i].add_connection();
+        if loops[i].mailbox.post(Task::Register(incoming)).is_err() {
+            loops[i].remove_connection();
+        }
     }
 }

@@ -8,7 +8,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, MaxConnectionsPolicy};
+use crate::addr::Origin;
 use crate::handle::EngineShared;
+use crate::mailbox::Incoming;
 use crate::options::{ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_START, MAX_CONNECTIONS_RECHECK};
 use crate::sys;
 use crate::sys::epoll::{Interest, Poller};
@@ -35,11 +37,27 @@ pub(crate) fn admission(cfg: &Config, shared: &EngineShared) -> Admission {
     }
 }
 
+/// A bound, listening socket on its way to the reactor that accepts on it.
+#[derive(Debug)]
+pub(crate) struct ListenSocket {
+    pub(crate) fd: OwnedFd,
+    /// Its place in the engine's address list (`Origin::Accepted`).
+    pub(crate) index: usize,
+    /// TCP (not Unix): accepted sockets get the TCP options.
+    pub(crate) tcp: bool,
+    /// The socket file to remove when the listener closes (Unix paths).
+    pub(crate) file: Option<sys::socket::SocketFile>,
+}
+
 /// A listening socket with its pause state and reserve descriptor.
 #[derive(Debug)]
 pub(crate) struct Listener {
     fd: OwnedFd,
     token: u64,
+    index: usize,
+    tcp: bool,
+    /// Dropped with the listener, after its descriptor closed.
+    _file: Option<sys::socket::SocketFile>,
     reserve: Option<OwnedFd>,
     paused_until: Option<Instant>,
     backoff: Duration,
@@ -47,16 +65,32 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn register(fd: OwnedFd, token: u64, poller: &Poller) -> std::io::Result<Self> {
-        poller.add(fd.as_fd(), token, Interest::READ)?;
+    pub(crate) fn register(socket: ListenSocket, token: u64, poller: &Poller) -> std::io::Result<Self> {
+        poller.add(socket.fd.as_fd(), token, Interest::READ)?;
         Ok(Listener {
-            fd,
+            fd: socket.fd,
             token,
+            index: socket.index,
+            tcp: socket.tcp,
+            _file: socket.file,
             reserve: sys::socket::reserve_fd(),
             paused_until: None,
             backoff: ACCEPT_BACKOFF_START,
             exhausted: false,
         })
+    }
+
+    /// The socket options every connection accepted here gets, and where it
+    /// came from.
+    fn incoming(&self, fd: OwnedFd, peer: Option<SocketAddr>, cfg: &Config) -> Incoming {
+        if self.tcp && cfg.tcp_nodelay {
+            let _ = sys::socket::set_nodelay(fd.as_fd(), true);
+        }
+        Incoming {
+            fd,
+            peer,
+            origin: Origin::Accepted { listener: self.index },
+        }
     }
 
     /// Accepts until the queue is empty or admission says pause.
@@ -70,8 +104,9 @@ impl Listener {
     pub(crate) fn accept_ready(
         &mut self,
         poller: &Poller,
+        cfg: &Config,
         mut admit: impl FnMut() -> Admission,
-        mut deliver: impl FnMut(OwnedFd, Option<SocketAddr>),
+        mut deliver: impl FnMut(Incoming),
         mut rejected: impl FnMut(),
     ) {
         loop {
@@ -89,7 +124,7 @@ impl Listener {
                     if admission == Admission::Reject {
                         rejected();
                     } else {
-                        deliver(fd, peer);
+                        deliver(self.incoming(fd, peer, cfg));
                     }
                 }
                 Ok(Accepted::WouldBlock) => return,

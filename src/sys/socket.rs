@@ -3,6 +3,9 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
@@ -51,6 +54,80 @@ pub(crate) fn tcp_listener(addr: SocketAddr, opts: &ListenOptions) -> io::Result
 /// instead of a FIN after whatever was queued.
 pub(crate) fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
     SockRef::from(&fd).set_linger(Some(std::time::Duration::ZERO))
+}
+
+/// A Unix socket file this process bound: removed when dropped, but only if
+/// the path still names that same socket (a file someone put there since
+/// is left alone).
+#[derive(Debug)]
+pub(crate) struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+            if meta.dev() == self.dev && meta.ino() == self.ino {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+/// A non-blocking, close-on-exec Unix stream listener at `path`. A socket
+/// file already there is removed only if it is a socket nobody listens on
+/// (a stale one, left by a process that died); a socket in use is
+/// `AddrInUse`, and anything else (a regular file, a directory) is refused,
+/// never removed.
+pub(crate) fn unix_listener(path: &Path, backlog: i32) -> io::Result<(OwnedFd, SocketFile)> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket; refusing to replace it", path.display()),
+            ));
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{} is in use by a listening socket", path.display()),
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path)?,
+            Err(e) => return Err(e),
+        }
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
+    socket.bind(&SockAddr::unix(path)?)?;
+    let meta = std::fs::symlink_metadata(path)?;
+    let file = SocketFile {
+        path: path.to_owned(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+    };
+    socket.listen(backlog)?;
+    Ok((socket.into(), file))
+}
+
+/// A non-blocking, close-on-exec Unix stream listener with a Linux abstract
+/// name (no file).
+pub(crate) fn unix_abstract_listener(name: &[u8], backlog: i32) -> io::Result<OwnedFd> {
+    let mut path = Vec::with_capacity(name.len() + 1);
+    path.push(0);
+    path.extend_from_slice(name);
+    let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
+    socket.bind(&SockAddr::unix(std::ffi::OsStr::from_bytes(&path))?)?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// The peer's process, user and group (SO_PEERCRED on a Unix socket).
+pub(crate) fn peer_credentials(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
+    let cred = nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::PeerCredentials)?;
+    Ok((cred.pid(), cred.uid(), cred.gid()))
 }
 
 /// Outcome of one accept4 call.

@@ -77,7 +77,7 @@ impl<H: EventHandler> EventLoop<H> {
         }
         self.stopping = true;
         self.stop_deadline = deadline;
-        self.listener = None;
+        self.listeners.clear();
         for id in self.conns.ids() {
             if let Some(c) = self.conns.get_mut(id) {
                 c.close_reason.get_or_insert(CloseReason::Shutdown);

@@ -1,18 +1,19 @@
 //! One readiness event to the connection (or listener, or waker) it names;
 //! accepting in `reuse_port` mode, and registering new connections.
 
-use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use bytes::BytesMut;
 
-use super::{EventLoop, LISTENER, WAKER};
+use super::{EventLoop, FIRST_LISTENER, WAKER};
 use crate::buffer::outbound::Outbound;
 use crate::conn::{Conn, Timing, WriteSide};
+use crate::error::panic_message;
 use crate::handler::EventHandler;
+use crate::mailbox::Incoming;
 use crate::reactor::listener::admission;
-use crate::sys;
 use crate::sys::epoll::{Event, Interest};
 
 impl<H: EventHandler> EventLoop<H> {
@@ -22,7 +23,7 @@ impl<H: EventHandler> EventLoop<H> {
                 self.mailbox().woken();
                 self.shared().counters.wakeups.add(1);
             }
-            LISTENER => self.accept(),
+            token if self.listener_of(token).is_some() => self.accept(FIRST_LISTENER - token),
             token => {
                 let id = self.conns.id_of(token);
                 let Some(conn) = self.conns.get_mut(id) else { return };
@@ -39,37 +40,52 @@ impl<H: EventHandler> EventLoop<H> {
         }
     }
 
-    pub(super) fn accept(&mut self) {
-        let Some(mut listener) = self.listener.take() else {
-            return;
-        };
+    /// The index of the listener `token` names, if it names one.
+    fn listener_of(&self, token: u64) -> Option<usize> {
+        let i = FIRST_LISTENER.checked_sub(token)?;
+        (i < self.listeners.len() as u64).then_some(i as usize)
+    }
+
+    /// `reuse_port` mode: this loop's own listener number `i` is readable.
+    pub(super) fn accept(&mut self, i: u64) {
         let mut accepted = Vec::new();
         let (engine, cfg, index) = (&*self.engine, &*self.cfg, self.index);
+        let Some(listener) = self.listeners.get_mut(i as usize) else { return };
         listener.accept_ready(
             &self.poller,
+            cfg,
             || admission(cfg, engine),
-            |fd, peer| {
+            |incoming| {
                 engine.loops[index].add_connection();
-                accepted.push((fd, peer));
+                accepted.push(incoming);
             },
             || {
                 engine.rejected.fetch_add(1, Ordering::Relaxed);
             },
         );
-        self.listener = Some(listener);
-        for (fd, peer) in accepted {
-            if self.cfg.tcp_nodelay {
-                let _ = sys::socket::set_nodelay(fd.as_fd(), true);
-            }
-            self.register(fd, peer);
+        for incoming in accepted {
+            self.register(incoming);
         }
     }
 
-    pub(super) fn register(&mut self, fd: OwnedFd, peer: Option<SocketAddr>) {
+    pub(super) fn register(&mut self, incoming: Incoming) {
         if self.stopping {
             self.shared().remove_connection();
             return;
         }
+        // The codec's Clone is user code too.
+        let codec = match catch_unwind(AssertUnwindSafe(|| self.cfg.codec.as_ref().map(|c| c.0.clone_box()))) {
+            Ok(codec) => codec,
+            Err(p) => {
+                log::error!(
+                    "netreactor: cloning the codec for a new connection panicked: {}; closing it",
+                    panic_message(p.as_ref())
+                );
+                self.shared().remove_connection();
+                return;
+            }
+        };
+        let Incoming { fd, peer, origin } = incoming;
         let id = self.conns.next_id();
         if let Err(e) = self.poller.add(fd.as_fd(), id.token(), Interest::READ) {
             log::error!("netreactor: registering a connection failed: {e}");
@@ -95,7 +111,8 @@ impl<H: EventHandler> EventLoop<H> {
             max_outbound: self.cfg.max_outbound_bytes,
             write_side: WriteSide::Open,
             writable: true,
-            codec: self.cfg.codec.as_ref().map(|c| c.0.clone_box()),
+            codec,
+            origin: origin.to_raw(),
             timing: self.cfg.times_every_connection().then(|| Timing::new(self.now)),
             held: 0,
             sent_by_flush: 0,

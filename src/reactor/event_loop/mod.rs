@@ -15,7 +15,6 @@ mod tasks;
 mod timers;
 mod write;
 
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,12 +28,15 @@ use crate::handle::{EngineShared, LoopShared};
 use crate::handler::EventHandler;
 use crate::id::ConnId;
 use crate::mailbox::{Inbox, Mailbox};
-use crate::reactor::listener::Listener;
+use crate::reactor::listener::{ListenSocket, Listener};
 use crate::reactor::timer::TimerWheel;
 use crate::sys::epoll::{Interest, Poller};
 
 const WAKER: u64 = u64::MAX;
-const LISTENER: u64 = u64::MAX - 1;
+/// This loop's own listener `i` (`reuse_port` mode) has token
+/// `FIRST_LISTENER - i` (connection tokens never come this high: their low
+/// half is a slot number).
+const FIRST_LISTENER: u64 = u64::MAX - 1;
 
 pub(crate) struct EventLoop<H> {
     index: usize,
@@ -52,7 +54,7 @@ pub(crate) struct EventLoop<H> {
     spare_out: Outbound,
     /// Emptied small tail buffers, so partial messages do not allocate.
     tail_pool: Vec<BytesMut>,
-    listener: Option<Listener>,
+    listeners: Vec<Listener>,
     flush_queue: Vec<ConnId>,
     timers: TimerWheel<TimerKind>,
     fired: Vec<TimerKind>,
@@ -71,14 +73,18 @@ impl<H: EventHandler> EventLoop<H> {
         inbox: Inbox,
         engine: Arc<EngineShared>,
         cfg: Arc<Config>,
-        listener: Option<OwnedFd>,
+        listeners: Vec<ListenSocket>,
     ) -> std::io::Result<Self> {
         let poller = Poller::new(cfg.events_per_wait)?;
         engine.loops[index]
             .mailbox
             .with_waker_fd(|fd| poller.add(fd, WAKER, Interest::READ))
             .transpose()?;
-        let listener = listener.map(|l| Listener::register(l, LISTENER, &poller)).transpose()?;
+        let listeners = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| Listener::register(l, FIRST_LISTENER - i as u64, &poller))
+            .collect::<std::io::Result<Vec<_>>>()?;
         let now = Instant::now();
         Ok(EventLoop {
             index,
@@ -91,7 +97,7 @@ impl<H: EventHandler> EventLoop<H> {
             conns: Slab::new(index),
             spare_out: Outbound::default(),
             tail_pool: Vec::new(),
-            listener,
+            listeners,
             flush_queue: Vec::new(),
             timers: TimerWheel::new(now),
             fired: Vec::new(),
@@ -144,7 +150,7 @@ impl<H: EventHandler> EventLoop<H> {
             self.run_tasks();
             self.flush_queued();
             self.expire_timers();
-            if let Some(l) = &mut self.listener {
+            for l in &mut self.listeners {
                 l.resume_if_due(&self.poller, self.now);
             }
             if self.stopping && self.conns.len() == 0 {
@@ -158,12 +164,12 @@ impl<H: EventHandler> EventLoop<H> {
         if self.mailbox().is_pending() || !self.flush_queue.is_empty() {
             return Some(Duration::ZERO);
         }
-        if self.timers.len() == 0 && self.listener.as_ref().is_none_or(|l| !l.is_paused()) {
+        if self.timers.len() == 0 && !self.listeners.iter().any(Listener::is_paused) {
             return None; // no deadline: no clock read either
         }
         let now = Instant::now();
         let timer = self.timers.next_timeout(now);
-        let listener = self.listener.as_ref().and_then(|l| l.timeout(now));
+        let listener = self.listeners.iter().filter_map(|l| l.timeout(now)).min();
         match (timer, listener) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
