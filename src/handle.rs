@@ -9,10 +9,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::addr::Address;
+use std::os::fd::{AsFd, OwnedFd};
+
+use crate::addr::{Address, Origin};
 use crate::deadline;
 use crate::error::{Error, Result};
-use crate::mailbox::{Mailbox, Task};
+use crate::mailbox::{Incoming, Mailbox, Task};
+use crate::sys;
 use crate::stats::{LoopCounters, Stats};
 
 thread_local! {
@@ -37,6 +40,33 @@ pub(crate) struct ServingGuard {
 impl Drop for ServingGuard {
     fn drop(&mut self) {
         SERVING.with(|c| c.set(self.previous));
+    }
+}
+
+/// A connected socket [`EngineHandle::enroll`] can adopt:
+/// `std::net::TcpStream` or `std::os::unix::net::UnixStream`.
+pub trait Enroll: sealed::Sealed {
+    /// The descriptor, the peer's IP address and whether it is TCP.
+    #[doc(hidden)]
+    fn into_parts(self) -> std::io::Result<(OwnedFd, Option<SocketAddr>, bool)>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for std::net::TcpStream {}
+    impl Sealed for std::os::unix::net::UnixStream {}
+}
+
+impl Enroll for std::net::TcpStream {
+    fn into_parts(self) -> std::io::Result<(OwnedFd, Option<SocketAddr>, bool)> {
+        let peer = self.peer_addr().ok();
+        Ok((self.into(), peer, true))
+    }
+}
+
+impl Enroll for std::os::unix::net::UnixStream {
+    fn into_parts(self) -> std::io::Result<(OwnedFd, Option<SocketAddr>, bool)> {
+        Ok((self.into(), None, false))
     }
 }
 
@@ -285,6 +315,57 @@ impl EngineHandle {
             .iter()
             .find_map(Address::socket_addr)
             .expect("EngineHandle::local_addr: the engine has no TCP listener (see local_addrs)")
+    }
+
+    /// Adopts a connected socket made elsewhere (`std::net::TcpStream` or
+    /// `std::os::unix::net::UnixStream`): it is made non-blocking and
+    /// close-on-exec, the balancer places it on a loop, and it is served as
+    /// if accepted: `on_open` on that loop, with
+    /// [`Origin::Enrolled`](crate::Origin::Enrolled). Any thread.
+    ///
+    /// # Errors
+    /// [`Error::EngineStopped`] (the socket is closed), or the socket could
+    /// not be set up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// struct Echo;
+    /// impl EventHandler for Echo {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         conn.echo_all();
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().start(Echo, "tcp://127.0.0.1:0")?;
+    /// // A socket pair: one end served by the engine, the other ours.
+    /// let (ours, theirs) = UnixStream::pair()?;
+    /// engine.enroll(theirs)?;
+    /// let mut ours = ours;
+    /// ours.write_all(b"adopted")?;
+    /// let mut buf = [0; 7];
+    /// ours.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"adopted");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn enroll(&self, socket: impl Enroll) -> Result<()> {
+        let (fd, peer, tcp) = socket.into_parts()?;
+        sys::socket::adopt(fd.as_fd())?;
+        let incoming = Incoming {
+            fd,
+            peer,
+            origin: Origin::Enrolled,
+        };
+        self.shared
+            .coordinator
+            .post(Task::Enroll(incoming, tcp))
+            .map_err(|_| Error::EngineStopped)
     }
 
     /// Connections open now, over all loops (including ones being handed over).

@@ -56,7 +56,7 @@ pub use conn::{Conn, ConnHandle, PeerCredentials, Reader, Writer};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{CloseReason, Error, Result, TimeoutKind};
 pub use framing::Frame;
-pub use handle::EngineHandle;
+pub use handle::{EngineHandle, Enroll};
 pub use handler::{Action, EventHandler};
 pub use id::{ConnId, TimerId};
 /// Frame codecs (the `netreactor-codecs` crate).

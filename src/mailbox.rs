@@ -39,6 +39,9 @@ pub(crate) struct Incoming {
 pub(crate) enum Task {
     /// A connection accepted (or enrolled) for this loop.
     Register(Incoming),
+    /// To the acceptor: a connected socket from `EngineHandle::enroll`, for
+    /// the balancer to place (`true`: TCP).
+    Enroll(Incoming, bool),
     Write(ConnId, Bytes),
     WriteVectored(ConnId, Vec<Bytes>),
     WriteFrame(ConnId, Bytes),

@@ -17,6 +17,7 @@ use crate::handle::{EngineHandle, EngineShared, LoopShared};
 use crate::handler::EventHandler;
 use crate::mailbox::{Inbox, Incoming, Task};
 use crate::reactor::listener::{admission, ListenSocket, Listener};
+use crate::sys;
 use crate::sys::epoll::{Interest, Poller};
 use crate::sys::signal::SignalReader;
 
@@ -156,9 +157,9 @@ impl<H: EventHandler> Coordinator<H> {
         }
     }
 
-    /// `Some(deadline)` once a stop was asked for (the earliest deadline
-    /// when several were).
-    fn take_stop(&self) -> Option<Option<Instant>> {
+    /// Hands over enrolled sockets; `Some(deadline)` once a stop was asked
+    /// for (the earliest deadline when several were).
+    fn take_stop(&mut self) -> Option<Option<Instant>> {
         let mut stop = None;
         if !self.shared.coordinator.take_pending() {
             return None;
@@ -166,6 +167,12 @@ impl<H: EventHandler> Coordinator<H> {
         while let Some(task) = self.inbox.try_normal() {
             match task {
                 Task::Stop(d) => stop = Some(stop.map_or(d, |earlier| deadline::earliest(earlier, d))),
+                Task::Enroll(incoming, tcp) => {
+                    if tcp && self.cfg.tcp_nodelay {
+                        let _ = sys::socket::set_nodelay(incoming.fd.as_fd(), true);
+                    }
+                    self.handout.hand_over(&self.shared.loops, incoming);
+                }
                 #[cfg(test)]
                 Task::Crash => panic!("injected crash on the acceptor"),
                 _ => {}

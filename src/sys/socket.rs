@@ -130,6 +130,14 @@ pub(crate) fn peer_credentials(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)
     Ok((cred.pid(), cred.uid(), cred.gid()))
 }
 
+/// Makes a socket from elsewhere fit for a loop: non-blocking and
+/// close-on-exec (gnet forgot the latter, #743).
+pub(crate) fn adopt(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let socket = SockRef::from(&fd);
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)
+}
+
 /// Outcome of one accept4 call.
 #[derive(Debug)]
 pub(crate) enum Accepted {

@@ -27,7 +27,8 @@ impl<H: EventHandler> EventLoop<H> {
     pub(super) fn run_task(&mut self, task: Task) {
         self.shared().counters.tasks.add(1);
         match task {
-            Task::Register(incoming) => self.register(incoming),
+            // The acceptor places enrolled sockets; a loop never gets one.
+            Task::Register(incoming) | Task::Enroll(incoming, _) => self.register(incoming),
             Task::Write(id, data) => self.task_write(id, data.len(), |c| c.write_bytes(data)),
             Task::WriteVectored(id, data) => {
                 let posted = data.iter().map(|d| d.len()).fold(0, usize::saturating_add);
