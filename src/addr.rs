@@ -227,9 +227,18 @@ mod tests {
 
     #[test]
     fn parses_unix_paths_and_abstract_names_within_the_kernel_limit() {
-        assert_eq!(Address::parse("unix:///tmp/a.sock").unwrap(), Address::Unix("/tmp/a.sock".into()));
-        assert_eq!(Address::parse("unix://rel.sock").unwrap(), Address::Unix("rel.sock".into()));
-        assert_eq!(Address::parse("unix://@n").unwrap(), Address::UnixAbstract(b"n".to_vec()));
+        assert_eq!(
+            Address::parse("unix:///tmp/a.sock").unwrap(),
+            Address::Unix("/tmp/a.sock".into())
+        );
+        assert_eq!(
+            Address::parse("unix://rel.sock").unwrap(),
+            Address::Unix("rel.sock".into())
+        );
+        assert_eq!(
+            Address::parse("unix://@n").unwrap(),
+            Address::UnixAbstract(b"n".to_vec())
+        );
         assert!(Address::parse("unix://").is_err());
         assert!(Address::parse("unix://@").is_err());
         let longest = format!("unix:///{}", "a".repeat(MAX_UNIX_PATH_BYTES - 1));

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::framing::CodecPrototype;
+use crate::sys::socket::ConnOptions;
 
 /// The options the loops read, fixed at start.
 #[derive(Debug, Clone)]
@@ -13,7 +14,9 @@ pub(crate) struct Config {
     pub(crate) events_per_wait: usize,
     pub(crate) tasks_per_iteration: usize,
     pub(crate) close_linger: Duration,
-    pub(crate) tcp_nodelay: bool,
+    /// Options every accepted or enrolled connection gets (TCP_NODELAY,
+    /// keepalive, SO_LINGER 0).
+    pub(crate) conn_options: ConnOptions,
     pub(crate) high_watermark: usize,
     pub(crate) low_watermark: usize,
     pub(crate) pause_reading_when_unwritable: bool,
@@ -37,6 +40,37 @@ impl Config {
     /// frame timeout needs them only once a partial message waits).
     pub(crate) fn times_every_connection(&self) -> bool {
         self.read_idle_timeout.is_some() || self.write_idle_timeout.is_some()
+    }
+}
+
+/// TCP keepalive probes: after `idle` without traffic, a probe every
+/// `interval`, and the connection is dropped after `retries` unanswered
+/// ones. For [`EngineBuilder::tcp_keepalive`](crate::EngineBuilder::tcp_keepalive)
+/// and [`Conn::set_keepalive`](crate::Conn::set_keepalive).
+///
+/// ```
+/// use std::time::Duration;
+/// use netreactor::{Engine, EventHandler, Keepalive};
+/// struct Nothing;
+/// impl EventHandler for Nothing {}
+/// let probes = Keepalive { idle: Duration::from_secs(60), interval: Duration::from_secs(10), retries: 5 };
+/// let engine = Engine::builder().tcp_keepalive(probes).start(Nothing, "tcp://127.0.0.1:0")?;
+/// engine.stop();
+/// # Ok::<(), netreactor::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Time without traffic before the first probe (TCP_KEEPIDLE).
+    pub idle: Duration,
+    /// Time between probes (TCP_KEEPINTVL).
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped (TCP_KEEPCNT).
+    pub retries: u32,
+}
+
+impl Keepalive {
+    pub(crate) fn to_parts(self) -> (Duration, Duration, u32) {
+        (self.idle, self.interval, self.retries)
     }
 }
 

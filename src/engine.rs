@@ -13,7 +13,7 @@ use bytes::Bytes;
 use crate::addr::{Address, ListenAddrs};
 use crate::balancer::{LoadBalancer, LoadBalancing};
 use crate::codec::{Decoder, Encoder};
-use crate::config::{Config, MaxConnectionsPolicy};
+use crate::config::{Config, Keepalive, MaxConnectionsPolicy};
 use crate::error::{panic_message, Error, Result};
 use crate::framing::CodecPrototype;
 use crate::handle::{self, EngineHandle, EngineShared, LoopShared};
@@ -24,6 +24,7 @@ use crate::reactor::acceptor::Coordinator;
 use crate::reactor::event_loop::EventLoop;
 use crate::reactor::listener::ListenSocket;
 use crate::sys;
+use crate::sys::socket::ConnOptions;
 
 /// Entry point: `Engine::builder()`.
 #[derive(Debug)]
@@ -64,6 +65,10 @@ pub struct EngineBuilder {
     event_loops: usize,
     load_balancing: LoadBalancing,
     pin_threads: bool,
+    /// An explicit core list (`pin_threads_to`).
+    pinned: Option<Vec<usize>>,
+    /// How listeners are set up (`reuse_port` and `ipv6_only` apart).
+    listen: ListenSettings,
     reuse_port: bool,
     ipv6_only: bool,
     handle_signals: bool,
@@ -77,6 +82,8 @@ impl Default for EngineBuilder {
             event_loops: std::thread::available_parallelism().map_or(1, |n| n.get()),
             load_balancing: LoadBalancing::default(),
             pin_threads: false,
+            pinned: None,
+            listen: ListenSettings::default(),
             reuse_port: false,
             ipv6_only: false,
             handle_signals: false,
@@ -88,7 +95,10 @@ impl Default for EngineBuilder {
                 events_per_wait: DEFAULT_EVENTS_PER_WAIT,
                 tasks_per_iteration: DEFAULT_TASKS_PER_ITERATION,
                 close_linger: DEFAULT_CLOSE_LINGER,
-                tcp_nodelay: true,
+                conn_options: ConnOptions {
+                    nodelay: true,
+                    ..ConnOptions::default()
+                },
                 high_watermark: DEFAULT_HIGH_WATERMARK_BYTES,
                 low_watermark: DEFAULT_LOW_WATERMARK_BYTES,
                 pause_reading_when_unwritable: true,
@@ -139,7 +149,80 @@ impl EngineBuilder {
 
     /// Sets TCP_NODELAY on accepted connections (default on).
     pub fn tcp_nodelay(mut self, on: bool) -> Self {
-        self.cfg.tcp_nodelay = on;
+        self.cfg.conn_options.nodelay = on;
+        self
+    }
+
+    /// TCP keepalive probes on every accepted or enrolled TCP connection
+    /// (default: the system's, normally off). Any thread (before start).
+    pub fn tcp_keepalive(mut self, probes: Keepalive) -> Self {
+        self.cfg.conn_options.keepalive = Some(probes.to_parts());
+        self
+    }
+
+    /// Closes every connection with a reset (SO_LINGER 0) instead of a FIN
+    /// (default off; the engine already resets connections whose output it
+    /// had to drop). A non-zero SO_LINGER is not offered: it would make
+    /// `close(2)` block the loop thread; [`close_linger`](EngineBuilder::close_linger)
+    /// bounds graceful closes instead. Any thread (before start).
+    pub fn linger_zero(mut self, on: bool) -> Self {
+        self.cfg.conn_options.linger_zero = on;
+        self
+    }
+
+    /// SO_RCVBUF for every connection, set on the listeners so accepted
+    /// sockets inherit it before the handshake (default: the system's).
+    /// Any thread (before start).
+    pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
+        self.listen.recv_buffer = Some(bytes);
+        self
+    }
+
+    /// SO_SNDBUF for every connection, as
+    /// [`recv_buffer_size`](EngineBuilder::recv_buffer_size). Any thread
+    /// (before start).
+    pub fn send_buffer_size(mut self, bytes: usize) -> Self {
+        self.listen.send_buffer = Some(bytes);
+        self
+    }
+
+    /// The listen backlog (default: `/proc/sys/net/core/somaxconn`, at most
+    /// 65535; the kernel caps it at somaxconn anyway). Any thread (before
+    /// start).
+    pub fn listen_backlog(mut self, connections: u32) -> Self {
+        self.listen.backlog = i32::try_from(connections).unwrap_or(i32::MAX);
+        self
+    }
+
+    /// Binds the TCP listeners to a network interface (SO_BINDTODEVICE;
+    /// needs CAP_NET_RAW on older kernels). Any thread (before start).
+    pub fn bind_device(mut self, interface: &str) -> Self {
+        self.listen.device = Some(interface.to_owned());
+        self
+    }
+
+    /// IP_FREEBIND on the TCP listeners: bind an address that is not (yet)
+    /// configured on this host. Any thread (before start).
+    pub fn freebind(mut self, on: bool) -> Self {
+        self.listen.freebind = on;
+        self
+    }
+
+    /// IP_TRANSPARENT on the TCP listeners: accept connections addressed to
+    /// any IP (transparent proxying with TPROXY; needs CAP_NET_ADMIN). Any
+    /// thread (before start).
+    pub fn transparent(mut self, on: bool) -> Self {
+        self.listen.transparent = on;
+        self
+    }
+
+    /// Pins loop `i` to the `i`-th core of `cores` (cycling when there are
+    /// more loops than cores): an explicit core list, where
+    /// [`pin_threads`](EngineBuilder::pin_threads) takes cores `0..`.
+    /// `start` refuses core numbers the machine does not have. Any thread
+    /// (before start).
+    pub fn pin_threads_to(mut self, cores: impl IntoIterator<Item = usize>) -> Self {
+        self.pinned = Some(cores.into_iter().collect());
         self
     }
 
@@ -368,12 +451,8 @@ impl EngineBuilder {
         };
         let boot = boot.map_err(|p| Error::EngineFailed(format!("on_boot panicked: {}", panic_message(p.as_ref()))))?;
 
+        let cores = self.cores()?;
         let cfg = Arc::new(self.cfg);
-        let cores = if self.pin_threads {
-            core_affinity::get_core_ids().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
         let mut loop_threads = Vec::with_capacity(n);
         for (i, inbox) in inboxes.into_iter().enumerate() {
             let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
@@ -456,6 +535,17 @@ impl EngineBuilder {
     }
 }
 
+/// Listener settings from the builder (0 backlog: the system's).
+#[derive(Debug, Clone, Default)]
+struct ListenSettings {
+    backlog: i32,
+    device: Option<String>,
+    freebind: bool,
+    transparent: bool,
+    recv_buffer: Option<usize>,
+    send_buffer: Option<usize>,
+}
+
 /// What `bind` opened: the addresses as bound (real ports), the listeners the
 /// acceptor serves, and each loop's own (`reuse_port`).
 type Bound = (Vec<Address>, Vec<ListenSocket>, Vec<Vec<ListenSocket>>);
@@ -469,8 +559,17 @@ impl EngineBuilder {
         let n = self.event_loops;
         let listen = sys::socket::ListenOptions {
             reuse_port: self.reuse_port,
-            backlog: sys::socket::listen_backlog(),
+            backlog: if self.listen.backlog > 0 {
+                self.listen.backlog
+            } else {
+                sys::socket::listen_backlog()
+            },
             ipv6_only: self.ipv6_only,
+            device: self.listen.device.clone(),
+            freebind: self.listen.freebind,
+            transparent: self.listen.transparent,
+            recv_buffer: self.listen.recv_buffer,
+            send_buffer: self.listen.send_buffer,
         };
         let mut bound = Vec::with_capacity(addrs.len());
         let mut acceptor = Vec::new();
@@ -498,18 +597,41 @@ impl EngineBuilder {
                     }
                 }
                 Address::Unix(path) => {
-                    let (fd, file) = sys::socket::unix_listener(path, listen.backlog).map_err(in_use)?;
+                    let (fd, file) = sys::socket::unix_listener(path, &listen).map_err(in_use)?;
                     bound.push(addr.clone());
                     acceptor.push(socket(fd, Some(file)));
                 }
                 Address::UnixAbstract(name) => {
-                    let fd = sys::socket::unix_abstract_listener(name, listen.backlog).map_err(in_use)?;
+                    let fd = sys::socket::unix_abstract_listener(name, &listen).map_err(in_use)?;
                     bound.push(addr.clone());
                     acceptor.push(socket(fd, None));
                 }
             }
         }
         Ok((bound, acceptor, per_loop))
+    }
+
+    /// The cores the loops are pinned to, in loop order (empty: unpinned).
+    fn cores(&self) -> Result<Vec<core_affinity::CoreId>> {
+        let all = || core_affinity::get_core_ids().unwrap_or_default();
+        match &self.pinned {
+            Some(wanted) => {
+                let all = all();
+                wanted
+                    .iter()
+                    .map(|&id| {
+                        all.iter().copied().find(|c| c.id == id).ok_or_else(|| {
+                            Error::InvalidConfig(format!(
+                                "pin_threads_to: core {id} is not among this machine's {} cores",
+                                all.len()
+                            ))
+                        })
+                    })
+                    .collect()
+            }
+            None if self.pin_threads => Ok(all()),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Every option in range, or the first that is not, by name.

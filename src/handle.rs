@@ -15,8 +15,8 @@ use crate::addr::{Address, Origin};
 use crate::deadline;
 use crate::error::{Error, Result};
 use crate::mailbox::{Incoming, Mailbox, Task};
-use crate::sys;
 use crate::stats::{LoopCounters, Stats};
+use crate::sys;
 
 thread_local! {
     /// The engine this thread serves (the address of its shared state; 0:

@@ -51,7 +51,7 @@ mod sys;
 pub use addr::{Address, ListenAddrs, Origin};
 pub use balancer::{LeastConnections, LoadBalancer, LoadBalancing, LoopLoads, RoundRobin, SourceAddrHash};
 pub use bytes::{Bytes, BytesMut};
-pub use config::MaxConnectionsPolicy;
+pub use config::{Keepalive, MaxConnectionsPolicy};
 pub use conn::{Conn, ConnHandle, PeerCredentials, Reader, Writer};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{CloseReason, Error, Result, TimeoutKind};

@@ -16,9 +16,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use netreactor::{
-    Action, Bytes, CloseReason, Conn, ConnHandle, ConnId, Engine, EventHandler, LoadBalancer, LoopLoads,
-};
+use netreactor::{Action, Bytes, CloseReason, Conn, ConnHandle, ConnId, Engine, EventHandler, LoadBalancer, LoopLoads};
 use util::*;
 
 #[test]
@@ -33,7 +31,12 @@ fn ids_are_unique_across_4_loops_and_name_the_loop_that_serves_them() {
 
     let opened = lock(&rec.opened);
     let ids: HashSet<ConnId> = opened.iter().map(|o| o.id).collect();
-    assert_eq!(ids.len(), 40, "ids collide: {:?}", opened.iter().map(|o| o.id).collect::<Vec<_>>());
+    assert_eq!(
+        ids.len(),
+        40,
+        "ids collide: {:?}",
+        opened.iter().map(|o| o.id).collect::<Vec<_>>()
+    );
     let mut per_loop = [0usize; 4];
     for o in opened.iter() {
         let serving = loop_index(&o.thread);
@@ -225,7 +228,8 @@ fn async_write_takes_static_bytes_str_vec_string_and_bytes() {
     h.async_write_vectored(vec![b"vec".to_vec(), b" of ".to_vec(), b"vecs|".to_vec()])
         .unwrap();
     h.async_write_vectored(["strs", " too|"]).unwrap();
-    h.async_write_vectored(vec![Bytes::from_static(b"and bytes\n")]).unwrap();
+    h.async_write_vectored(vec![Bytes::from_static(b"and bytes\n")])
+        .unwrap();
     let want = b"static bytes|static str|a vec|a string|bytes|vec of vecs|strs too|and bytes\n";
     assert_eq!(read_exact_within(&mut s, want.len(), IO_TIMEOUT), want);
 }
@@ -299,7 +303,10 @@ fn custom_balancer_without_debug_compiles_and_is_used() {
         RecordingEcho { rec: rec.clone() },
     );
     // The builder is still Debug with such a balancer in it.
-    let _ = format!("{:?}", Engine::builder().load_balancer(LastLoop { picks: picks.clone() }));
+    let _ = format!(
+        "{:?}",
+        Engine::builder().load_balancer(LastLoop { picks: picks.clone() })
+    );
     let mut clients = Vec::new();
     for i in 0..5 {
         let mut s = connect(engine.local_addr());

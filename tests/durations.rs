@@ -219,7 +219,9 @@ fn serves_every_path_and_stops(builder: EngineBuilder) {
     let got = read_to_eof(&mut closing, IO_TIMEOUT);
     assert_eq!(got.len(), REPLY);
     assert_eq!(first_difference(&got, &handler.payload), None);
-    let reason = handler.rec.wait_close_of(closing.local_addr().unwrap(), CloseReason::clone);
+    let reason = handler
+        .rec
+        .wait_close_of(closing.local_addr().unwrap(), CloseReason::clone);
     assert_eq!(reason, CloseReason::Local);
 
     round_trip(&mut s, b"last\n");
@@ -324,7 +326,9 @@ fn stop_with_deadline_duration_max_returns_once_everything_flushed() {
         let mut reader = connect(addr);
         let before = engine.stats().bytes_out;
         reader.write_all(b"big\n").unwrap();
-        wait_until(SETTLE, "part of the reply was sent", || engine.stats().bytes_out > before);
+        wait_until(SETTLE, "part of the reply was sent", || {
+            engine.stats().bytes_out > before
+        });
         let stopper = engine.0.clone();
         let stopped = std::thread::spawn(move || stopper.stop_with_deadline(never));
         let got = read_to_eof(&mut reader, IO_TIMEOUT);

@@ -10,8 +10,8 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{mpsc, Mutex};
 
-use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use netreactor::{Action, Conn, Engine, Error, EventHandler, Origin};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use util::*;
 
 /// Echoes; reports each connection's origin and descriptor flags.
@@ -22,7 +22,10 @@ fn flags(fd: RawFd) -> (bool, bool) {
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     let status = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).unwrap());
     let descriptor = FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD).unwrap());
-    (status.contains(OFlag::O_NONBLOCK), descriptor.contains(FdFlag::FD_CLOEXEC))
+    (
+        status.contains(OFlag::O_NONBLOCK),
+        descriptor.contains(FdFlag::FD_CLOEXEC),
+    )
 }
 
 impl EventHandler for Report {
@@ -46,14 +49,20 @@ fn an_enrolled_tcp_stream_is_served_non_blocking_and_close_on_exec() {
     let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     let (server_side, _) = listener.accept().unwrap();
-    assert!(!flags(std::os::fd::AsRawFd::as_raw_fd(&server_side)).0, "std made it blocking");
+    assert!(
+        !flags(std::os::fd::AsRawFd::as_raw_fd(&server_side)).0,
+        "std made it blocking"
+    );
     engine.enroll(server_side).unwrap();
     assert_eq!(rx.recv_timeout(IO_TIMEOUT).unwrap(), (Origin::Enrolled, true, true));
     round_trip(&mut client, b"served by the engine");
     // Accepted connections say where they came from too.
     let mut accepted = connect(engine.local_addr());
     round_trip(&mut accepted, b"accepted");
-    assert_eq!(rx.recv_timeout(IO_TIMEOUT).unwrap(), (Origin::Accepted { listener: 0 }, true, true));
+    assert_eq!(
+        rx.recv_timeout(IO_TIMEOUT).unwrap(),
+        (Origin::Accepted { listener: 0 }, true, true)
+    );
     assert_eq!(engine.connection_count(), 2);
     engine.stop();
     assert_eq!(read_to_eof(&mut client, IO_TIMEOUT), b"");

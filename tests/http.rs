@@ -609,7 +609,6 @@ fn a_request_trickling_in_is_cut_off_at_the_request_deadline() {
 }
 
 #[test]
-#[ignore = "engine: frame_timeout runs from the first unconsumed byte and is not restarted when on_traffic consumes input, so this client is cut off (reported to the lead)"]
 fn a_busy_pipelining_client_is_not_cut_off_by_the_request_deadline() {
     // Every read ends in the middle of the next request, for five times the
     // request deadline: each request is whole well within it, so the

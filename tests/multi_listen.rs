@@ -108,6 +108,9 @@ fn a_failing_address_releases_the_ones_bound_before_it() {
             ],
         )
         .unwrap_err();
-    assert!(err.to_string().contains(&taken.local_addr().unwrap().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&taken.local_addr().unwrap().to_string()),
+        "{err}"
+    );
     assert!(!file.exists(), "the socket file of the first address was left behind");
 }

@@ -59,9 +59,7 @@ fn stop_in_on_boot_lets_start_return_and_the_engine_stops_cleanly() {
     let handler = Arc::new(StopsInBoot::default());
     let h = handler.clone();
     let engine = within_watchdog("start with stop() in on_boot", move || {
-        Engine::builder()
-            .event_loops(2)
-            .start(Shared(h), "tcp://127.0.0.1:0")
+        Engine::builder().event_loops(2).start(Shared(h), "tcp://127.0.0.1:0")
     })
     .expect("start must succeed");
     let addr = engine.local_addr();
@@ -79,9 +77,7 @@ fn stop_in_on_boot_lets_run_return_ok() {
     let handler = Arc::new(StopsInBoot::default());
     let h = handler.clone();
     within_watchdog("run with stop() in on_boot", move || {
-        Engine::builder()
-            .event_loops(2)
-            .run(Shared(h), "tcp://127.0.0.1:0")
+        Engine::builder().event_loops(2).run(Shared(h), "tcp://127.0.0.1:0")
     })
     .expect("run must return Ok after a clean stop");
     assert_eq!(handler.boots.load(Ordering::SeqCst), 1);

@@ -100,7 +100,9 @@ fn cutter(builder: EngineBuilder) -> (util::Engine, Arc<Cutter>) {
 fn request_and_wait_for_output(engine: &util::Engine, s: &mut TcpStream, request: &[u8]) {
     let before = engine.stats().bytes_out;
     s.write_all(request).unwrap();
-    wait_until(SETTLE, "the server started sending", || engine.stats().bytes_out > before);
+    wait_until(SETTLE, "the server started sending", || {
+        engine.stats().bytes_out > before
+    });
 }
 
 /// Reads until the reset and checks what came first is a strict prefix of
@@ -134,10 +136,7 @@ fn outbound_overflow_ends_in_a_reset_not_eof() {
     let (engine, handler) = cutter(Engine::builder().max_outbound_buffer(MIB));
     let mut s = connect(engine.local_addr());
     s.write_all(b"flood\n").unwrap();
-    assert_eq!(
-        close_reason(&handler, &s),
-        CloseReason::OutboundOverflow { limit: MIB }
-    );
+    assert_eq!(close_reason(&handler, &s), CloseReason::OutboundOverflow { limit: MIB });
     assert!(engine.stats().bytes_out > 0, "part of the flood went out first");
     assert_cut_with_a_reset(&mut s, &handler.payload);
 }
@@ -147,10 +146,7 @@ fn write_idle_timeout_ends_in_a_reset_not_eof() {
     let (engine, handler) = cutter(Engine::builder().write_idle_timeout(SHORT));
     let mut s = connect(engine.local_addr());
     request_and_wait_for_output(&engine, &mut s, b"big\n");
-    assert_eq!(
-        close_reason(&handler, &s),
-        CloseReason::Timeout(TimeoutKind::WriteIdle)
-    );
+    assert_eq!(close_reason(&handler, &s), CloseReason::Timeout(TimeoutKind::WriteIdle));
     assert_cut_with_a_reset(&mut s, &handler.payload);
 }
 

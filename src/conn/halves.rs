@@ -75,6 +75,7 @@ impl Reader<'_> {
 
 impl Writer<'_> {
     /// Queues a copy of `data`.
+    #[inline]
     pub fn write(&mut self, data: &[u8]) {
         if self.admit(data.len()) {
             self.out.write(data);
@@ -128,6 +129,7 @@ impl Writer<'_> {
         self.out.is_empty()
     }
 
+    #[inline]
     fn admit(&mut self, n: usize) -> bool {
         admit(self.out, self.max, self.open, self.close_reason, n)
     }

@@ -21,6 +21,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::addr::Origin;
 use crate::buffer::outbound::Outbound;
+use crate::config::Keepalive;
 use crate::error::{CloseReason, Result};
 use crate::framing::FrameCodec;
 use crate::id::{ConnId, TimerId, TimerKey};
@@ -479,6 +480,78 @@ impl Conn {
     /// The `setsockopt` call failed.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         sys::socket::set_nodelay(self.fd.as_fd(), nodelay)
+    }
+
+    /// Turns TCP keepalive probes on with these settings, or off (`None`).
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Errors
+    /// The `setsockopt` calls failed (for example, not a TCP connection).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use netreactor::{Action, Conn, EventHandler, Keepalive};
+    ///
+    /// /// Long-lived clients get probed after a minute of silence.
+    /// struct Probed;
+    /// impl EventHandler for Probed {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         let probes = Keepalive { idle: Duration::from_secs(60), interval: Duration::from_secs(10), retries: 6 };
+    ///         let _ = conn.set_keepalive(Some(probes));
+    ///         Action::Continue
+    ///     }
+    /// }
+    /// ```
+    pub fn set_keepalive(&self, probes: Option<Keepalive>) -> io::Result<()> {
+        sys::socket::set_keepalive(self.fd.as_fd(), probes.map(Keepalive::to_parts))
+    }
+
+    /// The keepalive settings in force (`None`: off). Loop thread only.
+    ///
+    /// # Errors
+    /// The `getsockopt` calls failed.
+    pub fn keepalive(&self) -> io::Result<Option<Keepalive>> {
+        Ok(
+            sys::socket::keepalive(self.fd.as_fd())?.map(|(idle, interval, retries)| Keepalive {
+                idle,
+                interval,
+                retries,
+            }),
+        )
+    }
+
+    /// Sets SO_RCVBUF (the kernel doubles the value for its bookkeeping,
+    /// and caps it at `net.core.rmem_max`). Loop thread only.
+    ///
+    /// # Errors
+    /// The `setsockopt` call failed.
+    pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        sys::socket::set_recv_buffer_size(self.fd.as_fd(), bytes)
+    }
+
+    /// Sets SO_SNDBUF (doubled and capped by the kernel, as
+    /// [`set_recv_buffer_size`](Conn::set_recv_buffer_size)). Loop thread only.
+    ///
+    /// # Errors
+    /// The `setsockopt` call failed.
+    pub fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        sys::socket::set_send_buffer_size(self.fd.as_fd(), bytes)
+    }
+
+    /// SO_RCVBUF as the kernel reports it. Loop thread only.
+    ///
+    /// # Errors
+    /// The `getsockopt` call failed.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        sys::socket::recv_buffer_size(self.fd.as_fd())
+    }
+
+    /// SO_SNDBUF as the kernel reports it. Loop thread only.
+    ///
+    /// # Errors
+    /// The `getsockopt` call failed.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        sys::socket::send_buffer_size(self.fd.as_fd())
     }
 
     /// A handle other threads can use to write to or close this connection.

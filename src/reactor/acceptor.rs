@@ -168,9 +168,7 @@ impl<H: EventHandler> Coordinator<H> {
             match task {
                 Task::Stop(d) => stop = Some(stop.map_or(d, |earlier| deadline::earliest(earlier, d))),
                 Task::Enroll(incoming, tcp) => {
-                    if tcp && self.cfg.tcp_nodelay {
-                        let _ = sys::socket::set_nodelay(incoming.fd.as_fd(), true);
-                    }
+                    sys::socket::apply_conn_options(incoming.fd.as_fd(), tcp, &self.cfg.conn_options);
                     self.handout.hand_over(&self.shared.loops, incoming);
                 }
                 #[cfg(test)]
@@ -182,7 +180,9 @@ impl<H: EventHandler> Coordinator<H> {
     }
 
     fn accept(&mut self, listener: usize) {
-        let Some(l) = self.listeners.get_mut(listener) else { return };
+        let Some(l) = self.listeners.get_mut(listener) else {
+            return;
+        };
         let (shared, cfg, handout) = (&*self.shared, &*self.cfg, &mut self.handout);
         l.accept_ready(
             &self.poller,

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, MaxConnectionsPolicy};
 use crate::addr::Origin;
+use crate::config::{Config, MaxConnectionsPolicy};
 use crate::handle::EngineShared;
 use crate::mailbox::Incoming;
 use crate::options::{ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_START, MAX_CONNECTIONS_RECHECK};
@@ -83,9 +83,7 @@ impl Listener {
     /// The socket options every connection accepted here gets, and where it
     /// came from.
     fn incoming(&self, fd: OwnedFd, peer: Option<SocketAddr>, cfg: &Config) -> Incoming {
-        if self.tcp && cfg.tcp_nodelay {
-            let _ = sys::socket::set_nodelay(fd.as_fd(), true);
-        }
+        sys::socket::apply_conn_options(fd.as_fd(), self.tcp, &cfg.conn_options);
         Incoming {
             fd,
             peer,

@@ -66,6 +66,12 @@ impl<T> TimerWheel<T> {
         u64::try_from(nanos.div_ceil(TICK.as_nanos())).unwrap_or(u64::MAX)
     }
 
+    /// The ticks wholly passed at `at` (rounded down).
+    fn whole_ticks(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(nanos / TICK.as_nanos()).unwrap_or(u64::MAX)
+    }
+
     pub(crate) fn insert(&mut self, at: Instant, item: T) -> TimerKey {
         let tick = self.tick_of(at).max(self.current + 1);
         let slot = (tick % SLOTS as u64) as usize;
@@ -94,7 +100,10 @@ impl<T> TimerWheel<T> {
 
     /// Moves every entry due at `now` into `fired`.
     pub(crate) fn expire(&mut self, now: Instant, fired: &mut Vec<T>) {
-        let target = self.tick_of(now);
+        // Only ticks that have wholly passed: the slot of the tick `now` is
+        // in may still hold entries due later in that tick, and a slot is
+        // not visited again for a whole revolution once passed.
+        let target = self.whole_ticks(now);
         if self.len == 0 || target <= self.current {
             self.current = self.current.max(target);
             return;
@@ -242,6 +251,23 @@ mod tests {
         assert_eq!(fired, [u64::MAX]);
         assert!(!w.cancel(keep), "a fired entry cannot be cancelled");
         assert_eq!(w.next_timeout(t0), None, "nothing left to wake for");
+    }
+
+    /// Regression (found by the HTTP example's tests): `expire` took the
+    /// tick of `now` rounded up as done, so an entry due later in that same
+    /// tick was skipped for a whole revolution (a 300 ms frame timeout fired
+    /// after 1.32 s).
+    #[test]
+    fn an_entry_due_later_in_the_current_tick_is_not_skipped() {
+        let t0 = Instant::now();
+        let mut w = TimerWheel::new(t0);
+        w.insert(t0 + Duration::from_micros(2500), "late in tick 3");
+        let mut fired = Vec::new();
+        w.expire(t0 + Duration::from_micros(2200), &mut fired);
+        assert!(fired.is_empty());
+        assert!(w.next_timeout(t0 + Duration::from_micros(2200)).unwrap() <= Duration::from_millis(1));
+        w.expire(t0 + Duration::from_micros(3100), &mut fired);
+        assert_eq!(fired, ["late in tick 3"]);
     }
 
     #[test]

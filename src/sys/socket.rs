@@ -7,7 +7,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+use std::time::Duration;
+
+use socket2::{Domain, SockAddr, SockRef, Socket, TcpKeepalive, Type};
 
 /// Used when /proc/sys/net/core/somaxconn cannot be read.
 const FALLBACK_BACKLOG: i32 = 4096;
@@ -31,6 +33,87 @@ pub(crate) struct ListenOptions {
     pub(crate) backlog: i32,
     /// IPV6_V6ONLY on IPv6 listeners (off: dual-stack, as the OS defaults).
     pub(crate) ipv6_only: bool,
+    /// SO_BINDTODEVICE.
+    pub(crate) device: Option<String>,
+    /// IP_FREEBIND / IPV6_FREEBIND: bind an address not (yet) configured.
+    pub(crate) freebind: bool,
+    /// IP_TRANSPARENT: accept connections to any address (needs CAP_NET_ADMIN).
+    pub(crate) transparent: bool,
+    /// SO_RCVBUF / SO_SNDBUF, set on the listener so accepted sockets
+    /// inherit them (the receive window is negotiated at the handshake).
+    pub(crate) recv_buffer: Option<usize>,
+    pub(crate) send_buffer: Option<usize>,
+}
+
+/// Options every accepted or enrolled connection gets.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConnOptions {
+    pub(crate) nodelay: bool,
+    pub(crate) keepalive: Option<(Duration, Duration, u32)>,
+    pub(crate) linger_zero: bool,
+}
+
+/// Applies `opts` to a fresh connection (`tcp`: the TCP-only ones too).
+pub(crate) fn apply_conn_options(fd: BorrowedFd<'_>, tcp: bool, opts: &ConnOptions) {
+    let socket = SockRef::from(&fd);
+    let result = (|| {
+        if tcp && opts.nodelay {
+            socket.set_tcp_nodelay(true)?;
+        }
+        if let (true, Some(k)) = (tcp, opts.keepalive) {
+            set_keepalive(fd, Some(k))?;
+        }
+        if opts.linger_zero {
+            socket.set_linger(Some(Duration::ZERO))?;
+        }
+        io::Result::Ok(())
+    })();
+    if let Err(e) = result {
+        log::debug!("netreactor: setting socket options on a new connection failed: {e}");
+    }
+}
+
+/// SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT (`None`: off).
+pub(crate) fn set_keepalive(fd: BorrowedFd<'_>, keepalive: Option<(Duration, Duration, u32)>) -> io::Result<()> {
+    let socket = SockRef::from(&fd);
+    match keepalive {
+        None => socket.set_keepalive(false),
+        Some((idle, interval, retries)) => socket.set_tcp_keepalive(
+            &TcpKeepalive::new()
+                .with_time(idle)
+                .with_interval(interval)
+                .with_retries(retries),
+        ),
+    }
+}
+
+/// The keepalive settings in force (`None`: off).
+pub(crate) fn keepalive(fd: BorrowedFd<'_>) -> io::Result<Option<(Duration, Duration, u32)>> {
+    let socket = SockRef::from(&fd);
+    if !socket.keepalive()? {
+        return Ok(None);
+    }
+    Ok(Some((
+        socket.tcp_keepalive_time()?,
+        socket.tcp_keepalive_interval()?,
+        socket.tcp_keepalive_retries()?,
+    )))
+}
+
+pub(crate) fn set_recv_buffer_size(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    SockRef::from(&fd).set_recv_buffer_size(bytes)
+}
+
+pub(crate) fn set_send_buffer_size(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    SockRef::from(&fd).set_send_buffer_size(bytes)
+}
+
+pub(crate) fn recv_buffer_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    SockRef::from(&fd).recv_buffer_size()
+}
+
+pub(crate) fn send_buffer_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    SockRef::from(&fd).send_buffer_size()
 }
 
 /// A non-blocking, close-on-exec TCP listener with SO_REUSEADDR (and
@@ -45,9 +128,37 @@ pub(crate) fn tcp_listener(addr: SocketAddr, opts: &ListenOptions) -> io::Result
         // Set either way: the system default (bindv6only) may differ.
         socket.set_only_v6(opts.ipv6_only)?;
     }
+    if let Some(device) = &opts.device {
+        socket.bind_device(Some(device.as_bytes()))?;
+    }
+    if opts.freebind {
+        if addr.is_ipv6() {
+            socket.set_freebind_v6(true)?;
+        } else {
+            socket.set_freebind_v4(true)?;
+        }
+    }
+    if opts.transparent {
+        if addr.is_ipv6() {
+            socket.set_ip_transparent_v6(true)?;
+        } else {
+            socket.set_ip_transparent_v4(true)?;
+        }
+    }
+    set_buffer_sizes(&socket, opts)?;
     socket.bind(&addr.into())?;
     socket.listen(opts.backlog)?;
     Ok(socket.into())
+}
+
+fn set_buffer_sizes(socket: &Socket, opts: &ListenOptions) -> io::Result<()> {
+    if let Some(n) = opts.recv_buffer {
+        socket.set_recv_buffer_size(n)?;
+    }
+    if let Some(n) = opts.send_buffer {
+        socket.set_send_buffer_size(n)?;
+    }
+    Ok(())
 }
 
 /// SO_LINGER with a zero timeout: `close` then resets the connection (RST)
@@ -81,7 +192,7 @@ impl Drop for SocketFile {
 /// (a stale one, left by a process that died); a socket in use is
 /// `AddrInUse`, and anything else (a regular file, a directory) is refused,
 /// never removed.
-pub(crate) fn unix_listener(path: &Path, backlog: i32) -> io::Result<(OwnedFd, SocketFile)> {
+pub(crate) fn unix_listener(path: &Path, opts: &ListenOptions) -> io::Result<(OwnedFd, SocketFile)> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(io::Error::new(
@@ -101,6 +212,7 @@ pub(crate) fn unix_listener(path: &Path, backlog: i32) -> io::Result<(OwnedFd, S
         }
     }
     let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
+    set_buffer_sizes(&socket, opts)?;
     socket.bind(&SockAddr::unix(path)?)?;
     let meta = std::fs::symlink_metadata(path)?;
     let file = SocketFile {
@@ -108,19 +220,20 @@ pub(crate) fn unix_listener(path: &Path, backlog: i32) -> io::Result<(OwnedFd, S
         dev: meta.dev(),
         ino: meta.ino(),
     };
-    socket.listen(backlog)?;
+    socket.listen(opts.backlog)?;
     Ok((socket.into(), file))
 }
 
 /// A non-blocking, close-on-exec Unix stream listener with a Linux abstract
 /// name (no file).
-pub(crate) fn unix_abstract_listener(name: &[u8], backlog: i32) -> io::Result<OwnedFd> {
+pub(crate) fn unix_abstract_listener(name: &[u8], opts: &ListenOptions) -> io::Result<OwnedFd> {
     let mut path = Vec::with_capacity(name.len() + 1);
     path.push(0);
     path.extend_from_slice(name);
     let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
+    set_buffer_sizes(&socket, opts)?;
     socket.bind(&SockAddr::unix(std::ffi::OsStr::from_bytes(&path))?)?;
-    socket.listen(backlog)?;
+    socket.listen(opts.backlog)?;
     Ok(socket.into())
 }
 

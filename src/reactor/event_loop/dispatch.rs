@@ -50,7 +50,9 @@ impl<H: EventHandler> EventLoop<H> {
     pub(super) fn accept(&mut self, i: u64) {
         let mut accepted = Vec::new();
         let (engine, cfg, index) = (&*self.engine, &*self.cfg, self.index);
-        let Some(listener) = self.listeners.get_mut(i as usize) else { return };
+        let Some(listener) = self.listeners.get_mut(i as usize) else {
+            return;
+        };
         listener.accept_ready(
             &self.poller,
             cfg,

@@ -42,8 +42,12 @@ impl<H: EventHandler> EventLoop<H> {
             mem::swap(&mut conn.inbound, &mut self.read_buf);
         }
         let framed = conn.codec.is_some();
+        // What was waiting plus what arrives: less is left afterwards when
+        // the handler consumed a message.
+        let mut arrived = conn.inbound.len();
         let action = match sys::io::read_into(conn.fd.as_fd(), &mut conn.inbound, read_size) {
             Ok(ReadOutcome::Data(n)) => {
+                arrived += n;
                 if let Some(t) = &mut conn.timing {
                     t.last_read = self.now;
                 }
@@ -72,6 +76,14 @@ impl<H: EventHandler> EventLoop<H> {
             }
         };
         if let Some(conn) = self.conns.get_mut(id) {
+            // A message was consumed: what is left is a new partial message,
+            // whose frame deadline starts now (a client pipelining without
+            // pause always has one waiting, but never the same one).
+            if conn.inbound.len() < arrived {
+                if let Some(t) = conn.timing.as_deref_mut() {
+                    t.partial_since = None;
+                }
+            }
             let pool = &mut self.tail_pool;
             if borrowed {
                 // Hand the loop's buffer back; an unconsumed tail goes to the
