@@ -14,14 +14,20 @@ use crate::mailbox::{Mailbox, Task};
 /// What a connection shares with its handles; allocated by the first
 /// [`Conn::handle`](crate::Conn::handle) call, so connections nobody holds a
 /// handle to pay nothing for it.
+///
+/// One counter holds the bytes in flight: what handles posted and the loop
+/// has not taken, plus the connection's queued output as the loop last
+/// published it. Handles add with a compare-and-swap that never passes the
+/// limit; the loop moves bytes from "posted" to "queued" and drops what was
+/// sent in single signed adjustments, so no reader ever sees bytes counted
+/// twice or a reservation that is taken back.
 #[derive(Debug)]
 pub(crate) struct HandleShared {
     alive: AtomicBool,
-    /// Bytes handles have posted that the loop has not yet taken.
-    posted: AtomicUsize,
-    /// The connection's queued output, as its loop last saw it.
-    outbound: AtomicUsize,
-    /// Bytes in flight (posted plus queued) past which writes are refused.
+    in_flight: AtomicUsize,
+    /// The queued output included in `in_flight` (written by the loop only).
+    published: AtomicUsize,
+    /// Bytes in flight past which writes are refused.
     limit: usize,
 }
 
@@ -29,8 +35,8 @@ impl HandleShared {
     pub(crate) fn new(alive: bool, limit: usize) -> Arc<Self> {
         Arc::new(HandleShared {
             alive: AtomicBool::new(alive),
-            posted: AtomicUsize::new(0),
-            outbound: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            published: AtomicUsize::new(0),
             limit,
         })
     }
@@ -40,35 +46,45 @@ impl HandleShared {
         self.alive.store(false, Ordering::Release);
     }
 
-    /// The loop took `n` posted bytes off its mailbox.
-    pub(crate) fn taken(&self, n: usize) {
-        self.posted.fetch_sub(n, Ordering::AcqRel);
-    }
-
-    /// The loop's view of the connection's queued output after a flush.
-    pub(crate) fn set_outbound(&self, n: usize) {
-        self.outbound.store(n, Ordering::Relaxed);
+    /// Loop thread: the connection's queued output is now `outbound` bytes,
+    /// and `taken` posted bytes have left the mailbox (they are part of it).
+    pub(crate) fn update(&self, outbound: usize, taken: usize) {
+        let before = self.published.swap(outbound, Ordering::Relaxed);
+        let delta = outbound.wrapping_sub(before).wrapping_sub(taken);
+        if delta != 0 {
+            // Wrapping arithmetic: a negative change is a large add.
+            self.in_flight.fetch_add(delta, Ordering::AcqRel);
+        }
     }
 
     fn queued(&self) -> usize {
-        self.posted
-            .load(Ordering::Acquire)
-            .saturating_add(self.outbound.load(Ordering::Relaxed))
+        self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Counts `n` more bytes in flight, or refuses them if that would pass
-    /// the limit.
+    /// Counts `n` more bytes in flight, or refuses them (counting nothing)
+    /// if that would pass the limit.
     fn reserve(&self, n: usize) -> Result<()> {
-        let posted = self.posted.fetch_add(n, Ordering::AcqRel);
-        let queued = posted.saturating_add(self.outbound.load(Ordering::Relaxed));
-        if queued.saturating_add(n) > self.limit {
-            self.posted.fetch_sub(n, Ordering::AcqRel);
-            return Err(Error::QueueFull {
-                queued,
-                limit: self.limit,
-            });
+        let mut queued = self.in_flight.load(Ordering::Acquire);
+        loop {
+            if queued.saturating_add(n) > self.limit {
+                return Err(Error::QueueFull {
+                    queued,
+                    limit: self.limit,
+                });
+            }
+            match self
+                .in_flight
+                .compare_exchange_weak(queued, queued + n, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => queued = now,
+            }
         }
-        Ok(())
+    }
+
+    /// Gives back a reservation whose task could not be posted.
+    fn unreserve(&self, n: usize) {
+        self.in_flight.fetch_sub(n, Ordering::AcqRel);
     }
 }
 
@@ -180,7 +196,7 @@ impl ConnHandle {
         }
         self.shared.reserve(n)?;
         self.mailbox.post(task).map_err(|_| {
-            self.shared.taken(n);
+            self.shared.unreserve(n);
             Error::EngineStopped
         })
     }

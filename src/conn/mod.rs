@@ -561,7 +561,7 @@ impl Conn {
             .shared
             .get_or_insert_with(|| HandleShared::new(!closed, limit))
             .clone();
-        shared.set_outbound(self.outbound.len());
+        shared.update(self.outbound.len(), 0);
         ConnHandle {
             id: self.id,
             mailbox: self.mailbox.clone(),

@@ -94,7 +94,7 @@ impl<H: EventHandler> EventLoop<H> {
         }
         counters.bytes_out.add(mem::take(&mut conn.sent_by_flush));
         if let Some(shared) = &conn.shared {
-            shared.set_outbound(conn.outbound.len());
+            shared.update(conn.outbound.len(), 0);
         }
         if conn.outbound.is_empty() {
             // Give the lent buffer back, or keep this one as the spare.
@@ -173,12 +173,10 @@ impl<H: EventHandler> EventLoop<H> {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(c))) {
             close_for_panic(c, payload.as_ref());
         }
-        // Count the bytes as queued before they stop counting as posted, so
-        // handles never see less in flight than there is (which would let
-        // them past the cap until the next flush).
+        // The bytes move from "posted" to "queued" in one adjustment, so
+        // handles never see them counted twice or not at all.
         if let Some(shared) = &c.shared {
-            shared.set_outbound(c.outbound.len());
-            shared.taken(posted);
+            shared.update(c.outbound.len(), posted);
         }
         if !c.queued_for_flush {
             c.queued_for_flush = true;
