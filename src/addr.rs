@@ -120,6 +120,9 @@ pub enum Origin {
     /// Handed to the engine with
     /// [`EngineHandle::enroll`](crate::EngineHandle::enroll).
     Enrolled,
+    /// Opened by the engine with
+    /// [`EngineHandle::dial`](crate::EngineHandle::dial).
+    Dialed,
 }
 
 impl Origin {
@@ -128,12 +131,14 @@ impl Origin {
         match self {
             Origin::Accepted { listener } => listener as u16,
             Origin::Enrolled => ENROLLED,
+            Origin::Dialed => DIALED,
         }
     }
 
     pub(crate) fn from_raw(raw: u16) -> Origin {
         match raw {
             ENROLLED => Origin::Enrolled,
+            DIALED => Origin::Dialed,
             listener => Origin::Accepted {
                 listener: listener as usize,
             },
@@ -142,6 +147,7 @@ impl Origin {
 }
 
 const ENROLLED: u16 = u16::MAX;
+const DIALED: u16 = u16::MAX - 1;
 
 /// One or several listen addresses, as [`EngineBuilder::start`](crate::EngineBuilder::start)
 /// and [`run`](crate::EngineBuilder::run) take them: a `&str` or `String`,

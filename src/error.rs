@@ -132,6 +132,9 @@ pub enum CloseReason {
     Timeout(TimeoutKind),
     /// The codec rejected the byte stream (malformed or oversize frame).
     Codec(String),
+    /// A dialed connection never connected: refused, unreachable, or not
+    /// done within its timeout (`ErrorKind::TimedOut`). `on_open` never ran.
+    ConnectFailed(Arc<io::Error>),
 }
 
 impl CloseReason {
@@ -154,7 +157,7 @@ impl PartialEq for CloseReason {
     fn eq(&self, other: &Self) -> bool {
         use CloseReason::*;
         match (self, other) {
-            (Io(a), Io(b)) => {
+            (Io(a), Io(b)) | (ConnectFailed(a), ConnectFailed(b)) => {
                 a.kind() == b.kind() && a.raw_os_error() == b.raw_os_error() && a.to_string() == b.to_string()
             }
             (HandlerPanic(a), HandlerPanic(b)) | (Codec(a), Codec(b)) => a == b,
@@ -207,6 +210,7 @@ impl fmt::Display for CloseReason {
             CloseReason::LingerTimeout => f.write_str("queued output not flushed before the linger deadline"),
             CloseReason::Timeout(k) => write!(f, "{k} timeout"),
             CloseReason::Codec(m) => write!(f, "codec error: {m}"),
+            CloseReason::ConnectFailed(e) => write!(f, "connect failed: {e}"),
         }
     }
 }

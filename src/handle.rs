@@ -1,6 +1,7 @@
 //! The engine's shared state (what the loops, the acceptor and handles all
 //! read) and [`EngineHandle`], the way any thread controls a running engine.
 
+use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use crate::addr::{Address, Origin};
 use crate::deadline;
 use crate::error::{Error, Result};
-use crate::mailbox::{Incoming, Mailbox, Task};
+use crate::mailbox::{DialRequest, Incoming, Mailbox, Task};
 use crate::stats::{LoopCounters, Stats};
 use crate::sys;
 
@@ -40,6 +41,34 @@ pub(crate) struct ServingGuard {
 impl Drop for ServingGuard {
     fn drop(&mut self) {
         SERVING.with(|c| c.set(self.previous));
+    }
+}
+
+/// Where a dialed connection goes and what it starts with: for
+/// [`EngineHandle::dial_with`].
+#[derive(Debug, Default)]
+pub struct DialOptions {
+    event_loop: Option<usize>,
+    context: Option<Box<dyn Any + Send>>,
+}
+
+impl DialOptions {
+    /// The balancer picks the loop; no context. Any thread.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Connect on loop `i` (for a proxy: the inbound connection's own loop,
+    /// `conn.id().event_loop()`, so the pair never crosses threads).
+    pub fn on_loop(mut self, i: usize) -> Self {
+        self.event_loop = Some(i);
+        self
+    }
+
+    /// The connection's context from the start, as if `set_context(value)`.
+    pub fn context<T: Any + Send>(mut self, value: T) -> Self {
+        self.context = Some(Box::new(value));
+        self
     }
 }
 
@@ -366,6 +395,109 @@ impl EngineHandle {
             .coordinator
             .post(Task::Enroll(incoming, tcp))
             .map_err(|_| Error::EngineStopped)
+    }
+
+    /// Opens a TCP connection to `addr` (`tcp://host:port` or `host:port`)
+    /// on a loop the balancer picks, without blocking: success arrives as
+    /// `on_open` on that loop (with [`Origin::Dialed`](crate::Origin::Dialed)),
+    /// failure as `on_close` with
+    /// [`CloseReason::ConnectFailed`](crate::CloseReason::ConnectFailed)
+    /// (`ErrorKind::TimedOut` when `timeout` passed first; `on_open` never
+    /// runs then). Any thread, callbacks included. A host name is resolved
+    /// here, which blocks: inside a callback pass an IP address.
+    ///
+    /// # Errors
+    /// [`Error::InvalidAddress`], or [`Error::EngineStopped`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler, Origin};
+    ///
+    /// /// Says hello to whoever it dials.
+    /// struct Greeter;
+    /// impl EventHandler for Greeter {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         if conn.origin() == Origin::Dialed {
+    ///             conn.write(b"hello upstream");
+    ///         }
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let upstream = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let engine = Engine::builder().start(Greeter, "tcp://127.0.0.1:0")?;
+    /// engine.dial(&upstream.local_addr()?.to_string(), Duration::from_secs(5))?;
+    /// let (mut conn, _) = upstream.accept()?;
+    /// let mut buf = [0; 14];
+    /// conn.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"hello upstream");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dial(&self, addr: &str, timeout: Duration) -> Result<()> {
+        self.dial_with(addr, timeout, DialOptions::default())
+    }
+
+    /// As [`dial`](EngineHandle::dial), with a given loop and a context the
+    /// connection starts with (read it in `on_open`, or in `on_close` when
+    /// the connect failed, to tell which dial it was). Any thread.
+    ///
+    /// # Errors
+    /// As [`dial`](EngineHandle::dial); [`Error::InvalidConfig`] for a loop
+    /// the engine does not have.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use netreactor::{Action, CloseReason, Conn, DialOptions, Engine, EventHandler};
+    ///
+    /// struct Report(std::sync::Mutex<mpsc::Sender<(u32, String)>>);
+    /// impl EventHandler for Report {
+    ///     fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
+    ///         let which = *conn.context::<u32>().unwrap();
+    ///         let _ = self.0.lock().unwrap().send((which, reason.to_string()));
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder().event_loops(2).start(Report(tx.into()), "tcp://127.0.0.1:0")?;
+    /// // Nobody listens on this port: the connect is refused.
+    /// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    /// engine.dial_with(&closed.to_string(), Duration::from_secs(5), DialOptions::new().on_loop(1).context(7u32))?;
+    /// let (which, why) = rx.recv_timeout(Duration::from_secs(10))?;
+    /// assert_eq!(which, 7);
+    /// assert!(why.starts_with("connect failed"), "{why}");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dial_with(&self, addr: &str, timeout: Duration, options: DialOptions) -> Result<()> {
+        let addr = match Address::parse(addr)? {
+            Address::Tcp(a) => a,
+            other => return Err(Error::InvalidAddress(format!("dial takes a TCP address, not {other}"))),
+        };
+        let req = DialRequest {
+            addr,
+            timeout,
+            context: options.context,
+        };
+        let mailbox = match options.event_loop {
+            None => &self.shared.coordinator,
+            Some(i) => match self.shared.loops.get(i) {
+                Some(l) => &*l.mailbox,
+                None => {
+                    return Err(Error::InvalidConfig(format!(
+                        "dial_with: loop {i} does not exist ({} loops)",
+                        self.shared.loops.len()
+                    )))
+                }
+            },
+        };
+        mailbox.post(Task::Dial(req)).map_err(|_| Error::EngineStopped)
     }
 
     /// Connections open now, over all loops (including ones being handed over).

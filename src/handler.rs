@@ -3,22 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::action::Action;
 use crate::conn::Conn;
 use crate::error::CloseReason;
 use crate::framing::Frame;
 use crate::handle::EngineHandle;
-
-/// What the engine does after a callback returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Action {
-    /// Keep the connection (and the engine) running.
-    #[default]
-    Continue,
-    /// Close this connection once its queued output is flushed.
-    Close,
-    /// Stop the whole engine gracefully (as [`EngineHandle::stop`] does).
-    Shutdown,
-}
 
 /// A server's behaviour: one shared instance, called from every loop thread.
 ///

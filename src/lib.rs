@@ -30,6 +30,7 @@
 
 // The rooms, from the face down; every import points down this list
 // (docs/architecture.md, checked by tests/layering.rs).
+mod action;
 mod addr;
 mod balancer;
 mod buffer;
@@ -56,7 +57,7 @@ pub use conn::{Conn, ConnHandle, PeerCredentials, Reader, Writer};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{CloseReason, Error, Result, TimeoutKind};
 pub use framing::Frame;
-pub use handle::{EngineHandle, Enroll};
+pub use handle::{DialOptions, EngineHandle, Enroll};
 pub use handler::{Action, EventHandler};
 pub use id::{ConnId, TimerId};
 /// Frame codecs (the `netreactor-codecs` crate).

@@ -12,11 +12,12 @@
 //! channels (in the one-connection echo profile those polls were 15% of the
 //! loop's user-space instructions).
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
@@ -34,6 +35,14 @@ pub(crate) struct Incoming {
     pub(crate) origin: Origin,
 }
 
+/// A connection to open: where, how long to wait, the context it starts with.
+#[derive(Debug)]
+pub(crate) struct DialRequest {
+    pub(crate) addr: SocketAddr,
+    pub(crate) timeout: Duration,
+    pub(crate) context: Option<Box<dyn Any + Send>>,
+}
+
 /// Work posted to a loop from another thread.
 #[derive(Debug)]
 pub(crate) enum Task {
@@ -42,6 +51,12 @@ pub(crate) enum Task {
     /// To the acceptor: a connected socket from `EngineHandle::enroll`, for
     /// the balancer to place (`true`: TCP).
     Enroll(Incoming, bool),
+    /// Open a connection (to the acceptor, which picks the loop; or to a
+    /// loop, which connects).
+    Dial(DialRequest),
+    /// Run a closure on a connection (`ConnHandle::call`). Erased, so the
+    /// mailbox knows no connection types: the loop downcasts it.
+    Call(ConnId, Box<dyn Any + Send>),
     Write(ConnId, Bytes),
     WriteVectored(ConnId, Vec<Bytes>),
     WriteFrame(ConnId, Bytes),

@@ -23,6 +23,7 @@ impl Counter {
 #[derive(Debug, Default)]
 pub(crate) struct LoopCounters {
     pub(crate) accepted: Counter,
+    pub(crate) dialed: Counter,
     pub(crate) closed: [Counter; CLOSE_KINDS],
     pub(crate) bytes_in: Counter,
     pub(crate) bytes_out: Counter,
@@ -37,7 +38,7 @@ fn close_kind(reason: &CloseReason) -> usize {
     match reason {
         CloseReason::PeerEof => 0,
         CloseReason::PeerReset => 1,
-        CloseReason::Io(_) => 2,
+        CloseReason::Io(_) | CloseReason::ConnectFailed(_) => 2,
         CloseReason::Local => 3,
         CloseReason::Shutdown => 4,
         CloseReason::HandlerPanic(_) => 5,
@@ -59,6 +60,7 @@ impl LoopCounters {
         Stats {
             open,
             accepted: self.accepted.get(),
+            dialed: self.dialed.get(),
             rejected: 0,
             closed_peer_eof: c(0),
             closed_peer_reset: c(1),
@@ -87,6 +89,9 @@ pub struct Stats {
     pub open: u64,
     /// Connections accepted and registered.
     pub accepted: u64,
+    /// Outbound connections started with `EngineHandle::dial` (connected
+    /// or not).
+    pub dialed: u64,
     /// Connections refused because `max_connections` was reached.
     pub rejected: u64,
     /// Closed because the peer closed.
@@ -144,6 +149,7 @@ impl std::ops::Add for Stats {
         Stats {
             open: self.open + o.open,
             accepted: self.accepted + o.accepted,
+            dialed: self.dialed + o.dialed,
             rejected: self.rejected + o.rejected,
             closed_peer_eof: self.closed_peer_eof + o.closed_peer_eof,
             closed_peer_reset: self.closed_peer_reset + o.closed_peer_reset,

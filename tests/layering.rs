@@ -28,6 +28,7 @@ const LAYERS: &[(u32, &str)] = &[
     (8, "addr"),
     (8, "config"),
     (8, "stats"),
+    (9, "action"),
     (9, "deadline"),
     (9, "error"),
     (9, "framing"),

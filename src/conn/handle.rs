@@ -7,9 +7,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::Conn;
+use crate::action::Action;
 use crate::error::{Error, Result};
 use crate::id::ConnId;
 use crate::mailbox::{Mailbox, Task};
+
+/// A closure for [`ConnHandle::call`], as the loop runs it.
+pub(crate) type CallFn = Box<dyn FnOnce(&mut Conn) -> Action + Send>;
 
 /// What a connection shares with its handles; allocated by the first
 /// [`Conn::handle`](crate::Conn::handle) call, so connections nobody holds a
@@ -239,6 +244,51 @@ impl ConnHandle {
     pub fn async_write_frame(&self, frame: impl Into<Bytes>) -> Result<()> {
         let frame = frame.into();
         self.post_bytes(frame.len(), Task::WriteFrame(self.id, frame))
+    }
+
+    /// Runs `f` on the connection's loop with the connection, as if it were
+    /// a callback: its writes are flushed when it returns, its `Action`
+    /// applies, a panic closes only this connection. This is how another
+    /// thread (or another connection's callback) changes a connection's
+    /// state: store a value in its context, pause or resume its reading.
+    /// Nothing runs if the connection closes first. Any thread.
+    ///
+    /// # Errors
+    /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::sync::mpsc;
+    /// use netreactor::{Action, Conn, ConnHandle, Engine, EventHandler};
+    ///
+    /// struct Publish(mpsc::SyncSender<ConnHandle>);
+    /// impl EventHandler for Publish {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         let _ = self.0.send(conn.handle());
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::sync_channel(1);
+    /// let engine = Engine::builder().start(Publish(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// let handle = rx.recv()?;
+    /// handle.call(|conn| {
+    ///     conn.set_context(42u32);
+    ///     conn.write(b"bye");
+    ///     Action::Close
+    /// })?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?; // "bye", then the close
+    /// assert_eq!(reply, "bye");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call(&self, f: impl FnOnce(&mut Conn) -> Action + Send + 'static) -> Result<()> {
+        let f: CallFn = Box::new(f);
+        self.post(Task::Call(self.id, Box::new(f)))
     }
 
     /// Runs `on_traffic` for the connection on its loop, even with no new

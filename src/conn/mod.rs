@@ -6,7 +6,7 @@ mod handle;
 
 pub use self::halves::{Reader, Writer};
 pub use self::handle::ConnHandle;
-pub(crate) use self::handle::HandleShared;
+pub(crate) use self::handle::{CallFn, HandleShared};
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -54,6 +54,10 @@ pub struct Conn {
     pub(crate) queued_for_flush: bool,
     /// `on_close` has run: handles made now are dead from the start.
     pub(crate) closed: bool,
+    /// A dialed connection whose connect has not finished (no `on_open` yet).
+    pub(crate) connecting: bool,
+    /// The handler paused reading (`pause_reading`).
+    pub(crate) reading_paused: bool,
     /// Queued output was thrown away (`close_now`, a panic): the close
     /// resets the connection so the peer sees the stream was cut.
     pub(crate) output_dropped: bool,
@@ -404,6 +408,25 @@ impl Conn {
         if self.write_side == WriteSide::Open {
             self.write_side = WriteSide::ShutdownPending;
         }
+    }
+
+    /// Stops reading from the peer until [`resume_reading`](Conn::resume_reading):
+    /// what it sends waits in the kernel, and TCP's flow control slows it
+    /// down. Bytes already received stay in the inbound buffer. For a relay
+    /// whose other side is not keeping up (the proxy pattern). Loop thread
+    /// only.
+    pub fn pause_reading(&mut self) {
+        self.reading_paused = true;
+    }
+
+    /// Reads again after [`pause_reading`](Conn::pause_reading). Loop thread only.
+    pub fn resume_reading(&mut self) {
+        self.reading_paused = false;
+    }
+
+    /// True while the handler has paused reading. Loop thread only.
+    pub fn is_reading_paused(&self) -> bool {
+        self.reading_paused
     }
 
     /// False while queued output is above the high watermark.

@@ -2,6 +2,7 @@
 //! loop, and coordinates shutdown (listeners closed, `on_shutdown`, loops
 //! stopped and joined).
 
+use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -15,7 +16,7 @@ use crate::deadline;
 use crate::error::panic_message;
 use crate::handle::{EngineHandle, EngineShared, LoopShared};
 use crate::handler::EventHandler;
-use crate::mailbox::{Inbox, Incoming, Task};
+use crate::mailbox::{DialRequest, Inbox, Incoming, Task};
 use crate::reactor::listener::{admission, ListenSocket, Listener};
 use crate::sys;
 use crate::sys::epoll::{Interest, Poller};
@@ -167,6 +168,7 @@ impl<H: EventHandler> Coordinator<H> {
         while let Some(task) = self.inbox.try_normal() {
             match task {
                 Task::Stop(d) => stop = Some(stop.map_or(d, |earlier| deadline::earliest(earlier, d))),
+                Task::Dial(req) => self.handout.dial(&self.shared.loops, req),
                 Task::Enroll(incoming, tcp) => {
                     sys::socket::apply_conn_options(incoming.fd.as_fd(), tcp, &self.cfg.conn_options);
                     self.handout.hand_over(&self.shared.loops, incoming);
@@ -205,12 +207,11 @@ struct Handout {
 }
 
 impl Handout {
-    fn hand_over(&mut self, loops: &[LoopShared], incoming: Incoming) {
-        // The balancer is user code: a panic sends this connection to the
-        // next loop in turn instead of taking the acceptor down.
+    /// The loop for a connection to or from `peer` (a balancer panic falls
+    /// back to each loop in turn).
+    fn pick(&mut self, loops: &[LoopShared], peer: Option<SocketAddr>) -> usize {
         let balancer = &self.balancer;
-        let pick = catch_unwind(AssertUnwindSafe(|| balancer.pick(incoming.peer, LoopLoads::new(loops))));
-        let i = match pick {
+        match catch_unwind(AssertUnwindSafe(|| balancer.pick(peer, LoopLoads::new(loops)))) {
             Ok(i) => i % loops.len(),
             Err(payload) => {
                 self.pick_panics += 1;
@@ -224,7 +225,16 @@ impl Handout {
                 self.fallback = self.fallback.wrapping_add(1);
                 self.fallback % loops.len()
             }
-        };
+        }
+    }
+
+    fn dial(&mut self, loops: &[LoopShared], req: DialRequest) {
+        let i = self.pick(loops, Some(req.addr));
+        let _ = loops[i].mailbox.post(Task::Dial(req));
+    }
+
+    fn hand_over(&mut self, loops: &[LoopShared], incoming: Incoming) {
+        let i = self.pick(loops, incoming.peer);
         loops[i].add_connection();
         if loops[i].mailbox.post(Task::Register(incoming)).is_err() {
             loops[i].remove_connection();

@@ -116,6 +116,20 @@ pub(crate) fn send_buffer_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
     SockRef::from(&fd).send_buffer_size()
 }
 
+/// Starts a non-blocking connect to `addr` on a new close-on-exec socket;
+/// the connection is done when the socket turns writable (then
+/// [`take_error`] says how it went). The error beside the socket is a
+/// connect that failed at once.
+pub(crate) fn tcp_connect(addr: SocketAddr) -> io::Result<(OwnedFd, Option<io::Error>)> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
+    let failed = match socket.connect(&addr.into()) {
+        Ok(()) => None,
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => None,
+        Err(e) => Some(e),
+    };
+    Ok((socket.into(), failed))
+}
+
 /// A non-blocking, close-on-exec TCP listener with SO_REUSEADDR (and
 /// SO_REUSEPORT when asked, so several loops can each own one).
 pub(crate) fn tcp_listener(addr: SocketAddr, opts: &ListenOptions) -> io::Result<OwnedFd> {

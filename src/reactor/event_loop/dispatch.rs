@@ -5,12 +5,9 @@ use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
-use bytes::BytesMut;
-
 use super::{EventLoop, FIRST_LISTENER, WAKER};
-use crate::buffer::outbound::Outbound;
-use crate::conn::{Conn, Timing, WriteSide};
 use crate::error::panic_message;
+use crate::framing::FrameCodec;
 use crate::handler::EventHandler;
 use crate::mailbox::Incoming;
 use crate::reactor::listener::admission;
@@ -70,22 +67,29 @@ impl<H: EventHandler> EventLoop<H> {
         }
     }
 
-    pub(super) fn register(&mut self, incoming: Incoming) {
-        if self.stopping {
-            self.shared().remove_connection();
-            return;
-        }
-        // The codec's Clone is user code too.
-        let codec = match catch_unwind(AssertUnwindSafe(|| self.cfg.codec.as_ref().map(|c| c.0.clone_box()))) {
-            Ok(codec) => codec,
+    /// A connection's own copy of the engine's codec, or `None` (logged)
+    /// if the codec's `Clone`, user code, panicked.
+    pub(super) fn clone_codec(&self) -> Option<Option<Box<dyn FrameCodec>>> {
+        match catch_unwind(AssertUnwindSafe(|| self.cfg.codec.as_ref().map(|c| c.0.clone_box()))) {
+            Ok(codec) => Some(codec),
             Err(p) => {
                 log::error!(
                     "netreactor: cloning the codec for a new connection panicked: {}; closing it",
                     panic_message(p.as_ref())
                 );
-                self.shared().remove_connection();
-                return;
+                None
             }
+        }
+    }
+
+    pub(super) fn register(&mut self, incoming: Incoming) {
+        if self.stopping {
+            self.shared().remove_connection();
+            return;
+        }
+        let Some(codec) = self.clone_codec() else {
+            self.shared().remove_connection();
+            return;
         };
         let Incoming { fd, peer, origin } = incoming;
         let id = self.conns.next_id();
@@ -95,33 +99,8 @@ impl<H: EventHandler> EventLoop<H> {
             return;
         }
         self.shared().counters.accepted.add(1);
-        self.conns.insert(Conn {
-            fd,
-            id,
-            peer,
-            inbound: BytesMut::new(),
-            outbound: Outbound::default(),
-            interest: Interest::READ,
-            close_reason: None,
-            read_closed: false,
-            write_blocked: false,
-            queued_for_flush: false,
-            closed: false,
-            output_dropped: false,
-            linger_deadline: None,
-            lingering: false,
-            max_outbound: self.cfg.max_outbound_bytes,
-            write_side: WriteSide::Open,
-            writable: true,
-            codec,
-            origin: origin.to_raw(),
-            timing: self.cfg.times_every_connection().then(|| Timing::new(self.now)),
-            held: 0,
-            sent_by_flush: 0,
-            shared: None,
-            mailbox: self.shared().mailbox.clone(),
-            context: None,
-        });
+        let conn = self.new_conn(fd, id, peer, origin, codec);
+        self.conns.insert(conn);
         let action = self.call(id, |h, c| h.on_open(c));
         self.after_callback(id, action);
     }

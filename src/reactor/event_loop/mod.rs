@@ -7,6 +7,7 @@
 
 mod callback;
 mod close;
+mod dial;
 mod dispatch;
 mod frames;
 mod read;

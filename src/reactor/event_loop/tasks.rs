@@ -1,10 +1,16 @@
 //! Tasks posted to the loop by other threads: registrations, writes, wakes,
 //! closes and the stop.
 
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use super::EventLoop;
+use crate::conn::CallFn;
 use crate::conn::Conn;
+use crate::error::panic_message;
 use crate::error::CloseReason;
 use crate::handler::EventHandler;
+use crate::id::ConnId;
 use crate::mailbox::Task;
 
 impl<H: EventHandler> EventLoop<H> {
@@ -47,9 +53,35 @@ impl<H: EventHandler> EventLoop<H> {
                 }
             }
             Task::Close(id) => self.task_write(id, 0, Conn::close),
+            Task::Dial(req) => self.dial(req),
+            Task::Call(id, f) => self.run_call(id, f),
             Task::Stop(deadline) => self.begin_stop(deadline),
             #[cfg(test)]
             Task::Crash => panic!("injected crash on loop {}", self.index),
         }
+    }
+}
+
+impl<H: EventHandler> EventLoop<H> {
+    /// `ConnHandle::call`: the closure runs like a callback on the
+    /// connection; dropped (under the guard: it is user code) if the
+    /// connection has gone.
+    fn run_call(&mut self, id: ConnId, f: Box<dyn Any + Send>) {
+        let Ok(f) = f.downcast::<CallFn>() else { return };
+        let live = self
+            .conns
+            .get_mut(id)
+            .is_some_and(|c| c.close_reason.is_none() && !c.connecting);
+        if !live {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(f))) {
+                log::error!(
+                    "netreactor: dropping a ConnHandle::call closure panicked: {}",
+                    panic_message(p.as_ref())
+                );
+            }
+            return;
+        }
+        let action = self.call(id, |_, c| (*f)(c));
+        self.after_callback(id, action);
     }
 }

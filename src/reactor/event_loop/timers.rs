@@ -22,6 +22,8 @@ pub(super) enum TimerKind {
     /// A `Conn::schedule` timer: its token and its id.
     User(ConnId, u64, TimerId),
     Linger(ConnId),
+    /// A dial's connect timeout.
+    Connect(ConnId),
     Tick,
 }
 
@@ -75,6 +77,7 @@ impl<H: EventHandler> EventLoop<H> {
         for t in fired.drain(..) {
             match t {
                 TimerKind::Tick => self.tick(),
+                TimerKind::Connect(id) => self.dial_timed_out(id),
                 TimerKind::Linger(id) => {
                     let now = self.now;
                     if let Some(c) = self.conns.get_mut(id) {

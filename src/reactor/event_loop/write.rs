@@ -33,6 +33,9 @@ pub(super) enum Notify {
 impl<H: EventHandler> EventLoop<H> {
     pub(super) fn on_write_ready(&mut self, id: ConnId, dead: bool) {
         let Some(conn) = self.conns.get_mut(id) else { return };
+        if conn.connecting {
+            return self.finish_dial(id);
+        }
         let before = conn.outbound.len();
         self.after_callback(id, Action::Continue);
         if dead {
@@ -140,7 +143,7 @@ impl<H: EventHandler> EventLoop<H> {
                 conn.write_blocked = false;
                 notify = Some(Notify::Drained);
             }
-            let paused = !conn.writable && self.cfg.pause_reading_when_unwritable;
+            let paused = conn.reading_paused || (!conn.writable && self.cfg.pause_reading_when_unwritable);
             Interest {
                 read: !conn.read_closed && !paused,
                 write: len > 0,

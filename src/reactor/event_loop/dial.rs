@@ -1,0 +1,137 @@
+//! Outbound connections: a non-blocking connect registered for writability,
+//! finished when the socket turns writable (SO_ERROR says how it went) or
+//! failed when its timer fires first.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use super::timers::TimerKind;
+use super::EventLoop;
+use crate::addr::Origin;
+use crate::buffer::outbound::Outbound;
+use crate::conn::{Conn, Timing, WriteSide};
+use crate::deadline;
+use crate::error::CloseReason;
+use crate::framing::FrameCodec;
+use crate::handler::EventHandler;
+use crate::id::ConnId;
+use crate::mailbox::DialRequest;
+use crate::sys;
+use crate::sys::epoll::Interest;
+
+impl<H: EventHandler> EventLoop<H> {
+    /// Starts connecting. Success is `on_open`; failure, now or later,
+    /// `on_close` with `ConnectFailed` (the context tells the handler which
+    /// dial it was).
+    pub(super) fn dial(&mut self, req: DialRequest) {
+        self.shared().add_connection();
+        if self.stopping {
+            self.shared().remove_connection();
+            return;
+        }
+        let DialRequest { addr, timeout, context } = req;
+        let (fd, failed) = match sys::socket::tcp_connect(addr) {
+            Ok(started) => started,
+            Err(e) => {
+                log::error!("netreactor: no socket for a dial to {addr}: {e}");
+                self.shared().remove_connection();
+                return;
+            }
+        };
+        let Some(codec) = self.clone_codec() else {
+            self.shared().remove_connection();
+            return;
+        };
+        let id = self.conns.next_id();
+        if let Err(e) = self.poller.add(fd.as_fd(), id.token(), Interest::WRITE) {
+            log::error!("netreactor: registering a dial failed: {e}");
+            self.shared().remove_connection();
+            return;
+        }
+        self.shared().counters.dialed.add(1);
+        let mut conn = self.new_conn(fd, id, Some(addr), Origin::Dialed, codec);
+        conn.interest = Interest::WRITE;
+        conn.connecting = true;
+        conn.context = context;
+        self.conns.insert(conn);
+        if let Some(e) = failed {
+            return self.dial_failed(id, e);
+        }
+        if let Some(at) = deadline::after(self.now, timeout) {
+            self.timers.insert(at, TimerKind::Connect(id));
+        }
+    }
+
+    /// The connecting socket turned writable (or reported an error).
+    pub(super) fn finish_dial(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if let Some(e) = sys::socket::take_error(conn.fd.as_fd()) {
+            return self.dial_failed(id, e);
+        }
+        conn.connecting = false;
+        sys::socket::apply_conn_options(conn.fd.as_fd(), true, &self.cfg.conn_options);
+        if let Some(t) = conn.timing.as_deref_mut() {
+            t.last_read = self.now;
+            t.last_progress = self.now;
+        }
+        let action = self.call(id, |h, c| h.on_open(c));
+        self.after_callback(id, action);
+    }
+
+    /// The connect timer fired: still connecting means timed out.
+    pub(super) fn dial_timed_out(&mut self, id: ConnId) {
+        if self.conns.get_mut(id).is_some_and(|c| c.connecting) {
+            self.dial_failed(id, io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
+        }
+    }
+
+    fn dial_failed(&mut self, id: ConnId, e: io::Error) {
+        if let Some(c) = self.conns.get_mut(id) {
+            c.close_reason = Some(CloseReason::ConnectFailed(Arc::new(e)));
+            self.close_now(id);
+        }
+    }
+
+    /// A connection's state as it joins the loop, before `on_open`.
+    pub(super) fn new_conn(
+        &self,
+        fd: OwnedFd,
+        id: ConnId,
+        peer: Option<std::net::SocketAddr>,
+        origin: Origin,
+        codec: Option<Box<dyn FrameCodec>>,
+    ) -> Conn {
+        Conn {
+            fd,
+            id,
+            peer,
+            inbound: BytesMut::new(),
+            outbound: Outbound::default(),
+            interest: Interest::READ,
+            close_reason: None,
+            read_closed: false,
+            write_blocked: false,
+            queued_for_flush: false,
+            closed: false,
+            output_dropped: false,
+            connecting: false,
+            reading_paused: false,
+            linger_deadline: None,
+            lingering: false,
+            max_outbound: self.cfg.max_outbound_bytes,
+            write_side: WriteSide::Open,
+            writable: true,
+            codec,
+            origin: origin.to_raw(),
+            timing: self.cfg.times_every_connection().then(|| Timing::new(self.now)),
+            held: 0,
+            sent_by_flush: 0,
+            shared: None,
+            mailbox: self.shared().mailbox.clone(),
+            context: None,
+        }
+    }
+}
