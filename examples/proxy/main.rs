@@ -1,0 +1,24 @@
+//! A TCP proxy: `cargo run --release --example proxy -- --upstream tcp://127.0.0.1:9000`
+//! listens on tcp://127.0.0.1:8000 and relays every connection to the
+//! upstream (start `cargo run --release --example echo` first, then
+//! `nc 127.0.0.1 8000`). Flags: `--addr`, `--loops`, `--upstream`.
+//! Each inbound connection dials the upstream on its own loop; bytes are
+//! relayed both ways without copying, a slow side pauses reading on the
+//! other (memory stays bounded), and either side closing closes the other
+//! after it has flushed.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod relay;
+
+use netreactor::Engine;
+
+fn main() -> netreactor::Result<()> {
+    let args = common::Args::parse("tcp://127.0.0.1:8000");
+    let upstream = args.get("upstream").unwrap_or("tcp://127.0.0.1:9000").to_owned();
+    eprintln!("proxy: {} -> {upstream}", args.addr);
+    Engine::builder()
+        .event_loops(args.loops)
+        .handle_signals(true)
+        .run(relay::Relay::new(&upstream), args.addr.as_str())
+}

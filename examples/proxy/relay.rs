@@ -1,0 +1,175 @@
+//! The proxy's handler: every inbound connection dials the upstream on its
+//! own loop, and the two relay bytes both ways.
+//!
+//! - Zero-copy: what one side reads is handed to the other as `Bytes` split
+//!   off the read buffer (`take_inbound` + `ConnHandle::async_write`).
+//! - Backpressure: when the other side has more than `HIGH_WATER` bytes
+//!   queued, this side stops reading (`pause_reading`) and asks the other to
+//!   wake it once its queue has drained (`on_writable`), so a slow side slows
+//!   the fast one down through TCP flow control and memory stays bounded.
+//! - Closing: end of file is passed on as a half-close (the other side sends
+//!   FIN after what it has queued); a connection that ends for any other
+//!   reason closes its partner after the partner has flushed.
+
+#![allow(dead_code)] // the tests include this module without using all of it
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use netreactor::{Action, CloseReason, Conn, ConnHandle, DialOptions, EngineHandle, EventHandler, Origin};
+
+/// Queued bytes on the other side past which this side pauses reading.
+pub(crate) const HIGH_WATER: usize = 256 * 1024;
+
+/// How long a dial to the upstream may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The proxy: listens, and relays each connection to `upstream`.
+pub(crate) struct Relay {
+    upstream: String,
+    engine: OnceLock<EngineHandle>,
+}
+
+impl Relay {
+    /// `upstream`: `tcp://host:port` (an IP address: it is dialed from the loops).
+    pub(crate) fn new(upstream: &str) -> Relay {
+        Relay {
+            upstream: upstream.to_owned(),
+            engine: OnceLock::new(),
+        }
+    }
+}
+
+/// Each side's state.
+#[derive(Default)]
+struct Side {
+    /// The other connection, once both exist.
+    peer: Option<ConnHandle>,
+    /// A side paused because of us, to wake when our queue has drained.
+    wake_when_drained: Option<ConnHandle>,
+    /// Our peer sent FIN and we passed it on (we will read no more from it).
+    peer_done: bool,
+}
+
+fn side(conn: &mut Conn) -> &mut Side {
+    if conn.context::<Side>().is_none() {
+        conn.set_context(Side::default());
+    }
+    conn.context_mut::<Side>().expect("set above")
+}
+
+/// Hands what `conn` received to its peer; pauses reading if the peer is
+/// behind.
+fn forward(conn: &mut Conn) -> Action {
+    let Some(peer) = side(conn).peer.clone() else {
+        conn.pause_reading(); // the upstream is not connected yet
+        return Action::Continue;
+    };
+    let data = conn.take_inbound();
+    if data.is_empty() {
+        return Action::Continue;
+    }
+    if peer.async_write(data).is_err() {
+        return Action::Close; // the peer is gone (or hopelessly behind)
+    }
+    if peer.queued_bytes() > HIGH_WATER {
+        conn.pause_reading();
+        let me = conn.handle();
+        let asked = peer.call(move |p| {
+            if p.outbound_len() == 0 {
+                let _ = me.call(resume);
+            } else {
+                side(p).wake_when_drained = Some(me);
+            }
+            Action::Continue
+        });
+        if asked.is_err() {
+            return Action::Close;
+        }
+    }
+    Action::Continue
+}
+
+/// The peer's queue drained: read (and relay) again.
+fn resume(conn: &mut Conn) -> Action {
+    conn.resume_reading();
+    forward(conn)
+}
+
+impl EventHandler for Relay {
+    fn on_boot(&self, engine: &EngineHandle) -> Action {
+        let _ = self.engine.set(engine.clone());
+        Action::Continue
+    }
+
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        match conn.origin() {
+            // The upstream connected: pair the two and start relaying.
+            Origin::Dialed => {
+                let me = conn.handle();
+                let Some(client) = side(conn).peer.clone() else {
+                    return Action::Close;
+                };
+                let paired = client.call(move |c| {
+                    side(c).peer = Some(me);
+                    resume(c)
+                });
+                if paired.is_err() {
+                    return Action::Close; // the client left meanwhile
+                }
+                Action::Continue
+            }
+            // A client: dial the upstream on this loop; read nothing until it answers.
+            _ => {
+                conn.pause_reading();
+                let Some(engine) = self.engine.get() else {
+                    return Action::Close;
+                };
+                let me = conn.handle();
+                let options = DialOptions::new().on_loop(conn.id().event_loop()).context(Side {
+                    peer: Some(me),
+                    ..Side::default()
+                });
+                match engine.dial_with(&self.upstream, CONNECT_TIMEOUT, options) {
+                    Ok(()) => Action::Continue,
+                    Err(_) => Action::Close,
+                }
+            }
+        }
+    }
+
+    fn on_traffic(&self, conn: &mut Conn) -> Action {
+        forward(conn)
+    }
+
+    fn on_writable(&self, conn: &mut Conn) -> Action {
+        if let Some(paused) = side(conn).wake_when_drained.take() {
+            let _ = paused.call(resume);
+        }
+        Action::Continue
+    }
+
+    /// Our side sent FIN: pass it on once the peer has sent what it has.
+    fn on_eof(&self, conn: &mut Conn) -> Action {
+        let _ = forward(conn);
+        let s = side(conn);
+        let Some(peer) = s.peer.clone() else {
+            return Action::Close;
+        };
+        if s.peer_done {
+            return Action::Close; // both directions are finished
+        }
+        let _ = peer.call(|p| {
+            side(p).peer_done = true;
+            p.shutdown_write();
+            Action::Continue
+        });
+        Action::Continue
+    }
+
+    fn on_close(&self, conn: &mut Conn, _reason: CloseReason) {
+        if let Some(peer) = side(conn).peer.take() {
+            let _ = peer.close(); // after it has flushed what we sent it
+        }
+    }
+}
