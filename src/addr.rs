@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 pub enum Address {
     /// A TCP address, resolved.
     Tcp(SocketAddr),
+    /// A UDP address, resolved (every loop gets its own socket on it).
+    Udp(SocketAddr),
     /// A Unix stream socket at a path in the file system.
     Unix(PathBuf),
     /// A Unix stream socket with a Linux abstract name (no file; the name
@@ -45,10 +47,13 @@ impl Address {
         if scheme == "unix" {
             return parse_unix(s, rest);
         }
-        let family: fn(&SocketAddr) -> bool = match scheme {
-            "tcp" => |_| true,
-            "tcp4" => SocketAddr::is_ipv4,
-            "tcp6" => SocketAddr::is_ipv6,
+        let (family, udp): (fn(&SocketAddr) -> bool, bool) = match scheme {
+            "tcp" => (|_| true, false),
+            "tcp4" => (SocketAddr::is_ipv4, false),
+            "tcp6" => (SocketAddr::is_ipv6, false),
+            "udp" => (|_| true, true),
+            "udp4" => (SocketAddr::is_ipv4, true),
+            "udp6" => (SocketAddr::is_ipv6, true),
             other => return Err(Error::InvalidAddress(format!("unsupported scheme {other:?} in {s:?}"))),
         };
         let addr = rest
@@ -56,10 +61,10 @@ impl Address {
             .map_err(|e| Error::InvalidAddress(format!("{s:?}: {e}")))?
             .find(family)
             .ok_or_else(|| Error::InvalidAddress(format!("{s:?} resolves to no usable address")))?;
-        Ok(Address::Tcp(addr))
+        Ok(if udp { Address::Udp(addr) } else { Address::Tcp(addr) })
     }
 
-    /// The IP address and port of a TCP address. Any thread.
+    /// The IP address and port of a TCP or UDP address. Any thread.
     ///
     /// ```
     /// use netreactor::Address;
@@ -68,7 +73,7 @@ impl Address {
     /// ```
     pub fn socket_addr(&self) -> Option<SocketAddr> {
         match self {
-            Address::Tcp(a) => Some(*a),
+            Address::Tcp(a) | Address::Udp(a) => Some(*a),
             _ => None,
         }
     }
@@ -101,6 +106,7 @@ impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Address::Tcp(a) => write!(f, "tcp://{a}"),
+            Address::Udp(a) => write!(f, "udp://{a}"),
             Address::Unix(p) => write!(f, "unix://{}", p.display()),
             Address::UnixAbstract(name) => write!(f, "unix://@{}", String::from_utf8_lossy(name)),
         }
@@ -228,7 +234,8 @@ mod tests {
         assert_eq!(Address::parse("tcp4://127.0.0.1:80").unwrap(), Address::Tcp(v4));
         assert!(Address::parse("tcp6://127.0.0.1:80").is_err());
         assert!(Address::parse("tcp://nonsense").is_err());
-        assert!(Address::parse("udp://127.0.0.1:80").is_err());
+        assert_eq!(Address::parse("udp://127.0.0.1:80").unwrap(), Address::Udp(v4));
+        assert!(Address::parse("udp6://127.0.0.1:80").is_err());
     }
 
     #[test]

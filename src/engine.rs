@@ -579,6 +579,7 @@ impl EngineBuilder {
                 fd,
                 index,
                 tcp: matches!(addr, Address::Tcp(_)),
+                udp: matches!(addr, Address::Udp(_)),
                 file,
             };
             let in_use = |e: std::io::Error| Error::Io(std::io::Error::new(e.kind(), format!("{addr}: {e}")));
@@ -594,6 +595,16 @@ impl EngineBuilder {
                         }
                     } else {
                         acceptor.push(socket(first, None));
+                    }
+                }
+                Address::Udp(a) => {
+                    // One SO_REUSEPORT socket per loop, always.
+                    let first = sys::socket::udp_socket(*a, &listen).map_err(in_use)?;
+                    let real = sys::socket::local_addr(first.as_fd()).unwrap_or(*a);
+                    bound.push(Address::Udp(real));
+                    per_loop[0].push(socket(first, None));
+                    for own in per_loop.iter_mut().skip(1) {
+                        own.push(socket(sys::socket::udp_socket(real, &listen).map_err(in_use)?, None));
                     }
                 }
                 Address::Unix(path) => {

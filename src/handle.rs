@@ -342,7 +342,10 @@ impl EngineHandle {
         self.shared
             .local_addrs
             .iter()
-            .find_map(Address::socket_addr)
+            .find_map(|a| match a {
+                Address::Tcp(a) => Some(*a),
+                _ => None,
+            })
             .expect("EngineHandle::local_addr: the engine has no TCP listener (see local_addrs)")
     }
 

@@ -29,6 +29,10 @@ pub(crate) struct LoopCounters {
     pub(crate) bytes_out: Counter,
     pub(crate) frames_in: Counter,
     pub(crate) wakeups: Counter,
+    pub(crate) datagrams_in: Counter,
+    pub(crate) datagrams_out: Counter,
+    pub(crate) datagrams_truncated: Counter,
+    pub(crate) datagrams_dropped: Counter,
     pub(crate) tasks: Counter,
 }
 
@@ -75,6 +79,10 @@ impl LoopCounters {
             bytes_out: self.bytes_out.get(),
             frames_in: self.frames_in.get(),
             wakeups: self.wakeups.get(),
+            datagrams_in: self.datagrams_in.get(),
+            datagrams_out: self.datagrams_out.get(),
+            datagrams_truncated: self.datagrams_truncated.get(),
+            datagrams_dropped: self.datagrams_dropped.get(),
             tasks_run: self.tasks.get(),
             partial_inbound_bytes: 0,
         }
@@ -120,6 +128,15 @@ pub struct Stats {
     pub frames_in: u64,
     /// Times the loop was woken through its eventfd.
     pub wakeups: u64,
+    /// UDP datagrams received and handed to the handler.
+    pub datagrams_in: u64,
+    /// UDP replies sent.
+    pub datagrams_out: u64,
+    /// UDP datagrams dropped because they did not fit the read buffer
+    /// (`read_buffer_size`); never delivered cut short.
+    pub datagrams_truncated: u64,
+    /// UDP replies the kernel refused (full send buffer, unreachable).
+    pub datagrams_dropped: u64,
     /// Tasks run (registrations, async writes, wakes, closes).
     pub tasks_run: u64,
     /// Bytes held now in partial inbound messages, engine-wide (what
@@ -164,6 +181,10 @@ impl std::ops::Add for Stats {
             bytes_out: self.bytes_out + o.bytes_out,
             frames_in: self.frames_in + o.frames_in,
             wakeups: self.wakeups + o.wakeups,
+            datagrams_in: self.datagrams_in + o.datagrams_in,
+            datagrams_out: self.datagrams_out + o.datagrams_out,
+            datagrams_truncated: self.datagrams_truncated + o.datagrams_truncated,
+            datagrams_dropped: self.datagrams_dropped + o.datagrams_dropped,
             tasks_run: self.tasks_run + o.tasks_run,
             partial_inbound_bytes: self.partial_inbound_bytes + o.partial_inbound_bytes,
         }

@@ -78,6 +78,31 @@ impl Outbound {
         }
     }
 
+    /// Sends everything queued as one datagram to `to`, then empties the
+    /// queue whatever happened (a datagram is sent whole or not at all).
+    /// Returns the bytes sent.
+    pub(crate) fn send_datagram(&mut self, fd: BorrowedFd<'_>, to: std::net::SocketAddr) -> io::Result<usize> {
+        let Some(q) = &mut self.0 else { return Ok(0) };
+        if q.len == 0 {
+            return Ok(0);
+        }
+        let result = if q.chunks.is_empty() {
+            sys::socket::send_datagram(fd, &[IoSlice::new(&q.tail)], to)
+        } else if q.chunks.len() < MAX_IOVECS_PER_WRITE {
+            let mut slices: Vec<IoSlice<'_>> = q.chunks.iter().map(|c| IoSlice::new(c)).collect();
+            slices.push(IoSlice::new(&q.tail));
+            sys::socket::send_datagram(fd, &slices, to)
+        } else {
+            // More pieces than one sendmsg takes: join them (rare).
+            let mut whole = BytesMut::with_capacity(q.len);
+            q.chunks.iter().for_each(|c| whole.extend_from_slice(c));
+            whole.extend_from_slice(&q.tail);
+            sys::socket::send_datagram(fd, &[IoSlice::new(&whole)], to)
+        };
+        q.clear();
+        result
+    }
+
     /// Sends as much as the socket takes (see [`Queue::flush`]).
     pub(crate) fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         match &mut self.0 {

@@ -54,6 +54,8 @@ pub struct Conn {
     pub(crate) queued_for_flush: bool,
     /// `on_close` has run: handles made now are dead from the start.
     pub(crate) closed: bool,
+    /// A UDP socket (not a connection: no `on_open`/`on_close`).
+    pub(crate) datagram: bool,
     /// A dialed connection whose connect has not finished (no `on_open` yet).
     pub(crate) connecting: bool,
     /// The handler paused reading (`pause_reading`).
@@ -61,10 +63,9 @@ pub struct Conn {
     /// Queued output was thrown away (`close_now`, a panic): the close
     /// resets the connection so the peer sees the stream was cut.
     pub(crate) output_dropped: bool,
-    /// Closing with output queued: `linger_deadline` is set (`None`: the
-    /// linger is unbounded).
+    /// Closing with output queued: the linger deadline is armed (it lives
+    /// in `timing`, allocated then, so idle connections stay small).
     pub(crate) lingering: bool,
-    pub(crate) linger_deadline: Option<Instant>,
     pub(crate) max_outbound: usize,
     pub(crate) write_side: WriteSide,
     /// Below the high watermark (as last reported to the handler).
@@ -111,6 +112,9 @@ pub(crate) struct Timing {
     /// The deadline of this connection's armed idle timer entry.
     pub(crate) idle_timer: Option<Instant>,
     /// Timers requested in the current callback: (delay, token).
+    /// When a closing connection stops waiting for its output to drain
+    /// (`None`: the linger is unbounded).
+    pub(crate) linger_deadline: Option<Instant>,
     /// Timers scheduled in the current callback: (delay, token, id).
     pub(crate) new_timers: Vec<(Duration, u64, TimerId)>,
     /// Timers on the loop's wheel, by id, so they can be cancelled (and are
@@ -129,6 +133,7 @@ impl Timing {
             last_progress: now,
             partial_since: None,
             idle_timer: None,
+            linger_deadline: None,
             new_timers: Vec::new(),
             armed: HashMap::new(),
             cancelled: Vec::new(),

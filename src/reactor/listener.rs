@@ -45,6 +45,8 @@ pub(crate) struct ListenSocket {
     pub(crate) index: usize,
     /// TCP (not Unix): accepted sockets get the TCP options.
     pub(crate) tcp: bool,
+    /// A UDP socket: not a listener, served by its loop as datagrams.
+    pub(crate) udp: bool,
     /// The socket file to remove when the listener closes (Unix paths).
     pub(crate) file: Option<sys::socket::SocketFile>,
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::timers::TimerKind;
 use super::EventLoop;
-use crate::conn::WriteSide;
+use crate::conn::{Timing, WriteSide};
 use crate::error::{panic_message, CloseReason, TimeoutKind};
 use crate::handler::EventHandler;
 use crate::id::ConnId;
@@ -18,6 +18,9 @@ impl<H: EventHandler> EventLoop<H> {
     /// descriptor closes (which also removes it from epoll: it is never duplicated).
     pub(super) fn close_now(&mut self, id: ConnId) {
         let Some(mut conn) = self.conns.remove(id) else { return };
+        if conn.datagram {
+            return; // a UDP socket: not a connection, nothing to report
+        }
         conn.closed = true;
         if let Some(shared) = &conn.shared {
             shared.mark_closed();
@@ -82,8 +85,9 @@ impl<H: EventHandler> EventLoop<H> {
             if let Some(c) = self.conns.get_mut(id) {
                 c.close_reason.get_or_insert(CloseReason::Shutdown);
                 if let Some(stop) = deadline.filter(|_| c.lingering) {
-                    if c.linger_deadline.is_none_or(|d| d > stop) {
-                        c.linger_deadline = Some(stop);
+                    let timing = c.timing.get_or_insert_with(|| Timing::new(self.now));
+                    if timing.linger_deadline.is_none_or(|d| d > stop) {
+                        timing.linger_deadline = Some(stop);
                         self.timers.insert(stop, TimerKind::Linger(id));
                     }
                 }

@@ -7,6 +7,7 @@
 
 mod callback;
 mod close;
+mod datagram;
 mod dial;
 mod dispatch;
 mod frames;
@@ -65,6 +66,8 @@ pub(crate) struct EventLoop<H> {
     stopping: bool,
     /// The stop's deadline for flushing (`None`: none).
     stop_deadline: Option<Instant>,
+    /// An oversize datagram was logged (once per loop).
+    warned_truncation: bool,
 }
 
 impl<H: EventHandler> EventLoop<H> {
@@ -81,13 +84,14 @@ impl<H: EventHandler> EventLoop<H> {
             .mailbox
             .with_waker_fd(|fd| poller.add(fd, WAKER, Interest::READ))
             .transpose()?;
+        let (datagram_sockets, listeners): (Vec<_>, Vec<_>) = listeners.into_iter().partition(|l| l.udp);
         let listeners = listeners
             .into_iter()
             .enumerate()
             .map(|(i, l)| Listener::register(l, FIRST_LISTENER - i as u64, &poller))
             .collect::<std::io::Result<Vec<_>>>()?;
         let now = Instant::now();
-        Ok(EventLoop {
+        let mut lp = EventLoop {
             index,
             handler,
             poller,
@@ -104,8 +108,13 @@ impl<H: EventHandler> EventLoop<H> {
             fired: Vec::new(),
             now,
             stopping: false,
+            warned_truncation: false,
             stop_deadline: None,
-        })
+        };
+        for socket in datagram_sockets {
+            lp.add_datagram_socket(socket)?;
+        }
+        Ok(lp)
     }
 
     fn shared(&self) -> &LoopShared {

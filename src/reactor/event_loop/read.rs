@@ -28,6 +28,9 @@ impl<H: EventHandler> EventLoop<H> {
         let max_inbound = self.cfg.max_inbound_bytes;
         let read_size = self.cfg.read_buffer_bytes;
         let Some(conn) = self.conns.get_mut(id) else { return };
+        if conn.datagram {
+            return self.on_datagrams(id);
+        }
         if conn.inbound.len() >= max_inbound {
             conn.close_reason
                 .get_or_insert(CloseReason::InboundOverflow { limit: max_inbound });

@@ -81,7 +81,11 @@ impl<H: EventHandler> EventLoop<H> {
                 TimerKind::Linger(id) => {
                     let now = self.now;
                     if let Some(c) = self.conns.get_mut(id) {
-                        if c.linger_deadline.is_some_and(|d| d <= now) {
+                        if c.timing
+                            .as_ref()
+                            .and_then(|t| t.linger_deadline)
+                            .is_some_and(|d| d <= now)
+                        {
                             c.outbound.clear();
                             c.close_reason = Some(CloseReason::LingerTimeout);
                             self.close_now(id);

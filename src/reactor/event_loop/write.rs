@@ -12,7 +12,7 @@ use super::callback::close_for_panic;
 use super::timers::TimerKind;
 use super::EventLoop;
 use crate::buffer::outbound::Outbound;
-use crate::conn::{Conn, WriteSide};
+use crate::conn::{Conn, Timing, WriteSide};
 use crate::deadline;
 use crate::error::CloseReason;
 use crate::handler::{Action, EventHandler};
@@ -125,8 +125,9 @@ impl<H: EventHandler> EventLoop<H> {
             if !conn.lingering {
                 conn.lingering = true;
                 let linger = deadline::after(self.now, self.cfg.close_linger);
-                conn.linger_deadline = deadline::earliest(linger, self.stop_deadline);
-                if let Some(at) = conn.linger_deadline {
+                let at = deadline::earliest(linger, self.stop_deadline);
+                conn.timing.get_or_insert_with(|| Timing::new(self.now)).linger_deadline = at;
+                if let Some(at) = at {
                     self.timers.insert(at, TimerKind::Linger(id));
                 }
             }
