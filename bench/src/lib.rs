@@ -397,7 +397,8 @@ pub fn serve_netreactor<H: netreactor::EventHandler>(
         eprintln!("{name}: {e}");
         std::process::exit(1)
     });
-    announce(name, engine.local_addr());
+    let bound = engine.local_addrs()[0].socket_addr().expect("an IP address");
+    announce(name, bound);
     if let Err(e) = engine.wait() {
         eprintln!("{name}: {e}");
         std::process::exit(1);

@@ -1,0 +1,106 @@
+//! UDP load generator, closed loop: `--conns C` connected client sockets,
+//! each keeping `--pipeline P` datagrams of `--size S` bytes in flight
+//! against an echo server, for `--warmup W` then `--duration D` seconds.
+//! A socket that hears nothing for 100 ms refills its window (UDP may drop;
+//! counted as lost). With `--pid PID` it reads the server's CPU time from
+//! /proc before and after the measured window. Prints one line:
+//! `datagrams=N secs=T rate=R lost=L server_user_us=U server_sys_us=K cpu_per_datagram_us=X`.
+
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use netreactor_bench::{parse_addr, proc_user_sys_us, Flags};
+
+const USAGE: &str =
+    "udpgen --addr IP:PORT [--conns 16] [--pipeline 1] [--size 64] [--duration 5] [--warmup 1] [--pid PID]";
+
+fn main() {
+    let flags = Flags::parse(USAGE, &[]);
+    flags.only(&["addr", "conns", "pipeline", "size", "duration", "warmup", "pid"]);
+    let addr = flags.get("addr").unwrap_or_else(|| flags.fail("--addr is required"));
+    let addr = parse_addr(addr.trim_start_matches("udp://")).unwrap_or_else(|| flags.fail("bad --addr"));
+    let conns: usize = flags.or("conns", 16usize).max(1);
+    let pipeline: usize = flags.or("pipeline", 1usize).max(1);
+    let size: usize = flags.or("size", 64usize).clamp(1, 65_000);
+    let duration = Duration::from_secs_f64(flags.or("duration", 5.0f64));
+    let warmup = Duration::from_secs_f64(flags.or("warmup", 1.0f64));
+    let pid = flags.get("pid").map(str::to_owned);
+
+    let payload = vec![0x5au8; size];
+    let sockets: Vec<UdpSocket> = (0..conns)
+        .map(|_| {
+            let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            s.connect(addr).expect("connect");
+            s.set_nonblocking(true).expect("nonblocking");
+            s
+        })
+        .collect();
+    // SAFETY: plain epoll syscalls on descriptors owned by `sockets`.
+    let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    for (i, s) in sockets.iter().enumerate() {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: i as u64,
+        };
+        // SAFETY: `ev` is valid for the call.
+        unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) };
+    }
+    let mut last_heard = vec![Instant::now(); conns];
+    for s in &sockets {
+        for _ in 0..pipeline {
+            let _ = s.send(&payload);
+        }
+    }
+    let mut buf = vec![0u8; 65_536];
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; conns.max(1)];
+    let start = Instant::now();
+    let (mut measuring, mut counted, mut lost) = (false, 0u64, 0u64);
+    let (mut window_start, mut cpu_start) = (start, None);
+    loop {
+        let now = Instant::now();
+        if !measuring && now >= start + warmup {
+            measuring = true;
+            window_start = now;
+            cpu_start = pid.as_deref().and_then(proc_user_sys_us);
+        }
+        if measuring && now >= window_start + duration {
+            break;
+        }
+        // SAFETY: `events` has room for `events.len()` entries.
+        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as i32, 20) };
+        for ev in &events[..n.max(0) as usize] {
+            let i = ev.u64 as usize;
+            while let Ok(k) = sockets[i].recv(&mut buf) {
+                if k == size {
+                    if measuring {
+                        counted += 1;
+                    }
+                    let _ = sockets[i].send(&payload);
+                }
+                last_heard[i] = Instant::now();
+            }
+        }
+        let now = Instant::now();
+        for (i, heard) in last_heard.iter_mut().enumerate() {
+            if now.duration_since(*heard) > Duration::from_millis(100) {
+                for _ in 0..pipeline {
+                    let _ = sockets[i].send(&payload);
+                }
+                lost += pipeline as u64;
+                *heard = now;
+            }
+        }
+    }
+    let secs = window_start.elapsed().as_secs_f64();
+    let cpu_end = pid.as_deref().and_then(proc_user_sys_us);
+    let (user, sys) = match (cpu_start, cpu_end) {
+        (Some((u0, s0)), Some((u1, s1))) => (u1 - u0, s1 - s0),
+        _ => (0, 0),
+    };
+    let per = if counted > 0 { (user + sys) as f64 / counted as f64 } else { 0.0 };
+    println!(
+        "datagrams={counted} secs={secs:.3} rate={:.0} lost={lost} server_user_us={user} server_sys_us={sys} cpu_per_datagram_us={per:.3}",
+        counted as f64 / secs
+    );
+}
