@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The proxy's added cost: loadgen (echo mode, which checks every byte it
+# gets back) straight to an echo server, and through examples/proxy to the
+# same kind of echo server, alternated in one sitting. The echo server and
+# the proxy share one core, loadgen has the other. Reports messages/s, p99,
+# and CPU per message of the echo server and of the proxy (from
+# /proc/PID/stat): the proxy's CPU per message is what the extra hop costs.
+#
+#   benches/proxy.sh
+#   PROXY_REPS=7 PROXY_ROWS="100:1 100:16" benches/proxy.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+REPS=${PROXY_REPS:-5}
+ROWS=${PROXY_ROWS:-"100:1 100:16"}
+DURATION=${PROXY_DURATION:-5}
+OUT=${PROXY_OUT:-$ROOT/target/proxy/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+cargo build --release -p netreactor-bench --bins >&2
+cargo build --release --example proxy >&2
+T="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+
+start() { # start LOG CMD...: runs CMD on core 0, waits for its address in LOG
+    local log=$1; shift
+    taskset -c 0 "$@" > "$log" 2>&1 &
+    SPID=$!
+}
+addr_of() { # addr_of LOG PATTERN
+    for _ in $(seq 200); do
+        a=$(grep -m1 -oE "$2" "$1" 2>/dev/null || true)
+        [[ -n $a ]] && { echo "$a"; return; }
+        sleep 0.02
+    done
+    echo "no address in $1" >&2; exit 1
+}
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+RESULTS="$OUT/results.jsonl"
+: > "$RESULTS"
+for row in $ROWS; do
+    conns=${row%%:*}; pipeline=${row##*:}
+    for rep in $(seq "$REPS"); do
+        for path in direct proxied; do
+            start "$OUT/echo.log" "$T/nr-echo" --addr 127.0.0.1:0 --loops 1
+            epid=$SPID
+            echo_addr=$(addr_of "$OUT/echo.log" 'addr=[^ ]+' | cut -d= -f2)
+            target=$echo_addr; measured=$epid; ppid=""
+            if [[ $path == proxied ]]; then
+                p=$(port)
+                start "$OUT/proxy.log" "$T/examples/proxy" --addr "tcp://127.0.0.1:$p" --loops 1 --upstream "tcp://$echo_addr"
+                ppid=$SPID
+                for _ in $(seq 200); do (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.02; done
+                target=127.0.0.1:$p; measured=$ppid
+            fi
+            line=$(taskset -c 1 "$T/loadgen" --addr "$target" --conns "$conns" --pipeline "$pipeline" \
+                --duration "$DURATION" --server-pid "$measured" --label "$path" --json)
+            echo_cpu=""
+            [[ -n $ppid ]] && echo_cpu=$(cat "/proc/$epid/stat" | awk '{print $14+$15}')
+            echo "{\"row\":\"$row\",\"rep\":$rep,\"path\":\"$path\",\"loadgen\":$line}" >> "$RESULTS"
+            echo "$row rep $rep $path: $line" >&2
+            [[ -n $ppid ]] && { kill "$ppid"; wait "$ppid" 2>/dev/null || true; }
+            kill "$epid"; wait "$epid" 2>/dev/null || true
+        done
+    done
+done
+python3 - "$RESULTS" <<'PY' | tee "$OUT/table.md"
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("| conns × in flight | path | msgs/s median | p99 µs median | CPU µs/msg of the measured server, median (min–max) |")
+print("|---|---|---:|---:|---:|")
+for row in dict.fromkeys(r["row"] for r in rows):
+    for path in ("direct", "proxied"):
+        rs = [r["loadgen"] for r in rows if r["row"] == row and r["path"] == path]
+        cpu = [x["server_cpu_us_per_msg"] for x in rs]
+        what = "echo server" if path == "direct" else "proxy (the added hop)"
+        print(f"| {row.replace(':', ' × ')} | {path}: {what} | {statistics.median(x['msgs_per_s'] for x in rs):,.0f} | "
+              f"{statistics.median(x['p99_us'] for x in rs):,.0f} | {statistics.median(cpu):.2f} ({min(cpu):.2f}–{max(cpu):.2f}) |")
+PY
