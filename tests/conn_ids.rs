@@ -16,9 +16,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use netreactor::{
-    Action, Bytes, CloseReason, Conn, ConnHandle, ConnId, Engine, EventHandler, LoadBalancer, LoopLoads,
-};
+use netreactor::{Action, Bytes, CloseReason, Conn, ConnHandle, ConnId, Engine, EventHandler, LoadBalancer, LoopLoads};
 use util::*;
 
 #[test]
@@ -33,7 +31,12 @@ fn ids_are_unique_across_4_loops_and_name_the_loop_that_serves_them() {
 
     let opened = lock(&rec.opened);
     let ids: HashSet<ConnId> = opened.iter().map(|o| o.id).collect();
-    assert_eq!(ids.len(), 40, "ids collide: {:?}", opened.iter().map(|o| o.id).collect::<Vec<_>>());
+    assert_eq!(
+        ids.len(),
+        40,
+        "ids collide: {:?}",
+        opened.iter().map(|o| o.id).collect::<Vec<_>>()
+    );
     let mut per_loop = [0usize; 4];
     for o in opened.iter() {
         let serving = loop_index(&o.thread);
@@ -85,7 +88,7 @@ impl EventHandler for Chat {
 fn chat_keyed_by_conn_id_across_3_loops_delivers_every_message_to_every_other_member() {
     const CLIENTS: usize = 9;
     let chat = Arc::new(Chat::default());
-    let engine = start(Engine::builder().event_loops(3), Shared(chat.clone()));
+    let engine = start(Engine::builder().event_loops(3), chat.clone());
     let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(engine.local_addr())).collect();
     wait_until(SETTLE, "every client joined the room", || {
         lock(&chat.members).len() == CLIENTS
@@ -138,7 +141,7 @@ fn handles_of(h: &TwoHandles, s: &TcpStream) -> (ConnHandle, ConnHandle) {
 #[test]
 fn conn_handles_are_equal_exactly_when_they_reach_the_same_connection() {
     let two = Arc::new(TwoHandles::default());
-    let engine = start(Engine::builder().event_loops(3), Shared(two.clone()));
+    let engine = start(Engine::builder().event_loops(3), two.clone());
     let clients: Vec<TcpStream> = (0..3).map(|_| connect(engine.local_addr())).collect();
     let pairs: Vec<_> = clients.iter().map(|s| handles_of(&two, s)).collect();
 
@@ -154,7 +157,7 @@ fn conn_handles_are_equal_exactly_when_they_reach_the_same_connection() {
 
     // The same id in another engine is another connection.
     let two_b = Arc::new(TwoHandles::default());
-    let other = start(Engine::builder().event_loops(1), Shared(two_b.clone()));
+    let other = start(Engine::builder().event_loops(1), two_b.clone());
     let first_of_a = lock(&two.handles)
         .values()
         .map(|(h, _)| h.clone())
@@ -211,7 +214,7 @@ impl EventHandler for HandleOut {
 #[test]
 fn async_write_takes_static_bytes_str_vec_string_and_bytes() {
     let out = Arc::new(HandleOut::default());
-    let engine = start(Engine::builder().event_loops(1), Shared(out.clone()));
+    let engine = start(Engine::builder().event_loops(1), out.clone());
     let mut s = connect(engine.local_addr());
     let peer = s.local_addr().unwrap();
     wait_until(SETTLE, "on_open ran", || lock(&out.handles).contains_key(&peer));
@@ -225,7 +228,8 @@ fn async_write_takes_static_bytes_str_vec_string_and_bytes() {
     h.async_write_vectored(vec![b"vec".to_vec(), b" of ".to_vec(), b"vecs|".to_vec()])
         .unwrap();
     h.async_write_vectored(["strs", " too|"]).unwrap();
-    h.async_write_vectored(vec![Bytes::from_static(b"and bytes\n")]).unwrap();
+    h.async_write_vectored(vec![Bytes::from_static(b"and bytes\n")])
+        .unwrap();
     let want = b"static bytes|static str|a vec|a string|bytes|vec of vecs|strs too|and bytes\n";
     assert_eq!(read_exact_within(&mut s, want.len(), IO_TIMEOUT), want);
 }
@@ -233,7 +237,7 @@ fn async_write_takes_static_bytes_str_vec_string_and_bytes() {
 #[test]
 fn close_reasons_received_in_on_close_compare_and_clone() {
     let chat = Arc::new(Chat::default());
-    let engine = start(Engine::builder().event_loops(2), Shared(chat.clone()));
+    let engine = start(Engine::builder().event_loops(2), chat.clone());
     let addr = engine.local_addr();
     // Kept open until the engine has stopped, so only the stop closes the
     // connections the test does not close itself.
@@ -299,7 +303,10 @@ fn custom_balancer_without_debug_compiles_and_is_used() {
         RecordingEcho { rec: rec.clone() },
     );
     // The builder is still Debug with such a balancer in it.
-    let _ = format!("{:?}", Engine::builder().load_balancer(LastLoop { picks: picks.clone() }));
+    let _ = format!(
+        "{:?}",
+        Engine::builder().load_balancer(LastLoop { picks: picks.clone() })
+    );
     let mut clients = Vec::new();
     for i in 0..5 {
         let mut s = connect(engine.local_addr());
@@ -309,19 +316,4 @@ fn custom_balancer_without_debug_compiles_and_is_used() {
     }
     assert_eq!(picks.load(Ordering::SeqCst), 5);
     assert_eq!(engine.loop_connection_counts(), [0, 0, 5]);
-}
-
-/// Lets a test keep an `Arc` to the handler it gave the engine.
-struct Shared<H>(Arc<H>);
-
-impl<H: EventHandler> EventHandler for Shared<H> {
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        self.0.on_open(conn)
-    }
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        self.0.on_traffic(conn)
-    }
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-        self.0.on_close(conn, reason)
-    }
 }

@@ -12,7 +12,7 @@ mod util;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use netreactor::{Action, Bytes, CloseReason, Conn, Engine, EngineBuilder, EventHandler, TimeoutKind};
@@ -86,13 +86,19 @@ impl EventHandler for Cutter {
     }
 }
 
+/// The [`BIG`] payload, made once per test process.
+fn payload() -> Bytes {
+    static PAYLOAD: OnceLock<Bytes> = OnceLock::new();
+    PAYLOAD.get_or_init(|| Bytes::from(Rng::new(14).bytes(BIG))).clone()
+}
+
 /// Starts [`Cutter`] on one loop with `builder`'s options.
 fn cutter(builder: EngineBuilder) -> (util::Engine, Arc<Cutter>) {
     let handler = Arc::new(Cutter {
-        payload: Bytes::from(Rng::new(14).bytes(BIG)),
+        payload: payload(),
         rec: Recorder::default(),
     });
-    let engine = start(builder.event_loops(1), Shared(handler.clone()));
+    let engine = start(builder.event_loops(1), handler.clone());
     (engine, handler)
 }
 
@@ -100,7 +106,9 @@ fn cutter(builder: EngineBuilder) -> (util::Engine, Arc<Cutter>) {
 fn request_and_wait_for_output(engine: &util::Engine, s: &mut TcpStream, request: &[u8]) {
     let before = engine.stats().bytes_out;
     s.write_all(request).unwrap();
-    wait_until(SETTLE, "the server started sending", || engine.stats().bytes_out > before);
+    wait_until(SETTLE, "the server started sending", || {
+        engine.stats().bytes_out > before
+    });
 }
 
 /// Reads until the reset and checks what came first is a strict prefix of
@@ -108,11 +116,12 @@ fn request_and_wait_for_output(engine: &util::Engine, s: &mut TcpStream, request
 fn assert_cut_with_a_reset(s: &mut TcpStream, payload: &[u8]) {
     let got = read_to_reset(s, IO_TIMEOUT);
     assert!(got.len() < payload.len(), "the whole payload arrived");
-    assert_eq!(
-        first_difference(&got, &payload[..got.len()]),
-        None,
-        "what arrived is a prefix of the payload"
-    );
+    if got[..] != payload[..got.len()] {
+        panic!(
+            "what arrived is not a prefix of the payload: first difference at {:?}",
+            first_difference(&got, &payload[..got.len()])
+        );
+    }
 }
 
 fn close_reason(handler: &Cutter, s: &TcpStream) -> CloseReason {
@@ -134,10 +143,7 @@ fn outbound_overflow_ends_in_a_reset_not_eof() {
     let (engine, handler) = cutter(Engine::builder().max_outbound_buffer(MIB));
     let mut s = connect(engine.local_addr());
     s.write_all(b"flood\n").unwrap();
-    assert_eq!(
-        close_reason(&handler, &s),
-        CloseReason::OutboundOverflow { limit: MIB }
-    );
+    assert_eq!(close_reason(&handler, &s), CloseReason::OutboundOverflow { limit: MIB });
     assert!(engine.stats().bytes_out > 0, "part of the flood went out first");
     assert_cut_with_a_reset(&mut s, &handler.payload);
 }
@@ -147,10 +153,7 @@ fn write_idle_timeout_ends_in_a_reset_not_eof() {
     let (engine, handler) = cutter(Engine::builder().write_idle_timeout(SHORT));
     let mut s = connect(engine.local_addr());
     request_and_wait_for_output(&engine, &mut s, b"big\n");
-    assert_eq!(
-        close_reason(&handler, &s),
-        CloseReason::Timeout(TimeoutKind::WriteIdle)
-    );
+    assert_eq!(close_reason(&handler, &s), CloseReason::Timeout(TimeoutKind::WriteIdle));
     assert_cut_with_a_reset(&mut s, &handler.payload);
 }
 
@@ -196,7 +199,11 @@ fn close_with_a_big_reply_the_peer_reads_ends_in_eof_after_all_of_it() {
     s.write_all(b"big-bye\n").unwrap();
     let got = read_to_eof(&mut s, IO_TIMEOUT);
     assert_eq!(got.len(), BIG);
-    assert_eq!(first_difference(&got, &handler.payload), None);
+    assert!(
+        got == handler.payload,
+        "first difference at {:?}",
+        first_difference(&got, &handler.payload)
+    );
     assert_eq!(close_reason(&handler, &s), CloseReason::Local);
 }
 
@@ -213,19 +220,4 @@ fn close_now_with_nothing_queued_ends_in_eof() {
     s.write_all(b"reply-quit\n").unwrap();
     assert_eq!(read_to_eof(&mut s, IO_TIMEOUT), b"bye\n");
     assert_eq!(close_reason(&handler, &s), CloseReason::Local);
-}
-
-/// Lets a test keep an `Arc` to the handler it gave the engine.
-struct Shared<H>(Arc<H>);
-
-impl<H: EventHandler> EventHandler for Shared<H> {
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        self.0.on_open(conn)
-    }
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        self.0.on_traffic(conn)
-    }
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-        self.0.on_close(conn, reason)
-    }
 }
