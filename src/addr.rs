@@ -5,6 +5,20 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use crate::error::{Error, Result};
 
 /// A parsed listen or dial address.
+///
+/// Any thread (a plain value).
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::Address;
+///
+/// match Address::parse("tcp6://[::1]:8080")? {
+///     Address::Tcp(addr) => assert!(addr.is_ipv6() && addr.port() == 8080),
+///     _ => unreachable!("only TCP so far"),
+/// }
+/// # Ok::<(), netreactor::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Address {
@@ -15,6 +29,8 @@ pub enum Address {
 impl Address {
     /// Parses `tcp://host:port`, `tcp4://…`, `tcp6://…` or a bare `host:port`
     /// (TCP). Host names are resolved; `tcp4`/`tcp6` keep only that family.
+    ///
+    /// Any thread (resolving a host name blocks it).
     ///
     /// # Errors
     /// [`Error::InvalidAddress`] for an unknown scheme or an address that
