@@ -542,7 +542,7 @@ impl EngineBuilder {
     }
 
     /// Close connections that receive nothing for `d` (default: never), with
-    /// [`CloseReason::Timeout`](crate::CloseReason::Timeout)`(`[`TimeoutKind::ReadIdle`](crate::TimeoutKind::ReadIdle)`)`.
+    /// `CloseReason::Timeout(`[`TimeoutKind::ReadIdle`](crate::TimeoutKind::ReadIdle)`)`.
     ///
     /// Any thread (before start).
     ///
@@ -584,7 +584,7 @@ impl EngineBuilder {
 
     /// Close connections whose queued output makes no progress for `d`
     /// (the peer is not reading; default: never), with
-    /// [`CloseReason::Timeout`](crate::CloseReason::Timeout)`(`[`TimeoutKind::WriteIdle`](crate::TimeoutKind::WriteIdle)`)`;
+    /// `CloseReason::Timeout(`[`TimeoutKind::WriteIdle`](crate::TimeoutKind::WriteIdle)`)`;
     /// the queued output is dropped and the connection reset.
     ///
     /// Any thread (before start).
@@ -629,7 +629,7 @@ impl EngineBuilder {
     /// Close connections whose incomplete frame (or, without a codec,
     /// unconsumed input) is still incomplete `d` after its first byte
     /// arrived: the slowloris guard. The reason is
-    /// [`CloseReason::Timeout`](crate::CloseReason::Timeout)`(`[`TimeoutKind::Frame`](crate::TimeoutKind::Frame)`)`.
+    /// `CloseReason::Timeout(`[`TimeoutKind::Frame`](crate::TimeoutKind::Frame)`)`.
     ///
     /// Default [`DEFAULT_FRAME_TIMEOUT`] (60 s, as nginx's header and body
     /// timeouts); `Duration::MAX` turns it off.

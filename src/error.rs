@@ -106,6 +106,8 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Shorthand for `std::result::Result<T, netreactor::Error>`.
 ///
+/// Any thread.
+///
 /// # Examples
 ///
 /// ```

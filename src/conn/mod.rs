@@ -838,11 +838,11 @@ impl Conn {
     /// let engine = Engine::builder().event_loops(1).start(Quiet, "tcp://127.0.0.1:0")?;
     /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
     /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let sent = Instant::now();
     /// client.write_all(b"hi")?;
     /// client.read_exact(&mut [0; 2])?;
-    /// let last = Instant::now();
     /// assert_eq!(client.read(&mut [0; 1])?, 0); // closed by the timer...
-    /// assert!(last.elapsed() >= Duration::from_millis(45)); // ...not before it was due
+    /// assert!(sent.elapsed() >= Duration::from_millis(45)); // ...not before it was due
     /// engine.stop();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
