@@ -6,7 +6,21 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
-/// A parsed listen address.
+/// A parsed listen or dial address.
+///
+/// Any thread (a plain value).
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::Address;
+///
+/// match Address::parse("tcp6://[::1]:8080")? {
+///     Address::Tcp(addr) => assert!(addr.is_ipv6() && addr.port() == 8080),
+///     other => unreachable!("{other} is not TCP"),
+/// }
+/// # Ok::<(), netreactor::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Address {
@@ -26,6 +40,8 @@ impl Address {
     /// (TCP), `unix:///path/to.sock` (or `unix://relative/path`) and
     /// `unix://@name` (a Linux abstract name). Host names are resolved;
     /// `tcp4`/`tcp6` keep only that family. Any thread.
+    ///
+    /// Any thread (resolving a host name blocks it).
     ///
     /// # Errors
     /// [`Error::InvalidAddress`] for an unknown scheme, an address that

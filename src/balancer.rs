@@ -8,6 +8,45 @@ use std::sync::Arc;
 use crate::handle::LoopShared;
 
 /// The connection counts of the loops, as a balancer sees them.
+///
+/// Acceptor thread only: the engine lends it to
+/// [`LoadBalancer::pick`] on `nr-accept`.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use netreactor::{Engine, EventHandler, LoadBalancer, LoopLoads};
+///
+/// /// Fills loop 0 up to two connections, then the least loaded other loop.
+/// struct FillFirst;
+/// impl LoadBalancer for FillFirst {
+///     fn pick(&self, _peer: Option<SocketAddr>, loads: LoopLoads<'_>) -> usize {
+///         if loads.is_empty() || loads.connections(0) < 2 {
+///             return 0;
+///         }
+///         (1..loads.len()).min_by_key(|&i| loads.connections(i)).unwrap_or(0)
+///     }
+/// }
+///
+/// struct Nothing;
+/// impl EventHandler for Nothing {}
+///
+/// let engine = Engine::builder()
+///     .event_loops(3)
+///     .load_balancer(FillFirst)
+///     .start(Nothing, "tcp://127.0.0.1:0")?;
+/// let _clients = (0..4)
+///     .map(|_| std::net::TcpStream::connect(engine.local_addr()))
+///     .collect::<Result<Vec<_>, _>>()?;
+/// # let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+/// # while engine.connection_count() < 4 && std::time::Instant::now() < deadline {
+/// #     std::thread::yield_now();
+/// # }
+/// assert_eq!(engine.loop_connection_counts(), [2, 1, 1]);
+/// engine.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct LoopLoads<'a> {
     loops: &'a [LoopShared],
@@ -19,16 +58,33 @@ impl<'a> LoopLoads<'a> {
     }
 
     /// How many loops there are (at least one).
+    ///
+    /// Acceptor thread only (inside [`LoadBalancer::pick`]).
+    ///
+    /// See the example on [`LoopLoads`].
     pub fn len(&self) -> usize {
         self.loops.len()
     }
 
     /// Always false: an engine has at least one loop.
+    ///
+    /// Acceptor thread only (inside [`LoadBalancer::pick`]).
+    ///
+    /// See the example on [`LoopLoads`].
     pub fn is_empty(&self) -> bool {
         self.loops.is_empty()
     }
 
-    /// Connections loop `i` owns or is about to own.
+    /// Connections loop `i` owns or is about to own (the ones picked
+    /// before this call included).
+    ///
+    /// Acceptor thread only (inside [`LoadBalancer::pick`]).
+    ///
+    /// # Panics
+    /// If `i >= self.len()` (in `pick`, the engine catches the panic and
+    /// sends that connection to the next loop in turn).
+    ///
+    /// See the example on [`LoopLoads`].
     pub fn connections(&self, i: usize) -> usize {
         self.loops[i].connections()
     }
@@ -36,13 +92,15 @@ impl<'a> LoopLoads<'a> {
 
 /// Picks a loop for each accepted connection. Runs on the acceptor thread
 /// (`nr-accept`). A panic in `pick` is caught: that connection goes to the
-/// next loop in turn and the acceptor goes on.
+/// next loop in turn and the acceptor goes on. Not used with
+/// [`reuse_port`](crate::EngineBuilder::reuse_port), where each loop accepts
+/// for itself.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::net::SocketAddr;
-/// use netreactor::{LoadBalancer, LoopLoads};
+/// use netreactor::{Engine, EventHandler, LoadBalancer, LoopLoads};
 ///
 /// /// Everything on loop 0.
 /// struct First;
@@ -52,13 +110,67 @@ impl<'a> LoopLoads<'a> {
 ///         0
 ///     }
 /// }
+///
+/// struct Nothing;
+/// impl EventHandler for Nothing {}
+///
+/// let engine = Engine::builder()
+///     .event_loops(2)
+///     .load_balancer(First)
+///     .start(Nothing, "tcp://127.0.0.1:0")?;
+/// let _a = std::net::TcpStream::connect(engine.local_addr())?;
+/// let _b = std::net::TcpStream::connect(engine.local_addr())?;
+/// # let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+/// # while engine.connection_count() < 2 && std::time::Instant::now() < deadline {
+/// #     std::thread::yield_now();
+/// # }
+/// assert_eq!(engine.loop_connection_counts(), [2, 0]);
+/// engine.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait LoadBalancer: Send + Sync + 'static {
-    /// The index of the loop, in `0..loads.len()` (taken modulo the count).
+    /// The index of the loop, in `0..loads.len()` (taken modulo the count),
+    /// for a connection from `peer`.
+    ///
+    /// Runs on the acceptor thread (`nr-accept`), once per accepted
+    /// connection.
+    ///
+    /// See the example on [`LoadBalancer`].
     fn pick(&self, peer: Option<SocketAddr>, loads: LoopLoads<'_>) -> usize;
 }
 
 /// The built-in strategies, or your own.
+///
+/// Any thread (a plain value, given to
+/// [`EngineBuilder::load_balancing`](crate::EngineBuilder::load_balancing)).
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::{Engine, EventHandler, LoadBalancing};
+///
+/// struct Nothing;
+/// impl EventHandler for Nothing {}
+///
+/// let engine = Engine::builder()
+///     .event_loops(2)
+///     .load_balancing(LoadBalancing::SourceAddrHash)
+///     .start(Nothing, "tcp://127.0.0.1:0")?;
+/// let _clients = (0..3)
+///     .map(|_| std::net::TcpStream::connect(engine.local_addr()))
+///     .collect::<Result<Vec<_>, _>>()?;
+/// # let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+/// # while engine.connection_count() < 3 && std::time::Instant::now() < deadline {
+/// #     std::thread::yield_now();
+/// # }
+/// let mut counts = engine.loop_connection_counts();
+/// counts.sort();
+/// assert_eq!(counts, [0, 3]); // one host, one loop
+/// engine.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// `Custom` takes a [`LoadBalancer`] of your own; see the example there.
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum LoadBalancing {
@@ -97,6 +209,32 @@ impl LoadBalancing {
 }
 
 /// Each loop in turn.
+///
+/// Any thread; the engine calls it on its acceptor thread (`nr-accept`).
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::{Engine, EventHandler, RoundRobin};
+///
+/// struct Nothing;
+/// impl EventHandler for Nothing {}
+///
+/// let engine = Engine::builder()
+///     .event_loops(2)
+///     .load_balancer(RoundRobin::default()) // as LoadBalancing::RoundRobin, the default
+///     .start(Nothing, "tcp://127.0.0.1:0")?;
+/// let _clients = (0..4)
+///     .map(|_| std::net::TcpStream::connect(engine.local_addr()))
+///     .collect::<Result<Vec<_>, _>>()?;
+/// # let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+/// # while engine.connection_count() < 4 && std::time::Instant::now() < deadline {
+/// #     std::thread::yield_now();
+/// # }
+/// assert_eq!(engine.loop_connection_counts(), [2, 2]);
+/// engine.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct RoundRobin {
     next: AtomicUsize,
@@ -109,6 +247,40 @@ impl LoadBalancer for RoundRobin {
 }
 
 /// The loop with the fewest connections; ties go to the lowest index.
+///
+/// Any thread; the engine calls it on its acceptor thread (`nr-accept`).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use netreactor::{Engine, EventHandler, LeastConnections};
+///
+/// struct Nothing;
+/// impl EventHandler for Nothing {}
+///
+/// let engine = Engine::builder()
+///     .event_loops(2)
+///     .load_balancer(LeastConnections)
+///     .start(Nothing, "tcp://127.0.0.1:0")?;
+/// let wait_for = |counts: [usize; 2]| {
+///     let deadline = Instant::now() + Duration::from_secs(10);
+///     while engine.loop_connection_counts() != counts && Instant::now() < deadline {
+///         std::thread::yield_now();
+///     }
+///     engine.loop_connection_counts() == counts
+/// };
+/// let _a = std::net::TcpStream::connect(engine.local_addr())?; // loop 0 (a tie)
+/// assert!(wait_for([1, 0]));
+/// let b = std::net::TcpStream::connect(engine.local_addr())?; // loop 1
+/// assert!(wait_for([1, 1]));
+/// drop(b);
+/// assert!(wait_for([1, 0]));
+/// let _c = std::net::TcpStream::connect(engine.local_addr())?; // loop 1 again, the emptier
+/// assert!(wait_for([1, 1]));
+/// engine.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct LeastConnections;
 
@@ -118,7 +290,34 @@ impl LoadBalancer for LeastConnections {
     }
 }
 
-/// FNV-1a of the peer's IP address (IPv4-mapped IPv6 counts as IPv4).
+/// FNV-1a of the peer's IP address (IPv4-mapped IPv6 counts as IPv4), so
+/// all connections from one host share a loop.
+///
+/// Any thread; the engine calls it on its acceptor thread (`nr-accept`).
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::{Engine, EventHandler, SourceAddrHash};
+///
+/// struct Nothing;
+/// impl EventHandler for Nothing {}
+///
+/// let engine = Engine::builder()
+///     .event_loops(4)
+///     .load_balancer(SourceAddrHash)
+///     .start(Nothing, "tcp://127.0.0.1:0")?;
+/// let _clients = (0..3)
+///     .map(|_| std::net::TcpStream::connect(engine.local_addr()))
+///     .collect::<Result<Vec<_>, _>>()?;
+/// # let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+/// # while engine.connection_count() < 3 && std::time::Instant::now() < deadline {
+/// #     std::thread::yield_now();
+/// # }
+/// assert!(engine.loop_connection_counts().contains(&3)); // all on one loop
+/// engine.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct SourceAddrHash;
 

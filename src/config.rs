@@ -74,19 +74,36 @@ impl Keepalive {
     }
 }
 
-/// What happens to new connections once `max_connections` are open.
+/// What happens to new connections once
+/// [`max_connections`](crate::EngineBuilder::max_connections) are open.
+///
+/// Any thread (a plain value).
 ///
 /// # Examples
 ///
 /// ```
+/// # use std::time::Duration;
+/// use std::io::Read;
 /// use netreactor::{Engine, EventHandler, MaxConnectionsPolicy};
+///
 /// struct Nothing;
 /// impl EventHandler for Nothing {}
+///
 /// let engine = Engine::builder()
-///     .max_connections(10_000, MaxConnectionsPolicy::Pause)
+///     .event_loops(1)
+///     .max_connections(1, MaxConnectionsPolicy::Reject)
 ///     .start(Nothing, "tcp://127.0.0.1:0")?;
+/// let _first = std::net::TcpStream::connect(engine.local_addr())?;
+/// # let deadline = std::time::Instant::now() + Duration::from_secs(10);
+/// # while engine.connection_count() < 1 && std::time::Instant::now() < deadline {
+/// #     std::thread::yield_now();
+/// # }
+/// let mut second = std::net::TcpStream::connect(engine.local_addr())?; // the kernel accepts it...
+/// # second.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// assert_eq!(second.read(&mut [0; 1])?, 0); // ...and the engine closes it at once
+/// assert_eq!(engine.stats().rejected, 1);
 /// engine.stop();
-/// # Ok::<(), netreactor::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

@@ -27,15 +27,23 @@ use crate::sys;
 use crate::sys::socket::ConnOptions;
 
 /// Entry point: `Engine::builder()`.
+///
+/// Any thread.
+///
+/// See the example on [`Engine::builder`].
 #[derive(Debug)]
 pub struct Engine(());
 
 impl Engine {
     /// A builder with every option at its default.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// # use std::time::Duration;
     /// use netreactor::{Action, Conn, Engine, EventHandler, LoadBalancing};
     ///
     /// struct Echo;
@@ -46,12 +54,19 @@ impl Engine {
     ///     }
     /// }
     ///
-    /// fn main() -> netreactor::Result<()> {
-    ///     Engine::builder()
-    ///         .event_loops(4)
-    ///         .load_balancing(LoadBalancing::LeastConnections)
-    ///         .run(Echo, "tcp://127.0.0.1:9000")
-    /// }
+    /// let engine = Engine::builder()
+    ///     .event_loops(4)
+    ///     .load_balancing(LoadBalancing::LeastConnections)
+    ///     .start(Echo, "tcp://127.0.0.1:0")?;
+    /// assert_eq!(engine.loop_connection_counts(), [0, 0, 0, 0]);
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.write_all(b"hi")?;
+    /// let mut reply = [0; 2];
+    /// client.read_exact(&mut reply)?;
+    /// assert_eq!(&reply, b"hi");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
@@ -60,6 +75,45 @@ impl Engine {
 
 /// Configures and starts an engine. Every option has a default; see
 /// docs/limits.md for the reasoning behind each.
+///
+/// Any thread (before start). Options are checked by
+/// [`start`](EngineBuilder::start), which names the first one out of range.
+///
+/// # Examples
+///
+/// The options that need no example of their own:
+///
+/// ```
+/// # use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use netreactor::{Action, Conn, Engine, EventHandler};
+///
+/// struct Echo;
+/// impl EventHandler for Echo {
+///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+///         conn.echo_all();
+///         Action::Continue
+///     }
+/// }
+///
+/// let engine = Engine::builder()
+///     .event_loops(2)
+///     .pin_threads(true) // loop i on core i
+///     .reuse_port(true) // each loop accepts for itself
+///     .tcp_nodelay(true)
+///     .ipv6_only(false)
+///     .pause_reading_when_unwritable(true)
+///     .shutdown_deadline(Duration::from_secs(2))
+///     .start(Echo, "tcp://127.0.0.1:0")?;
+/// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+/// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// client.write_all(b"ok")?;
+/// let mut reply = [0; 2];
+/// client.read_exact(&mut reply)?;
+/// assert_eq!(&reply, b"ok");
+/// engine.stop(); // connections get at most 2 s to flush
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct EngineBuilder {
     event_loops: usize,
@@ -117,23 +171,56 @@ impl Default for EngineBuilder {
 impl EngineBuilder {
     /// Number of event-loop threads (default: available cores), in
     /// `1..=`[`MAX_EVENT_LOOPS`]; `start` refuses other values.
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor::{Engine, Error, EventHandler};
+    ///
+    /// struct Nothing;
+    /// impl EventHandler for Nothing {}
+    ///
+    /// let engine = Engine::builder().event_loops(3).start(Nothing, "tcp://127.0.0.1:0")?;
+    /// assert_eq!(engine.loop_stats().len(), 3);
+    /// engine.stop();
+    ///
+    /// let refused = Engine::builder().event_loops(0).start(Nothing, "tcp://127.0.0.1:0");
+    /// assert!(matches!(refused, Err(Error::InvalidConfig(_))));
+    /// # Ok::<(), netreactor::Error>(())
+    /// ```
     pub fn event_loops(mut self, n: usize) -> Self {
         self.event_loops = n;
         self
     }
 
-    /// How accepted connections are spread over the loops (default round robin).
+    /// How accepted connections are spread over the loops (default round
+    /// robin). Unused with [`reuse_port`](EngineBuilder::reuse_port).
+    ///
+    /// Any thread (before start).
+    ///
+    /// See the example on [`LoadBalancing`].
     pub fn load_balancing(mut self, lb: LoadBalancing) -> Self {
         self.load_balancing = lb;
         self
     }
 
-    /// Uses a balancer of your own.
+    /// Uses a balancer of your own (as
+    /// `load_balancing(LoadBalancing::Custom(Arc::new(lb)))`).
+    ///
+    /// Any thread (before start).
+    ///
+    /// See the example on [`LoadBalancer`].
     pub fn load_balancer(self, lb: impl LoadBalancer) -> Self {
         self.load_balancing(LoadBalancing::Custom(Arc::new(lb)))
     }
 
     /// Pins loop `i` to core `i` (modulo the core count). Default off.
+    ///
+    /// Any thread (before start).
+    ///
+    /// See the example on [`EngineBuilder`].
     pub fn pin_threads(mut self, on: bool) -> Self {
         self.pin_threads = on;
         self
@@ -142,12 +229,21 @@ impl EngineBuilder {
     /// Gives every loop its own `SO_REUSEPORT` listener, so the kernel
     /// balances connections and no acceptor thread hands them over. The load
     /// balancer is then unused. Default off.
+    ///
+    /// Any thread (before start).
+    ///
+    /// See the example on [`EngineBuilder`].
     pub fn reuse_port(mut self, on: bool) -> Self {
         self.reuse_port = on;
         self
     }
 
-    /// Sets TCP_NODELAY on accepted connections (default on).
+    /// Sets TCP_NODELAY on accepted connections (default on);
+    /// [`Conn::set_nodelay`](crate::Conn::set_nodelay) changes it for one.
+    ///
+    /// Any thread (before start).
+    ///
+    /// See the examples on [`EngineBuilder`] and [`Conn::fd`](crate::Conn::fd).
     pub fn tcp_nodelay(mut self, on: bool) -> Self {
         self.cfg.conn_options.nodelay = on;
         self
@@ -230,13 +326,77 @@ impl EngineBuilder {
     /// (default [`DEFAULT_READ_BUFFER_BYTES`]), in
     /// [`MIN_READ_BUFFER_BYTES`]`..=`[`MAX_READ_BUFFER_BYTES`]; `start`
     /// refuses other values.
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor::options::MIN_READ_BUFFER_BYTES;
+    /// use netreactor::{Engine, Error, EventHandler};
+    ///
+    /// struct Nothing;
+    /// impl EventHandler for Nothing {}
+    ///
+    /// let engine = Engine::builder().read_buffer_size(16 * 1024).start(Nothing, "tcp://127.0.0.1:0")?;
+    /// engine.stop();
+    ///
+    /// let refused = Engine::builder()
+    ///     .read_buffer_size(MIN_READ_BUFFER_BYTES - 1)
+    ///     .start(Nothing, "tcp://127.0.0.1:0");
+    /// assert!(matches!(refused, Err(Error::InvalidConfig(_))));
+    /// # Ok::<(), netreactor::Error>(())
+    /// ```
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.cfg.read_buffer_bytes = bytes;
         self
     }
 
     /// Unconsumed inbound bytes at which a connection is closed
-    /// (default [`DEFAULT_MAX_INBOUND_BYTES`]; at least 1).
+    /// (default [`DEFAULT_MAX_INBOUND_BYTES`]; at least 1), with
+    /// [`CloseReason::InboundOverflow`](crate::CloseReason::InboundOverflow).
+    /// The check is made before each read, so a connection may hold up to
+    /// one read ([`read_buffer_size`](EngineBuilder::read_buffer_size))
+    /// more, and one that sends nothing more is left to the
+    /// [`frame_timeout`](EngineBuilder::frame_timeout).
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Write;
+    /// use std::sync::mpsc;
+    /// use std::time::{Duration, Instant};
+    /// use netreactor::{Action, CloseReason, Conn, Engine, EventHandler};
+    ///
+    /// /// Consumes nothing, and reports why each connection closed.
+    /// struct Why(mpsc::Sender<CloseReason>);
+    /// impl EventHandler for Why {
+    ///     fn on_traffic(&self, _conn: &mut Conn) -> Action {
+    ///         Action::Continue
+    ///     }
+    ///     fn on_close(&self, _conn: &mut Conn, reason: CloseReason) {
+    ///         let _ = self.0.send(reason);
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder()
+    ///     .event_loops(1)
+    ///     .max_inbound_buffer(4096)
+    ///     .start(Why(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_write_timeout(Some(Duration::from_secs(10)))?;
+    /// let deadline = Instant::now() + Duration::from_secs(10);
+    /// while client.write_all(&[0; 16 * 1024]).is_ok() && Instant::now() < deadline {} // until cut off
+    /// assert_eq!(
+    ///     rx.recv_timeout(Duration::from_secs(10))?,
+    ///     CloseReason::InboundOverflow { limit: 4096 }
+    /// );
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_inbound_buffer(mut self, bytes: usize) -> Self {
         self.cfg.max_inbound_bytes = bytes;
         self
@@ -244,7 +404,47 @@ impl EngineBuilder {
 
     /// Queued outbound bytes at which a connection is closed, and the most
     /// a [`ConnHandle`](crate::ConnHandle) may have in flight to one
-    /// connection (default [`DEFAULT_MAX_OUTBOUND_BYTES`]; at least 1).
+    /// connection (default [`DEFAULT_MAX_OUTBOUND_BYTES`]; at least 1). A
+    /// write that would pass it drops what was queued and closes the
+    /// connection with
+    /// [`CloseReason::OutboundOverflow`](crate::CloseReason::OutboundOverflow)
+    /// (the peer sees a reset); a `ConnHandle` write gets
+    /// [`Error::QueueFull`] instead.
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use netreactor::{Action, CloseReason, Conn, Engine, EventHandler};
+    ///
+    /// /// Consumes nothing, and reports why each connection closed.
+    /// struct Why(mpsc::Sender<CloseReason>);
+    /// impl EventHandler for Why {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.write(&[0; 2048]);
+    ///         Action::Continue
+    ///     }
+    ///     fn on_close(&self, _conn: &mut Conn, reason: CloseReason) {
+    ///         let _ = self.0.send(reason);
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder()
+    ///     .event_loops(1)
+    ///     .max_outbound_buffer(1024)
+    ///     .start(Why(tx), "tcp://127.0.0.1:0")?;
+    /// let _client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// assert_eq!(
+    ///     rx.recv_timeout(Duration::from_secs(10))?,
+    ///     CloseReason::OutboundOverflow { limit: 1024 }
+    /// );
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_outbound_buffer(mut self, bytes: usize) -> Self {
         self.cfg.max_outbound_bytes = bytes;
         self
@@ -253,12 +453,51 @@ impl EngineBuilder {
     /// Sets IPV6_V6ONLY on an IPv6 listener: `true` serves IPv6 clients
     /// only; `false` (the default, as the OS and `std` do) lets a
     /// `tcp://[::]:port` listener take IPv4 clients too.
+    ///
+    /// Any thread (before start).
+    ///
+    /// See the example on [`EngineBuilder`].
     pub fn ipv6_only(mut self, on: bool) -> Self {
         self.ipv6_only = on;
         self
     }
 
-    /// How long `close` waits for queued output (default [`DEFAULT_CLOSE_LINGER`]).
+    /// How long `close` waits for queued output (default
+    /// [`DEFAULT_CLOSE_LINGER`]); then the output is dropped and the
+    /// connection reset, with
+    /// [`CloseReason::LingerTimeout`](crate::CloseReason::LingerTimeout).
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use netreactor::{Action, CloseReason, Conn, Engine, EventHandler};
+    ///
+    /// /// Consumes nothing, and reports why each connection closed.
+    /// struct Why(mpsc::Sender<CloseReason>);
+    /// impl EventHandler for Why {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.write_bytes(vec![0u8; 16 << 20]); // more than the socket holds
+    ///         Action::Close
+    ///     }
+    ///     fn on_close(&self, _conn: &mut Conn, reason: CloseReason) {
+    ///         let _ = self.0.send(reason);
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder()
+    ///     .event_loops(1)
+    ///     .close_linger(Duration::from_millis(50))
+    ///     .start(Why(tx), "tcp://127.0.0.1:0")?;
+    /// let _client = std::net::TcpStream::connect(engine.local_addr())?; // never reads
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(10))?, CloseReason::LingerTimeout);
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close_linger(mut self, d: Duration) -> Self {
         self.cfg.close_linger = d;
         self
@@ -266,6 +505,10 @@ impl EngineBuilder {
 
     /// How long [`EngineHandle::stop`] lets connections flush
     /// (default [`DEFAULT_SHUTDOWN_DEADLINE`]).
+    ///
+    /// Any thread (before start).
+    ///
+    /// See the example on [`EngineBuilder`].
     pub fn shutdown_deadline(mut self, d: Duration) -> Self {
         self.shutdown_deadline = d;
         self
@@ -275,7 +518,28 @@ impl EngineBuilder {
     /// [`EngineHandle::stop`]). Installs signal handlers for the engine's
     /// lifetime and restores the previous ones when it stops; works whatever
     /// the other threads' signal masks are. One engine at a time may do this
-    /// (`start` fails otherwise). Default off.
+    /// (`start` fails otherwise, with [`Error::Io`]). Default off.
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nix::sys::signal::{raise, Signal};
+    /// use netreactor::{Engine, EventHandler};
+    ///
+    /// struct Nothing;
+    /// impl EventHandler for Nothing {}
+    ///
+    /// let engine = Engine::builder()
+    ///     .event_loops(1)
+    ///     .handle_signals(true)
+    ///     .start(Nothing, "tcp://127.0.0.1:0")?;
+    /// raise(Signal::SIGTERM)?; // as `kill -TERM` would: a graceful stop, not the end of the process
+    /// engine.wait()?;
+    /// assert!(engine.is_stopped());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.handle_signals = on;
         self
@@ -286,9 +550,13 @@ impl EngineBuilder {
     /// encodes. A decoding error closes only that connection, with
     /// `CloseReason::Codec`.
     ///
+    /// Any thread (before start).
+    ///
     /// # Examples
     ///
     /// ```
+    /// # use std::io::{Read, Write};
+    /// # use std::time::Duration;
     /// use netreactor::codec::LengthFieldCodec;
     /// use netreactor::{Action, Conn, Engine, EventHandler, Frame};
     ///
@@ -299,8 +567,14 @@ impl EngineBuilder {
     ///     }
     /// }
     /// let engine = Engine::builder().codec(LengthFieldCodec::new()).start(FrameEcho, "127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.write_all(b"\x00\x00\x00\x05hello\x00\x00")?; // a frame and half a header
+    /// let mut reply = [0; 9];
+    /// client.read_exact(&mut reply)?;
+    /// assert_eq!(&reply, b"\x00\x00\x00\x05hello");
     /// engine.stop();
-    /// # Ok::<(), netreactor::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn codec<C>(mut self, codec: C) -> Self
     where
@@ -315,6 +589,26 @@ impl EngineBuilder {
     /// Outbound watermarks: above `high` a connection turns unwritable,
     /// at or below `low` writable again (defaults 64 KiB / 32 KiB). `start`
     /// refuses `low > high` and `high == 0`.
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// See [`EventHandler::on_writability_changed`] for what they do.
+    ///
+    /// ```
+    /// use netreactor::{Engine, Error, EventHandler};
+    ///
+    /// struct Nothing;
+    /// impl EventHandler for Nothing {}
+    ///
+    /// let engine = Engine::builder().write_watermarks(4096, 16 * 1024).start(Nothing, "tcp://127.0.0.1:0")?;
+    /// engine.stop();
+    ///
+    /// let refused = Engine::builder().write_watermarks(100, 10).start(Nothing, "tcp://127.0.0.1:0");
+    /// assert!(matches!(refused, Err(Error::InvalidConfig(_))));
+    /// # Ok::<(), netreactor::Error>(())
+    /// ```
     pub fn write_watermarks(mut self, low: usize, high: usize) -> Self {
         self.cfg.high_watermark = high;
         self.cfg.low_watermark = low;
@@ -323,19 +617,95 @@ impl EngineBuilder {
 
     /// Pause reading a connection while it is unwritable (default on), so
     /// a peer that sends but never reads cannot make us buffer its replies.
+    ///
+    /// Any thread (before start).
+    ///
+    /// See the example on [`EngineBuilder`].
     pub fn pause_reading_when_unwritable(mut self, on: bool) -> Self {
         self.cfg.pause_reading_when_unwritable = on;
         self
     }
 
-    /// Close connections that receive nothing for `d` (default: never).
+    /// Close connections that receive nothing for `d` (default: never), with
+    /// `CloseReason::Timeout(`[`TimeoutKind::ReadIdle`](crate::TimeoutKind::ReadIdle)`)`.
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use netreactor::{CloseReason, Conn, Engine, EventHandler, TimeoutKind};
+    ///
+    /// /// Consumes nothing, and reports why each connection closed.
+    /// struct Why(mpsc::Sender<CloseReason>);
+    /// impl EventHandler for Why {
+    ///     fn on_close(&self, _conn: &mut Conn, reason: CloseReason) {
+    ///         let _ = self.0.send(reason);
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder()
+    ///     .event_loops(1)
+    ///     .read_idle_timeout(Duration::from_millis(20))
+    ///     .start(Why(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?; // sends nothing
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// assert_eq!(client.read(&mut [0; 1])?, 0); // closed by the server
+    /// assert_eq!(
+    ///     rx.recv_timeout(Duration::from_secs(10))?,
+    ///     CloseReason::Timeout(TimeoutKind::ReadIdle)
+    /// );
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_idle_timeout(mut self, d: Duration) -> Self {
         self.cfg.read_idle_timeout = Some(d);
         self
     }
 
     /// Close connections whose queued output makes no progress for `d`
-    /// (the peer is not reading; default: never).
+    /// (the peer is not reading; default: never), with
+    /// `CloseReason::Timeout(`[`TimeoutKind::WriteIdle`](crate::TimeoutKind::WriteIdle)`)`;
+    /// the queued output is dropped and the connection reset.
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use netreactor::{Action, CloseReason, Conn, Engine, EventHandler, TimeoutKind};
+    ///
+    /// /// Consumes nothing, and reports why each connection closed.
+    /// struct Why(mpsc::Sender<CloseReason>);
+    /// impl EventHandler for Why {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.write_bytes(vec![0u8; 16 << 20]); // more than the socket holds
+    ///         Action::Continue
+    ///     }
+    ///     fn on_close(&self, _conn: &mut Conn, reason: CloseReason) {
+    ///         let _ = self.0.send(reason);
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder()
+    ///     .event_loops(1)
+    ///     .write_idle_timeout(Duration::from_millis(50))
+    ///     .start(Why(tx), "tcp://127.0.0.1:0")?;
+    /// let _client = std::net::TcpStream::connect(engine.local_addr())?; // never reads
+    /// assert_eq!(
+    ///     rx.recv_timeout(Duration::from_secs(10))?,
+    ///     CloseReason::Timeout(TimeoutKind::WriteIdle)
+    /// );
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_idle_timeout(mut self, d: Duration) -> Self {
         self.cfg.write_idle_timeout = Some(d);
         self
@@ -343,10 +713,47 @@ impl EngineBuilder {
 
     /// Close connections whose incomplete frame (or, without a codec,
     /// unconsumed input) is still incomplete `d` after its first byte
-    /// arrived: the slowloris guard (default: never).
+    /// arrived: the slowloris guard. The reason is
+    /// `CloseReason::Timeout(`[`TimeoutKind::Frame`](crate::TimeoutKind::Frame)`)`.
     ///
     /// Default [`DEFAULT_FRAME_TIMEOUT`] (60 s, as nginx's header and body
     /// timeouts); `Duration::MAX` turns it off.
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Write;
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use netreactor::{Action, CloseReason, Conn, Engine, EventHandler, TimeoutKind};
+    ///
+    /// /// Consumes nothing, and reports why each connection closed.
+    /// struct Why(mpsc::Sender<CloseReason>);
+    /// impl EventHandler for Why {
+    ///     fn on_traffic(&self, _conn: &mut Conn) -> Action {
+    ///         Action::Continue // waits for a whole request that never comes
+    ///     }
+    ///     fn on_close(&self, _conn: &mut Conn, reason: CloseReason) {
+    ///         let _ = self.0.send(reason);
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder()
+    ///     .event_loops(1)
+    ///     .frame_timeout(Duration::from_millis(20))
+    ///     .start(Why(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// client.write_all(b"GET / HT")?; // and then nothing
+    /// assert_eq!(
+    ///     rx.recv_timeout(Duration::from_secs(10))?,
+    ///     CloseReason::Timeout(TimeoutKind::Frame)
+    /// );
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn frame_timeout(mut self, d: Duration) -> Self {
         self.cfg.frame_timeout = Some(d);
         self
@@ -359,7 +766,44 @@ impl EngineBuilder {
     /// most with [`CloseReason::InboundBudget`](crate::CloseReason::InboundBudget)
     /// until the total is back under, so slow senders of huge messages
     /// cannot exhaust memory together (each is also capped by
-    /// [`max_inbound_buffer`](EngineBuilder::max_inbound_buffer)).
+    /// [`max_inbound_buffer`](EngineBuilder::max_inbound_buffer)). A
+    /// connection's holding is counted as the buffer capacity it keeps.
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Write;
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use netreactor::{Action, CloseReason, Conn, Engine, EventHandler};
+    ///
+    /// /// Consumes nothing, and reports why each connection closed.
+    /// struct Why(mpsc::Sender<CloseReason>);
+    /// impl EventHandler for Why {
+    ///     fn on_traffic(&self, _conn: &mut Conn) -> Action {
+    ///         Action::Continue
+    ///     }
+    ///     fn on_close(&self, _conn: &mut Conn, reason: CloseReason) {
+    ///         let _ = self.0.send(reason);
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder()
+    ///     .event_loops(1)
+    ///     .inbound_budget(1024)
+    ///     .start(Why(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// client.write_all(&[0; 4096])?; // a partial message bigger than the whole budget
+    /// assert_eq!(
+    ///     rx.recv_timeout(Duration::from_secs(10))?,
+    ///     CloseReason::InboundBudget { limit: 1024 }
+    /// );
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn inbound_budget(mut self, bytes: usize) -> Self {
         self.cfg.inbound_budget = bytes;
         self
@@ -367,30 +811,85 @@ impl EngineBuilder {
 
     /// At most `n` open connections (at least 1); beyond that `policy`
     /// applies.
+    ///
+    /// Any thread (before start).
+    ///
+    /// See the example on [`MaxConnectionsPolicy`].
     pub fn max_connections(mut self, n: usize, policy: MaxConnectionsPolicy) -> Self {
         self.cfg.max_connections = Some((n, policy));
         self
     }
 
     /// Calls [`EventHandler::on_tick`] on loop 0 (default off).
+    ///
+    /// Any thread (before start).
+    ///
+    /// See the example on [`EventHandler::on_tick`].
     pub fn ticker(mut self, on: bool) -> Self {
         self.cfg.ticker = on;
         self
     }
 
-    /// Starts the engine and blocks until it has stopped.
+    /// Starts the engine and blocks until it has stopped (by
+    /// [`EngineHandle::stop`] from another thread or a callback,
+    /// [`Action::Shutdown`], or a signal with
+    /// [`handle_signals`](EngineBuilder::handle_signals)).
+    ///
+    /// Any thread (before start): the calling thread serves as nothing but
+    /// the waiter (and runs `on_boot`).
     ///
     /// # Errors
     /// As [`EngineBuilder::start`], and [`Error::EngineFailed`] when the
     /// engine stopped because one of its threads ended unexpectedly.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use netreactor::{Action, Conn, Engine, EngineHandle, EventHandler};
+    ///
+    /// /// Serves until a client says "stop".
+    /// struct UntilStop;
+    /// impl EventHandler for UntilStop {
+    ///     fn on_boot(&self, engine: &EngineHandle) -> Action {
+    ///         let addr = engine.local_addr(); // the port is known now: start a client
+    ///         std::thread::spawn(move || {
+    ///             let mut client = std::net::TcpStream::connect(addr).expect("connect");
+    ///             client.write_all(b"stop").expect("write");
+    ///         });
+    ///         Action::Continue
+    ///     }
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         if conn.peek_all() == b"stop" {
+    ///             Action::Shutdown
+    ///         } else {
+    ///             Action::Continue
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// Engine::builder().event_loops(1).run(UntilStop, "tcp://127.0.0.1:0")?; // returns once stopped
+    /// # Ok::<(), netreactor::Error>(())
+    /// ```
     pub fn run<H: EventHandler>(self, handler: H, addrs: impl ListenAddrs) -> Result<()> {
         self.start(handler, addrs)?.wait()
     }
 
-    /// Starts the engine in the background and returns a handle to it.
+    /// Starts the engine in the background and returns a handle to it, once
+    /// `on_boot` has run and the threads are up. Stop it with
+    /// [`EngineHandle::stop`].
+    ///
+    /// Any thread (before start).
     ///
     /// # Errors
-    /// As [`EngineBuilder::run`].
+    /// - [`Error::InvalidConfig`]: an option is out of range (the message
+    ///   names it);
+    /// - [`Error::InvalidAddress`]: `addr` has an unknown scheme or does not
+    ///   resolve;
+    /// - [`Error::Io`]: binding or listening failed (the port is taken, say),
+    ///   another engine already handles signals, or a thread could not be
+    ///   started;
+    /// - [`Error::EngineFailed`]: `on_boot` panicked.
     ///
     /// # Examples
     ///

@@ -6,6 +6,31 @@ use std::mem;
 use std::sync::Arc;
 
 /// What can go wrong when starting, stopping or talking to an engine.
+///
+/// Any thread (`Send + Sync`).
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::{Address, Engine, Error, EventHandler};
+///
+/// struct Nothing;
+/// impl EventHandler for Nothing {}
+///
+/// let err = Engine::builder().event_loops(0).start(Nothing, "tcp://127.0.0.1:0").unwrap_err();
+/// assert!(matches!(err, Error::InvalidConfig(_)));
+/// assert_eq!(err.to_string(), "invalid configuration: event_loops must be 1..=1024, got 0");
+///
+/// assert!(matches!(Address::parse("udp://127.0.0.1:53"), Err(Error::InvalidAddress(_))));
+///
+/// let engine = Engine::builder().event_loops(1).start(Nothing, "tcp://127.0.0.1:0")?;
+/// let taken = engine.local_addr().to_string();
+/// let err = Engine::builder().event_loops(1).start(Nothing, &taken).unwrap_err();
+/// assert!(matches!(err, Error::Io(ref e) if e.kind() == std::io::ErrorKind::AddrInUse));
+/// assert!(std::error::Error::source(&err).is_some()); // the io::Error
+/// engine.stop();
+/// # Ok::<(), netreactor::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -80,6 +105,26 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Shorthand for `std::result::Result<T, netreactor::Error>`.
+///
+/// Any thread.
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::{Engine, EventHandler};
+///
+/// struct Nothing;
+/// impl EventHandler for Nothing {}
+///
+/// fn serve_briefly() -> netreactor::Result<u16> {
+///     let engine = Engine::builder().event_loops(1).start(Nothing, "tcp://127.0.0.1:0")?;
+///     let port = engine.local_addr().port();
+///     engine.stop();
+///     Ok(port)
+/// }
+/// assert_ne!(serve_briefly()?, 0);
+/// # Ok::<(), netreactor::Error>(())
+/// ```
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Why a connection closed; passed to [`EventHandler::on_close`](crate::EventHandler::on_close).
@@ -87,13 +132,22 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Reasons compare equal when they are the same kind with the same details
 /// (two `Io` reasons: the same error kind, OS code and message).
 ///
+/// Any thread (a plain value, `Send + Sync`).
+///
+/// # Examples
+///
 /// ```
 /// use netreactor::CloseReason;
 /// let r = CloseReason::OutboundOverflow { limit: 1024 };
 /// assert_eq!(r.clone(), r);
+/// assert_ne!(r, CloseReason::OutboundOverflow { limit: 2048 });
 /// assert!(!r.is_local());
+/// assert!(CloseReason::Local.is_local() && CloseReason::Shutdown.is_local());
 /// assert_eq!(r.to_string(), "outbound buffer over 1024 bytes");
 /// ```
+///
+/// [`EventHandler::on_close`](crate::EventHandler::on_close) shows one
+/// arriving from an engine.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum CloseReason {
@@ -138,7 +192,12 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
-    /// True when this side chose to close (not the peer, not an error).
+    /// True when this side chose to close (not the peer, not an error):
+    /// `Local` and `Shutdown`.
+    ///
+    /// Any thread.
+    ///
+    /// See the example on [`CloseReason`].
     pub fn is_local(&self) -> bool {
         matches!(self, CloseReason::Local | CloseReason::Shutdown)
     }
@@ -216,6 +275,22 @@ impl fmt::Display for CloseReason {
 }
 
 /// Which timeout closed a connection.
+///
+/// Any thread (a plain value).
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::{CloseReason, TimeoutKind};
+///
+/// assert_eq!(CloseReason::Timeout(TimeoutKind::Frame).to_string(), "frame timeout");
+/// assert_eq!(TimeoutKind::ReadIdle.to_string(), "read idle");
+/// ```
+///
+/// [`EngineBuilder::read_idle_timeout`](crate::EngineBuilder::read_idle_timeout),
+/// [`write_idle_timeout`](crate::EngineBuilder::write_idle_timeout) and
+/// [`frame_timeout`](crate::EngineBuilder::frame_timeout) show each arriving
+/// from an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TimeoutKind {

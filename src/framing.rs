@@ -63,11 +63,20 @@ where
 /// (queue it, send it to another thread) call [`Frame::into_bytes`], which
 /// splits it off that buffer without copying.
 ///
+/// Loop thread only (inside `on_frame`); the `Bytes` from
+/// [`into_bytes`](Frame::into_bytes) go anywhere.
+///
+/// # Examples
+///
 /// ```
-/// use netreactor::{Action, Bytes, Conn, EventHandler, Frame};
-/// use std::sync::Mutex;
+/// # use std::time::Duration;
+/// use std::io::{Read, Write};
+/// use std::sync::{Arc, Mutex};
+/// use netreactor::codec::LineCodec;
+/// use netreactor::{Action, Bytes, Conn, Engine, EventHandler, Frame};
 ///
 /// /// Echoes every frame and keeps the ones that start with `b'!'`.
+/// #[derive(Default)]
 /// struct Keep(Mutex<Vec<Bytes>>);
 ///
 /// impl EventHandler for Keep {
@@ -81,6 +90,21 @@ where
 ///         Action::Continue
 ///     }
 /// }
+///
+/// let keep = Arc::new(Keep::default());
+/// let engine = Engine::builder()
+///     .event_loops(1)
+///     .codec(LineCodec::new())
+///     .start(keep.clone(), "tcp://127.0.0.1:0")?;
+/// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+/// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// client.write_all(b"a\n!b\nc\n")?;
+/// let mut echo = [0; 7];
+/// client.read_exact(&mut echo)?;
+/// assert_eq!(&echo, b"a\n!b\nc\n");
+/// assert_eq!(*keep.0.lock().unwrap(), [Bytes::from_static(b"!b")]);
+/// engine.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Frame<'a>(FrameRepr<'a>);
 
@@ -110,6 +134,10 @@ impl<'a> Frame<'a> {
 
     /// The frame as `Bytes` that outlive the callback, split off the read
     /// buffer without copying (one reference-count increment).
+    ///
+    /// Loop thread only (inside `on_frame`).
+    ///
+    /// See the example on [`Frame`].
     pub fn into_bytes(self) -> Bytes {
         match self.0 {
             FrameRepr::Lent { buf, start, end } => {

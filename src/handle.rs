@@ -219,6 +219,23 @@ impl EngineShared {
 }
 
 /// Controls a running engine from any thread: `Send + Sync`, cheap to clone.
+///
+/// Any thread ([`wait`](EngineHandle::wait) excepted on the engine's own).
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::{Engine, EventHandler};
+///
+/// struct Nothing;
+/// impl EventHandler for Nothing {}
+///
+/// let engine = Engine::builder().event_loops(1).start(Nothing, "tcp://127.0.0.1:0")?;
+/// let remote = engine.clone();
+/// std::thread::spawn(move || remote.stop()).join().unwrap();
+/// assert!(engine.is_stopped()); // every clone controls the same engine
+/// # Ok::<(), netreactor::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct EngineHandle {
     pub(crate) shared: Arc<EngineShared>,
@@ -243,12 +260,78 @@ impl EngineHandle {
     /// `on_shutdown`, flush and close every connection (`on_close` once
     /// each), join every thread. Blocks until done, except when called on
     /// one of the engine's own threads, where it only requests the stop.
+    /// Stopping a stopped engine does nothing.
+    ///
+    /// Any thread (from a callback it only asks, as [`Action::Shutdown`](crate::Action::Shutdown) does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use std::io::Read;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// struct Greet;
+    /// impl EventHandler for Greet {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.write(b"hi");
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Greet, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.read_exact(&mut [0; 2])?;
+    /// engine.stop(); // returns once everything has stopped
+    /// assert!(engine.is_stopped());
+    /// assert_eq!(client.read(&mut [0; 1])?, 0); // the connection was closed
+    /// assert_eq!(engine.stats().closed_shutdown, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop(&self) {
         self.stop_with_deadline(self.shared.shutdown_deadline);
     }
 
     /// As [`stop`](EngineHandle::stop), letting connections flush for at
-    /// most `deadline` before they are closed regardless.
+    /// most `deadline` before they are closed regardless (output still
+    /// queued then is dropped, and they close with
+    /// [`CloseReason::LingerTimeout`](crate::CloseReason::LingerTimeout)).
+    ///
+    /// Any thread (from a callback it only asks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::{Duration, Instant};
+    /// use netreactor::{Action, CloseReason, Conn, Engine, EventHandler};
+    ///
+    /// /// Sends more than a client that never reads can take.
+    /// struct Flood(mpsc::Sender<CloseReason>);
+    /// impl EventHandler for Flood {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.write_bytes(vec![0u8; 16 << 20]);
+    ///         Action::Continue
+    ///     }
+    ///     fn on_close(&self, _conn: &mut Conn, reason: CloseReason) {
+    ///         let _ = self.0.send(reason);
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder().event_loops(1).start(Flood(tx), "tcp://127.0.0.1:0")?;
+    /// let _client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # let deadline = Instant::now() + Duration::from_secs(10);
+    /// # while engine.stats().accepted == 0 && Instant::now() < deadline {
+    /// #     std::thread::yield_now();
+    /// # }
+    /// let started = Instant::now();
+    /// engine.stop_with_deadline(Duration::from_millis(20));
+    /// assert!(started.elapsed() < Duration::from_secs(4)); // not the 5 s default
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(10))?, CloseReason::LingerTimeout);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop_with_deadline(&self, deadline: Duration) {
         self.request_stop(deadline);
         let own_thread = SERVING.with(Cell::get) == Arc::as_ptr(&self.shared) as usize;
@@ -263,8 +346,9 @@ impl EngineHandle {
     }
 
     /// Blocks until the engine has stopped and all its threads have ended.
-    /// Call it from any thread but the engine's own (there it would wait for
-    /// itself).
+    ///
+    /// Any thread but the engine's own (in a callback it would wait for
+    /// itself, forever).
     ///
     /// # Errors
     /// [`Error::EngineFailed`] when the engine stopped because one of its
@@ -309,6 +393,10 @@ impl EngineHandle {
     }
 
     /// True once the engine has stopped completely.
+    ///
+    /// Any thread.
+    ///
+    /// See the example on [`EngineHandle::wait`].
     pub fn is_stopped(&self) -> bool {
         *self.shared.done.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -504,11 +592,72 @@ impl EngineHandle {
     }
 
     /// Connections open now, over all loops (including ones being handed over).
+    ///
+    /// Any thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use netreactor::{Engine, EventHandler};
+    ///
+    /// struct Nothing;
+    /// impl EventHandler for Nothing {}
+    ///
+    /// let engine = Engine::builder().event_loops(2).start(Nothing, "tcp://127.0.0.1:0")?;
+    /// let clients = [
+    ///     std::net::TcpStream::connect(engine.local_addr())?,
+    ///     std::net::TcpStream::connect(engine.local_addr())?,
+    /// ];
+    /// let deadline = Instant::now() + Duration::from_secs(10);
+    /// while engine.connection_count() < 2 && Instant::now() < deadline {
+    ///     std::thread::yield_now(); // accepting takes a moment
+    /// }
+    /// assert_eq!(engine.connection_count(), 2);
+    /// assert_eq!(engine.loop_connection_counts(), [1, 1]); // round robin
+    /// drop(clients);
+    /// while engine.connection_count() > 0 && Instant::now() < deadline {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(engine.connection_count(), 0);
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connection_count(&self) -> usize {
         self.shared.connection_count()
     }
 
-    /// Counters of each loop, in loop order (read without locking the loops).
+    /// Counters of each loop, in loop order (read without locking the loops;
+    /// `rejected` and `partial_inbound_bytes` are engine-wide and 0 here).
+    ///
+    /// Any thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use std::io::{Read, Write};
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// struct Echo;
+    /// impl EventHandler for Echo {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         conn.echo_all();
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(2).start(Echo, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.write_all(b"hello")?;
+    /// client.read_exact(&mut [0; 5])?;
+    /// let loops = engine.loop_stats();
+    /// assert_eq!(loops.len(), 2);
+    /// assert_eq!(loops.iter().map(|s| s.bytes_in).collect::<Vec<_>>(), [5, 0]); // loop 0 served it
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn loop_stats(&self) -> Vec<Stats> {
         self.shared
             .loops
@@ -519,16 +668,33 @@ impl EngineHandle {
 
     /// Counters summed over all loops.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
-    /// use netreactor::{Engine, EventHandler};
-    /// struct Nothing;
-    /// impl EventHandler for Nothing {}
-    /// let engine = Engine::builder().event_loops(1).start(Nothing, "127.0.0.1:0")?;
+    /// # use std::time::Duration;
+    /// use std::io::{Read, Write};
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// struct Echo;
+    /// impl EventHandler for Echo {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         conn.echo_all();
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(2).start(Echo, "127.0.0.1:0")?;
     /// assert_eq!(engine.stats().accepted, 0);
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.write_all(b"hello")?;
+    /// client.read_exact(&mut [0; 5])?;
+    /// let stats = engine.stats();
+    /// assert_eq!((stats.accepted, stats.open, stats.bytes_in), (1, 1, 5));
     /// engine.stop();
-    /// # Ok::<(), netreactor::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stats(&self) -> Stats {
         let mut total = self.loop_stats().into_iter().fold(Stats::default(), |a, b| a + b);
@@ -538,6 +704,10 @@ impl EngineHandle {
     }
 
     /// Connections owned by each loop, in loop order.
+    ///
+    /// Any thread.
+    ///
+    /// See the example on [`EngineHandle::connection_count`].
     pub fn loop_connection_counts(&self) -> Vec<usize> {
         self.shared.loops.iter().map(LoopShared::connections).collect()
     }

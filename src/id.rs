@@ -10,14 +10,18 @@ use std::fmt;
 ///
 /// `Display` prints `loop.slot.generation`, e.g. `1.42.0`.
 ///
+/// Any thread (a plain value).
+///
 /// # Examples
 ///
 /// ```
+/// # use std::time::Duration;
 /// use std::collections::HashMap;
-/// use netreactor::{Action, Conn, ConnId, EventHandler};
-/// use std::sync::Mutex;
+/// use std::io::{BufRead, BufReader, Write};
+/// use std::sync::{Arc, Mutex};
+/// use netreactor::{Action, Conn, ConnId, Engine, EventHandler};
 ///
-/// /// Counts bytes per connection, in a map keyed by id.
+/// /// Counts bytes per connection, in a map keyed by id, and tells each its id.
 /// #[derive(Default)]
 /// struct Meter(Mutex<HashMap<ConnId, usize>>);
 ///
@@ -25,9 +29,29 @@ use std::fmt;
 ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
 ///         let n = conn.discard(usize::MAX);
 ///         *self.0.lock().unwrap().entry(conn.id()).or_default() += n;
+///         conn.write(format!("{}\n", conn.id()).as_bytes());
 ///         Action::Continue
 ///     }
 /// }
+///
+/// let meter = Arc::new(Meter::default());
+/// let engine = Engine::builder().event_loops(2).start(meter.clone(), "tcp://127.0.0.1:0")?;
+/// let mut ids = Vec::new();
+/// for message in [&b"abc"[..], b"de"] {
+///     let mut client = BufReader::new(std::net::TcpStream::connect(engine.local_addr())?);
+/// #   client.get_ref().set_read_timeout(Some(Duration::from_secs(10)))?;
+///     client.get_mut().write_all(message)?;
+///     let mut id = String::new();
+///     client.read_line(&mut id)?;
+///     ids.push(id.trim_end().to_owned());
+/// }
+/// // loop.slot.generation; round robin put them on loops 0 and 1
+/// assert!(ids[0].starts_with("0.") && ids[1].starts_with("1."));
+/// let mut counts: Vec<usize> = meter.0.lock().unwrap().values().copied().collect();
+/// counts.sort();
+/// assert_eq!(counts, [2, 3]);
+/// engine.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId {
@@ -47,17 +71,34 @@ impl ConnId {
 
     /// The index of the loop that owns the connection (`0..event_loops`).
     ///
-    /// Any thread may call it.
+    /// Any thread.
+    ///
+    /// # Examples
     ///
     /// ```
-    /// # use netreactor::{Action, Conn, EventHandler};
+    /// # use std::time::Duration;
+    /// use std::io::Read;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// /// Tells each client which loop serves it.
     /// struct Where;
     /// impl EventHandler for Where {
     ///     fn on_open(&self, conn: &mut Conn) -> Action {
-    ///         println!("connection {} is served by loop {}", conn.id(), conn.id().event_loop());
-    ///         Action::Continue
+    ///         conn.write(conn.id().event_loop().to_string().as_bytes());
+    ///         Action::Close
     ///     }
     /// }
+    ///
+    /// let engine = Engine::builder().event_loops(3).start(Where, "tcp://127.0.0.1:0")?;
+    /// for expected in ["0", "1", "2", "0"] {
+    ///     let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// #   client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ///     let mut served_by = String::new();
+    ///     client.read_to_string(&mut served_by)?;
+    ///     assert_eq!(served_by, expected); // round robin
+    /// }
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn event_loop(self) -> usize {
         self.event_loop as usize
@@ -85,6 +126,10 @@ impl ConnId {
 /// Names a timer set with [`Conn::schedule`](crate::Conn::schedule), for
 /// [`Conn::cancel_timer`](crate::Conn::cancel_timer). Unique among one
 /// connection's timers.
+///
+/// Any thread (a plain value); only meaningful to the connection that made it.
+///
+/// See the example on [`Conn::cancel_timer`](crate::Conn::cancel_timer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TimerId(pub(crate) u64);
 

@@ -90,6 +90,44 @@ impl LoopCounters {
 }
 
 /// Counters of one loop, or of the whole engine when summed.
+///
+/// Any thread (a snapshot: a plain value). Each counter is read on its own,
+/// without locks, so a snapshot taken while the engine serves may mix
+/// instants; one taken after it stopped is exact.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::{Duration, Instant};
+/// use std::io::{Read, Write};
+/// use netreactor::{Action, Conn, Engine, EventHandler};
+///
+/// struct Echo;
+/// impl EventHandler for Echo {
+///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+///         conn.echo_all();
+///         Action::Continue
+///     }
+/// }
+///
+/// let engine = Engine::builder().event_loops(1).start(Echo, "tcp://127.0.0.1:0")?;
+/// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+/// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// client.write_all(b"hello")?;
+/// client.read_exact(&mut [0; 5])?;
+/// drop(client);
+/// # let deadline = Instant::now() + Duration::from_secs(10);
+/// # while (engine.stats().closed(), engine.stats().open) != (1, 0) && Instant::now() < deadline {
+/// #     std::thread::yield_now();
+/// # }
+/// let stats = engine.stats(); // once the close has been counted
+/// assert_eq!((stats.accepted, stats.open, stats.closed()), (1, 0, 1));
+/// assert_eq!(stats.closed_peer_eof, 1);
+/// assert_eq!((stats.bytes_in, stats.bytes_out), (5, 5));
+/// assert_eq!((stats.rejected, stats.frames_in), (0, 0));
+/// engine.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -146,6 +184,10 @@ pub struct Stats {
 
 impl Stats {
     /// Connections closed, over every reason.
+    ///
+    /// Any thread.
+    ///
+    /// See the example on [`Stats`].
     pub fn closed(&self) -> u64 {
         self.closed_peer_eof
             + self.closed_peer_reset

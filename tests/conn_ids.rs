@@ -88,7 +88,7 @@ impl EventHandler for Chat {
 fn chat_keyed_by_conn_id_across_3_loops_delivers_every_message_to_every_other_member() {
     const CLIENTS: usize = 9;
     let chat = Arc::new(Chat::default());
-    let engine = start(Engine::builder().event_loops(3), Shared(chat.clone()));
+    let engine = start(Engine::builder().event_loops(3), chat.clone());
     let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(engine.local_addr())).collect();
     wait_until(SETTLE, "every client joined the room", || {
         lock(&chat.members).len() == CLIENTS
@@ -141,7 +141,7 @@ fn handles_of(h: &TwoHandles, s: &TcpStream) -> (ConnHandle, ConnHandle) {
 #[test]
 fn conn_handles_are_equal_exactly_when_they_reach_the_same_connection() {
     let two = Arc::new(TwoHandles::default());
-    let engine = start(Engine::builder().event_loops(3), Shared(two.clone()));
+    let engine = start(Engine::builder().event_loops(3), two.clone());
     let clients: Vec<TcpStream> = (0..3).map(|_| connect(engine.local_addr())).collect();
     let pairs: Vec<_> = clients.iter().map(|s| handles_of(&two, s)).collect();
 
@@ -157,7 +157,7 @@ fn conn_handles_are_equal_exactly_when_they_reach_the_same_connection() {
 
     // The same id in another engine is another connection.
     let two_b = Arc::new(TwoHandles::default());
-    let other = start(Engine::builder().event_loops(1), Shared(two_b.clone()));
+    let other = start(Engine::builder().event_loops(1), two_b.clone());
     let first_of_a = lock(&two.handles)
         .values()
         .map(|(h, _)| h.clone())
@@ -214,7 +214,7 @@ impl EventHandler for HandleOut {
 #[test]
 fn async_write_takes_static_bytes_str_vec_string_and_bytes() {
     let out = Arc::new(HandleOut::default());
-    let engine = start(Engine::builder().event_loops(1), Shared(out.clone()));
+    let engine = start(Engine::builder().event_loops(1), out.clone());
     let mut s = connect(engine.local_addr());
     let peer = s.local_addr().unwrap();
     wait_until(SETTLE, "on_open ran", || lock(&out.handles).contains_key(&peer));
@@ -237,7 +237,7 @@ fn async_write_takes_static_bytes_str_vec_string_and_bytes() {
 #[test]
 fn close_reasons_received_in_on_close_compare_and_clone() {
     let chat = Arc::new(Chat::default());
-    let engine = start(Engine::builder().event_loops(2), Shared(chat.clone()));
+    let engine = start(Engine::builder().event_loops(2), chat.clone());
     let addr = engine.local_addr();
     // Kept open until the engine has stopped, so only the stop closes the
     // connections the test does not close itself.
@@ -316,19 +316,4 @@ fn custom_balancer_without_debug_compiles_and_is_used() {
     }
     assert_eq!(picks.load(Ordering::SeqCst), 5);
     assert_eq!(engine.loop_connection_counts(), [0, 0, 5]);
-}
-
-/// Lets a test keep an `Arc` to the handler it gave the engine.
-struct Shared<H>(Arc<H>);
-
-impl<H: EventHandler> EventHandler for Shared<H> {
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        self.0.on_open(conn)
-    }
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        self.0.on_traffic(conn)
-    }
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-        self.0.on_close(conn, reason)
-    }
 }

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use netreactor::{Action, Bytes, CloseReason, Conn, Engine, EngineBuilder, EngineHandle, EventHandler};
@@ -21,13 +21,29 @@ use util::*;
 /// The two spellings of "never" a user is likely to write.
 const NEVERS: [Duration; 2] = [Duration::MAX, Duration::from_secs(u64::MAX)];
 
-/// A reply larger than the socket buffers take at once, so some of it is
-/// still queued in the engine when the callback that wrote it returns.
-const REPLY: usize = 2 * 1024 * 1024;
-
-/// Larger than loopback socket buffers ever hold, so most of it stays
-/// queued in the engine while the client does not read.
+/// A reply far larger than what the socket buffers take while the client
+/// is not reading (`tcp_wmem` tops out at 4 MiB), so most of it is still
+/// queued in the engine after the callback that wrote it has returned and
+/// the engine's first flush: the timeouts that watch queued output are armed.
 const BIG: usize = 16 * 1024 * 1024;
+
+/// The [`BIG`] reply, made once per test process.
+fn payload() -> Bytes {
+    static PAYLOAD: OnceLock<Bytes> = OnceLock::new();
+    PAYLOAD.get_or_init(|| Bytes::from(Rng::new(14).bytes(BIG))).clone()
+}
+
+/// Asserts `got` is exactly `want` (compared fast; located when not).
+fn assert_same(got: &[u8], want: &[u8], what: &str) {
+    if got != want {
+        panic!(
+            "{what}: {} bytes, expected {}; first difference at {:?}",
+            got.len(),
+            want.len(),
+            first_difference(got, want)
+        );
+    }
+}
 
 /// Runs `f` on another thread and fails the test if it does not finish
 /// within `limit` (a hang in the engine fails instead of hanging the test).
@@ -87,7 +103,7 @@ fn schedule_with_duration_max_never_fires_and_the_connection_is_still_served() {
             never,
             fired: Mutex::new(Vec::new()),
         });
-        let engine = start(Engine::builder().event_loops(1), ArcHandler(handler.clone()));
+        let engine = start(Engine::builder().event_loops(1), handler.clone());
         let mut s = connect(engine.local_addr());
         round_trip(&mut s, b"hello");
         wait_until(SETTLE, "the 20 ms timer fired", || lock(&handler.fired).contains(&2));
@@ -131,10 +147,7 @@ fn on_tick_returning_duration_max_is_never_called_again_and_the_engine_serves() 
             ticks: AtomicUsize::new(0),
         });
         // One loop: the ticker runs on loop 0, the loop that serves the client.
-        let engine = start(
-            Engine::builder().event_loops(1).ticker(true),
-            ArcHandler(handler.clone()),
-        );
+        let engine = start(Engine::builder().event_loops(1).ticker(true), handler.clone());
         wait_until(SETTLE, "the first tick", || handler.ticks.load(Ordering::SeqCst) == 1);
         let mut s = connect(engine.local_addr());
         for i in 0..10 {
@@ -159,9 +172,9 @@ struct Lines {
 }
 
 impl Lines {
-    fn new(payload_len: usize) -> Self {
+    fn new() -> Self {
         Lines {
-            payload: Bytes::from(Rng::new(payload_len as u64).bytes(payload_len)),
+            payload: payload(),
             rec: Arc::new(Recorder::default()),
         }
     }
@@ -193,11 +206,21 @@ impl EventHandler for Lines {
     }
 }
 
+/// Sends `request` and waits until the engine has flushed part of its
+/// answer (without reading it).
+fn request_then_wait_for_output(engine: &EngineHandle, s: &mut TcpStream, request: &[u8]) {
+    let before = engine.stats().bytes_out;
+    s.write_all(request).unwrap();
+    wait_until(SETTLE, "the engine started sending the reply", || {
+        engine.stats().bytes_out > before
+    });
+}
+
 /// Serves every path of [`Lines`] with `builder`, then stops within a few
 /// seconds with connections open; checks nothing closed early.
 fn serves_every_path_and_stops(builder: EngineBuilder) {
-    let handler = Arc::new(Lines::new(REPLY));
-    let engine = start(builder.event_loops(1), ArcHandler(handler.clone()));
+    let handler = Arc::new(Lines::new());
+    let engine = start(builder.event_loops(1), handler.clone());
     let addr = engine.local_addr();
     let mut s = connect(addr);
 
@@ -207,18 +230,18 @@ fn serves_every_path_and_stops(builder: EngineBuilder) {
     s.write_all(b"lo\n").unwrap();
     assert_eq!(read_exact_within(&mut s, 6, IO_TIMEOUT), b"hello\n");
 
-    // A reply that stays queued while the client is not reading (write idle).
-    s.write_all(b"big\n").unwrap();
-    let got = read_exact_within(&mut s, REPLY, IO_TIMEOUT);
-    assert_eq!(first_difference(&got, &handler.payload), None);
+    // A reply that stays queued while the client is not reading (write
+    // idle): the client reads only once the engine has flushed once.
+    request_then_wait_for_output(&engine, &mut s, b"big\n");
+    let got = read_exact_within(&mut s, BIG, IO_TIMEOUT);
+    assert_same(&got, &handler.payload, "the big reply");
     round_trip(&mut s, b"still here\n");
 
     // A close with a reply queued lingers until the reply is out.
     let mut closing = connect(addr);
-    closing.write_all(b"big-bye\n").unwrap();
+    request_then_wait_for_output(&engine, &mut closing, b"big-bye\n");
     let got = read_to_eof(&mut closing, IO_TIMEOUT);
-    assert_eq!(got.len(), REPLY);
-    assert_eq!(first_difference(&got, &handler.payload), None);
+    assert_same(&got, &handler.payload, "the big reply before the close");
     let reason = handler
         .rec
         .wait_close_of(closing.local_addr().unwrap(), CloseReason::clone);
@@ -283,19 +306,18 @@ fn all_timeouts_of_duration_max_at_once_mean_never() {
 /// closes a connection whose peer never reads.
 #[test]
 fn a_never_linger_still_ends_at_the_stop_deadline() {
-    let handler = Arc::new(Lines::new(BIG));
+    let handler = Arc::new(Lines::new());
     let engine = start(
         Engine::builder()
             .event_loops(1)
             .close_linger(Duration::MAX)
             .shutdown_deadline(Duration::from_millis(200)),
-        ArcHandler(handler.clone()),
+        handler.clone(),
     );
     let mut s = connect(engine.local_addr());
-    s.write_all(b"big-bye\n").unwrap();
     // The client reads nothing: the reply stays queued, the linger is
     // unbounded, the connection waits.
-    wait_until(SETTLE, "part of the reply was sent", || engine.stats().bytes_out > 0);
+    request_then_wait_for_output(&engine, &mut s, b"big-bye\n");
     assert_eq!(handler.rec.closes(), 0, "a never linger closed the connection");
     assert_eq!(engine.connection_count(), 1);
 
@@ -305,7 +327,7 @@ fn a_never_linger_still_ends_at_the_stop_deadline() {
     // The reply was cut: the peer gets a prefix and a reset.
     let got = read_to_reset(&mut s, IO_TIMEOUT);
     assert!(got.len() < BIG);
-    assert_eq!(first_difference(&got, &handler.payload[..got.len()]), None);
+    assert_same(&got, &handler.payload[..got.len()], "what came before the reset");
 }
 
 // ---------------------------------------------------------------------------
@@ -314,8 +336,8 @@ fn a_never_linger_still_ends_at_the_stop_deadline() {
 #[test]
 fn stop_with_deadline_duration_max_returns_once_everything_flushed() {
     for never in NEVERS {
-        let handler = Arc::new(Lines::new(REPLY));
-        let engine = start(Engine::builder().event_loops(2), ArcHandler(handler.clone()));
+        let handler = Arc::new(Lines::new());
+        let engine = start(Engine::builder().event_loops(2), handler.clone());
         let addr = engine.local_addr();
         let mut idle: Vec<TcpStream> = (0..4).map(|_| connect(addr)).collect();
         for s in &mut idle {
@@ -324,16 +346,11 @@ fn stop_with_deadline_duration_max_returns_once_everything_flushed() {
         // One client has a big reply queued when the stop comes, and reads
         // it all: the stop waits for it, with no deadline.
         let mut reader = connect(addr);
-        let before = engine.stats().bytes_out;
-        reader.write_all(b"big\n").unwrap();
-        wait_until(SETTLE, "part of the reply was sent", || {
-            engine.stats().bytes_out > before
-        });
+        request_then_wait_for_output(&engine, &mut reader, b"big\n");
         let stopper = engine.0.clone();
         let stopped = std::thread::spawn(move || stopper.stop_with_deadline(never));
         let got = read_to_eof(&mut reader, IO_TIMEOUT);
-        assert_eq!(got.len(), REPLY, "the whole reply before the end, with {never:?}");
-        assert_eq!(first_difference(&got, &handler.payload), None);
+        assert_same(&got, &handler.payload, "the whole reply before the end");
         within(SETTLE, "stop_with_deadline", move || stopped.join().unwrap());
         assert!(engine.is_stopped());
         for s in &mut idle {
@@ -343,26 +360,5 @@ fn stop_with_deadline_duration_max_returns_once_everything_flushed() {
         assert!(lock(&handler.rec.closed)
             .iter()
             .all(|c| c.reason == CloseReason::Shutdown));
-    }
-}
-
-/// Lets a test keep an `Arc` to the handler it gave the engine.
-struct ArcHandler<H>(Arc<H>);
-
-impl<H: EventHandler> EventHandler for ArcHandler<H> {
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        self.0.on_open(conn)
-    }
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        self.0.on_traffic(conn)
-    }
-    fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {
-        self.0.on_timer(conn, token)
-    }
-    fn on_tick(&self, engine: &EngineHandle) -> (Duration, Action) {
-        self.0.on_tick(engine)
-    }
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-        self.0.on_close(conn, reason)
     }
 }

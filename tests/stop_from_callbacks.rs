@@ -59,7 +59,7 @@ fn stop_in_on_boot_lets_start_return_and_the_engine_stops_cleanly() {
     let handler = Arc::new(StopsInBoot::default());
     let h = handler.clone();
     let engine = within_watchdog("start with stop() in on_boot", move || {
-        Engine::builder().event_loops(2).start(Shared(h), "tcp://127.0.0.1:0")
+        Engine::builder().event_loops(2).start(h, "tcp://127.0.0.1:0")
     })
     .expect("start must succeed");
     let addr = engine.local_addr();
@@ -77,7 +77,7 @@ fn stop_in_on_boot_lets_run_return_ok() {
     let handler = Arc::new(StopsInBoot::default());
     let h = handler.clone();
     within_watchdog("run with stop() in on_boot", move || {
-        Engine::builder().event_loops(2).run(Shared(h), "tcp://127.0.0.1:0")
+        Engine::builder().event_loops(2).run(h, "tcp://127.0.0.1:0")
     })
     .expect("run must return Ok after a clean stop");
     assert_eq!(handler.boots.load(Ordering::SeqCst), 1);
@@ -138,7 +138,7 @@ fn a_callback_of_engine_a_stopping_engine_b_waits_until_b_has_stopped() {
     let a_handler = Arc::new(StopsOtherEngine {
         other: Mutex::new(Some(b.0.clone())),
     });
-    let a = start(Engine::builder().event_loops(2), Shared(a_handler.clone()));
+    let a = start(Engine::builder().event_loops(2), a_handler.clone());
 
     let mut b_client = connect(b.local_addr());
     round_trip(&mut b_client, b"B serves");
@@ -166,19 +166,4 @@ fn a_callback_of_engine_a_stopping_engine_b_waits_until_b_has_stopped() {
     a.stop();
     assert!(a.is_stopped());
     expect_eof(&mut a_client, IO_TIMEOUT);
-}
-
-/// Lets a test keep an `Arc` to the handler it gave the engine.
-struct Shared<H>(Arc<H>);
-
-impl<H: EventHandler> EventHandler for Shared<H> {
-    fn on_boot(&self, engine: &EngineHandle) -> Action {
-        self.0.on_boot(engine)
-    }
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        self.0.on_open(conn)
-    }
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        self.0.on_traffic(conn)
-    }
 }

@@ -12,7 +12,7 @@ mod util;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use netreactor::{Action, Bytes, CloseReason, Conn, Engine, EngineBuilder, EventHandler, TimeoutKind};
@@ -86,13 +86,19 @@ impl EventHandler for Cutter {
     }
 }
 
+/// The [`BIG`] payload, made once per test process.
+fn payload() -> Bytes {
+    static PAYLOAD: OnceLock<Bytes> = OnceLock::new();
+    PAYLOAD.get_or_init(|| Bytes::from(Rng::new(14).bytes(BIG))).clone()
+}
+
 /// Starts [`Cutter`] on one loop with `builder`'s options.
 fn cutter(builder: EngineBuilder) -> (util::Engine, Arc<Cutter>) {
     let handler = Arc::new(Cutter {
-        payload: Bytes::from(Rng::new(14).bytes(BIG)),
+        payload: payload(),
         rec: Recorder::default(),
     });
-    let engine = start(builder.event_loops(1), Shared(handler.clone()));
+    let engine = start(builder.event_loops(1), handler.clone());
     (engine, handler)
 }
 
@@ -110,11 +116,12 @@ fn request_and_wait_for_output(engine: &util::Engine, s: &mut TcpStream, request
 fn assert_cut_with_a_reset(s: &mut TcpStream, payload: &[u8]) {
     let got = read_to_reset(s, IO_TIMEOUT);
     assert!(got.len() < payload.len(), "the whole payload arrived");
-    assert_eq!(
-        first_difference(&got, &payload[..got.len()]),
-        None,
-        "what arrived is a prefix of the payload"
-    );
+    if got[..] != payload[..got.len()] {
+        panic!(
+            "what arrived is not a prefix of the payload: first difference at {:?}",
+            first_difference(&got, &payload[..got.len()])
+        );
+    }
 }
 
 fn close_reason(handler: &Cutter, s: &TcpStream) -> CloseReason {
@@ -192,7 +199,11 @@ fn close_with_a_big_reply_the_peer_reads_ends_in_eof_after_all_of_it() {
     s.write_all(b"big-bye\n").unwrap();
     let got = read_to_eof(&mut s, IO_TIMEOUT);
     assert_eq!(got.len(), BIG);
-    assert_eq!(first_difference(&got, &handler.payload), None);
+    assert!(
+        got == handler.payload,
+        "first difference at {:?}",
+        first_difference(&got, &handler.payload)
+    );
     assert_eq!(close_reason(&handler, &s), CloseReason::Local);
 }
 
@@ -209,19 +220,4 @@ fn close_now_with_nothing_queued_ends_in_eof() {
     s.write_all(b"reply-quit\n").unwrap();
     assert_eq!(read_to_eof(&mut s, IO_TIMEOUT), b"bye\n");
     assert_eq!(close_reason(&handler, &s), CloseReason::Local);
-}
-
-/// Lets a test keep an `Arc` to the handler it gave the engine.
-struct Shared<H>(Arc<H>);
-
-impl<H: EventHandler> EventHandler for Shared<H> {
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        self.0.on_open(conn)
-    }
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        self.0.on_traffic(conn)
-    }
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-        self.0.on_close(conn, reason)
-    }
 }

@@ -203,10 +203,7 @@ impl EventHandler for FrameEchoWithHandles {
 #[test]
 fn encoder_panic_on_the_task_path_closes_only_that_connection_with_handler_panic() {
     let handler = Arc::new(FrameEchoWithHandles::default());
-    let engine = start(
-        Engine::builder().event_loops(2).codec(TripwireCodec),
-        SharedHandler(handler.clone()),
-    );
+    let engine = start(Engine::builder().event_loops(2).codec(TripwireCodec), handler.clone());
     let rec = &handler.rec;
     // Round robin: the victim and the bystander share a loop, another
     // client is on the other loop.
@@ -260,27 +257,6 @@ fn encoder_panic_on_the_task_path_closes_only_that_connection_with_handler_panic
     assert_eq!(engine.connection_count(), 6);
     engine.stop();
     assert_eq!(rec.closes(), 7);
-}
-
-/// Lets a test keep an `Arc` to the handler it gave the engine.
-struct SharedHandler<H>(Arc<H>);
-
-impl<H: EventHandler> EventHandler for SharedHandler<H> {
-    fn on_boot(&self, engine: &EngineHandle) -> Action {
-        self.0.on_boot(engine)
-    }
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        self.0.on_open(conn)
-    }
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        self.0.on_traffic(conn)
-    }
-    fn on_frame(&self, conn: &mut Conn, frame: netreactor::Frame<'_>) -> Action {
-        self.0.on_frame(conn, frame)
-    }
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-        self.0.on_close(conn, reason)
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -43,6 +43,8 @@ pub const DEFAULT_MAX_DELIMITED_FRAME_LEN_BYTES: usize = 64 * 1024;
 /// [`CodecError::ItemContainsDelimiter`], and one longer than `max_length` a
 /// [`CodecError::DelimitedFrameTooLong`]: the peer decodes exactly the item.
 ///
+/// Any thread: a plain value (`Send + Sync`); an engine keeps one per connection.
+///
 /// # Examples
 ///
 /// ```
@@ -83,6 +85,8 @@ impl DelimiterCodec {
     /// Creates a codec splitting at any of `delimiters` (earliest match wins,
     /// ties go to the one listed first).
     ///
+    /// Any thread.
+    ///
     /// # Errors
     ///
     /// [`CodecError::InvalidConfig`] if there is no delimiter or one is empty.
@@ -121,6 +125,8 @@ impl DelimiterCodec {
 
     /// Chooses whether decoded frames exclude their delimiter (default true).
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -138,6 +144,8 @@ impl DelimiterCodec {
     }
 
     /// Sets the longest frame accepted, in bytes, delimiter excluded.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///
@@ -158,6 +166,8 @@ impl DelimiterCodec {
 
     /// The delimiters, in priority order.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -170,6 +180,8 @@ impl DelimiterCodec {
 
     /// Whether decoded frames exclude their delimiter.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -180,6 +192,8 @@ impl DelimiterCodec {
     }
 
     /// The longest frame accepted, in bytes, delimiter excluded.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///

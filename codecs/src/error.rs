@@ -9,6 +9,8 @@ use std::io;
 /// these variants instead of panicking; the engine closes the one connection
 /// whose stream produced it and passes the error to `on_close`.
 ///
+/// Any thread (a plain value, `Send + Sync`).
+///
 /// # Examples
 ///
 /// ```

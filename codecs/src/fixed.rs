@@ -13,6 +13,8 @@ use crate::{reserve_bounded, CodecError, Decoder, FrameSpan};
 /// the item unchanged and rejects an item of any other length with
 /// [`CodecError::FrameLengthMismatch`].
 ///
+/// Any thread: a plain value (`Send + Sync`); an engine keeps one per connection.
+///
 /// # Examples
 ///
 /// ```
@@ -37,6 +39,8 @@ pub struct FixedLengthCodec {
 impl FixedLengthCodec {
     /// Creates a codec for frames of `frame_length` bytes.
     ///
+    /// Any thread.
+    ///
     /// # Panics
     ///
     /// If `frame_length` is 0; [`try_new`](Self::try_new) returns an error instead.
@@ -55,6 +59,8 @@ impl FixedLengthCodec {
     }
 
     /// Creates a codec for frames of `frame_length` bytes, if that is not 0.
+    ///
+    /// Any thread.
     ///
     /// # Errors
     ///
@@ -76,6 +82,8 @@ impl FixedLengthCodec {
     }
 
     /// The frame length in bytes.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///

@@ -21,6 +21,21 @@ pub const DEFAULT_MAX_FRAME_LEN_BYTES: usize = 8 * 1024 * 1024;
 /// once instead of being discarded as too long: no header can make a
 /// connection swallow its input for longer than a 1 TiB transfer takes.
 /// Every value a 1- to 4-byte field can hold stays below it.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use netreactor_codecs::{CodecError, Decoder, LengthFieldCodec, MAX_DISCARD_BYTES};
+///
+/// assert_eq!(MAX_DISCARD_BYTES, 1 << 40);
+/// let mut codec = LengthFieldCodec::builder().length_field_length(8).build()?;
+/// let mut src = BytesMut::from(&(MAX_DISCARD_BYTES * 2).to_be_bytes()[..]); // announces 2 TiB
+/// assert!(matches!(codec.decode(&mut src), Err(CodecError::CorruptFrame(_))));
+/// let mut src = BytesMut::from(&(1u64 << 30).to_be_bytes()[..]); // 1 GiB: only too long
+/// assert!(matches!(codec.decode(&mut src), Err(CodecError::FrameTooLong { .. })));
+/// # Ok::<(), CodecError>(())
+/// ```
 pub const MAX_DISCARD_BYTES: u64 = 1 << 40;
 
 /// The default width of the length field: 4 bytes.
@@ -71,6 +86,8 @@ const DEFAULT_LENGTH_FIELD_LEN_BYTES: usize = 4;
 /// the encoded length field and payload.
 ///
 /// [`length_includes_length_field`]: LengthFieldCodecBuilder::length_includes_length_field
+///
+/// Any thread: a plain value (`Send + Sync`); an engine keeps one per connection.
 ///
 /// # Examples
 ///
@@ -128,6 +145,8 @@ enum DecodeState {
 /// true, `length_includes_length_field` false. With the defaults,
 /// `build()` gives the same codec as [`LengthFieldCodec::new`].
 ///
+/// Any thread (a plain value, `Send + Sync`); build it before the codec is used.
+///
 /// # Examples
 ///
 /// ```
@@ -175,6 +194,8 @@ impl Default for LengthFieldCodecBuilder {
 impl LengthFieldCodecBuilder {
     /// Reads and writes the length field most significant byte first (the default).
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -187,6 +208,8 @@ impl LengthFieldCodecBuilder {
     }
 
     /// Reads and writes the length field least significant byte first.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///
@@ -205,6 +228,8 @@ impl LengthFieldCodecBuilder {
     }
 
     /// Sets how many bytes precede the length field (default 0).
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///
@@ -229,6 +254,8 @@ impl LengthFieldCodecBuilder {
     /// Sets the width of the length field: 1, 2, 3, 4 (the default) or 8
     /// bytes; any other width makes [`build`](Self::build) fail.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -244,6 +271,8 @@ impl LengthFieldCodecBuilder {
 
     /// Sets the value added to the length field to get the number of bytes
     /// that follow the field (default 0); the encoder subtracts it.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///
@@ -270,6 +299,8 @@ impl LengthFieldCodecBuilder {
     /// Sets how many bytes to remove from the front of each decoded frame
     /// (default: the whole header, `length_field_offset + length_field_length`).
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -292,6 +323,8 @@ impl LengthFieldCodecBuilder {
     /// Sets the largest whole frame accepted, in bytes, header included and
     /// after adjustment (default [`DEFAULT_MAX_FRAME_LEN_BYTES`]).
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -309,6 +342,8 @@ impl LengthFieldCodecBuilder {
 
     /// Chooses when an oversize frame is reported: as soon as its header is
     /// read (`true`, the default) or after all its bytes have been discarded.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///
@@ -340,6 +375,8 @@ impl LengthFieldCodecBuilder {
     /// to the value it writes and the decoder subtracts it, which is the same
     /// as a further `length_adjustment` of `-length_field_length`.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -362,6 +399,8 @@ impl LengthFieldCodecBuilder {
     }
 
     /// Checks the configuration and creates the codec.
+    ///
+    /// Any thread.
     ///
     /// # Errors
     ///
@@ -417,6 +456,8 @@ impl LengthFieldCodec {
     /// Creates the common layout: a 4-byte big-endian payload length, then the
     /// payload; decoding yields the payload, encoding prepends the length.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -461,6 +502,8 @@ impl LengthFieldCodec {
 
     /// Starts configuring a codec; see [`LengthFieldCodecBuilder`] for the defaults.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -480,6 +523,8 @@ impl LengthFieldCodec {
 
     /// Whether the length field is big endian.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -490,6 +535,8 @@ impl LengthFieldCodec {
     }
 
     /// The number of bytes before the length field.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///
@@ -502,6 +549,8 @@ impl LengthFieldCodec {
 
     /// The width of the length field in bytes.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -512,6 +561,8 @@ impl LengthFieldCodec {
     }
 
     /// The value added to the length field to get the bytes after it.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///
@@ -524,6 +575,8 @@ impl LengthFieldCodec {
 
     /// The number of bytes removed from the front of each decoded frame.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -534,6 +587,8 @@ impl LengthFieldCodec {
     }
 
     /// The largest whole frame accepted, in bytes.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///
@@ -547,6 +602,8 @@ impl LengthFieldCodec {
 
     /// Whether an oversize frame is reported as soon as its header is read.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -557,6 +614,8 @@ impl LengthFieldCodec {
     }
 
     /// Whether the length value also counts the length field.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///

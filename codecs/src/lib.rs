@@ -2,6 +2,26 @@
 //!
 //! The traits are shaped like `tokio-util`'s so Rust users feel at home; the
 //! length-field codec follows Netty's `LengthFieldBasedFrameDecoder`.
+//!
+//! Every item may be used on any thread: a codec is a plain value
+//! (`Send + Sync`) that does no I/O. An engine clones one per connection and
+//! calls it on that connection's loop thread.
+//!
+//! # Examples
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use netreactor_codecs::{Decoder, Encoder, LineCodec};
+//!
+//! let mut codec = LineCodec::new();
+//! let mut wire = BytesMut::new();
+//! codec.encode("hello", &mut wire)?;
+//! codec.encode("world", &mut wire)?;
+//! assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"hello");
+//! assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"world");
+//! assert_eq!(codec.decode(&mut wire)?, None);
+//! # Ok::<(), netreactor_codecs::CodecError>(())
+//! ```
 
 #![forbid(unsafe_code)]
 
@@ -77,6 +97,38 @@ fn reserve_bounded(src: &mut BytesMut, missing: usize) {
 }
 
 /// Cuts frames out of a byte stream.
+///
+/// Any thread: a decoder is a plain value; it keeps the state of one stream.
+///
+/// # Examples
+///
+/// A decoder of your own:
+///
+/// ```
+/// use bytes::{Buf, Bytes, BytesMut};
+/// use netreactor_codecs::Decoder;
+///
+/// /// Frames are a length byte and that many bytes.
+/// struct ByteLen;
+/// impl Decoder for ByteLen {
+///     type Item = Bytes;
+///     type Error = std::convert::Infallible;
+///
+///     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, Self::Error> {
+///         let Some(&len) = src.first() else { return Ok(None) };
+///         if src.len() < 1 + len as usize {
+///             return Ok(None); // wait for the rest
+///         }
+///         src.advance(1);
+///         Ok(Some(src.split_to(len as usize).freeze()))
+///     }
+/// }
+///
+/// let mut src = BytesMut::from(&b"\x02hi\x03ab"[..]);
+/// assert_eq!(ByteLen.decode(&mut src), Ok(Some(Bytes::from_static(b"hi"))));
+/// assert_eq!(ByteLen.decode(&mut src), Ok(None)); // 2 of 3 bytes
+/// assert_eq!(&src[..], b"\x03ab");
+/// ```
 pub trait Decoder {
     /// The decoded frame.
     type Item;
@@ -86,14 +138,46 @@ pub trait Decoder {
     /// Decodes one frame from the front of `src`, or returns `Ok(None)` when
     /// `src` does not yet hold a whole frame.
     ///
+    /// Any thread.
+    ///
     /// # Errors
     /// The bytes can never form a valid frame (corrupt or oversize).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use netreactor_codecs::{Decoder, LineCodec};
+    ///
+    /// let mut codec = LineCodec::new();
+    /// let mut src = BytesMut::from(&b"par"[..]);
+    /// assert_eq!(codec.decode(&mut src)?, None); // not a whole line yet
+    /// src.extend_from_slice(b"t\n");
+    /// assert_eq!(codec.decode(&mut src)?, Some(Bytes::from_static(b"part")));
+    /// assert!(src.is_empty());
+    /// # Ok::<(), netreactor_codecs::CodecError>(())
+    /// ```
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error>;
 
     /// Called once the stream has ended; by default the same as `decode`.
     ///
+    /// Any thread.
+    ///
     /// # Errors
     /// As [`Decoder::decode`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use netreactor_codecs::{Decoder, LineCodec};
+    ///
+    /// let mut codec = LineCodec::new();
+    /// let mut src = BytesMut::from(&b"last words"[..]); // no newline: the peer hung up
+    /// assert_eq!(codec.decode(&mut src)?, None);
+    /// assert_eq!(codec.decode_eof(&mut src)?, Some(Bytes::from_static(b"last words")));
+    /// # Ok::<(), netreactor_codecs::CodecError>(())
+    /// ```
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
         self.decode(src)
     }
@@ -108,6 +192,8 @@ pub trait Decoder {
     /// reference-counted split a `Bytes` costs. Decoders that cannot keep
     /// the frame in place keep the default, `None`, and are called through
     /// `decode` instead; every decoder in this crate implements it.
+    ///
+    /// Any thread.
     ///
     /// # Errors
     /// As [`Decoder::decode`], inside the `Some`.
@@ -141,6 +227,8 @@ pub trait Decoder {
     /// An engine uses this to find all the frames of one read in one call.
     /// Returning 0 is always correct; that is the default.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -161,6 +249,24 @@ pub trait Decoder {
 }
 
 /// Where [`Decoder::decode_span`] found a frame in its buffer.
+///
+/// Any thread (a plain value).
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use netreactor_codecs::{Decoder, FrameSpan, LineCodec};
+///
+/// let mut codec = LineCodec::new();
+/// let mut src = BytesMut::from(&b"hi\r\nnext"[..]);
+/// let span = codec.decode_span(&mut src, false).unwrap()?.unwrap();
+/// assert_eq!(span, FrameSpan { start: 0, end: 2, consumed: 4 }); // "\r\n" is not in the frame
+/// let frame = span.take(&mut src);
+/// assert_eq!(&frame[..], b"hi");
+/// assert_eq!(&src[..], b"next");
+/// # Ok::<(), netreactor_codecs::CodecError>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FrameSpan {
     /// Offset of the frame's first byte (after a stripped header).
@@ -175,6 +281,15 @@ pub struct FrameSpan {
 impl FrameSpan {
     /// Removes the frame's `consumed` bytes from the front of `src` and
     /// returns the frame itself, without copying.
+    ///
+    /// Any thread.
+    ///
+    /// # Panics
+    /// If the span does not lie in `src` in order (`start <= end <=
+    /// consumed <= src.len()`); a span [`Decoder::decode_span`] just found
+    /// in this very buffer always does.
+    ///
+    /// See the example on [`FrameSpan`].
     pub fn take(self, src: &mut BytesMut) -> bytes::Bytes {
         use bytes::Buf;
         src.advance(self.start);
@@ -185,13 +300,60 @@ impl FrameSpan {
 }
 
 /// Turns an item into bytes appended to `dst`.
+///
+/// Any thread: an encoder is a plain value.
+///
+/// # Examples
+///
+/// An encoder of your own:
+///
+/// ```
+/// use bytes::{BufMut, BytesMut};
+/// use netreactor_codecs::Encoder;
+///
+/// /// Writes each item after a length byte.
+/// struct ByteLen;
+/// impl Encoder<&[u8]> for ByteLen {
+///     type Error = &'static str;
+///
+///     fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), Self::Error> {
+///         let len = u8::try_from(item.len()).map_err(|_| "over 255 bytes")?;
+///         dst.put_u8(len);
+///         dst.put_slice(item);
+///         Ok(())
+///     }
+/// }
+///
+/// let mut dst = BytesMut::new();
+/// ByteLen.encode(&b"hi"[..], &mut dst).unwrap();
+/// assert_eq!(&dst[..], b"\x02hi");
+/// assert_eq!(ByteLen.encode(&[0; 300][..], &mut dst), Err("over 255 bytes"));
+/// ```
 pub trait Encoder<Item> {
     /// The error an item that cannot be encoded yields.
     type Error;
 
     /// Appends the encoding of `item` to `dst`.
     ///
+    /// Any thread.
+    ///
     /// # Errors
-    /// The item cannot be encoded (for example its length does not fit the field).
+    /// The item cannot be encoded (for example its length does not fit the
+    /// field). Every encoder in this crate then appends nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use netreactor_codecs::{Encoder, LengthFieldCodec};
+    ///
+    /// let mut codec = LengthFieldCodec::builder().length_field_length(1).build()?;
+    /// let mut dst = BytesMut::new();
+    /// codec.encode(&b"hi"[..], &mut dst)?;
+    /// assert_eq!(&dst[..], b"\x02hi");
+    /// assert!(codec.encode(&[0u8; 300][..], &mut dst).is_err()); // 300 does not fit one byte
+    /// assert_eq!(&dst[..], b"\x02hi"); // nothing appended
+    /// # Ok::<(), netreactor_codecs::CodecError>(())
+    /// ```
     fn encode(&mut self, item: Item, dst: &mut BytesMut) -> Result<(), Self::Error>;
 }

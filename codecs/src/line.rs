@@ -19,6 +19,8 @@ pub const DEFAULT_MAX_LINE_LEN_BYTES: usize = 64 * 1024;
 
 /// The terminator [`LineCodec`] appends on encode.
 ///
+/// Any thread (a plain value).
+///
 /// # Examples
 ///
 /// ```
@@ -38,6 +40,8 @@ pub enum LineEnding {
 
 impl LineEnding {
     /// The terminator's bytes.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///
@@ -71,6 +75,8 @@ impl LineEnding {
 /// `'\r'`, which the peer would strip) is a [`CodecError::ItemContainsDelimiter`]
 /// and one longer than `max_length` a [`CodecError::LineTooLong`], so that the
 /// peer decodes exactly the line that was encoded.
+///
+/// Any thread: a plain value (`Send + Sync`); an engine keeps one per connection.
 ///
 /// # Examples
 ///
@@ -109,6 +115,8 @@ impl LineCodec {
     /// Creates a codec with lines of at most [`DEFAULT_MAX_LINE_LEN_BYTES`]
     /// that encodes with `"\n"`.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -125,6 +133,8 @@ impl LineCodec {
     }
 
     /// Sets the longest line accepted, in bytes, terminator excluded.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///
@@ -145,6 +155,8 @@ impl LineCodec {
 
     /// Sets the terminator the encoder appends.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -164,6 +176,8 @@ impl LineCodec {
 
     /// The longest line accepted, in bytes, terminator excluded.
     ///
+    /// Any thread.
+    ///
     /// # Examples
     ///
     /// ```
@@ -174,6 +188,8 @@ impl LineCodec {
     }
 
     /// The terminator the encoder appends.
+    ///
+    /// Any thread.
     ///
     /// # Examples
     ///

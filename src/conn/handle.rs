@@ -111,6 +111,10 @@ impl HandleShared {
 /// `netreactor::ConnHandle` under `ignore-interior-mutability` in
 /// clippy.toml, as this repository does.)
 ///
+/// Any thread: every method may be called from any thread, the
+/// connection's own loop thread included (the task then runs after the
+/// current callback).
+///
 /// # Examples
 ///
 /// ```
@@ -171,19 +175,73 @@ impl Hash for ConnHandle {
 }
 
 impl ConnHandle {
-    /// The connection's id (unique within its engine). Any thread.
+    /// The connection's id (unique within its engine), as
+    /// [`Conn::id`](crate::Conn::id) gives it.
+    ///
+    /// Any thread.
+    ///
+    /// See the example on [`ConnHandle::close`].
     pub fn id(&self) -> ConnId {
         self.id
     }
 
-    /// False once the connection has closed. Any thread.
+    /// False once the connection has closed (set before `on_close` runs).
+    ///
+    /// Any thread.
+    ///
+    /// See the example on [`ConnHandle::close`].
     pub fn is_alive(&self) -> bool {
         self.shared.alive.load(Ordering::Acquire)
     }
 
     /// Bytes in flight to the connection: posted through handles and not
     /// yet taken by its loop, plus its queued output as the loop last
-    /// flushed it. A producer can pace itself on this. Any thread.
+    /// flushed it. A producer can pace itself on this.
+    ///
+    /// Any thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # use std::time::Duration;
+    /// use std::sync::mpsc;
+    /// use netreactor::{Action, Conn, ConnHandle, Engine, Error, EventHandler};
+    ///
+    /// struct Publish(mpsc::Sender<ConnHandle>);
+    /// impl EventHandler for Publish {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         let _ = self.0.send(conn.handle());
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder()
+    ///     .event_loops(1)
+    ///     .max_outbound_buffer(1024)
+    ///     .start(Publish(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let handle = rx.recv_timeout(Duration::from_secs(10))?;
+    /// assert_eq!(handle.queued_bytes(), 0);
+    /// // More than may be in flight: refused at once, nothing queued.
+    /// match handle.async_write(vec![0u8; 2048]) {
+    ///     Err(Error::QueueFull { queued, limit }) => assert_eq!((queued, limit), (0, 1024)),
+    ///     other => panic!("expected QueueFull, got {other:?}"),
+    /// }
+    /// handle.async_write(vec![1u8; 1000])?; // fits
+    /// let mut data = [0; 1000];
+    /// client.read_exact(&mut data)?;
+    /// assert!(data.iter().all(|&b| b == 1));
+    /// let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    /// while handle.queued_bytes() > 0 && std::time::Instant::now() < deadline {
+    ///     std::thread::yield_now(); // the loop updates the count just after its write
+    /// }
+    /// assert_eq!(handle.queued_bytes(), 0);
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queued_bytes(&self) -> usize {
         self.shared.queued()
     }
@@ -208,22 +266,62 @@ impl ConnHandle {
 
     /// Queues `data` (`Bytes`, `Vec<u8>`, `String`, `&'static [u8]` or
     /// `&'static str`) for the connection; its loop sends it in order with
-    /// the other writes from this thread. Any thread.
+    /// the other writes from this thread.
+    ///
+    /// Any thread.
     ///
     /// # Errors
     /// [`Error::QueueFull`] (nothing queued: retry once
     /// [`queued_bytes`](ConnHandle::queued_bytes) has fallen),
     /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`]. A write
     /// that races with the close may be accepted here and then dropped.
+    ///
+    /// # Examples
+    ///
+    /// See the example on [`ConnHandle`], and on
+    /// [`queued_bytes`](ConnHandle::queued_bytes) for [`Error::QueueFull`].
     pub fn async_write(&self, data: impl Into<Bytes>) -> Result<()> {
         let data = data.into();
         self.post_bytes(data.len(), Task::Write(self.id, data))
     }
 
-    /// Queues several buffers, sent back to back. Any thread.
+    /// Queues several buffers, sent back to back, as one write (all are
+    /// refused, or none).
+    ///
+    /// Any thread.
     ///
     /// # Errors
     /// As [`ConnHandle::async_write`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # use std::time::Duration;
+    /// use std::sync::mpsc;
+    /// use netreactor::{Action, Bytes, Conn, ConnHandle, Engine, EventHandler};
+    ///
+    /// struct Publish(mpsc::Sender<ConnHandle>);
+    /// impl EventHandler for Publish {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         let _ = self.0.send(conn.handle());
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder().event_loops(1).start(Publish(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let handle = rx.recv_timeout(Duration::from_secs(10))?;
+    /// let body = Bytes::from(vec![b'x'; 1000]); // shared, not copied
+    /// handle.async_write_vectored([Bytes::from_static(b"len 1000\n"), body.clone()])?;
+    /// let mut reply = vec![0; 9 + 1000];
+    /// client.read_exact(&mut reply)?;
+    /// assert!(reply.starts_with(b"len 1000\n") && reply.ends_with(&body));
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn async_write_vectored<I>(&self, data: I) -> Result<()>
     where
         I: IntoIterator,
@@ -236,11 +334,47 @@ impl ConnHandle {
 
     /// Encodes `frame` with the engine's codec on the connection's loop and
     /// queues it. An encoding error (or a panic in the encoder) there
-    /// closes the connection (`CloseReason::Codec` / `HandlerPanic`). Any
-    /// thread.
+    /// closes the connection (`CloseReason::Codec` / `HandlerPanic`), and so
+    /// does a frame written to a connection without a codec.
+    ///
+    /// Any thread.
     ///
     /// # Errors
     /// As [`ConnHandle::async_write`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # use std::time::Duration;
+    /// use std::sync::mpsc;
+    /// use netreactor::codec::LineCodec;
+    /// use netreactor::{Action, Conn, ConnHandle, Engine, EventHandler};
+    ///
+    /// struct Publish(mpsc::Sender<ConnHandle>);
+    /// impl EventHandler for Publish {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         let _ = self.0.send(conn.handle());
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder()
+    ///     .event_loops(1)
+    ///     .codec(LineCodec::new())
+    ///     .start(Publish(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let handle = rx.recv_timeout(Duration::from_secs(10))?;
+    /// handle.async_write_frame("news")?; // encoded on the loop: "news\n"
+    /// handle.async_write_frame("two\nlines")?; // accepted here, rejected by the encoder there
+    /// let mut got = Vec::new();
+    /// let _ = client.read_to_end(&mut got); // the connection is closed (maybe reset)
+    /// assert_eq!(got, b"news\n");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn async_write_frame(&self, frame: impl Into<Bytes>) -> Result<()> {
         let frame = frame.into();
         self.post_bytes(frame.len(), Task::WriteFrame(self.id, frame))
@@ -292,18 +426,95 @@ impl ConnHandle {
     }
 
     /// Runs `on_traffic` for the connection on its loop, even with no new
-    /// bytes. Any thread.
+    /// bytes (not once the connection is closing).
+    ///
+    /// Any thread.
     ///
     /// # Errors
     /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # use std::time::Duration;
+    /// use std::sync::mpsc;
+    /// use netreactor::{Action, Conn, ConnHandle, Engine, EventHandler};
+    ///
+    /// /// Echoes; a wake with nothing received sends "woken".
+    /// struct Wakeable(mpsc::Sender<ConnHandle>);
+    /// impl EventHandler for Wakeable {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         let _ = self.0.send(conn.handle());
+    ///         Action::Continue
+    ///     }
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         if conn.inbound_len() == 0 {
+    ///             conn.write(b"woken\n");
+    ///         }
+    ///         conn.echo_all();
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder().event_loops(1).start(Wakeable(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let handle = rx.recv_timeout(Duration::from_secs(10))?;
+    /// handle.wake()?;
+    /// let mut reply = [0; 6];
+    /// client.read_exact(&mut reply)?;
+    /// assert_eq!(&reply, b"woken\n");
+    /// engine.stop();
+    /// assert!(handle.wake().is_err()); // the connection closed with the engine
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wake(&self) -> Result<()> {
         self.post(Task::Wake(self.id))
     }
 
-    /// Closes the connection after flushing what is queued. Any thread.
+    /// Closes the connection after flushing what is queued (as
+    /// [`Conn::close`](crate::Conn::close)).
+    ///
+    /// Any thread.
     ///
     /// # Errors
     /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # use std::time::Duration;
+    /// use std::sync::mpsc;
+    /// use netreactor::{Action, Conn, ConnHandle, Engine, Error, EventHandler};
+    ///
+    /// struct Publish(mpsc::Sender<ConnHandle>);
+    /// impl EventHandler for Publish {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         let _ = self.0.send(conn.handle());
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder().event_loops(1).start(Publish(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let handle = rx.recv_timeout(Duration::from_secs(10))?;
+    /// assert!(handle.is_alive());
+    /// assert_eq!(handle.id().event_loop(), 0);
+    /// handle.async_write("bye")?;
+    /// handle.close()?; // after "bye" is sent
+    /// let mut got = Vec::new();
+    /// client.read_to_end(&mut got)?;
+    /// assert_eq!(got, b"bye");
+    /// assert!(!handle.is_alive());
+    /// assert!(matches!(handle.async_write("late"), Err(Error::ConnectionClosed)));
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(&self) -> Result<()> {
         self.post(Task::Close(self.id))
     }

@@ -38,6 +38,56 @@ use crate::sys::epoll::Interest;
 /// next one. Writes are queued and flushed with one system call when the
 /// callback returns. To read and write at once without copying, use
 /// [`split`](Conn::split) or [`echo_all`](Conn::echo_all).
+///
+/// Loop thread only: a `Conn` exists only as the `&mut Conn` lent to a
+/// callback. Other threads reach the connection through a [`ConnHandle`]
+/// ([`Conn::handle`]).
+///
+/// # Examples
+///
+/// Reading: [`inbound_len`](Conn::inbound_len), [`peek`](Conn::peek),
+/// [`peek_all`](Conn::peek_all), [`discard`](Conn::discard),
+/// [`next`](Conn::next) and [`take_inbound`](Conn::take_inbound).
+///
+/// ```
+/// # use std::io::{Read, Write};
+/// # use std::time::Duration;
+/// use netreactor::{Action, Conn, Engine, EventHandler};
+///
+/// /// Messages are a length byte and that many bytes; each comes back in
+/// /// upper case. At end of file an incomplete one comes back as it is.
+/// struct Upper;
+/// impl EventHandler for Upper {
+///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+///         while let Some(&len) = conn.peek(1).first() {
+///             if conn.inbound_len() < 1 + len as usize {
+///                 break; // wait for the rest; it stays buffered
+///             }
+///             conn.discard(1);
+///             let message = conn.next(len as usize).expect("checked above");
+///             conn.write(&message.to_ascii_uppercase());
+///         }
+///         Action::Continue
+///     }
+///     fn on_eof(&self, conn: &mut Conn) -> Action {
+///         assert_eq!(conn.peek_all(), b"\x02x");
+///         let partial = conn.take_inbound();
+///         conn.write_bytes(partial);
+///         Action::Close
+///     }
+/// }
+///
+/// let engine = Engine::builder().event_loops(1).start(Upper, "tcp://127.0.0.1:0")?;
+/// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+/// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// client.write_all(b"\x03abc\x02x")?;
+/// client.shutdown(std::net::Shutdown::Write)?;
+/// let mut reply = Vec::new();
+/// client.read_to_end(&mut reply)?;
+/// assert_eq!(reply, b"ABC\x02x");
+/// engine.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Conn {
     pub(crate) fd: OwnedFd,
     pub(crate) id: ConnId,
@@ -166,18 +216,88 @@ pub(crate) enum WriteSide {
 }
 
 impl Conn {
-    /// This connection's id, unique among the live connections of its loop.
+    /// This connection's id, unique among the live connections of the
+    /// engine; it names the loop that owns the connection.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`ConnId`].
     pub fn id(&self) -> ConnId {
         self.id
     }
 
     /// The raw file descriptor (for socket options this crate does not wrap).
     /// Do not close it or change its blocking mode.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # use std::time::Duration;
+    /// use std::os::fd::BorrowedFd;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// /// Turns TCP keepalive on, and Nagle's algorithm back on, for each client.
+    /// struct Tuned;
+    /// impl EventHandler for Tuned {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         // SAFETY: the descriptor stays open for as long as `conn` is lent.
+    ///         let fd = unsafe { BorrowedFd::borrow_raw(conn.fd()) };
+    ///         let socket = socket2::SockRef::from(&fd);
+    ///         socket.set_keepalive(true).expect("setsockopt");
+    ///         assert!(socket.tcp_nodelay().expect("getsockopt")); // the engine's default
+    ///         conn.set_nodelay(false).expect("setsockopt");
+    ///         assert!(!socket.tcp_nodelay().expect("getsockopt"));
+    ///         conn.write(b"tuned");
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Tuned, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let mut reply = [0; 5];
+    /// client.read_exact(&mut reply)?; // the asserts above held
+    /// assert_eq!(&reply, b"tuned");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 
     /// The peer's address, as accept reported it.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// /// Tells each client both ends of its connection.
+    /// struct WhoAmI;
+    /// impl EventHandler for WhoAmI {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         let (peer, local) = (conn.peer_addr().unwrap(), conn.local_addr().unwrap());
+    ///         conn.write(format!("{peer} {local}").as_bytes());
+    ///         Action::Close
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(WhoAmI, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert_eq!(reply, format!("{} {}", client.local_addr()?, engine.local_addr()));
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
     }
@@ -218,6 +338,10 @@ impl Conn {
     }
 
     /// The local address of the connection (one `getsockname` call).
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn::peer_addr`].
     pub fn local_addr(&self) -> Option<SocketAddr> {
         sys::socket::local_addr(self.fd.as_fd())
     }
@@ -225,10 +349,14 @@ impl Conn {
     /// Splits into the inbound and outbound halves, so received bytes can be
     /// written back without copying them out first.
     ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
     /// # Examples
     ///
     /// ```
-    /// use netreactor::{Action, Conn, EventHandler};
+    /// # use std::io::{Read, Write};
+    /// # use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
     ///
     /// struct Upper;
     /// impl EventHandler for Upper {
@@ -240,6 +368,16 @@ impl Conn {
     ///         Action::Continue
     ///     }
     /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Upper, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.write_all(b"shout")?;
+    /// let mut reply = [0; 5];
+    /// client.read_exact(&mut reply)?;
+    /// assert_eq!(&reply, b"SHOUT");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
     pub fn split(&mut self) -> (Reader<'_>, Writer<'_>) {
@@ -265,38 +403,92 @@ impl Conn {
     }
 
     /// Bytes received and not yet consumed.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn`].
     pub fn inbound_len(&self) -> usize {
         self.inbound.len()
     }
 
     /// Up to `n` bytes from the front of the inbound data, not consumed.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn`].
     pub fn peek(&self, n: usize) -> &[u8] {
         &self.inbound[..n.min(self.inbound.len())]
     }
 
     /// All inbound data, not consumed.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn`].
     pub fn peek_all(&self) -> &[u8] {
         &self.inbound
     }
 
     /// Consumes up to `n` inbound bytes; returns how many.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn`].
     pub fn discard(&mut self, n: usize) -> usize {
         self.reader().discard(n)
     }
 
     /// Takes exactly `n` inbound bytes without copying, or `None` if fewer
     /// have arrived.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn`].
     pub fn next(&mut self, n: usize) -> Option<Bytes> {
         self.reader().next(n)
     }
 
     /// Takes all inbound bytes without copying.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn`].
     pub fn take_inbound(&mut self) -> Bytes {
         self.reader().take_all()
     }
 
     /// Writes every inbound byte back to the peer, without copying (a few
     /// bytes are copied into the outbound queue, as `write_bytes` would).
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// # use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// struct Echo;
+    /// impl EventHandler for Echo {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         conn.echo_all();
+    ///         assert_eq!(conn.inbound_len(), 0); // all consumed
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Echo, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let big = vec![7u8; 100_000]; // sent by reference, not copied
+    /// client.write_all(&big)?;
+    /// let mut reply = vec![0; big.len()];
+    /// client.read_exact(&mut reply)?;
+    /// assert_eq!(reply, big);
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn echo_all(&mut self) {
         if self.inbound.len() < OUTBOUND_COPY_THRESHOLD_BYTES {
@@ -311,25 +503,108 @@ impl Conn {
     }
 
     /// Queues a copy of `data`; it is sent when the callback returns.
+    ///
+    /// Writes after [`close_now`](Conn::close_now) or
+    /// [`shutdown_write`](Conn::shutdown_write) are dropped; one that would
+    /// take the queue past
+    /// [`max_outbound_buffer`](crate::EngineBuilder::max_outbound_buffer)
+    /// closes the connection ([`CloseReason::OutboundOverflow`]).
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
+    /// [`write`](Conn::write), [`write_bytes`](Conn::write_bytes) and
+    /// [`write_vectored`](Conn::write_vectored) queue in call order:
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # use std::time::Duration;
+    /// use std::io::IoSlice;
+    /// use netreactor::{Action, Bytes, Conn, Engine, EventHandler};
+    ///
+    /// static BANNER: Bytes = Bytes::from_static(b"netreactor ready\n");
+    ///
+    /// struct Hello;
+    /// impl EventHandler for Hello {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.write(b"200 ");
+    ///         conn.write_bytes(BANNER.clone()); // by reference, no copy of a large one
+    ///         conn.write_vectored(&[IoSlice::new(b"a: 1\n"), IoSlice::new(b"b: 2\n")]);
+    ///         assert_eq!(conn.outbound_len(), 31); // all queued, sent when this returns
+    ///         Action::Close
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Hello, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert_eq!(reply, "200 netreactor ready\na: 1\nb: 2\n");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write(&mut self, data: &[u8]) {
         self.writer().write(data);
     }
 
     /// Queues `data` by reference (small ones are copied; large ones are
     /// sent straight from the `Bytes`).
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn::write`].
     pub fn write_bytes(&mut self, data: impl Into<Bytes>) {
         self.writer().write_bytes(data.into());
     }
 
     /// Queues several slices, in order.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn::write`].
     pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) {
         self.writer().write_vectored(bufs);
     }
 
     /// Encodes `frame` with the engine's codec and queues it.
     ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
     /// # Errors
-    /// [`Error::Encode`](crate::Error::Encode): no codec is set, or the codec rejects the frame.
+    /// [`Error::Encode`](crate::Error::Encode): no codec is set (or
+    /// [`end_decoding`](Conn::end_decoding) removed it), or the codec
+    /// rejects the frame; nothing is queued then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// # use std::time::Duration;
+    /// use netreactor::codec::LengthFieldCodec;
+    /// use netreactor::{Action, Conn, Engine, Error, EventHandler, Frame};
+    ///
+    /// struct FrameEcho;
+    /// impl EventHandler for FrameEcho {
+    ///     fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
+    ///         // 300 bytes do not fit a 1-byte length field.
+    ///         assert!(matches!(conn.write_frame(&[0; 300]), Err(Error::Encode(_))));
+    ///         conn.write_frame(&frame).map_or(Action::Close, |()| Action::Continue)
+    ///     }
+    /// }
+    ///
+    /// let codec = LengthFieldCodec::builder().length_field_length(1).build()?;
+    /// let engine = Engine::builder().event_loops(1).codec(codec).start(FrameEcho, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.write_all(b"\x02hi")?;
+    /// let mut reply = [0; 3];
+    /// client.read_exact(&mut reply)?;
+    /// assert_eq!(&reply, b"\x02hi");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn write_frame(&mut self, frame: &[u8]) -> Result<()> {
         self.writer().write_frame(frame)
@@ -343,8 +618,15 @@ impl Conn {
     /// [`Error::Encode`](crate::Error::Encode); `write` and the rest work as before. Does nothing
     /// on a connection without a codec.
     ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
     /// ```
-    /// use netreactor::{Action, Conn, EventHandler, Frame};
+    /// # use std::io::{Read, Write};
+    /// # use std::time::Duration;
+    /// use netreactor::codec::LineCodec;
+    /// use netreactor::{Action, Conn, Engine, EventHandler, Frame};
     ///
     /// /// Line commands until "RAW", then a raw echo.
     /// struct Upgrade;
@@ -360,20 +642,75 @@ impl Conn {
     ///         Action::Continue
     ///     }
     /// }
+    ///
+    /// let engine = Engine::builder()
+    ///     .event_loops(1)
+    ///     .codec(LineCodec::new())
+    ///     .start(Upgrade, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.write_all(b"RAW\nno\nlines\n")?; // after "RAW", newlines are just bytes
+    /// let mut reply = [0; 9];
+    /// client.read_exact(&mut reply)?;
+    /// assert_eq!(&reply, b"no\nlines\n");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn end_decoding(&mut self) {
         self.codec = None;
     }
 
     /// Bytes queued and not yet accepted by the kernel.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn::flush`].
     pub fn outbound_len(&self) -> usize {
         self.outbound.len()
     }
 
-    /// Sends queued bytes now instead of when the callback returns.
+    /// Sends queued bytes now instead of when the callback returns. What
+    /// the socket does not take stays queued (see
+    /// [`outbound_len`](Conn::outbound_len)).
+    ///
+    /// Loop thread only (inside a callback on this connection).
     ///
     /// # Errors
-    /// The socket failed (the connection will close with that reason).
+    /// The socket failed (the queued output is dropped and the connection
+    /// will close with that reason).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// /// Sends a status line before some slow work.
+    /// struct Early;
+    /// impl EventHandler for Early {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.write(b"working\n");
+    ///         assert_eq!(conn.outbound_len(), 8);
+    ///         if conn.flush().is_err() {
+    ///             return Action::Close;
+    ///         }
+    ///         assert_eq!(conn.outbound_len(), 0); // a fresh socket takes 8 bytes at once
+    ///         // ... slow work ...
+    ///         conn.write(b"done\n");
+    ///         Action::Close
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Early, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert_eq!(reply, "working\ndone\n");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn flush(&mut self) -> io::Result<()> {
         match self.outbound.flush(self.fd.as_fd()) {
             Ok(f) => {
@@ -394,12 +731,75 @@ impl Conn {
     }
 
     /// Closes the connection once everything queued has been sent (bounded
-    /// by the linger deadline). `on_close` follows with `CloseReason::Local`.
+    /// by the [linger deadline](crate::EngineBuilder::close_linger)).
+    /// `on_close` follows with [`CloseReason::Local`]. Returning
+    /// [`Action::Close`](crate::Action::Close) does the same.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// # use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// /// Answers one message, then hangs up.
+    /// struct OneShot;
+    /// impl EventHandler for OneShot {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         conn.echo_all();
+    ///         conn.close();
+    ///         assert!(conn.is_closing());
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(OneShot, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.write_all(b"once")?;
+    /// let mut reply = Vec::new();
+    /// client.read_to_end(&mut reply)?; // the echo, then end of file
+    /// assert_eq!(reply, b"once");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(&mut self) {
         self.close_reason.get_or_insert(CloseReason::Local);
     }
 
-    /// Closes the connection when the callback returns, dropping queued output.
+    /// Closes the connection when the callback returns, dropping queued
+    /// output; if some was dropped, the peer sees a reset rather than an end
+    /// of file. `on_close` follows with [`CloseReason::Local`].
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// # use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// struct Abort;
+    /// impl EventHandler for Abort {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.write(b"never sent");
+    ///         conn.close_now();
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Abort, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let mut got = Vec::new();
+    /// let _ = client.read_to_end(&mut got); // a reset (an error) or an end of file
+    /// assert!(got.is_empty());
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close_now(&mut self) {
         self.output_dropped |= !self.outbound.is_empty();
         self.outbound.clear();
@@ -409,6 +809,41 @@ impl Conn {
 
     /// Half-closes: sends what is queued, then a FIN; the peer sees end of
     /// file but may keep sending, and reading goes on. Later writes are dropped.
+    /// The connection closes once the peer's end of file has arrived too.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// # use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// /// Sends everything it has to say at once, then only listens.
+    /// struct Announce;
+    /// impl EventHandler for Announce {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.write(b"all I have to say");
+    ///         conn.shutdown_write();
+    ///         Action::Continue
+    ///     }
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         conn.discard(usize::MAX);
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Announce, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let mut said = String::new();
+    /// client.read_to_string(&mut said)?; // end of file, though the connection is open
+    /// assert_eq!(said, "all I have to say");
+    /// client.write_all(b"still listening?")?; // the server may still read
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown_write(&mut self) {
         if self.write_side == WriteSide::Open {
             self.write_side = WriteSide::ShutdownPending;
@@ -434,7 +869,13 @@ impl Conn {
         self.reading_paused
     }
 
-    /// False while queued output is above the high watermark.
+    /// False while queued output is above the high watermark (from the
+    /// flush that crossed it until one brings it down to the low watermark).
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on
+    /// [`EventHandler::on_writability_changed`](crate::EventHandler::on_writability_changed).
     pub fn is_writable(&self) -> bool {
         self.writable
     }
@@ -443,16 +884,19 @@ impl Conn {
     /// `token` after `delay`, on this connection's loop, unless the timer is
     /// cancelled or the connection closes first (its timers go with it).
     /// `delay` may be anything: `Duration::MAX` (or anything over a century)
-    /// means never. Loop thread only (inside a callback).
+    /// means never.
+    ///
+    /// Loop thread only (inside a callback on this connection).
     ///
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use netreactor::{Action, Conn, EventHandler, TimerId};
+    /// # use std::io::{Read, Write};
+    /// use std::time::{Duration, Instant};
+    /// use netreactor::{Action, Conn, Engine, EventHandler, TimerId};
     ///
-    /// /// Closes a connection that sends nothing for 30 s after its last
-    /// /// message; each message re-arms the timer.
+    /// /// Echoes, and closes a connection 50 ms after its last message; each
+    /// /// message re-arms the timer.
     /// struct Quiet;
     /// impl EventHandler for Quiet {
     ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
@@ -460,7 +904,7 @@ impl Conn {
     ///         if let Some(old) = conn.take_context::<TimerId>() {
     ///             conn.cancel_timer(old);
     ///         }
-    ///         let timer = conn.schedule(Duration::from_secs(30), 0);
+    ///         let timer = conn.schedule(Duration::from_millis(50), 0);
     ///         conn.set_context(timer);
     ///         Action::Continue
     ///     }
@@ -468,6 +912,17 @@ impl Conn {
     ///         Action::Close
     ///     }
     /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Quiet, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let sent = Instant::now();
+    /// client.write_all(b"hi")?;
+    /// client.read_exact(&mut [0; 2])?;
+    /// assert_eq!(client.read(&mut [0; 1])?, 0); // closed by the timer...
+    /// assert!(sent.elapsed() >= Duration::from_millis(45)); // ...not before it was due
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn schedule(&mut self, delay: Duration, token: u64) -> TimerId {
         let timing = self.timing.get_or_insert_with(|| Timing::new(Instant::now()));
@@ -479,7 +934,43 @@ impl Conn {
 
     /// Cancels a timer set with [`schedule`](Conn::schedule): its
     /// `on_timer` will not run. Returns false if it already ran (or was
-    /// cancelled). Loop thread only (inside a callback).
+    /// cancelled).
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Read;
+    /// use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// /// Sets two timers and cancels the earlier one: only "late" is said.
+    /// struct Timers;
+    /// impl EventHandler for Timers {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         let early = conn.schedule(Duration::from_millis(1), 1);
+    ///         let late = conn.schedule(Duration::from_millis(20), 2);
+    ///         assert_ne!(early, late);
+    ///         assert!(conn.cancel_timer(early));
+    ///         assert!(!conn.cancel_timer(early)); // already cancelled
+    ///         Action::Continue
+    ///     }
+    ///     fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {
+    ///         conn.write(if token == 1 { b"early" } else { b"late" });
+    ///         Action::Close
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Timers, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let mut said = String::new();
+    /// client.read_to_string(&mut said)?;
+    /// assert_eq!(said, "late");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
         let Some(timing) = self.timing.as_deref_mut() else {
             return false;
@@ -498,14 +989,22 @@ impl Conn {
     }
 
     /// True once the connection is closing (no more callbacks but `on_close`).
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn::close`].
     pub fn is_closing(&self) -> bool {
         self.close_reason.is_some()
     }
 
     /// Turns Nagle's algorithm off (`true`, the engine's default) or on.
     ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
     /// # Errors
     /// The `setsockopt` call failed.
+    ///
+    /// See the example on [`Conn::fd`].
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         sys::socket::set_nodelay(self.fd.as_fd(), nodelay)
     }
@@ -583,6 +1082,11 @@ impl Conn {
     }
 
     /// A handle other threads can use to write to or close this connection.
+    /// Handles are cheap to clone; every handle of one connection is equal.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`ConnHandle`].
     pub fn handle(&mut self) -> ConnHandle {
         let (closed, limit) = (self.closed, self.max_outbound);
         let shared = self
@@ -597,13 +1101,23 @@ impl Conn {
         }
     }
 
-    /// Stores a per-connection value, replacing any earlier one.
+    /// Stores a per-connection value, replacing any earlier one (of any
+    /// type). It is dropped when the connection closes, after `on_close`.
+    ///
+    /// Loop thread only (inside a callback on this connection).
     ///
     /// # Examples
     ///
-    /// ```
-    /// use netreactor::{Action, Conn, EventHandler};
+    /// [`set_context`](Conn::set_context), [`context`](Conn::context),
+    /// [`context_mut`](Conn::context_mut) and
+    /// [`take_context`](Conn::take_context):
     ///
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// # use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// /// Counts the bytes of each connection; says the total at the end.
     /// struct Counter;
     /// impl EventHandler for Counter {
     ///     fn on_open(&self, conn: &mut Conn) -> Action {
@@ -611,28 +1125,59 @@ impl Conn {
     ///         Action::Continue
     ///     }
     ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
-    ///         let n = conn.inbound_len() as u64;
-    ///         conn.discard(n as usize);
+    ///         let n = conn.discard(usize::MAX) as u64;
     ///         *conn.context_mut::<u64>().unwrap() += n;
     ///         Action::Continue
     ///     }
+    ///     fn on_eof(&self, conn: &mut Conn) -> Action {
+    ///         assert_eq!(conn.context::<String>(), None); // another type: not there
+    ///         let total = conn.take_context::<u64>().unwrap();
+    ///         assert_eq!(conn.context::<u64>(), None); // taken
+    ///         conn.write(format!("{total} bytes").as_bytes());
+    ///         Action::Close
+    ///     }
     /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Counter, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.write_all(b"abc")?;
+    /// client.write_all(b"de")?;
+    /// client.shutdown(std::net::Shutdown::Write)?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert_eq!(reply, "5 bytes");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_context<T: Any + Send>(&mut self, value: T) {
         self.context = Some(Box::new(value));
     }
 
     /// The per-connection value, if one of type `T` is stored.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn::set_context`].
     pub fn context<T: Any + Send>(&self) -> Option<&T> {
         self.context.as_ref()?.downcast_ref()
     }
 
-    /// The per-connection value, mutably.
+    /// The per-connection value, mutably, if one of type `T` is stored.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn::set_context`].
     pub fn context_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
         self.context.as_mut()?.downcast_mut()
     }
 
-    /// Removes and returns the per-connection value.
+    /// Removes and returns the per-connection value, if one of type `T` is
+    /// stored (a value of another type stays).
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// See the example on [`Conn::set_context`].
     pub fn take_context<T: Any + Send>(&mut self) -> Option<T> {
         match self.context.take()?.downcast::<T>() {
             Ok(b) => Some(*b),

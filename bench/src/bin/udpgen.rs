@@ -98,7 +98,11 @@ fn main() {
         (Some((u0, s0)), Some((u1, s1))) => (u1 - u0, s1 - s0),
         _ => (0, 0),
     };
-    let per = if counted > 0 { (user + sys) as f64 / counted as f64 } else { 0.0 };
+    let per = if counted > 0 {
+        (user + sys) as f64 / counted as f64
+    } else {
+        0.0
+    };
     println!(
         "datagrams={counted} secs={secs:.3} rate={:.0} lost={lost} server_user_us={user} server_sys_us={sys} cpu_per_datagram_us={per:.3}",
         counted as f64 / secs
