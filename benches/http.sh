@@ -15,6 +15,9 @@
 #   HTTP_SERVER_CPU cpu for the server (taskset -c) [0]
 #   HTTP_CLIENT_CPU cpu for wrk [1]
 #   HTTP_PORT       first port; server i listens on HTTP_PORT+i [18080]
+#   HTTP_NICE       niceness of servers and wrk; -20 keeps other work on a
+#                   shared machine (compilers) from taking their cores [-20;
+#                   0 when not permitted]
 #   HTTP_OUT        directory for results.tsv, server logs and table.md
 #                   [target/http-bench/<timestamp>]
 #   HTTP_BIN        prebuilt binaries (http, peer-hyper, peer-minihttp) instead of building
@@ -44,6 +47,7 @@ WARMUP=${HTTP_WARMUP:-1}
 SERVER_CPU=${HTTP_SERVER_CPU:-0}
 CLIENT_CPU=${HTTP_CLIENT_CPU:-1}
 PORT=${HTTP_PORT:-18080}
+NICE=${HTTP_NICE:--20}
 OUT=${HTTP_OUT:-"$ROOT/target/http-bench/$(date +%Y%m%d-%H%M%S)"}
 PIPELINE_LUA="$ROOT/tests/http/pipeline.lua"
 mkdir -p "$OUT"
@@ -54,6 +58,14 @@ log() { printf '[http %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 for tool in wrk taskset python3; do
     command -v "$tool" >/dev/null || { log "$tool not found (apt-get install -y wrk util-linux python3)"; exit 1; }
 done
+
+if ! nice -n "$NICE" true 2>/dev/null; then
+    log "cannot run at niceness $NICE; using 0"
+    NICE=0
+fi
+# wrk: pinned, and at HTTP_NICE (the server is started the same way, inline,
+# so that $! is its own pid: nice and taskset exec it).
+on_client_cpu() { nice -n "$NICE" taskset -c "$CLIENT_CPU" "$@"; }
 
 # ---- build -------------------------------------------------------------------
 if [[ -n ${HTTP_BIN:-} ]]; then
@@ -100,7 +112,7 @@ start_server() {
     local cmd
     cmd=$(server_cmd "$1" "$2") || { log "unknown server $1"; return 1; }
     # shellcheck disable=SC2086 # word splitting of the command line is intended
-    taskset -c "$SERVER_CPU" $cmd >"$3" 2>&1 &
+    nice -n "$NICE" taskset -c "$SERVER_CPU" $cmd >"$3" 2>&1 &
     SPID=$!
     local deadline=$((SECONDS + 15))
     while ((SECONDS < deadline)); do
@@ -133,7 +145,7 @@ cpu_sample() {
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
     echo "wrk: $(wrk -v 2>&1 | head -n1)"
     echo "rows: depths $DEPTHS; $CONNS connections; reps $REPS; ${DURATION}s + ${WARMUP}s warm-up"
-    echo "servers: $SERVERS (cpu $SERVER_CPU); wrk -t1 on cpu $CLIENT_CPU"
+    echo "servers: $SERVERS (cpu $SERVER_CPU); wrk -t1 on cpu $CLIENT_CPU; niceness $NICE"
 } | tee "$OUT/meta.txt" >&2
 
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
@@ -148,9 +160,9 @@ for depth in $DEPTHS; do
             start_server "$name" "$port" "$logf" || continue
             url="http://127.0.0.1:$port/plaintext"
             wrk_args=(-t1 "-c$CONNS" -s "$PIPELINE_LUA" "$url" -- "$depth")
-            taskset -c "$CLIENT_CPU" wrk "-d${WARMUP}s" "${wrk_args[@]}" >/dev/null
+            on_client_cpu wrk "-d${WARMUP}s" "${wrk_args[@]}" >/dev/null
             read -r c0 u0 s0 < <(cpu_sample "$SPID")
-            out=$(taskset -c "$CLIENT_CPU" wrk "-d${DURATION}s" "${wrk_args[@]}")
+            out=$(on_client_cpu wrk "-d${DURATION}s" "${wrk_args[@]}")
             read -r c1 u1 s1 < <(cpu_sample "$SPID")
             echo "$out" >>"$logf"
             stop_server
