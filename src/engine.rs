@@ -63,6 +63,7 @@ pub struct EngineBuilder {
     load_balancing: LoadBalancing,
     pin_threads: bool,
     reuse_port: bool,
+    ipv6_only: bool,
     handle_signals: bool,
     shutdown_deadline: Duration,
     cfg: Config,
@@ -75,6 +76,7 @@ impl Default for EngineBuilder {
             load_balancing: LoadBalancing::default(),
             pin_threads: false,
             reuse_port: false,
+            ipv6_only: false,
             handle_signals: false,
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
             cfg: Config {
@@ -100,9 +102,10 @@ impl Default for EngineBuilder {
 }
 
 impl EngineBuilder {
-    /// Number of event-loop threads (default: available cores; at least 1).
+    /// Number of event-loop threads (default: available cores), in
+    /// `1..=`[`MAX_EVENT_LOOPS`]; `start` refuses other values.
     pub fn event_loops(mut self, n: usize) -> Self {
-        self.event_loops = n.max(1);
+        self.event_loops = n;
         self
     }
 
@@ -138,23 +141,34 @@ impl EngineBuilder {
     }
 
     /// Bytes one read takes, and the size of each loop's read buffer
-    /// (default [`DEFAULT_READ_BUFFER_BYTES`]).
+    /// (default [`DEFAULT_READ_BUFFER_BYTES`]), in
+    /// [`MIN_READ_BUFFER_BYTES`]`..=`[`MAX_READ_BUFFER_BYTES`]; `start`
+    /// refuses other values.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
-        self.cfg.read_buffer_bytes = bytes.max(1024);
+        self.cfg.read_buffer_bytes = bytes;
         self
     }
 
     /// Unconsumed inbound bytes at which a connection is closed
-    /// (default [`DEFAULT_MAX_INBOUND_BYTES`]).
+    /// (default [`DEFAULT_MAX_INBOUND_BYTES`]; at least 1).
     pub fn max_inbound_buffer(mut self, bytes: usize) -> Self {
-        self.cfg.max_inbound_bytes = bytes.max(1);
+        self.cfg.max_inbound_bytes = bytes;
         self
     }
 
-    /// Queued outbound bytes at which a connection is closed
-    /// (default [`DEFAULT_MAX_OUTBOUND_BYTES`]).
+    /// Queued outbound bytes at which a connection is closed, and the most
+    /// a [`ConnHandle`](crate::ConnHandle) may have in flight to one
+    /// connection (default [`DEFAULT_MAX_OUTBOUND_BYTES`]; at least 1).
     pub fn max_outbound_buffer(mut self, bytes: usize) -> Self {
-        self.cfg.max_outbound_bytes = bytes.max(1);
+        self.cfg.max_outbound_bytes = bytes;
+        self
+    }
+
+    /// Sets IPV6_V6ONLY on an IPv6 listener: `true` serves IPv6 clients
+    /// only; `false` (the default, as the OS and `std` do) lets a
+    /// `tcp://[::]:port` listener take IPv4 clients too.
+    pub fn ipv6_only(mut self, on: bool) -> Self {
+        self.ipv6_only = on;
         self
     }
 
@@ -213,10 +227,11 @@ impl EngineBuilder {
     }
 
     /// Outbound watermarks: above `high` a connection turns unwritable,
-    /// at or below `low` writable again (defaults 64 KiB / 32 KiB).
+    /// at or below `low` writable again (defaults 64 KiB / 32 KiB). `start`
+    /// refuses `low > high` and `high == 0`.
     pub fn write_watermarks(mut self, low: usize, high: usize) -> Self {
-        self.cfg.high_watermark = high.max(1);
-        self.cfg.low_watermark = low.min(self.cfg.high_watermark);
+        self.cfg.high_watermark = high;
+        self.cfg.low_watermark = low;
         self
     }
 
@@ -248,7 +263,8 @@ impl EngineBuilder {
         self
     }
 
-    /// At most `n` open connections; beyond that `policy` applies.
+    /// At most `n` open connections (at least 1); beyond that `policy`
+    /// applies.
     pub fn max_connections(mut self, n: usize, policy: MaxConnectionsPolicy) -> Self {
         self.cfg.max_connections = Some((n, policy));
         self
@@ -298,18 +314,23 @@ impl EngineBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start<H: EventHandler>(self, handler: H, addr: &str) -> Result<EngineHandle> {
+        self.validate()?;
         let Address::Tcp(addr) = Address::parse(addr)?;
         let n = self.event_loops;
-        let backlog = sys::socket::listen_backlog();
+        let listen = sys::socket::ListenOptions {
+            reuse_port: self.reuse_port,
+            backlog: sys::socket::listen_backlog(),
+            ipv6_only: self.ipv6_only,
+        };
 
         // Listeners: one, or one per loop sharing the port.
         let mut listeners: Vec<OwnedFd> = Vec::new();
-        let first = sys::socket::tcp_listener(addr, self.reuse_port, backlog)?;
+        let first = sys::socket::tcp_listener(addr, &listen)?;
         let bound = sys::socket::local_addr(first.as_fd()).unwrap_or(addr);
         listeners.push(first);
         if self.reuse_port {
             for _ in 1..n {
-                listeners.push(sys::socket::tcp_listener(bound, true, backlog)?);
+                listeners.push(sys::socket::tcp_listener(bound, &listen)?);
             }
         }
 
@@ -429,6 +450,42 @@ impl EngineBuilder {
             handle.request_stop(Duration::ZERO);
         }
         Ok(handle)
+    }
+}
+
+impl EngineBuilder {
+    /// Every option in range, or the first that is not, by name.
+    fn validate(&self) -> Result<()> {
+        let cfg = &self.cfg;
+        let invalid = |what: String| Err(Error::InvalidConfig(what));
+        if !(1..=MAX_EVENT_LOOPS).contains(&self.event_loops) {
+            return invalid(format!(
+                "event_loops must be 1..={MAX_EVENT_LOOPS}, got {}",
+                self.event_loops
+            ));
+        }
+        if !(MIN_READ_BUFFER_BYTES..=MAX_READ_BUFFER_BYTES).contains(&cfg.read_buffer_bytes) {
+            return invalid(format!(
+                "read_buffer_size must be {MIN_READ_BUFFER_BYTES}..={MAX_READ_BUFFER_BYTES} bytes, got {}",
+                cfg.read_buffer_bytes
+            ));
+        }
+        if cfg.max_inbound_bytes == 0 {
+            return invalid("max_inbound_buffer must be at least 1 byte".into());
+        }
+        if cfg.max_outbound_bytes == 0 {
+            return invalid("max_outbound_buffer must be at least 1 byte".into());
+        }
+        if cfg.high_watermark == 0 || cfg.low_watermark > cfg.high_watermark {
+            return invalid(format!(
+                "write_watermarks needs 0 < high and low <= high, got low {} high {}",
+                cfg.low_watermark, cfg.high_watermark
+            ));
+        }
+        if cfg.max_connections.is_some_and(|(n, _)| n == 0) {
+            return invalid("max_connections must be at least 1".into());
+        }
+        Ok(())
     }
 }
 

@@ -82,6 +82,16 @@ impl ConnId {
     }
 }
 
+/// Names a timer set with [`Conn::schedule`](crate::Conn::schedule), for
+/// [`Conn::cancel_timer`](crate::Conn::cancel_timer). Unique among one
+/// connection's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimerId(pub(crate) u64);
+
+/// Names one entry of a loop's timer wheel (the wheel gives it meaning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimerKey(pub(crate) u64);
+
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.event_loop, self.slot, self.generation)

@@ -58,7 +58,7 @@ pub use error::{CloseReason, Error, Result, TimeoutKind};
 pub use framing::Frame;
 pub use handle::EngineHandle;
 pub use handler::{Action, EventHandler};
-pub use id::ConnId;
+pub use id::{ConnId, TimerId};
 /// Frame codecs (the `netreactor-codecs` crate).
 pub use netreactor_codecs as codec;
 pub use stats::Stats;

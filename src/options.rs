@@ -5,6 +5,12 @@ use std::time::Duration;
 
 /// Size of each loop's shared read buffer, and the most one `read(2)` takes.
 pub const DEFAULT_READ_BUFFER_BYTES: usize = 64 * 1024;
+/// The smallest read buffer `read_buffer_size` accepts.
+pub const MIN_READ_BUFFER_BYTES: usize = 1024;
+/// The largest read buffer `read_buffer_size` accepts (one per loop).
+pub const MAX_READ_BUFFER_BYTES: usize = 256 * 1024 * 1024;
+/// The most event loops one engine may have.
+pub const MAX_EVENT_LOOPS: usize = 1024;
 /// A connection whose unconsumed inbound bytes reach this is closed with
 /// `CloseReason::InboundOverflow`.
 pub const DEFAULT_MAX_INBOUND_BYTES: usize = 16 * 1024 * 1024;

@@ -17,6 +17,12 @@ use crate::{reserve_bounded, CodecError, Decoder, FrameSpan};
 /// ```
 pub const DEFAULT_MAX_FRAME_LEN_BYTES: usize = 8 * 1024 * 1024;
 
+/// An announced frame longer than this (1 TiB) is reported as corrupt at
+/// once instead of being discarded as too long: no header can make a
+/// connection swallow its input for longer than a 1 TiB transfer takes.
+/// Every value a 1- to 4-byte field can hold stays below it.
+pub const MAX_DISCARD_BYTES: u64 = 1 << 40;
+
 /// The default width of the length field: 4 bytes.
 const DEFAULT_LENGTH_FIELD_LEN_BYTES: usize = 4;
 
@@ -29,9 +35,15 @@ const DEFAULT_LENGTH_FIELD_LEN_BYTES: usize = 4;
 /// frame_len = length_field_offset + length_field_length + <length value> + length_adjustment
 /// ```
 ///
+/// - An 8-byte length field is a signed long, as Netty reads it: a negative
+///   value is a [`CodecError::CorruptFrame`] and the header bytes are
+///   skipped. Narrower fields are unsigned.
 /// - `frame_len` smaller than `length_field_offset + length_field_length`
 ///   (negative included) is a [`CodecError::CorruptFrame`]; the header bytes
 ///   are skipped.
+/// - `frame_len` beyond [`MAX_DISCARD_BYTES`] (1 TiB, only an 8-byte field
+///   can say so) is a [`CodecError::CorruptFrame`] too, header skipped:
+///   discarding it would swallow the connection's input for good.
 /// - `frame_len > max_frame_length` is a [`CodecError::FrameTooLong`],
 ///   detected as soon as the header is readable, before any payload is
 ///   buffered. The codec then discards the frame's bytes as they arrive; with
@@ -575,14 +587,27 @@ impl LengthFieldCodec {
     /// front of `src` announces, after the adjustments; not yet checked.
     #[inline]
     fn announced_frame_len(&self, src: &[u8]) -> i128 {
-        let value = self.read_length(src, self.length_field_offset);
-        self.header_len as i128 + i128::from(value) + self.total_adjustment()
+        // Negative 8-byte values are rejected before this is used.
+        self.header_len as i128 + self.length_value(src) + self.total_adjustment()
     }
 
-    /// The largest value the length field can hold.
+    /// The length field's value. An 8-byte field is a signed long, as Netty
+    /// reads it (`getLong`); the narrower ones are unsigned.
+    #[inline]
+    fn length_value(&self, src: &[u8]) -> i128 {
+        let value = self.read_length(src, self.length_field_offset);
+        if self.length_field_length == 8 {
+            i128::from(value as i64)
+        } else {
+            i128::from(value)
+        }
+    }
+
+    /// The largest value the length field can hold (an 8-byte field is a
+    /// signed long: the decoder reads 2^63 and above as negative).
     fn field_max_value(&self) -> u64 {
         match self.length_field_length {
-            8 => u64::MAX,
+            8 => i64::MAX as u64,
             n => (1u64 << (8 * n)) - 1,
         }
     }
@@ -689,8 +714,9 @@ impl Decoder for LengthFieldCodec {
             if rest.len() < self.header_len {
                 break;
             }
-            let frame_len = self.announced_frame_len(rest);
-            if frame_len < self.header_len as i128 || frame_len > self.max_frame_length as i128 {
+            let value = self.length_value(rest);
+            let frame_len = self.header_len as i128 + value + self.total_adjustment();
+            if value < 0 || frame_len < self.header_len as i128 || frame_len > self.max_frame_length as i128 {
                 break;
             }
             let frame_len = frame_len as usize;
@@ -737,7 +763,23 @@ impl LengthFieldCodec {
                     reserve_bounded(src, self.header_len - src.len());
                     return Ok(None);
                 }
+                let value = self.length_value(src);
+                if value < 0 {
+                    // Netty's failOnNegativeLengthField: skip the header.
+                    src.advance(self.header_len);
+                    return Err(CodecError::CorruptFrame(format!(
+                        "negative pre-adjustment length field ({value})"
+                    )));
+                }
                 let frame_len = self.announced_frame_len(src);
+                if frame_len > MAX_DISCARD_BYTES as i128 {
+                    // No real peer sends this much: the header is garbage, and
+                    // discarding it would swallow the stream for years.
+                    src.advance(self.header_len);
+                    return Err(CodecError::CorruptFrame(format!(
+                        "announced frame length ({frame_len}) is beyond any frame worth discarding ({MAX_DISCARD_BYTES} bytes)"
+                    )));
+                }
                 if frame_len < self.header_len as i128 {
                     src.advance(self.header_len);
                     return Err(CodecError::CorruptFrame(if frame_len < 0 {
@@ -807,7 +849,7 @@ mod tests {
                             };
                             let adj = i128::from(adjustment) - if includes { field as i128 } else { 0 };
                             let field_max = if field == 8 {
-                                u64::MAX
+                                i64::MAX as u64
                             } else {
                                 (1u64 << (8 * field)) - 1
                             };
@@ -874,20 +916,25 @@ mod tests {
     }
 
     #[test]
-    fn eight_byte_field_huge_value_is_too_long_not_overflow() {
+    fn eight_byte_field_huge_value_does_not_overflow() {
+        // The largest positive long plus the largest adjustment: computed in
+        // i128 without overflow, and far past anything worth discarding.
         let mut codec = LengthFieldCodec::builder()
             .length_field_length(8)
             .length_adjustment(i64::MAX)
             .build()
             .unwrap();
-        let mut src = BytesMut::from(&[0xff; 8][..]);
-        assert_eq!(
+        let mut src = BytesMut::from(&i64::MAX.to_be_bytes()[..]);
+        assert!(matches!(
             codec.decode(&mut src),
-            Err(CodecError::FrameTooLong {
-                len: u64::MAX,
-                max: DEFAULT_MAX_FRAME_LEN_BYTES
-            })
-        );
+            Err(CodecError::CorruptFrame(m)) if m.contains("discard")
+        ));
+        // All ones is -1 as a long: negative, as in Netty.
+        let mut src = BytesMut::from(&[0xff; 8][..]);
+        assert!(matches!(
+            codec.decode(&mut src),
+            Err(CodecError::CorruptFrame(m)) if m.contains("negative")
+        ));
     }
 
     #[test]

@@ -51,7 +51,7 @@ mod search;
 pub use delimiter::{DelimiterCodec, DEFAULT_MAX_DELIMITED_FRAME_LEN_BYTES};
 pub use error::CodecError;
 pub use fixed::FixedLengthCodec;
-pub use length_field::{LengthFieldCodec, LengthFieldCodecBuilder, DEFAULT_MAX_FRAME_LEN_BYTES};
+pub use length_field::{LengthFieldCodec, LengthFieldCodecBuilder, DEFAULT_MAX_FRAME_LEN_BYTES, MAX_DISCARD_BYTES};
 pub use line::{LineCodec, LineEnding, DEFAULT_MAX_LINE_LEN_BYTES};
 
 /// The most bytes a decoder asks `BytesMut::reserve` for in one step while it

@@ -4,7 +4,8 @@
 
 use bytes::{Bytes, BytesMut};
 use netreactor_codecs::{
-    CodecError, Decoder, Encoder, LengthFieldCodec, DEFAULT_MAX_FRAME_LEN_BYTES, MAX_RESERVE_STEP_BYTES,
+    CodecError, Decoder, Encoder, LengthFieldCodec, DEFAULT_MAX_FRAME_LEN_BYTES, MAX_DISCARD_BYTES,
+    MAX_RESERVE_STEP_BYTES,
 };
 
 const HELLO: &[u8] = b"HELLO, WORLD";
@@ -387,4 +388,90 @@ fn error_converts_to_invalid_data() {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<CodecError>();
     assert_send_sync::<LengthFieldCodec>();
+}
+
+// --- 8-byte length fields: signed, as Netty reads them ------------------------
+
+/// Regression (issue 14, item 13): Netty reads an 8-byte length field as a
+/// signed long. For offset 0, length 8, strip 8, max 64 and
+/// `ffffffffffffffff 0000000000000002 6869`, Netty reports a negative length
+/// (skipping the 8 header bytes) and then delivers `hi`; this codec used to
+/// read 2^64-1, report FrameTooLong and, without fail-fast, discard about
+/// 2^63 bytes: the connection swallowed its input forever.
+#[test]
+fn eight_byte_length_of_2_pow_63_or_more_is_corrupt_as_in_netty() {
+    let input = cat(&[&[0xff; 8], &[0, 0, 0, 0, 0, 0, 0, 2], b"hi"]);
+    for fail_fast in [true, false] {
+        let mut c = LengthFieldCodec::builder()
+            .length_field_length(8)
+            .initial_bytes_to_strip(8)
+            .max_frame_length(64)
+            .fail_fast(fail_fast)
+            .build()
+            .unwrap();
+        let mut src = BytesMut::from(&input[..]);
+        match c.decode(&mut src) {
+            Err(CodecError::CorruptFrame(m)) => assert!(m.contains("negative"), "{m}"),
+            other => panic!("fail_fast {fail_fast}: expected a corrupt frame, got {other:?}"),
+        }
+        assert_eq!(c.decode(&mut src), Ok(Some(Bytes::from_static(b"hi"))));
+        assert!(src.is_empty());
+    }
+    // 2^63 exactly, big- and little-endian.
+    for big_endian in [true, false] {
+        let builder = LengthFieldCodec::builder().length_field_length(8);
+        let builder = if big_endian {
+            builder.big_endian()
+        } else {
+            builder.little_endian()
+        };
+        let mut c = builder.build().unwrap();
+        let value = 1u64 << 63;
+        let header = if big_endian {
+            value.to_be_bytes()
+        } else {
+            value.to_le_bytes()
+        };
+        let mut src = BytesMut::from(&header[..]);
+        assert!(matches!(c.decode(&mut src), Err(CodecError::CorruptFrame(_))));
+        assert!(src.is_empty(), "the header is skipped");
+    }
+}
+
+/// No header value can put a connection into an endless discard: a positive
+/// 8-byte length beyond `MAX_DISCARD_BYTES` is corrupt at once (header
+/// skipped), with or without fail-fast; one just under the bound is
+/// discarded as too long, as before.
+#[test]
+fn no_length_value_starts_an_endless_discard() {
+    for fail_fast in [true, false] {
+        let build = || {
+            LengthFieldCodec::builder()
+                .length_field_length(8)
+                .max_frame_length(64)
+                .fail_fast(fail_fast)
+                .build()
+                .unwrap()
+        };
+        for value in [MAX_DISCARD_BYTES, i64::MAX as u64, 1 << 62] {
+            let mut c = build();
+            let mut src = BytesMut::from(&cat(&[&value.to_be_bytes(), &[0, 0, 0, 0, 0, 0, 0, 2], b"ok"])[..]);
+            match c.decode(&mut src) {
+                Err(CodecError::CorruptFrame(m)) => assert!(m.contains("discard"), "{m}"),
+                other => panic!("value {value}: expected a corrupt frame, got {other:?}"),
+            }
+            // The stream goes on right after the bad header (the default
+            // strips the length field).
+            assert_eq!(c.decode(&mut src), Ok(Some(Bytes::from_static(b"ok"))));
+        }
+        // Just under the bound: an ordinary too-long frame, discarded.
+        let mut c = build();
+        let mut src = BytesMut::from(&(MAX_DISCARD_BYTES - 8).to_be_bytes()[..]);
+        let first = c.decode(&mut src);
+        if fail_fast {
+            assert!(matches!(first, Err(CodecError::FrameTooLong { .. })), "{first:?}");
+        } else {
+            assert_eq!(first, Ok(None));
+        }
+    }
 }

@@ -10,13 +10,13 @@ use crate::buffer::outbound::Outbound;
 use crate::error::{CloseReason, Error, Result};
 use crate::framing::FrameCodec;
 
-/// The inbound half of a [`Conn`] (see [`Conn::split`]).
+/// The inbound half of a [`Conn`](super::Conn) (see [`Conn::split`](super::Conn::split)).
 #[derive(Debug)]
 pub struct Reader<'a> {
     pub(super) buf: &'a mut BytesMut,
 }
 
-/// The outbound half of a [`Conn`] (see [`Conn::split`]).
+/// The outbound half of a [`Conn`](super::Conn) (see [`Conn::split`](super::Conn::split)).
 pub struct Writer<'a> {
     pub(super) out: &'a mut Outbound,
     pub(super) max: usize,

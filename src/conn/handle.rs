@@ -84,7 +84,11 @@ impl HandleShared {
 /// behind the peer is.
 ///
 /// Handles compare equal when they point to the same connection, and hash
-/// by its [`ConnId`], so they can key a map or fill a set.
+/// by its [`ConnId`], so they can key a map or fill a set. (Clippy's
+/// `mutable_key_type` lint flags such a map because a handle holds atomics;
+/// they take no part in hashing or equality: allow the lint, or list
+/// `netreactor::ConnHandle` under `ignore-interior-mutability` in
+/// clippy.toml, as this repository does.)
 ///
 /// # Examples
 ///

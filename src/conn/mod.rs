@@ -9,6 +9,7 @@ pub use self::handle::ConnHandle;
 pub(crate) use self::handle::HandleShared;
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use bytes::{Bytes, BytesMut};
 use crate::buffer::outbound::Outbound;
 use crate::error::{CloseReason, Result};
 use crate::framing::FrameCodec;
-use crate::id::ConnId;
+use crate::id::{ConnId, TimerId, TimerKey};
 use crate::mailbox::Mailbox;
 use crate::options::OUTBOUND_COPY_THRESHOLD_BYTES;
 use crate::sys;
@@ -97,7 +98,15 @@ pub(crate) struct Timing {
     /// The deadline of this connection's armed idle timer entry.
     pub(crate) idle_timer: Option<Instant>,
     /// Timers requested in the current callback: (delay, token).
-    pub(crate) new_timers: Vec<(Duration, u64)>,
+    /// Timers scheduled in the current callback: (delay, token, id).
+    pub(crate) new_timers: Vec<(Duration, u64, TimerId)>,
+    /// Timers on the loop's wheel, by id, so they can be cancelled (and are
+    /// when the connection closes).
+    pub(crate) armed: HashMap<TimerId, TimerKey>,
+    /// Wheel entries to remove after the current callback.
+    pub(crate) cancelled: Vec<TimerKey>,
+    /// The next `TimerId` this connection hands out.
+    pub(crate) next_timer: u64,
 }
 
 impl Timing {
@@ -108,6 +117,9 @@ impl Timing {
             partial_since: None,
             idle_timer: None,
             new_timers: Vec::new(),
+            armed: HashMap::new(),
+            cancelled: Vec::new(),
+            next_timer: 0,
         })
     }
 }
@@ -253,7 +265,7 @@ impl Conn {
     /// Encodes `frame` with the engine's codec and queues it.
     ///
     /// # Errors
-    /// [`Error::Encode`]: no codec is set, or the codec rejects the frame.
+    /// [`Error::Encode`](crate::Error::Encode): no codec is set, or the codec rejects the frame.
     #[inline]
     pub fn write_frame(&mut self, frame: &[u8]) -> Result<()> {
         self.writer().write_frame(frame)
@@ -264,7 +276,7 @@ impl Conn {
     /// `on_frame` returns no more frames are delivered: the bytes after
     /// that frame, and everything received later, go to `on_traffic`, at
     /// once if some are already here. `write_frame` then fails with
-    /// [`Error::Encode`]; `write` and the rest work as before. Does nothing
+    /// [`Error::Encode`](crate::Error::Encode); `write` and the rest work as before. Does nothing
     /// on a connection without a codec.
     ///
     /// ```
@@ -345,12 +357,61 @@ impl Conn {
     }
 
     /// Calls [`EventHandler::on_timer`](crate::EventHandler::on_timer) with
-    /// `token` after `delay`, on this connection's loop (unless it closed).
-    pub fn schedule(&mut self, delay: Duration, token: u64) {
-        self.timing
-            .get_or_insert_with(|| Timing::new(Instant::now()))
-            .new_timers
-            .push((delay, token));
+    /// `token` after `delay`, on this connection's loop, unless the timer is
+    /// cancelled or the connection closes first (its timers go with it).
+    /// `delay` may be anything: `Duration::MAX` (or anything over a century)
+    /// means never. Loop thread only (inside a callback).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use netreactor::{Action, Conn, EventHandler, TimerId};
+    ///
+    /// /// Closes a connection that sends nothing for 30 s after its last
+    /// /// message; each message re-arms the timer.
+    /// struct Quiet;
+    /// impl EventHandler for Quiet {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         conn.echo_all();
+    ///         if let Some(old) = conn.take_context::<TimerId>() {
+    ///             conn.cancel_timer(old);
+    ///         }
+    ///         let timer = conn.schedule(Duration::from_secs(30), 0);
+    ///         conn.set_context(timer);
+    ///         Action::Continue
+    ///     }
+    ///     fn on_timer(&self, _conn: &mut Conn, _token: u64) -> Action {
+    ///         Action::Close
+    ///     }
+    /// }
+    /// ```
+    pub fn schedule(&mut self, delay: Duration, token: u64) -> TimerId {
+        let timing = self.timing.get_or_insert_with(|| Timing::new(Instant::now()));
+        let id = TimerId(timing.next_timer);
+        timing.next_timer += 1;
+        timing.new_timers.push((delay, token, id));
+        id
+    }
+
+    /// Cancels a timer set with [`schedule`](Conn::schedule): its
+    /// `on_timer` will not run. Returns false if it already ran (or was
+    /// cancelled). Loop thread only (inside a callback).
+    pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
+        let Some(timing) = self.timing.as_deref_mut() else {
+            return false;
+        };
+        if let Some(i) = timing.new_timers.iter().position(|&(_, _, t)| t == timer) {
+            timing.new_timers.swap_remove(i);
+            return true;
+        }
+        match timing.armed.remove(&timer) {
+            Some(key) => {
+                timing.cancelled.push(key);
+                true
+            }
+            None => false,
+        }
     }
 
     /// True once the connection is closing (no more callbacks but `on_close`).

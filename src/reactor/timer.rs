@@ -4,9 +4,14 @@
 //! stays there for as many revolutions as it needs (each entry keeps its exact
 //! deadline). A bitmap of occupied slots gives the next slot to wake for in a
 //! few word scans, so `epoll_wait` sleeps until then instead of ticking.
-//! Cancellation is lazy: the owner ignores entries it no longer expects.
+//! An entry can be cancelled by the key `insert` returned, which names its
+//! slot: removal scans that one slot. The engine's own timers (idle, linger)
+//! are cancelled lazily instead: the owner ignores entries it no longer
+//! expects, and they leave at their deadline.
 
 use std::time::{Duration, Instant};
+
+use crate::id::TimerKey;
 
 /// Wheel resolution (`next_timeout` counts ticks as milliseconds).
 pub(crate) const TICK: Duration = Duration::from_millis(1);
@@ -19,9 +24,24 @@ pub(crate) struct TimerWheel<T> {
     origin: Instant,
     /// The last tick processed.
     current: u64,
-    slots: Vec<Vec<(Instant, T)>>,
+    slots: Vec<Vec<Entry<T>>>,
     occupied: [u64; WORDS],
     len: usize,
+    /// Numbers the entries, for their keys.
+    next_seq: u64,
+}
+
+#[derive(Debug)]
+struct Entry<T> {
+    at: Instant,
+    key: TimerKey,
+    item: T,
+}
+
+/// The slot a key names: keys are a sequence number times `SLOTS` plus the
+/// entry's slot.
+fn slot_of(key: TimerKey) -> usize {
+    (key.0 % SLOTS as u64) as usize
 }
 
 impl<T> TimerWheel<T> {
@@ -32,6 +52,7 @@ impl<T> TimerWheel<T> {
             slots: (0..SLOTS).map(|_| Vec::new()).collect(),
             occupied: [0; WORDS],
             len: 0,
+            next_seq: 0,
         }
     }
 
@@ -45,12 +66,30 @@ impl<T> TimerWheel<T> {
         u64::try_from(nanos.div_ceil(TICK.as_nanos())).unwrap_or(u64::MAX)
     }
 
-    pub(crate) fn insert(&mut self, at: Instant, item: T) {
+    pub(crate) fn insert(&mut self, at: Instant, item: T) -> TimerKey {
         let tick = self.tick_of(at).max(self.current + 1);
         let slot = (tick % SLOTS as u64) as usize;
-        self.slots[slot].push((at, item));
+        let key = TimerKey(self.next_seq * SLOTS as u64 + slot as u64);
+        self.next_seq = (self.next_seq + 1) % (u64::MAX / SLOTS as u64);
+        self.slots[slot].push(Entry { at, key, item });
         self.occupied[slot / 64] |= 1 << (slot % 64);
         self.len += 1;
+        key
+    }
+
+    /// Removes the entry `key` names; false if it has fired or was removed.
+    pub(crate) fn cancel(&mut self, key: TimerKey) -> bool {
+        let slot = slot_of(key);
+        let entries = &mut self.slots[slot];
+        let Some(i) = entries.iter().position(|e| e.key == key) else {
+            return false;
+        };
+        entries.swap_remove(i);
+        if entries.is_empty() {
+            self.occupied[slot / 64] &= !(1 << (slot % 64));
+        }
+        self.len -= 1;
+        true
     }
 
     /// Moves every entry due at `now` into `fired`.
@@ -70,8 +109,8 @@ impl<T> TimerWheel<T> {
             let entries = &mut self.slots[slot];
             let mut i = 0;
             while i < entries.len() {
-                if entries[i].0 <= now {
-                    fired.push(entries.swap_remove(i).1);
+                if entries[i].at <= now {
+                    fired.push(entries.swap_remove(i).item);
                     self.len -= 1;
                 } else {
                     i += 1;
@@ -177,6 +216,32 @@ mod tests {
             w.expire(now + Duration::from_millis(500), &mut fired);
             assert_eq!(fired, [days]);
         }
+    }
+
+    /// Regression (issue 14, item 9): timers could not be cancelled, so
+    /// 100,000 dead one-hour timers kept waking an idle loop. Cancelled
+    /// entries leave the wheel at once: nothing to wake for.
+    #[test]
+    fn cancelled_entries_leave_the_wheel_at_once() {
+        let t0 = Instant::now();
+        let mut w = TimerWheel::new(t0);
+        let hour = Duration::from_secs(3600);
+        let keys: Vec<_> = (0..100_000)
+            .map(|i| w.insert(t0 + hour + Duration::from_millis(i % 5000), i))
+            .collect();
+        let keep = w.insert(t0 + Duration::from_millis(3), u64::MAX);
+        assert_eq!(w.len(), 100_001);
+        for &k in &keys {
+            assert!(w.cancel(k));
+        }
+        assert!(!w.cancel(keys[0]), "cancelled twice");
+        assert_eq!(w.len(), 1);
+        assert!(w.next_timeout(t0).unwrap() <= Duration::from_millis(3));
+        let mut fired = Vec::new();
+        w.expire(t0 + Duration::from_millis(3), &mut fired);
+        assert_eq!(fired, [u64::MAX]);
+        assert!(!w.cancel(keep), "a fired entry cannot be cancelled");
+        assert_eq!(w.next_timeout(t0), None, "nothing left to wake for");
     }
 
     #[test]

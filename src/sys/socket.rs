@@ -21,19 +21,29 @@ pub(crate) fn listen_backlog() -> i32 {
         .min(MAX_BACKLOG)
 }
 
+/// How a listener is set up.
+#[derive(Debug, Clone)]
+pub(crate) struct ListenOptions {
+    pub(crate) reuse_port: bool,
+    pub(crate) backlog: i32,
+    /// IPV6_V6ONLY on IPv6 listeners (off: dual-stack, as the OS defaults).
+    pub(crate) ipv6_only: bool,
+}
+
 /// A non-blocking, close-on-exec TCP listener with SO_REUSEADDR (and
 /// SO_REUSEPORT when asked, so several loops can each own one).
-pub(crate) fn tcp_listener(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<OwnedFd> {
+pub(crate) fn tcp_listener(addr: SocketAddr, opts: &ListenOptions) -> io::Result<OwnedFd> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
     socket.set_reuse_address(true)?;
-    if reuse_port {
+    if opts.reuse_port {
         socket.set_reuse_port(true)?;
     }
     if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
+        // Set either way: the system default (bindv6only) may differ.
+        socket.set_only_v6(opts.ipv6_only)?;
     }
     socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
+    socket.listen(opts.backlog)?;
     Ok(socket.into())
 }
 

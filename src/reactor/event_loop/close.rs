@@ -21,6 +21,12 @@ impl<H: EventHandler> EventLoop<H> {
         if let Some(shared) = &conn.shared {
             shared.mark_closed();
         }
+        // Its timers go with it, so none is left to wake the loop.
+        if let Some(t) = conn.timing.as_deref_mut() {
+            for key in t.armed.drain().map(|(_, key)| key).chain(t.cancelled.drain(..)) {
+                self.timers.cancel(key);
+            }
+        }
         let reason = conn.close_reason.take().unwrap_or(CloseReason::Local);
         self.shared().counters.closed(&reason);
         // Output we dropped must not end in a clean FIN, or the peer would

@@ -12,14 +12,15 @@ use crate::deadline;
 use crate::error::{panic_message, CloseReason, TimeoutKind};
 use crate::handle::EngineHandle;
 use crate::handler::{Action, EventHandler};
-use crate::id::ConnId;
+use crate::id::{ConnId, TimerId};
 use crate::reactor::timer::TICK;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum TimerKind {
     /// The connection's idle/frame timer, armed for this deadline.
     Idle(ConnId, Instant),
-    User(ConnId, u64),
+    /// A `Conn::schedule` timer: its token and its id.
+    User(ConnId, u64, TimerId),
     Linger(ConnId),
     Tick,
 }
@@ -31,9 +32,13 @@ impl<H: EventHandler> EventLoop<H> {
         let Some(timing) = conn.timing.as_deref_mut() else {
             return;
         };
-        for (delay, token) in timing.new_timers.drain(..) {
+        for key in timing.cancelled.drain(..) {
+            self.timers.cancel(key);
+        }
+        for (delay, token, timer) in timing.new_timers.drain(..) {
             if let Some(at) = deadline::after(self.now, delay) {
-                self.timers.insert(at, TimerKind::User(id, token));
+                let key = self.timers.insert(at, TimerKind::User(id, token, timer));
+                timing.armed.insert(timer, key);
             }
         }
         if !self.cfg.has_idle_timeouts() || conn.close_reason.is_some() {
@@ -89,8 +94,12 @@ impl<H: EventHandler> EventLoop<H> {
                         _ => self.arm_timers(id),
                     }
                 }
-                TimerKind::User(id, token) => {
-                    if self.conns.get_mut(id).is_some_and(|c| c.close_reason.is_none()) {
+                TimerKind::User(id, token, timer) => {
+                    let Some(c) = self.conns.get_mut(id) else { continue };
+                    if let Some(t) = c.timing.as_deref_mut() {
+                        t.armed.remove(&timer);
+                    }
+                    if c.close_reason.is_none() {
                         let action = self.call(id, |h, c| h.on_timer(c, token));
                         self.after_callback(id, action);
                     }
@@ -119,7 +128,9 @@ impl<H: EventHandler> EventLoop<H> {
             }
         };
         match deadline::after(self.now, delay.max(TICK)) {
-            Some(at) => self.timers.insert(at, TimerKind::Tick),
+            Some(at) => {
+                self.timers.insert(at, TimerKind::Tick);
+            }
             None => log::info!("netreactor: on_tick asked never to be called again"),
         }
     }
