@@ -536,8 +536,12 @@ fn a_client_still_sending_gets_its_413_not_a_reset() {
     // Lingering close: the server answers 413 at once, sends FIN, then keeps
     // reading and discarding. Closing outright with the body still arriving
     // would make the kernel answer it with a reset, which fails the client's
-    // writes and can throw away the 413 before the client reads it.
-    let engine = serve(Config::default());
+    // writes and can throw away the 413 before the client reads it. A long
+    // linger, so that a slow machine sends the whole body within it.
+    let engine = serve(Config {
+        linger: Duration::from_secs(30),
+        ..Config::default()
+    });
     let mut c = Client::connect(engine.local_addr());
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 64000000\r\n\r\n");
     let mut writer = c.stream.try_clone().unwrap();
