@@ -358,14 +358,19 @@ impl EventHandler for RedisServer {
     }
 }
 
-/// Starts a server on `addr` ("tcp://127.0.0.1:0" in tests) with the
-/// engine options it relies on applied to `builder`: inbound and outbound
-/// limits that let a legitimate 512 MiB value through (the parser refuses
-/// a bigger one at its header), and the ticker for the expiry sweep.
-pub(crate) fn start(config: Config, builder: EngineBuilder, addr: &str) -> netreactor::Result<EngineHandle> {
+/// Applies the engine options the server relies on to `builder`: inbound
+/// and outbound limits that let a legitimate 512 MiB value through (the
+/// parser refuses a bigger one at its header), and the ticker that drives
+/// the expiry sweep.
+pub(crate) fn configure(config: &Config, builder: EngineBuilder) -> EngineBuilder {
     builder
         .max_inbound_buffer(config.query_buffer_limit)
         .max_outbound_buffer(config.output_limit)
         .ticker(true)
-        .start(RedisServer::new(config), addr)
+}
+
+/// Starts a server on `addr` ("tcp://127.0.0.1:0" in tests) on an engine
+/// made from `builder` (loops, signals) and `configure`.
+pub(crate) fn start(config: Config, builder: EngineBuilder, addr: &str) -> netreactor::Result<EngineHandle> {
+    configure(&config, builder).start(RedisServer::new(config), addr)
 }
