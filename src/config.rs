@@ -21,6 +21,9 @@ pub(crate) struct Config {
     pub(crate) write_idle_timeout: Option<Duration>,
     pub(crate) frame_timeout: Option<Duration>,
     pub(crate) max_connections: Option<(usize, MaxConnectionsPolicy)>,
+    /// Bytes all connections together may hold in incomplete inbound
+    /// messages before the largest holders are closed.
+    pub(crate) inbound_budget: usize,
     pub(crate) ticker: bool,
     pub(crate) codec: Option<CodecPrototype>,
 }
@@ -28,6 +31,12 @@ pub(crate) struct Config {
 impl Config {
     pub(crate) fn has_idle_timeouts(&self) -> bool {
         self.read_idle_timeout.is_some() || self.write_idle_timeout.is_some() || self.frame_timeout.is_some()
+    }
+
+    /// Whether every connection needs its timestamps from the start (the
+    /// frame timeout needs them only once a partial message waits).
+    pub(crate) fn times_every_connection(&self) -> bool {
+        self.read_idle_timeout.is_some() || self.write_idle_timeout.is_some()
     }
 }
 

@@ -92,7 +92,8 @@ impl Default for EngineBuilder {
                 pause_reading_when_unwritable: true,
                 read_idle_timeout: None,
                 write_idle_timeout: None,
-                frame_timeout: None,
+                frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
+                inbound_budget: DEFAULT_INBOUND_BUDGET_BYTES,
                 max_connections: None,
                 ticker: false,
                 codec: None,
@@ -258,8 +259,24 @@ impl EngineBuilder {
     /// Close connections whose incomplete frame (or, without a codec,
     /// unconsumed input) is still incomplete `d` after its first byte
     /// arrived: the slowloris guard (default: never).
+    ///
+    /// Default [`DEFAULT_FRAME_TIMEOUT`] (60 s, as nginx's header and body
+    /// timeouts); `Duration::MAX` turns it off.
     pub fn frame_timeout(mut self, d: Duration) -> Self {
         self.cfg.frame_timeout = Some(d);
+        self
+    }
+
+    /// Bytes all connections together may hold in incomplete inbound
+    /// messages (a frame, or unconsumed input, waiting for the rest)
+    /// (default [`DEFAULT_INBOUND_BUDGET_BYTES`]; at least 1). Past it, each
+    /// loop that sees the budget exceeded closes its connection holding the
+    /// most with [`CloseReason::InboundBudget`](crate::CloseReason::InboundBudget)
+    /// until the total is back under, so slow senders of huge messages
+    /// cannot exhaust memory together (each is also capped by
+    /// [`max_inbound_buffer`](EngineBuilder::max_inbound_buffer)).
+    pub fn inbound_budget(mut self, bytes: usize) -> Self {
+        self.cfg.inbound_budget = bytes;
         self
     }
 
@@ -481,6 +498,9 @@ impl EngineBuilder {
                 "write_watermarks needs 0 < high and low <= high, got low {} high {}",
                 cfg.low_watermark, cfg.high_watermark
             ));
+        }
+        if cfg.inbound_budget == 0 {
+            return invalid("inbound_budget must be at least 1 byte".into());
         }
         if cfg.max_connections.is_some_and(|(n, _)| n == 0) {
             return invalid("max_connections must be at least 1".into());

@@ -115,6 +115,12 @@ pub enum CloseReason {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// The engine-wide budget for bytes held in incomplete inbound messages
+    /// was exceeded, and this connection held the most on its loop.
+    InboundBudget {
+        /// The budget, in bytes.
+        limit: usize,
+    },
     /// The outbound buffer reached its hard cap.
     OutboundOverflow {
         /// The limit, in bytes.
@@ -153,6 +159,7 @@ impl PartialEq for CloseReason {
             }
             (HandlerPanic(a), HandlerPanic(b)) | (Codec(a), Codec(b)) => a == b,
             (InboundOverflow { limit: a }, InboundOverflow { limit: b })
+            | (InboundBudget { limit: a }, InboundBudget { limit: b })
             | (OutboundOverflow { limit: a }, OutboundOverflow { limit: b }) => a == b,
             (Timeout(a), Timeout(b)) => a == b,
             (a, b) => mem::discriminant(a) == mem::discriminant(b) && !a.has_details(),
@@ -187,6 +194,12 @@ impl fmt::Display for CloseReason {
             CloseReason::HandlerPanic(m) => write!(f, "handler panicked: {m}"),
             CloseReason::InboundOverflow { limit } => {
                 write!(f, "inbound buffer over {limit} bytes")
+            }
+            CloseReason::InboundBudget { limit } => {
+                write!(
+                    f,
+                    "engine-wide budget of {limit} bytes for partial inbound messages exceeded"
+                )
             }
             CloseReason::OutboundOverflow { limit } => {
                 write!(f, "outbound buffer over {limit} bytes")

@@ -86,6 +86,8 @@ pub(crate) struct EngineShared {
     shutdown_deadline: Duration,
     /// Connections refused by `max_connections`.
     pub(crate) rejected: AtomicU64,
+    /// Bytes all connections hold in partial inbound messages.
+    pub(crate) inbound_held: AtomicUsize,
     join: Mutex<Option<JoinHandle<()>>>,
     done: Mutex<bool>,
     done_cv: Condvar,
@@ -106,6 +108,7 @@ impl EngineShared {
             coordinator,
             shutdown_deadline,
             rejected: AtomicU64::new(0),
+            inbound_held: AtomicUsize::new(0),
             join: Mutex::new(None),
             done: Mutex::new(false),
             done_cv: Condvar::new(),
@@ -290,6 +293,7 @@ impl EngineHandle {
     pub fn stats(&self) -> Stats {
         let mut total = self.loop_stats().into_iter().fold(Stats::default(), |a, b| a + b);
         total.rejected = self.shared.rejected.load(Ordering::Relaxed);
+        total.partial_inbound_bytes = self.shared.inbound_held.load(Ordering::Relaxed) as u64;
         total
     }
 

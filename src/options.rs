@@ -17,6 +17,14 @@ pub const DEFAULT_MAX_INBOUND_BYTES: usize = 16 * 1024 * 1024;
 /// A connection whose queued outbound bytes would exceed this is closed with
 /// `CloseReason::OutboundOverflow`.
 pub const DEFAULT_MAX_OUTBOUND_BYTES: usize = 64 * 1024 * 1024;
+/// How long a partial message (an incomplete frame, or unconsumed input)
+/// may wait for the rest before the connection is closed with
+/// `CloseReason::Timeout(TimeoutKind::Frame)`: the slowloris guard. As
+/// nginx's 60 s header and body timeouts.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes all connections together may hold in incomplete inbound messages
+/// before the largest holders are closed (`CloseReason::InboundBudget`).
+pub const DEFAULT_INBOUND_BUDGET_BYTES: usize = 256 * 1024 * 1024;
 /// Readiness events taken from one `epoll_wait`.
 pub const DEFAULT_EVENTS_PER_WAIT: usize = 1024;
 /// Normal-priority tasks a loop runs per iteration before polling again.

@@ -41,7 +41,9 @@ fn close_kind(reason: &CloseReason) -> usize {
         CloseReason::Local => 3,
         CloseReason::Shutdown => 4,
         CloseReason::HandlerPanic(_) => 5,
-        CloseReason::InboundOverflow { .. } | CloseReason::OutboundOverflow { .. } => 6,
+        CloseReason::InboundOverflow { .. }
+        | CloseReason::InboundBudget { .. }
+        | CloseReason::OutboundOverflow { .. } => 6,
         CloseReason::Timeout(_) | CloseReason::LingerTimeout => 7,
         CloseReason::Codec(_) => 8,
     }
@@ -72,6 +74,7 @@ impl LoopCounters {
             frames_in: self.frames_in.get(),
             wakeups: self.wakeups.get(),
             tasks_run: self.tasks.get(),
+            partial_inbound_bytes: 0,
         }
     }
 }
@@ -114,6 +117,9 @@ pub struct Stats {
     pub wakeups: u64,
     /// Tasks run (registrations, async writes, wakes, closes).
     pub tasks_run: u64,
+    /// Bytes held now in partial inbound messages, engine-wide (what
+    /// `inbound_budget` caps; 0 in per-loop stats).
+    pub partial_inbound_bytes: u64,
 }
 
 impl Stats {
@@ -153,6 +159,7 @@ impl std::ops::Add for Stats {
             frames_in: self.frames_in + o.frames_in,
             wakeups: self.wakeups + o.wakeups,
             tasks_run: self.tasks_run + o.tasks_run,
+            partial_inbound_bytes: self.partial_inbound_bytes + o.partial_inbound_bytes,
         }
     }
 }

@@ -67,6 +67,11 @@ pub struct Conn {
     /// Timer state; allocated only when timeouts are configured or a timer
     /// is scheduled, so an idle connection without them stays small.
     pub(crate) timing: Option<Box<Timing>>,
+    /// Bytes this connection's partial inbound message holds, as counted in
+    /// the engine's inbound budget (saturating at 4 GiB, which is over any
+    /// sane budget, so such a holder is still the first to go; a u32 keeps
+    /// an idle connection's slot within its memory budget).
+    pub(crate) held: u32,
     /// Bytes sent by `Conn::flush` calls, for the loop's counters.
     pub(crate) sent_by_flush: u64,
     /// Shared with the connection's handles, once one exists.

@@ -1,5 +1,6 @@
 //! The close path: the one place a connection ends, and the loop's stop.
 
+use std::mem;
 use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
@@ -26,6 +27,11 @@ impl<H: EventHandler> EventLoop<H> {
             for key in t.armed.drain().map(|(_, key)| key).chain(t.cancelled.drain(..)) {
                 self.timers.cancel(key);
             }
+        }
+        if conn.held > 0 {
+            self.engine
+                .inbound_held
+                .fetch_sub(mem::take(&mut conn.held) as usize, std::sync::atomic::Ordering::Relaxed);
         }
         let reason = conn.close_reason.take().unwrap_or(CloseReason::Local);
         self.shared().counters.closed(&reason);

@@ -3,6 +3,7 @@
 //! file, and the tail kept per connection only while a message is partial.
 
 use std::mem;
+use std::sync::atomic::Ordering;
 
 use bytes::BytesMut;
 
@@ -95,8 +96,52 @@ impl<H: EventHandler> EventLoop<H> {
             } else if conn.inbound.is_empty() {
                 recycle_tail(pool, mem::take(&mut conn.inbound)); // what a partial message grew
             }
+            // The engine-wide inbound budget counts what partial messages
+            // hold; an echo that consumed everything touches no counter.
+            let held = if conn.inbound.is_empty() {
+                0
+            } else {
+                u32::try_from(conn.inbound.capacity()).unwrap_or(u32::MAX)
+            };
+            if held != conn.held {
+                let (before, total) = (conn.held as usize, &self.engine.inbound_held);
+                conn.held = held;
+                if held as usize > before {
+                    let grown = held as usize - before;
+                    if total.fetch_add(grown, Ordering::Relaxed) + grown > self.cfg.inbound_budget {
+                        self.shed_partial_messages();
+                    }
+                } else {
+                    total.fetch_sub(before - held as usize, Ordering::Relaxed);
+                }
+            }
         }
         self.after_callback(id, action);
+    }
+
+    /// The engine holds more than its inbound budget in partial messages:
+    /// close this loop's biggest holders until it is back under. (Each loop
+    /// sheds its own, when its reads push the total over; the connection
+    /// whose read did that is always a candidate.)
+    fn shed_partial_messages(&mut self) {
+        let limit = self.cfg.inbound_budget;
+        while self.engine.inbound_held.load(Ordering::Relaxed) > limit {
+            let Some(victim) = self.conns.largest_partial_holder() else {
+                return;
+            };
+            let Some(conn) = self.conns.get_mut(victim) else { return };
+            log::warn!(
+                "netreactor: partial inbound messages exceed the {limit}-byte budget; closing connection {victim}, which holds {} bytes",
+                conn.held
+            );
+            self.engine
+                .inbound_held
+                .fetch_sub(conn.held as usize, Ordering::Relaxed);
+            conn.held = 0;
+            conn.inbound = BytesMut::new();
+            conn.close_reason = Some(CloseReason::InboundBudget { limit });
+            self.after_callback(victim, Action::Continue);
+        }
     }
 
     /// A handler that called `Conn::end_decoding` in `on_frame` gets the

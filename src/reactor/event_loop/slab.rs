@@ -78,6 +78,16 @@ impl Slab {
         }
     }
 
+    /// The open connection whose partial inbound message holds the most.
+    pub(super) fn largest_partial_holder(&self) -> Option<ConnId> {
+        self.entries
+            .iter()
+            .filter_map(|(_, c)| c.as_ref())
+            .filter(|c| c.held > 0 && c.close_reason.is_none())
+            .max_by_key(|c| c.held)
+            .map(|c| c.id)
+    }
+
     pub(super) fn ids(&self) -> Vec<ConnId> {
         self.entries
             .iter()

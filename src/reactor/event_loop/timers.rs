@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::EventLoop;
 use crate::config::Config;
-use crate::conn::Conn;
+use crate::conn::{Conn, Timing};
 use crate::deadline;
 use crate::error::{panic_message, CloseReason, TimeoutKind};
 use crate::handle::EngineHandle;
@@ -29,6 +29,14 @@ impl<H: EventHandler> EventLoop<H> {
     /// Timers the callback asked for, and the idle/frame timer.
     pub(super) fn arm_timers(&mut self, id: ConnId) {
         let Some(conn) = self.conns.get_mut(id) else { return };
+        if conn.timing.is_none() {
+            // Timestamps only once a partial message waits (the frame
+            // timeout's start), so idle connections stay small.
+            if self.cfg.frame_timeout.is_none() || conn.inbound.is_empty() || conn.close_reason.is_some() {
+                return;
+            }
+            conn.timing = Some(Timing::new(self.now));
+        }
         let Some(timing) = conn.timing.as_deref_mut() else {
             return;
         };

@@ -165,9 +165,6 @@ impl<H: EventHandler> EventLoop<H> {
     /// code (an encoder): a panic closes only this connection.
     pub(super) fn task_write(&mut self, id: ConnId, posted: usize, f: impl FnOnce(&mut Conn)) {
         let Some(c) = self.conns.get_mut(id) else { return };
-        if let Some(shared) = &c.shared {
-            shared.taken(posted);
-        }
         if c.outbound.is_empty() {
             if let Some(t) = &mut c.timing {
                 t.last_progress = self.now;
@@ -175,6 +172,13 @@ impl<H: EventHandler> EventLoop<H> {
         }
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(c))) {
             close_for_panic(c, payload.as_ref());
+        }
+        // Count the bytes as queued before they stop counting as posted, so
+        // handles never see less in flight than there is (which would let
+        // them past the cap until the next flush).
+        if let Some(shared) = &c.shared {
+            shared.set_outbound(c.outbound.len());
+            shared.taken(posted);
         }
         if !c.queued_for_flush {
             c.queued_for_flush = true;
