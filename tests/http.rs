@@ -737,3 +737,26 @@ fn mutated_requests_get_well_formed_answers_and_never_break_the_server() {
         200
     );
 }
+
+#[test]
+fn the_cached_plaintext_response_follows_the_clock() {
+    // The keep-alive GET /plaintext response is cached per second: its Date
+    // must change when the second does, and always be current.
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+    let first = c.exchange(&get("/plaintext"));
+    let started = Instant::now();
+    loop {
+        let r = c.exchange(&get("/plaintext"));
+        assert_eq!(r.text(), "Hello, World!");
+        assert_date(&r);
+        if r.header("Date") != first.header("Date") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the Date stayed {:?}",
+            first.header("Date")
+        );
+    }
+}
