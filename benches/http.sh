@@ -21,6 +21,8 @@
 #   HTTP_OUT        directory for results.tsv, server logs and table.md
 #                   [target/http-bench/<timestamp>]
 #   HTTP_BIN        prebuilt binaries (http, peer-hyper, peer-minihttp) instead of building
+#   HTTP_CALLGRIND  1: instead of the wrk runs, count user-space instructions
+#                   per request with valgrind's callgrind (deterministic, see below) [0]
 #
 # Every server runs one thread of work (netreactor: --loops 1, plus its
 # acceptor thread; hyper: a tokio current-thread runtime; may_minihttp: one
@@ -31,6 +33,14 @@
 # the total) divided by the responses wrk counted. The table has medians (min-max) per row and
 # server, ratios of the medians, and paired ratios: the median of
 # nr_i / peer_i over the repetitions, each pair measured side by side.
+#
+# HTTP_CALLGRIND=1 runs each server under `valgrind --tool=callgrind` twice,
+# driven by one connection that sends `depth` requests at a time and waits
+# for their responses (a small Python client), once for 1,600 requests and
+# once for 9,600; start-up and shutdown cancel out, so
+#   instructions per request = (Ir_long - Ir_short) / 8000
+# counted in user space only (the server, its runtime, libc), whatever else
+# the machine does. Needs valgrind (apt-get install -y valgrind).
 #
 # Needs: cargo, wrk, taskset (util-linux), python3 (the table).
 set -euo pipefail
@@ -55,7 +65,7 @@ RESULTS="$OUT/results.tsv"
 
 log() { printf '[http %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-for tool in wrk taskset python3; do
+for tool in taskset python3; do
     command -v "$tool" >/dev/null || { log "$tool not found (apt-get install -y wrk util-linux python3)"; exit 1; }
 done
 
@@ -66,6 +76,10 @@ fi
 # wrk: pinned, and at HTTP_NICE (the server is started the same way, inline,
 # so that $! is its own pid: nice and taskset exec it).
 on_client_cpu() { nice -n "$NICE" taskset -c "$CLIENT_CPU" "$@"; }
+
+if [[ ${HTTP_CALLGRIND:-0} != 1 ]]; then
+    command -v wrk >/dev/null || { log "wrk not found (apt-get install -y wrk)"; exit 1; }
+fi
 
 # ---- build -------------------------------------------------------------------
 if [[ -n ${HTTP_BIN:-} ]]; then
@@ -136,6 +150,56 @@ cpu_sample() {
     # Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
     echo "$ns $(sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{print $12, $13}')"
 }
+
+# ---- callgrind ---------------------------------------------------------------------
+if [[ ${HTTP_CALLGRIND:-0} == 1 ]]; then
+    command -v valgrind >/dev/null || { log "valgrind not found (apt-get install -y valgrind)"; exit 1; }
+    # cg_run NAME PORT DEPTH REQUESTS: prints the run's total instruction count.
+    cg_run() {
+        local out="$OUT/callgrind.$1.d$3.$4" cmd
+        cmd=$(server_cmd "$1" "$2")
+        # shellcheck disable=SC2086 # word splitting of the command line is intended
+        valgrind --tool=callgrind --callgrind-out-file="$out" $cmd >"$out.log" 2>&1 &
+        SPID=$!
+        local deadline=$((SECONDS + 60))
+        until (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; do
+            ((SECONDS < deadline)) && kill -0 "$SPID" 2>/dev/null || { log "$1 did not come up under valgrind"; return 1; }
+            sleep 0.1
+        done
+        python3 - "$2" "$3" "$(($4 / $3))" <<'PY'
+import socket, sys
+port, depth, batches = (int(a) for a in sys.argv[1:])
+s = socket.create_connection(("127.0.0.1", port))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+batch = b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * depth
+for _ in range(batches):
+    s.sendall(batch)
+    got = b""
+    while got.count(b"Hello, World!") < depth:
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("the server closed the connection")
+        got += chunk
+PY
+        stop_server
+        awk '/^(summary|totals):/ {print $2; exit}' "$out"
+    }
+    printf 'depth\tserver\tinstructions_per_request\n' >"$OUT/callgrind.tsv"
+    for depth in $DEPTHS; do
+        i=0
+        for name in $SERVERS; do
+            port=$((PORT + i))
+            i=$((i + 1))
+            short=$(cg_run "$name" "$port" "$depth" 1600) || continue
+            long=$(cg_run "$name" "$port" "$depth" 9600) || continue
+            per=$(((long - short) / 8000))
+            printf '%s\t%s\t%s\n' "$depth" "$name" "$per" >>"$OUT/callgrind.tsv"
+            log "$name depth=$depth: $per user-space instructions per request"
+        done
+    done
+    column -t "$OUT/callgrind.tsv" | tee "$OUT/callgrind.md"
+    exit 0
+fi
 
 # ---- runs ----------------------------------------------------------------------
 {
