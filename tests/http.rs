@@ -2,8 +2,9 @@
 //! pipelining (one write for all the responses of one read), bodies
 //! (Content-Length, chunked, 100-continue), HTTP/1.0, `Connection: close`,
 //! every malformed input answered with the right status and a closed
-//! connection, the lingering close, the idle and request timeouts; and the
-//! date formatter and chunked scanner on their own.
+//! connection, randomly mutated requests, the lingering close, the idle and
+//! request timeouts, the cached plaintext response's date; and the date
+//! formatter and chunked scanner on their own.
 
 mod util;
 
