@@ -141,7 +141,10 @@ fn pipelined_gets_allocate_nothing() {
             assert_eq!(c.read(), Reply::bulk("VXK"));
         }
     });
-    assert_eq!(used, 0, "{used} allocations on the loop thread over 1000 batches of 16 GETs");
+    assert_eq!(
+        used, 0,
+        "{used} allocations on the loop thread over 1000 batches of 16 GETs"
+    );
 }
 
 #[test]
@@ -165,7 +168,10 @@ fn a_set_allocates_only_the_stored_value() {
         c.send(&encode(&[b"SET", b"key:__rand_int__", value]));
         assert_eq!(c.read(), Reply::status("OK"));
     });
-    assert_eq!(used, rounds as u64, "{used} allocations on the loop thread over {rounds} SETs");
+    assert_eq!(
+        used, rounds as u64,
+        "{used} allocations on the loop thread over {rounds} SETs"
+    );
 }
 
 #[test]

@@ -44,7 +44,9 @@ fn commands(buf: &[u8]) -> (Vec<Command>, usize) {
     let mut at = 0;
     loop {
         let rest = &buf[at..];
-        let Some(nl) = rest.iter().position(|&b| b == b'\n') else { break };
+        let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+            break;
+        };
         if rest[0] != b'*' {
             let line = String::from_utf8_lossy(&rest[..nl]).trim().to_owned();
             out.push(line.split_whitespace().map(|w| w.as_bytes().to_vec()).collect());
@@ -58,7 +60,10 @@ fn commands(buf: &[u8]) -> (Vec<Command>, usize) {
             let Some(hl) = rest[pos..].iter().position(|&b| b == b'\n') else {
                 return (out, at);
             };
-            let len: usize = std::str::from_utf8(&rest[pos + 1..pos + hl - 1]).unwrap().parse().unwrap();
+            let len: usize = std::str::from_utf8(&rest[pos + 1..pos + hl - 1])
+                .unwrap()
+                .parse()
+                .unwrap();
             let start = pos + hl + 1;
             if rest.len() < start + len + 2 {
                 return (out, at);
@@ -239,7 +244,12 @@ fn benchmark(clients: usize, pipeline: usize, requests: usize, tests: Option<&st
     let engine = serve_with(Config::default(), 2);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let via = proxy(engine.local_addr(), seen.clone());
-    let (c, p, n, port) = (clients.to_string(), pipeline.to_string(), requests.to_string(), via.port().to_string());
+    let (c, p, n, port) = (
+        clients.to_string(),
+        pipeline.to_string(),
+        requests.to_string(),
+        via.port().to_string(),
+    );
     let mut args = vec!["-h", "127.0.0.1", "-p", &port, "-c", &c, "-P", &p, "-n", &n, "--csv"];
     if let Some(t) = tests {
         args.extend(["-t", t]);
@@ -257,7 +267,10 @@ fn benchmark(clients: usize, pipeline: usize, requests: usize, tests: Option<&st
     // Every INCR counted once: the results are exactly 1..=n.
     let mut incr = seen.incr_results.clone();
     incr.sort_unstable();
-    assert!(incr.iter().enumerate().all(|(i, &v)| v == i as i64 + 1), "INCR results repeat or skip");
+    assert!(
+        incr.iter().enumerate().all(|(i, &v)| v == i as i64 + 1),
+        "INCR results repeat or skip"
+    );
     let mut c = Client::connect(engine.local_addr());
     if !incr.is_empty() {
         assert_eq!(c.cmd("GET counter:__rand_int__"), Reply::bulk(&incr.len().to_string()));
@@ -327,7 +340,11 @@ fn set_get_with_1000_clients_16_pipelined() {
 #[test]
 fn the_proxy_catches_a_wrong_reply() {
     let mut seen = Seen::default();
-    check(&vec![b"SET".to_vec(), b"k".to_vec(), b"VXK".to_vec()], &Reply::status("OK"), &mut seen);
+    check(
+        &vec![b"SET".to_vec(), b"k".to_vec(), b"VXK".to_vec()],
+        &Reply::status("OK"),
+        &mut seen,
+    );
     check(&vec![b"GET".to_vec(), b"k".to_vec()], &Reply::bulk("VXX"), &mut seen);
     check(&vec![b"PING".to_vec()], &Reply::error("ERR"), &mut seen);
     assert_eq!(seen.failures.len(), 2, "{:?}", seen.failures);

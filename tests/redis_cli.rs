@@ -49,7 +49,12 @@ fn a_session_of_every_command_prints_what_redis_prints() {
     let got = String::from_utf8_lossy(&out.stdout);
     let commands: Vec<&str> = std::str::from_utf8(session).unwrap().lines().collect();
     for (i, (g, e)) in got.lines().zip(expected.lines()).enumerate() {
-        assert_eq!(g, e, "output line {} differs (the session's commands: {commands:?})", i + 1);
+        assert_eq!(
+            g,
+            e,
+            "output line {} differs (the session's commands: {commands:?})",
+            i + 1
+        );
     }
     assert_eq!(got.lines().count(), expected.lines().count(), "{got}");
 }
@@ -77,7 +82,10 @@ fn single_commands_and_their_exit_status() {
     };
     assert_eq!(cli(&["command", "count"]), format!("(integer) {count}\n"));
     let commands = cli(&["command"]);
-    assert!(commands.contains("\"get\"") && commands.contains("\"client\""), "{commands}");
+    assert!(
+        commands.contains("\"get\"") && commands.contains("\"client\""),
+        "{commands}"
+    );
     let docs = cli(&["command", "docs", "get"]);
     assert!(docs.contains("\"Get the value of a key\""), "{docs}");
     let info = cli(&["info", "keyspace"]);
@@ -129,7 +137,11 @@ fn pipe_mode_with_100k_commands() {
     for i in 0..100_000 {
         let n = i.to_string();
         input.extend(match i % 4 {
-            0 => encode(&[b"SET", format!("key:{i}").as_bytes(), format!("v{:04}", i % 10_000).as_bytes()]),
+            0 => encode(&[
+                b"SET",
+                format!("key:{i}").as_bytes(),
+                format!("v{:04}", i % 10_000).as_bytes(),
+            ]),
             1 => encode(&[b"INCR", b"counter"]),
             2 => encode(&[b"RPUSH", b"list", n.as_bytes()]),
             _ => encode(&[b"HSET", b"hash", n.as_bytes(), b"x"]),

@@ -31,6 +31,10 @@ fn main() -> netreactor::Result<()> {
     if let Some(n) = number("client-query-buffer-limit") {
         config.query_buffer_limit = n;
     }
+    // A value of the longest allowed length must fit a connection's input,
+    // and two such commands the engine-wide budget.
+    config.query_buffer_limit = config.query_buffer_limit.max(config.limits.max_bulk_len + 1024 * 1024);
+    config.inbound_budget = config.inbound_budget.max(2 * config.query_buffer_limit);
     let builder = netreactor::Engine::builder()
         .event_loops(args.loops)
         .handle_signals(true);

@@ -42,6 +42,9 @@ pub(crate) struct Config {
     /// Unconsumed input a connection may hold (Redis's
     /// `client-query-buffer-limit`); past it the connection is closed.
     pub(crate) query_buffer_limit: usize,
+    /// Bytes all connections together may hold in commands still arriving
+    /// (the engine's inbound budget; past it the biggest holders close).
+    pub(crate) inbound_budget: usize,
     /// Output a connection may have queued before it is closed (a client
     /// that never reads).
     pub(crate) output_limit: usize,
@@ -71,6 +74,7 @@ impl Default for Config {
                 max_args: DEFAULT_MAX_ARGS,
             },
             query_buffer_limit: DEFAULT_QUERY_BUFFER_BYTES,
+            inbound_budget: 2 * DEFAULT_QUERY_BUFFER_BYTES,
             output_limit: 2 * DEFAULT_MAX_BULK_BYTES + 64 * 1024 * 1024,
             output_pause_bytes: 1024 * 1024,
             sweep_interval: Duration::from_millis(100),
@@ -359,12 +363,13 @@ impl EventHandler for RedisServer {
 }
 
 /// Applies the engine options the server relies on to `builder`: inbound
-/// and outbound limits that let a legitimate 512 MiB value through (the
-/// parser refuses a bigger one at its header), and the ticker that drives
-/// the expiry sweep.
+/// limits (per connection and for all of them) and an outbound limit that
+/// let a legitimate 512 MiB value through (the parser refuses a bigger one
+/// at its header), and the ticker that drives the expiry sweep.
 pub(crate) fn configure(config: &Config, builder: EngineBuilder) -> EngineBuilder {
     builder
         .max_inbound_buffer(config.query_buffer_limit)
+        .inbound_budget(config.inbound_budget)
         .max_outbound_buffer(config.output_limit)
         .ticker(true)
 }

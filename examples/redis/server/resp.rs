@@ -129,19 +129,27 @@ fn parse_multibulk(input: &[u8], limits: &Limits, progress: &mut Progress, spans
         return Parsed::Nothing { len: pos };
     }
     let count = count as usize;
-    // Check that the rest has arrived, from where the last call stopped.
+    let first_arg = pos;
+    // One pass that records the spans while checking the command is whole.
+    // Resuming a command that arrived in pieces, the pass starts where the
+    // last one stopped (without the spans before it, taken in a second pass).
+    let resumed = progress.args_seen > 0;
     let mut seen = 0;
-    if progress.args_seen > 0 {
+    if resumed {
         seen = progress.args_seen;
         pos = progress.resume_at;
     }
     while seen < count {
         match bulk_at(input, pos, limits) {
-            Ok(Some((_, end))) => {
+            Ok(Some((span, end))) => {
+                if !resumed {
+                    spans.push(span);
+                }
                 pos = end;
                 seen += 1;
             }
             Ok(None) => {
+                spans.clear();
                 *progress = Progress {
                     args_seen: seen,
                     resume_at: pos,
@@ -151,16 +159,17 @@ fn parse_multibulk(input: &[u8], limits: &Limits, progress: &mut Progress, spans
             Err(e) => return Parsed::Error(e),
         }
     }
-    // Whole: collect the spans (headers only; the payloads are skipped).
     let total = pos;
-    pos = header_line(input, 0).ok().flatten().map_or(0, |(_, p)| p);
-    spans.reserve(count);
-    for _ in 0..count {
-        let Ok(Some((span, end))) = bulk_at(input, pos, limits) else {
-            unreachable!("validated above");
-        };
-        spans.push(span);
-        pos = end;
+    if resumed {
+        pos = first_arg;
+        spans.reserve(count);
+        for _ in 0..count {
+            let Ok(Some((span, end))) = bulk_at(input, pos, limits) else {
+                unreachable!("validated above");
+            };
+            spans.push(span);
+            pos = end;
+        }
     }
     *progress = Progress::default();
     Parsed::Command {
@@ -171,7 +180,33 @@ fn parse_multibulk(input: &[u8], limits: &Limits, progress: &mut Progress, spans
 
 /// The bulk string whose header starts at `at`: its payload span and the
 /// offset after its trailing CRLF, or `None` if not all of it is here.
+#[inline]
 fn bulk_at(input: &[u8], at: usize, limits: &Limits) -> Result<Option<(Span, usize)>, ProtocolError> {
+    // The usual header, "$<digits>\r", read in one scan (anything else,
+    // errors included, takes the general path below).
+    if input.get(at) == Some(&b'$') {
+        let mut i = at + 1;
+        let mut len: u64 = 0;
+        while i < input.len() && i - at <= 19 && input[i].is_ascii_digit() {
+            len = len * 10 + u64::from(input[i] - b'0');
+            i += 1;
+        }
+        let digits = i - at - 1;
+        if digits > 0 && (digits == 1 || input[at + 1] != b'0') && input.get(i) == Some(&b'\r') {
+            if len > limits.max_bulk_len as u64 {
+                return Err(ProtocolError::InvalidBulkLength);
+            }
+            let start = i + 2;
+            if start > input.len() || input.len() - start < len as usize + 2 {
+                return Ok(None);
+            }
+            return Ok(Some(((start, len as usize), start + len as usize + 2)));
+        }
+    }
+    bulk_at_general(input, at, limits)
+}
+
+fn bulk_at_general(input: &[u8], at: usize, limits: &Limits) -> Result<Option<(Span, usize)>, ProtocolError> {
     let (cr, start) = match header_line(input, at) {
         Err(()) => return Err(ProtocolError::TooBigBulkCount),
         Ok(None) => return Ok(None),
