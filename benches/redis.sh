@@ -60,7 +60,7 @@ NR_BIN="$TARGET_DIR/release/examples/redis"
 # 10 ms resolution of /proc/PID/stat stays under 1%.
 requests() {
     local clients=$2 pipeline=$3 n
-    if ((pipeline > 1)); then n=2000000; else n=200000; fi
+    if ((pipeline > 1)); then n=1000000; else n=100000; fi
     if [[ $1 == mset ]]; then n=$((n / 4)); fi
     python3 -c "print(max(1000, int($n * $SCALE)))"
 }

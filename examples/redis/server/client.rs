@@ -81,7 +81,8 @@ pub(crate) struct ClientInfo {
     pub(crate) resp: AtomicU8,
     /// Commands queued in MULTI, or -1.
     pub(crate) multi: AtomicI64,
-    pub(crate) names: Mutex<Names>,
+    /// Allocated when the client first names itself (most never do).
+    names: Mutex<Option<Box<Names>>>,
 }
 
 /// Names a client gives itself (CLIENT SETNAME / SETINFO, HELLO SETNAME).
@@ -110,12 +111,19 @@ impl ClientInfo {
             last_command: AtomicUsize::new(0),
             resp: AtomicU8::new(2),
             multi: AtomicI64::new(-1),
-            names: Mutex::new(Names::default()),
+            names: Mutex::new(None),
         }
     }
 
-    pub(crate) fn names(&self) -> std::sync::MutexGuard<'_, Names> {
-        self.names.lock().unwrap_or_else(|e| e.into_inner())
+    /// Reads the names (None: never set).
+    pub(crate) fn names<R>(&self, f: impl FnOnce(Option<&Names>) -> R) -> R {
+        f(self.names.lock().unwrap_or_else(|e| e.into_inner()).as_deref())
+    }
+
+    /// Changes the names.
+    pub(crate) fn set_names(&self, f: impl FnOnce(&mut Names)) {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        f(names.get_or_insert_with(Box::default));
     }
 
     /// Notes activity; a relaxed store, and only when the coarse clock moved.

@@ -210,8 +210,9 @@ fn with_local<R>(server: &Server, f: impl FnOnce(&mut LoopLocal) -> R) -> R {
 }
 
 /// The connection context: the client is moved out while a batch runs
-/// (the batch also needs the connection's buffers), and back after.
-struct Slot(Option<Box<Client>>);
+/// (the batch also needs the connection's buffers), and back after; held
+/// inline, so a connection's state is one allocation.
+struct Slot(Option<Client>);
 
 /// The event handler.
 #[derive(Debug, Clone)]
@@ -309,7 +310,7 @@ impl EventHandler for RedisServer {
             server.coarse_ms(),
         ));
         server.clients.add(info.clone());
-        conn.set_context(Slot(Some(Box::new(Client::new(info)))));
+        conn.set_context(Slot(Some(Client::new(info))));
         Action::Continue
     }
 

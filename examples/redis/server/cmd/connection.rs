@@ -69,7 +69,7 @@ pub(crate) fn hello(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
         return out.error(WRONGPASS);
     }
     if let Some(n) = name {
-        ctx.client.info.names().name = (!n.is_empty()).then(|| n.into());
+        ctx.client.info.set_names(|names| names.name = (!n.is_empty()).then(|| n.into()));
     }
     if let Some(p) = proto {
         ctx.client.proto = p;
@@ -127,7 +127,7 @@ pub(crate) fn reset(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
     ctx.client.proto = Proto::Resp2;
     out.proto = Proto::Resp2;
     ctx.client.info.resp.store(2, Ordering::Relaxed);
-    ctx.client.info.names().name = None;
+    ctx.client.info.set_names(|names| names.name = None);
     out.status(b"RESET");
 }
 
@@ -136,10 +136,10 @@ pub(crate) fn client_id(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>
 }
 
 pub(crate) fn client_getname(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
-    match &ctx.client.info.names().name {
+    ctx.client.info.names(|names| match names.and_then(|n| n.name.as_deref()) {
         Some(n) => out.bulk(n),
         None => out.null(),
-    }
+    });
 }
 
 pub(crate) fn client_setname(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
@@ -147,7 +147,7 @@ pub(crate) fn client_setname(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply
     if !is_valid_name(name) {
         return out.error(b"ERR Client names cannot contain spaces, newlines or special characters.");
     }
-    ctx.client.info.names().name = (!name.is_empty()).then(|| name.into());
+    ctx.client.info.set_names(|names| names.name = (!name.is_empty()).then(|| name.into()));
     out.ok();
 }
 
@@ -167,14 +167,10 @@ pub(crate) fn client_setinfo(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply
         m.extend_from_slice(b" cannot contain spaces, newlines or special characters.");
         return out.error(&m);
     }
-    let mut names = ctx.client.info.names();
-    let slot = if lib_name {
-        &mut names.lib_name
-    } else {
-        &mut names.lib_ver
-    };
-    *slot = (!value.is_empty()).then(|| value.into());
-    drop(names);
+    ctx.client.info.set_names(|names| {
+        let slot = if lib_name { &mut names.lib_name } else { &mut names.lib_ver };
+        *slot = (!value.is_empty()).then(|| value.into());
+    });
     out.ok();
 }
 
@@ -182,30 +178,29 @@ pub(crate) fn client_setinfo(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply
 /// and events that this server does not track (qbuf, qbuf-free, argv-mem,
 /// multi-mem, rbs, rbp, obl, oll, omem, tot-mem, events).
 fn describe(server: &Server, c: &ClientInfo) -> String {
-    fn text(b: &Option<Box<[u8]>>) -> std::borrow::Cow<'_, str> {
-        b.as_deref().map(String::from_utf8_lossy).unwrap_or_default()
-    }
     let now = server.coarse_ms();
-    let names = c.names();
     let addr = |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
     let multi = c.multi.load(Ordering::Relaxed);
     let cmd = table::by_address(c.last_command.load(Ordering::Relaxed)).map_or("NULL", |s| s.name);
+    let [name, lib_name, lib_ver] = c.names(|names| {
+        let text = |b: Option<&Box<[u8]>>| b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        names.map_or_else(Default::default, |n| {
+            [text(n.name.as_ref()), text(n.lib_name.as_ref()), text(n.lib_ver.as_ref())]
+        })
+    });
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} \
-         cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={name} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} \
+         cmd={} user=default redir=-1 resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
         c.id,
         addr(c.addr),
         addr(c.laddr),
         c.fd,
-        text(&names.name),
         now.saturating_sub(c.opened_ms) / 1000,
         now.saturating_sub(c.active_ms.load(Ordering::Relaxed)) / 1000,
         if multi >= 0 { "x" } else { "N" },
         multi,
         cmd,
         c.resp.load(Ordering::Relaxed),
-        text(&names.lib_name),
-        text(&names.lib_ver),
     )
 }
 
