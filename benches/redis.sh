@@ -104,7 +104,7 @@ stop_server() {
 # its threads in ns.
 cpu_ticks() {
     local ns
-    ns=$(cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }')
+    ns=$(cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }')
     echo "$(awk '{ sub(/.*\) /, ""); print $12, $13 }' "/proc/$1/stat") $ns"
 }
 
