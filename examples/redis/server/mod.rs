@@ -289,8 +289,17 @@ fn serve_input(server: &Server, client: &mut Client, local: &mut LoopLocal, conn
     local.stats.error_replies.add(out.errors);
     local.stats.expired_keys.add(clock.take_expired());
     rx.discard(pos);
+    // One command with a million arguments must not leave the loop's
+    // scratch space that big (inline scratch is bounded by the parser).
+    if local.spans.capacity() > SCRATCH_KEEP_SPANS {
+        local.spans = Vec::new();
+    }
     paused
 }
+
+/// Argument spans a loop keeps room for between commands (a command with
+/// more gets a vector of its own, dropped after it).
+const SCRATCH_KEEP_SPANS: usize = 4096;
 
 impl EventHandler for RedisServer {
     fn on_boot(&self, engine: &EngineHandle) -> Action {

@@ -58,36 +58,31 @@ impl Spec {
     }
 }
 
-/// The command named `name` (any case): its lower-case bytes and length
-/// packed into one integer, looked up by binary search in a sorted table
-/// (cheaper than hashing the name).
+/// The command named `name` (any case). Commands are bucketed by length
+/// and first letter, so a lookup is one index and, mostly, one
+/// case-insensitive compare of a few bytes.
 #[inline]
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    static SORTED: OnceLock<Vec<(u128, &'static Spec)>> = OnceLock::new();
-    let table = SORTED.get_or_init(|| {
-        let mut v: Vec<_> = COMMANDS
-            .iter()
-            .map(|s| (pack(s.name.as_bytes()).expect("names are short"), s))
-            .collect();
-        v.sort_unstable_by_key(|(k, _)| *k);
-        v
+    static BUCKETS: OnceLock<Vec<Vec<&'static Spec>>> = OnceLock::new();
+    let buckets = BUCKETS.get_or_init(|| {
+        let mut b = vec![Vec::new(); 16 * 32];
+        for spec in COMMANDS {
+            b[bucket(spec.name.as_bytes()).expect("command names are short")].push(spec);
+        }
+        b
     });
-    let key = pack(name)?;
-    table.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| table[i].1)
+    buckets
+        .get(bucket(name)?)?
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+        .copied()
 }
 
-/// Up to 15 bytes, lower-cased, and the length in the top byte. Built in
-/// registers (a byte array read back as an integer stalls the load).
+/// A name's bucket: its length (1..16) and its first letter, any case.
 #[inline]
-fn pack(name: &[u8]) -> Option<u128> {
-    if name.len() > 15 {
-        return None;
-    }
-    let mut key = (name.len() as u128) << 120;
-    for (i, c) in name.iter().enumerate() {
-        key |= u128::from(c.to_ascii_lowercase()) << (8 * i);
-    }
-    Some(key)
+fn bucket(name: &[u8]) -> Option<usize> {
+    let first = *name.first()?;
+    (name.len() < 16).then(|| name.len() * 32 + usize::from(first.to_ascii_lowercase() & 31))
 }
 
 /// The command whose `Spec` lives at `addr` (CLIENT LIST's `cmd=` keeps

@@ -69,7 +69,9 @@ pub(crate) fn hello(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
         return out.error(WRONGPASS);
     }
     if let Some(n) = name {
-        ctx.client.info.set_names(|names| names.name = (!n.is_empty()).then(|| n.into()));
+        ctx.client
+            .info
+            .set_names(|names| names.name = (!n.is_empty()).then(|| n.into()));
     }
     if let Some(p) = proto {
         ctx.client.proto = p;
@@ -136,10 +138,12 @@ pub(crate) fn client_id(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>
 }
 
 pub(crate) fn client_getname(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
-    ctx.client.info.names(|names| match names.and_then(|n| n.name.as_deref()) {
-        Some(n) => out.bulk(n),
-        None => out.null(),
-    });
+    ctx.client
+        .info
+        .names(|names| match names.and_then(|n| n.name.as_deref()) {
+            Some(n) => out.bulk(n),
+            None => out.null(),
+        });
 }
 
 pub(crate) fn client_setname(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
@@ -147,7 +151,9 @@ pub(crate) fn client_setname(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply
     if !is_valid_name(name) {
         return out.error(b"ERR Client names cannot contain spaces, newlines or special characters.");
     }
-    ctx.client.info.set_names(|names| names.name = (!name.is_empty()).then(|| name.into()));
+    ctx.client
+        .info
+        .set_names(|names| names.name = (!name.is_empty()).then(|| name.into()));
     out.ok();
 }
 
@@ -168,7 +174,11 @@ pub(crate) fn client_setinfo(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply
         return out.error(&m);
     }
     ctx.client.info.set_names(|names| {
-        let slot = if lib_name { &mut names.lib_name } else { &mut names.lib_ver };
+        let slot = if lib_name {
+            &mut names.lib_name
+        } else {
+            &mut names.lib_ver
+        };
         *slot = (!value.is_empty()).then(|| value.into());
     });
     out.ok();
@@ -185,7 +195,11 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
     let [name, lib_name, lib_ver] = c.names(|names| {
         let text = |b: Option<&Box<[u8]>>| b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
         names.map_or_else(Default::default, |n| {
-            [text(n.name.as_ref()), text(n.lib_name.as_ref()), text(n.lib_ver.as_ref())]
+            [
+                text(n.name.as_ref()),
+                text(n.lib_name.as_ref()),
+                text(n.lib_ver.as_ref()),
+            ]
         })
     });
     format!(
