@@ -72,6 +72,30 @@ fn a_big_value_arriving_in_many_reads_is_stored_whole() {
     assert_eq!(c.cmd("GET big"), Reply::Bulk(value));
 }
 
+/// The parser keeps its progress through a command that arrives in many
+/// reads, so each read costs only its new headers: 200,000 arguments in
+/// 256-byte pieces (thousands of reads) would take minutes to rescan from
+/// the start each time.
+#[test]
+fn a_command_with_many_arguments_in_small_pieces_is_parsed_once() {
+    let engine = serve();
+    let mut c = Client::connect(engine.local_addr());
+    let keys: Vec<Vec<u8>> = (0..200_000).map(|i| format!("k{i}").into_bytes()).collect();
+    let mut args: Vec<&[u8]> = vec![b"EXISTS"];
+    args.extend(keys.iter().map(Vec::as_slice));
+    assert_eq!(c.cmd("SET k99999 v"), ok());
+    let started = std::time::Instant::now();
+    for piece in encode(&args).chunks(256) {
+        c.send(piece);
+    }
+    assert_eq!(c.read(), Reply::Int(1));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn inline_commands_split_on_blanks_and_honour_quotes() {
     let engine = serve();

@@ -211,8 +211,9 @@ fn with_local<R>(server: &Server, f: impl FnOnce(&mut LoopLocal) -> R) -> R {
 
 /// The connection context: the client is moved out while a batch runs
 /// (the batch also needs the connection's buffers), and back after; held
-/// inline, so a connection's state is one allocation.
-struct Slot(Option<Client>);
+/// inline, so a connection's state is one allocation. The id stays, so
+/// that `on_close` can unregister a client lost to a panic mid-batch.
+struct Slot(Option<Client>, u64);
 
 /// The event handler.
 #[derive(Debug, Clone)]
@@ -319,7 +320,7 @@ impl EventHandler for RedisServer {
             server.coarse_ms(),
         ));
         server.clients.add(info.clone());
-        conn.set_context(Slot(Some(Client::new(info))));
+        conn.set_context(Slot(Some(Client::new(info)), id));
         Action::Continue
     }
 
@@ -350,11 +351,11 @@ impl EventHandler for RedisServer {
 
     fn on_close(&self, conn: &mut Conn, _reason: CloseReason) {
         let server = &*self.0;
-        let Some(mut client) = conn.context_mut::<Slot>().and_then(|s| s.0.take()) else {
-            return;
-        };
-        with_local(server, |local| cmd::tx::unwatch_all(server, &mut client, &local.stats));
-        server.clients.remove(client.info.id);
+        let Some(slot) = conn.context_mut::<Slot>() else { return };
+        server.clients.remove(slot.1);
+        if let Some(mut client) = slot.0.take() {
+            with_local(server, |local| cmd::tx::unwatch_all(server, &mut client, &local.stats));
+        }
     }
 
     fn on_tick(&self, _engine: &EngineHandle) -> (Duration, Action) {

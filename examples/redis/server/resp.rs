@@ -482,6 +482,31 @@ mod tests {
     }
 
     #[test]
+    fn progress_through_a_partial_command_is_kept() {
+        let cmd = b"*4\r\n$3\r\nDEL\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n";
+        let (mut spans, mut scratch, mut progress) = (Vec::new(), Vec::new(), Progress::default());
+        // Whole arguments seen so far, for each prefix that ends after one.
+        for (cut, seen) in [(13, 1), (20, 2), (27, 3)] {
+            assert_eq!(
+                parse(&cmd[..cut], &LIMITS, &mut progress, &mut spans, &mut scratch),
+                Parsed::Incomplete
+            );
+            assert_eq!(progress.args_seen, seen, "after {cut} bytes");
+            assert_eq!(progress.resume_at, cut);
+        }
+        let p = parse(cmd, &LIMITS, &mut progress, &mut spans, &mut scratch);
+        assert_eq!(
+            p,
+            Parsed::Command {
+                len: cmd.len(),
+                unescaped: false
+            }
+        );
+        assert_eq!(spans.len(), 4);
+        assert_eq!(progress, Progress::default());
+    }
+
+    #[test]
     fn string2ll_rules() {
         assert_eq!(parse_i64(b"0"), Some(0));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
