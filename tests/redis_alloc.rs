@@ -1,6 +1,7 @@
 //! The Redis example allocates nothing per request in steady state for
-//! PING and GET (and INCR), nothing for a SET that overwrites a value of a
-//! similar size, and only the stored value for any other SET: a counting
+//! PING and GET (and INCR, HSET, LPUSH/RPOP of short elements), nothing for
+//! a SET that overwrites a value of a similar size, and only the stored
+//! value for any other SET: a counting
 //! global allocator counts allocations made on the loop thread (a
 //! thread-local flag, set by a wrapper around the server's handler).
 //! The expiry ticker is off here (see `allocations`).
@@ -181,4 +182,27 @@ fn counting_allocates_nothing() {
         assert_eq!(c.read(), Reply::Int(i as i64 + 1));
     });
     assert_eq!(used, 0, "{used} allocations on the loop thread over 5000 INCRs");
+}
+
+#[test]
+fn pushing_and_popping_short_elements_allocates_nothing() {
+    let used = allocations(200, 5_000, |c, i| {
+        if i == 0 {
+            assert_eq!(c.cmd("RPUSH mylist first"), Reply::Int(1));
+        }
+        c.send(&encode(&[b"LPUSH", b"mylist", b"VXK"]));
+        assert_eq!(c.read(), Reply::Int(2));
+        c.send(&encode(&[b"RPOP", b"mylist"]));
+        assert!(matches!(c.read(), Reply::Bulk(_)));
+    });
+    assert_eq!(used, 0, "{used} allocations on the loop thread over 5000 LPUSH + RPOP");
+}
+
+#[test]
+fn setting_a_hash_field_allocates_nothing() {
+    let used = allocations(200, 5_000, |c, i| {
+        c.send(&encode(&[b"HSET", b"myhash", b"element:__rand_int__", b"VXK"]));
+        assert_eq!(c.read(), Reply::Int(i64::from(i == 0)));
+    });
+    assert_eq!(used, 0, "{used} allocations on the loop thread over 5000 HSETs");
 }

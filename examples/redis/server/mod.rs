@@ -16,6 +16,7 @@ mod keyspace;
 mod reply;
 mod resp;
 mod shard;
+mod small_bytes;
 mod stats;
 mod table;
 mod value;

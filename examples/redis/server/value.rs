@@ -7,8 +7,8 @@ use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
-/// A stored byte string.
-pub(crate) type Bytes = Box<[u8]>;
+/// A stored byte string (short ones inline).
+pub(crate) use super::small_bytes::SmallBytes as Bytes;
 
 /// A key's value. Collections are boxed so that every entry stays small
 /// (32 bytes for the value: a `VecDeque` or `HashMap` inline would make
@@ -227,7 +227,7 @@ mod tests {
             all,
             vec![(b"c".to_vec(), -2.5), (b"b".to_vec(), 0.5), (b"a".to_vec(), 1.0)]
         );
-        assert_eq!(z.pop_min(), Some((b"c".to_vec().into(), -2.5)));
+        assert_eq!(z.pop_min(), Some((Bytes::from(&b"c"[..]), -2.5)));
         assert!(z.remove(b"b"));
         assert_eq!(z.len(), 1);
     }

@@ -193,7 +193,9 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
     let multi = c.multi.load(Ordering::Relaxed);
     let cmd = table::by_address(c.last_command.load(Ordering::Relaxed)).map_or("NULL", |s| s.name);
     let [name, lib_name, lib_ver] = c.names(|names| {
-        let text = |b: Option<&Box<[u8]>>| b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        let text = |b: Option<&super::super::value::Bytes>| {
+            b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+        };
         names.map_or_else(Default::default, |n| {
             [
                 text(n.name.as_ref()),

@@ -6,7 +6,7 @@ use super::super::exec::{Args, Ctx};
 use super::super::reply::Reply;
 use super::super::resp::parse_i64;
 use super::super::shard::Ttl;
-use super::super::value::Value;
+use super::super::value::{Bytes, Value};
 use super::{clamp_range, int_arg};
 
 fn push(ctx: &mut Ctx<'_>, args: &Args<'_>, front: bool, out: &mut Reply<'_>) {
@@ -69,14 +69,14 @@ fn pop(ctx: &mut Ctx<'_>, args: &Args<'_>, front: bool, out: &mut Reply<'_>) {
     let take_one = |l: &mut VecDeque<_>| if front { l.pop_front() } else { l.pop_back() };
     match count {
         None => {
-            let el: Box<[u8]> = take_one(list).expect("lists are never empty");
+            let el: Bytes = take_one(list).expect("lists are never empty");
             out.bulk(&el);
         }
         Some(n) => {
             let n = n.min(list.len());
             out.array(n);
             for _ in 0..n {
-                let el: Box<[u8]> = take_one(list).expect("counted");
+                let el: Bytes = take_one(list).expect("counted");
                 out.bulk(&el);
             }
         }
