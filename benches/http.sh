@@ -15,9 +15,14 @@
 #   HTTP_SERVER_CPU cpu for the server (taskset -c) [0]
 #   HTTP_CLIENT_CPU cpu for wrk [1]
 #   HTTP_PORT       first port; server i listens on HTTP_PORT+i [18080]
+#   HTTP_NICE       niceness of servers and wrk; -20 keeps other work on a
+#                   shared machine (compilers) from taking their cores [-20;
+#                   0 when not permitted]
 #   HTTP_OUT        directory for results.tsv, server logs and table.md
 #                   [target/http-bench/<timestamp>]
 #   HTTP_BIN        prebuilt binaries (http, peer-hyper, peer-minihttp) instead of building
+#   HTTP_CALLGRIND  1: instead of the wrk runs, count user-space instructions
+#                   per request with valgrind's callgrind (deterministic, see below) [0]
 #
 # Every server runs one thread of work (netreactor: --loops 1, plus its
 # acceptor thread; hyper: a tokio current-thread runtime; may_minihttp: one
@@ -28,6 +33,14 @@
 # the total) divided by the responses wrk counted. The table has medians (min-max) per row and
 # server, ratios of the medians, and paired ratios: the median of
 # nr_i / peer_i over the repetitions, each pair measured side by side.
+#
+# HTTP_CALLGRIND=1 runs each server under `valgrind --tool=callgrind` twice,
+# driven by one connection that sends `depth` requests at a time and waits
+# for their responses (a small Python client), once for 1,600 requests and
+# once for 9,600; start-up and shutdown cancel out, so
+#   instructions per request = (Ir_long - Ir_short) / 8000
+# counted in user space only (the server, its runtime, libc), whatever else
+# the machine does. Needs valgrind (apt-get install -y valgrind).
 #
 # Needs: cargo, wrk, taskset (util-linux), python3 (the table).
 set -euo pipefail
@@ -44,6 +57,7 @@ WARMUP=${HTTP_WARMUP:-1}
 SERVER_CPU=${HTTP_SERVER_CPU:-0}
 CLIENT_CPU=${HTTP_CLIENT_CPU:-1}
 PORT=${HTTP_PORT:-18080}
+NICE=${HTTP_NICE:--20}
 OUT=${HTTP_OUT:-"$ROOT/target/http-bench/$(date +%Y%m%d-%H%M%S)"}
 PIPELINE_LUA="$ROOT/tests/http/pipeline.lua"
 mkdir -p "$OUT"
@@ -51,9 +65,21 @@ RESULTS="$OUT/results.tsv"
 
 log() { printf '[http %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-for tool in wrk taskset python3; do
+for tool in taskset python3; do
     command -v "$tool" >/dev/null || { log "$tool not found (apt-get install -y wrk util-linux python3)"; exit 1; }
 done
+
+if ! nice -n "$NICE" true 2>/dev/null; then
+    log "cannot run at niceness $NICE; using 0"
+    NICE=0
+fi
+# wrk: pinned, and at HTTP_NICE (the server is started the same way, inline,
+# so that $! is its own pid: nice and taskset exec it).
+on_client_cpu() { nice -n "$NICE" taskset -c "$CLIENT_CPU" "$@"; }
+
+if [[ ${HTTP_CALLGRIND:-0} != 1 ]]; then
+    command -v wrk >/dev/null || { log "wrk not found (apt-get install -y wrk)"; exit 1; }
+fi
 
 # ---- build -------------------------------------------------------------------
 if [[ -n ${HTTP_BIN:-} ]]; then
@@ -100,7 +126,7 @@ start_server() {
     local cmd
     cmd=$(server_cmd "$1" "$2") || { log "unknown server $1"; return 1; }
     # shellcheck disable=SC2086 # word splitting of the command line is intended
-    taskset -c "$SERVER_CPU" $cmd >"$3" 2>&1 &
+    nice -n "$NICE" taskset -c "$SERVER_CPU" $cmd >"$3" 2>&1 &
     SPID=$!
     local deadline=$((SECONDS + 15))
     while ((SECONDS < deadline)); do
@@ -125,6 +151,56 @@ cpu_sample() {
     echo "$ns $(sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{print $12, $13}')"
 }
 
+# ---- callgrind ---------------------------------------------------------------------
+if [[ ${HTTP_CALLGRIND:-0} == 1 ]]; then
+    command -v valgrind >/dev/null || { log "valgrind not found (apt-get install -y valgrind)"; exit 1; }
+    # cg_run NAME PORT DEPTH REQUESTS: prints the run's total instruction count.
+    cg_run() {
+        local out="$OUT/callgrind.$1.d$3.$4" cmd
+        cmd=$(server_cmd "$1" "$2")
+        # shellcheck disable=SC2086 # word splitting of the command line is intended
+        valgrind --tool=callgrind --callgrind-out-file="$out" $cmd >"$out.log" 2>&1 &
+        SPID=$!
+        local deadline=$((SECONDS + 60))
+        until (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; do
+            ((SECONDS < deadline)) && kill -0 "$SPID" 2>/dev/null || { log "$1 did not come up under valgrind"; return 1; }
+            sleep 0.1
+        done
+        python3 - "$2" "$3" "$(($4 / $3))" <<'PY'
+import socket, sys
+port, depth, batches = (int(a) for a in sys.argv[1:])
+s = socket.create_connection(("127.0.0.1", port))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+batch = b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * depth
+for _ in range(batches):
+    s.sendall(batch)
+    got = b""
+    while got.count(b"Hello, World!") < depth:
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("the server closed the connection")
+        got += chunk
+PY
+        stop_server
+        awk '/^(summary|totals):/ {print $2; exit}' "$out"
+    }
+    printf 'depth\tserver\tinstructions_per_request\n' >"$OUT/callgrind.tsv"
+    for depth in $DEPTHS; do
+        i=0
+        for name in $SERVERS; do
+            port=$((PORT + i))
+            i=$((i + 1))
+            short=$(cg_run "$name" "$port" "$depth" 1600) || continue
+            long=$(cg_run "$name" "$port" "$depth" 9600) || continue
+            per=$(((long - short) / 8000))
+            printf '%s\t%s\t%s\n' "$depth" "$name" "$per" >>"$OUT/callgrind.tsv"
+            log "$name depth=$depth: $per user-space instructions per request"
+        done
+    done
+    column -t "$OUT/callgrind.tsv" | tee "$OUT/callgrind.md"
+    exit 0
+fi
+
 # ---- runs ----------------------------------------------------------------------
 {
     echo "date: $(date -Is)"
@@ -133,7 +209,7 @@ cpu_sample() {
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
     echo "wrk: $(wrk -v 2>&1 | head -n1)"
     echo "rows: depths $DEPTHS; $CONNS connections; reps $REPS; ${DURATION}s + ${WARMUP}s warm-up"
-    echo "servers: $SERVERS (cpu $SERVER_CPU); wrk -t1 on cpu $CLIENT_CPU"
+    echo "servers: $SERVERS (cpu $SERVER_CPU); wrk -t1 on cpu $CLIENT_CPU; niceness $NICE"
 } | tee "$OUT/meta.txt" >&2
 
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
@@ -148,9 +224,9 @@ for depth in $DEPTHS; do
             start_server "$name" "$port" "$logf" || continue
             url="http://127.0.0.1:$port/plaintext"
             wrk_args=(-t1 "-c$CONNS" -s "$PIPELINE_LUA" "$url" -- "$depth")
-            taskset -c "$CLIENT_CPU" wrk "-d${WARMUP}s" "${wrk_args[@]}" >/dev/null
+            on_client_cpu wrk "-d${WARMUP}s" "${wrk_args[@]}" >/dev/null
             read -r c0 u0 s0 < <(cpu_sample "$SPID")
-            out=$(taskset -c "$CLIENT_CPU" wrk "-d${DURATION}s" "${wrk_args[@]}")
+            out=$(on_client_cpu wrk "-d${DURATION}s" "${wrk_args[@]}")
             read -r c1 u1 s1 < <(cpu_sample "$SPID")
             echo "$out" >>"$logf"
             stop_server

@@ -2,8 +2,9 @@
 //! pipelining (one write for all the responses of one read), bodies
 //! (Content-Length, chunked, 100-continue), HTTP/1.0, `Connection: close`,
 //! every malformed input answered with the right status and a closed
-//! connection, the lingering close, the idle and request timeouts; and the
-//! date formatter and chunked scanner on their own.
+//! connection, randomly mutated requests, the lingering close, the idle and
+//! request timeouts, the cached plaintext response's date; and the date
+//! formatter and chunked scanner on their own.
 
 mod util;
 
@@ -536,8 +537,12 @@ fn a_client_still_sending_gets_its_413_not_a_reset() {
     // Lingering close: the server answers 413 at once, sends FIN, then keeps
     // reading and discarding. Closing outright with the body still arriving
     // would make the kernel answer it with a reset, which fails the client's
-    // writes and can throw away the 413 before the client reads it.
-    let engine = serve(Config::default());
+    // writes and can throw away the 413 before the client reads it. A long
+    // linger, so that a slow machine sends the whole body within it.
+    let engine = serve(Config {
+        linger: Duration::from_secs(30),
+        ..Config::default()
+    });
     let mut c = Client::connect(engine.local_addr());
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 64000000\r\n\r\n");
     let mut writer = c.stream.try_clone().unwrap();
@@ -634,4 +639,124 @@ fn a_busy_pipelining_client_is_not_cut_off_by_the_request_deadline() {
     c.send(&req[half..]);
     assert_eq!(c.response().status, 200);
     assert_eq!(engine.stats().closed_timeout, 0);
+}
+
+/// Splits a byte stream into responses: (status, body length) each, or an
+/// error describing the first thing that is not a well-formed response.
+fn parse_responses(mut bytes: &[u8]) -> Result<Vec<(u16, usize)>, String> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let shown = || String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+        let end = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| format!("no end of head in {:?}", shown()))?;
+        let head = std::str::from_utf8(&bytes[..end]).map_err(|_| format!("head not UTF-8: {:?}", shown()))?;
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.strip_prefix("HTTP/1.1 "))
+            .and_then(|l| l.get(..3))
+            .and_then(|c| c.parse::<u16>().ok())
+            .ok_or_else(|| format!("bad status line in {:?}", shown()))?;
+        let len = if status == 100 {
+            0
+        } else {
+            lines
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or_else(|| format!("no Content-Length in {head:?}"))?
+        };
+        if bytes.len() < end + 4 + len {
+            return Err(format!("body cut short in {:?}", shown()));
+        }
+        out.push((status, len));
+        bytes = &bytes[end + 4 + len..];
+    }
+    Ok(out)
+}
+
+#[test]
+fn mutated_requests_get_well_formed_answers_and_never_break_the_server() {
+    // Valid requests with random bytes flipped, inserted, deleted or
+    // duplicated; each on its own connection, followed by a valid request
+    // and the client's end of file. Whatever the mutation did, the server
+    // must answer only with well-formed responses of the statuses it knows
+    // (or none, when the mutation left a body waiting), end the connection,
+    // and keep serving others.
+    let engine = serve(Config::default());
+    let seeds: [&[u8]; 5] = [
+        b"GET /plaintext HTTP/1.1\r\nHost: t\r\nAccept: */*\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world",
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: v\r\n\r\n",
+        b"GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        b"PUT /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    ];
+    let known = [100, 200, 400, 404, 405, 413, 417, 431, 501];
+    let mut rng = Rng::new(2026);
+    let mut rejected = 0;
+    for case in 0..400 {
+        let mut req = seeds[case % seeds.len()].to_vec();
+        for _ in 0..rng.range(1, 4) {
+            let at = rng.range(0, req.len() - 1);
+            match rng.range(0, 3) {
+                0 => req[at] = rng.next_u64() as u8,
+                1 => req.insert(at, b"\r\n:; \t0aZ\x00\xff"[rng.range(0, 10)]),
+                2 => {
+                    req.remove(at);
+                }
+                _ => {
+                    let end = rng.range(at, req.len() - 1);
+                    let copy = req[at..=end].to_vec();
+                    req.splice(at..at, copy);
+                }
+            }
+        }
+        let mut c = Client::connect(engine.local_addr());
+        c.send(&req);
+        c.send(b"GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let stream = c.rest_until_closed(IO_TIMEOUT);
+        let responses = parse_responses(&stream)
+            .unwrap_or_else(|e| panic!("case {case}, request {:?}: {e}", String::from_utf8_lossy(&req)));
+        for (status, _) in &responses {
+            assert!(
+                known.contains(status),
+                "case {case}: status {status} for {:?}",
+                String::from_utf8_lossy(&req)
+            );
+        }
+        rejected += usize::from(responses.iter().any(|r| r.0 >= 400 && r.0 != 404 && r.0 != 405));
+    }
+    // The mutations mostly break requests; some must still parse.
+    assert!((100..400).contains(&rejected), "{rejected} of 400 rejected");
+    let stats = engine.stats();
+    assert_eq!(stats.closed_handler_panic, 0, "{stats:?}");
+    assert_eq!(
+        Client::connect(engine.local_addr()).exchange(&get("/plaintext")).status,
+        200
+    );
+}
+
+#[test]
+fn the_cached_plaintext_response_follows_the_clock() {
+    // The keep-alive GET /plaintext response is cached per second: its Date
+    // must change when the second does, and always be current.
+    let engine = serve(Config::default());
+    let mut c = Client::connect(engine.local_addr());
+    let first = c.exchange(&get("/plaintext"));
+    let started = Instant::now();
+    loop {
+        let r = c.exchange(&get("/plaintext"));
+        assert_eq!(r.text(), "Hello, World!");
+        assert_date(&r);
+        if r.header("Date") != first.header("Date") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the Date stayed {:?}",
+            first.header("Date")
+        );
+    }
 }

@@ -74,39 +74,73 @@ pub(crate) struct Head<'a> {
 
 /// Room for the longest head this server writes (status line, five fields).
 const HEAD_CAPACITY: usize = 320;
+/// A body up to this size is assembled beside the head: one queued write.
+const SMALL_BODY_BYTES: usize = 128;
+
+/// A response head, and a small body after it, assembled on the stack.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Assembled {
+    buf: [u8; HEAD_CAPACITY + SMALL_BODY_BYTES],
+    len: usize,
+    /// The body is in `buf` (it was small enough).
+    has_body: bool,
+}
+
+impl Assembled {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+}
 
 impl Head<'_> {
     /// Queues the head (the body follows with `tx.write`).
     pub(crate) fn write(&self, tx: &mut Writer<'_>) {
-        let mut buf = [0u8; HEAD_CAPACITY];
-        let mut len = 0;
-        let mut put = |bytes: &[u8]| {
-            buf[len..len + bytes.len()].copy_from_slice(bytes);
-            len += bytes.len();
+        tx.write(self.assemble(b"").bytes());
+    }
+
+    /// The head, followed by `body` if it is small.
+    pub(crate) fn assemble(&self, body: &[u8]) -> Assembled {
+        let mut out = Assembled {
+            buf: [0; HEAD_CAPACITY + SMALL_BODY_BYTES],
+            len: 0,
+            has_body: false,
         };
-        put(b"HTTP/1.1 ");
-        put(&three_digits(self.status.code));
-        put(b" ");
-        put(self.status.reason.as_bytes());
-        put(b"\r\nServer: netreactor\r\nDate: ");
-        put(self.date);
-        put(b"\r\nContent-Type: ");
-        put(self.content_type.as_bytes());
-        put(b"\r\nContent-Length: ");
+        out.put(b"HTTP/1.1 ");
+        out.put(&three_digits(self.status.code));
+        out.put(b" ");
+        out.put(self.status.reason.as_bytes());
+        out.put(b"\r\nServer: netreactor\r\nDate: ");
+        out.put(self.date);
+        out.put(b"\r\nContent-Type: ");
+        out.put(self.content_type.as_bytes());
+        out.put(b"\r\nContent-Length: ");
         let mut digits = [0u8; 20];
-        put(decimal(self.content_length, &mut digits));
-        put(b"\r\n");
-        put(self.connection.header());
-        put(self.extra.as_bytes());
-        put(b"\r\n");
-        tx.write(&buf[..len]);
+        out.put(decimal(self.content_length, &mut digits));
+        out.put(b"\r\n");
+        out.put(self.connection.header());
+        out.put(self.extra.as_bytes());
+        out.put(b"\r\n");
+        if body.len() <= SMALL_BODY_BYTES {
+            out.put(body);
+            out.has_body = true;
+        }
+        out
     }
 }
 
-/// Writes a complete response whose body is `body`.
+/// Writes a complete response whose body is `body`: one copy into the
+/// outbound queue when the body is small (every fixed answer here), else two.
 pub(crate) fn write(tx: &mut Writer<'_>, head: Head<'_>, body: &[u8]) {
-    head.write(tx);
-    tx.write(body);
+    let assembled = head.assemble(body);
+    tx.write(assembled.bytes());
+    if !assembled.has_body {
+        tx.write(body);
+    }
 }
 
 /// Writes an error response (its reason phrase as a plain-text body) that

@@ -1,6 +1,13 @@
 //! What the server answers: `/plaintext` and `/json` (GET and HEAD), `/echo`
 //! (POST or PUT: the request body back, so body framing can be checked from
 //! outside), 405 for another method on those paths, 404 for anything else.
+//!
+//! The whole response to the most common request, `GET /plaintext` on a
+//! keep-alive connection, is assembled once a second per loop thread (it
+//! changes only with the `Date`) and copied out per request; everything else
+//! is assembled per request.
+
+use std::cell::RefCell;
 
 use netreactor::Writer;
 use serde::Serialize;
@@ -8,10 +15,16 @@ use serde::Serialize;
 use super::chunked;
 use super::date::HttpDate;
 use super::request::Head;
-use super::response::{self, Connection, Status};
+use super::response::{self, Assembled, Connection, Status};
 
 /// The body of `/plaintext`.
 pub(crate) const PLAINTEXT: &[u8] = b"Hello, World!";
+
+thread_local! {
+    /// The whole `GET /plaintext` response of an HTTP/1.1 keep-alive
+    /// connection, and the date it carries: it changes once a second.
+    static PLAINTEXT_RESPONSE: RefCell<Option<(HttpDate, Assembled)>> = const { RefCell::new(None) };
+}
 
 /// The body of `/json`, serialized per request (as a real handler would).
 #[derive(Serialize)]
@@ -50,6 +63,17 @@ pub(crate) fn respond(tx: &mut Writer<'_>, req: &Head<'_>, body: Body<'_>, date:
     };
     let head_only = req.method == "HEAD";
     match (req.path, req.method) {
+        ("/plaintext", "GET") if connection == Connection::KeepAlive => {
+            // The common case, assembled once per second per loop thread.
+            PLAINTEXT_RESPONSE.with_borrow_mut(|cached| {
+                if cached.as_ref().is_none_or(|(at, _)| at != date) {
+                    *cached = Some((*date, ok("text/plain", PLAINTEXT.len()).assemble(PLAINTEXT)));
+                }
+                if let Some((_, response)) = cached {
+                    tx.write(response.bytes());
+                }
+            });
+        }
         ("/plaintext", "GET" | "HEAD") => {
             let head = ok("text/plain", PLAINTEXT.len());
             response::write(tx, head, if head_only { b"" } else { PLAINTEXT });

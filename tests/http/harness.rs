@@ -175,6 +175,30 @@ impl Client {
         response
     }
 
+    /// Everything the server sends until it closes (end of file or reset),
+    /// within `within`.
+    pub(crate) fn rest_until_closed(&mut self, within: Duration) -> Vec<u8> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "the server did not close within {within:?}; have {:?}",
+                self.shown()
+            );
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("waiting for the close: {e}"),
+            }
+        }
+        std::mem::take(&mut self.buf)
+    }
+
     /// Asserts that the server closes the connection (end of file, or a
     /// reset after it) with nothing more sent, within `within`.
     pub(crate) fn expect_closed(&mut self, within: Duration) {

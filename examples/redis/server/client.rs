@@ -1,0 +1,170 @@
+//! Per-connection state ([`Client`], in the connection's context) and what
+//! other connections may see of it ([`ClientInfo`], in the registry that
+//! CLIENT LIST reads).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::reply::Proto;
+use super::resp::{Progress, Span};
+use super::table::Spec;
+use super::value::Bytes;
+
+/// One connection's state, owned by its loop.
+#[derive(Debug)]
+pub(crate) struct Client {
+    pub(crate) info: Arc<ClientInfo>,
+    pub(crate) proto: Proto,
+    /// Progress through a command that has not fully arrived.
+    pub(crate) progress: Progress,
+    /// Commands queued since MULTI (None: not in a transaction).
+    pub(crate) multi: Option<Box<Multi>>,
+    /// WATCHed keys with the version each had when watched.
+    pub(crate) watched: Vec<Watched>,
+    /// QUIT, or a protocol error: close once the replies are sent.
+    pub(crate) closing: bool,
+    /// Input is waiting because enough output was queued.
+    pub(crate) paused: bool,
+}
+
+impl Client {
+    pub(crate) fn new(info: Arc<ClientInfo>) -> Client {
+        Client {
+            info,
+            proto: Proto::Resp2,
+            progress: Progress::default(),
+            multi: None,
+            watched: Vec::new(),
+            closing: false,
+            paused: false,
+        }
+    }
+}
+
+/// A transaction being queued.
+#[derive(Debug, Default)]
+pub(crate) struct Multi {
+    pub(crate) queued: Vec<Queued>,
+    /// A command was refused while queueing: EXEC will fail (EXECABORT).
+    pub(crate) failed: bool,
+}
+
+/// A queued command: its arguments copied out of the input buffer.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) spec: &'static Spec,
+    pub(crate) data: Vec<u8>,
+    pub(crate) spans: Vec<Span>,
+}
+
+/// A WATCHed key.
+#[derive(Debug)]
+pub(crate) struct Watched {
+    pub(crate) key: Bytes,
+    pub(crate) version: u64,
+}
+
+/// What CLIENT LIST shows of a connection; shared with the registry.
+#[derive(Debug)]
+pub(crate) struct ClientInfo {
+    pub(crate) id: u64,
+    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) laddr: Option<SocketAddr>,
+    pub(crate) fd: i32,
+    /// Server uptime (ms) when the connection opened / last sent a command.
+    pub(crate) opened_ms: u64,
+    pub(crate) active_ms: AtomicU64,
+    /// The address of the last command's `Spec` (0: none yet).
+    pub(crate) last_command: AtomicUsize,
+    pub(crate) resp: AtomicU8,
+    /// Commands queued in MULTI, or -1.
+    pub(crate) multi: AtomicI64,
+    /// Allocated when the client first names itself (most never do).
+    names: Mutex<Option<Box<Names>>>,
+}
+
+/// Names a client gives itself (CLIENT SETNAME / SETINFO, HELLO SETNAME).
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    pub(crate) name: Option<Bytes>,
+    pub(crate) lib_name: Option<Bytes>,
+    pub(crate) lib_ver: Option<Bytes>,
+}
+
+impl ClientInfo {
+    pub(crate) fn new(
+        id: u64,
+        addr: Option<SocketAddr>,
+        laddr: Option<SocketAddr>,
+        fd: i32,
+        now_ms: u64,
+    ) -> ClientInfo {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            fd,
+            opened_ms: now_ms,
+            active_ms: AtomicU64::new(now_ms),
+            last_command: AtomicUsize::new(0),
+            resp: AtomicU8::new(2),
+            multi: AtomicI64::new(-1),
+            names: Mutex::new(None),
+        }
+    }
+
+    /// Reads the names (None: never set).
+    pub(crate) fn names<R>(&self, f: impl FnOnce(Option<&Names>) -> R) -> R {
+        f(self.names.lock().unwrap_or_else(|e| e.into_inner()).as_deref())
+    }
+
+    /// Changes the names.
+    pub(crate) fn set_names(&self, f: impl FnOnce(&mut Names)) {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        f(names.get_or_insert_with(Box::default));
+    }
+
+    /// Notes activity; a relaxed store, and only when the coarse clock moved.
+    #[inline]
+    pub(crate) fn touch(&self, now_ms: u64) {
+        if self.active_ms.load(Ordering::Relaxed) != now_ms {
+            self.active_ms.store(now_ms, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Every open connection, by id.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+}
+
+impl Registry {
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<ClientInfo>>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn add(&self, info: Arc<ClientInfo>) {
+        self.map().insert(info.id, info);
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
+        self.map().remove(&id);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// A snapshot, in id order.
+    pub(crate) fn all(&self) -> Vec<Arc<ClientInfo>> {
+        self.map().values().cloned().collect()
+    }
+}
+
+/// CLIENT SETNAME's rule: printable ASCII without spaces ('!'..='~').
+pub(crate) fn is_valid_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}

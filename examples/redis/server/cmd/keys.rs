@@ -1,0 +1,292 @@
+//! Commands on keys of any type: DEL, EXISTS, TYPE, expiry, KEYS, SCAN.
+
+use super::super::exec::{Args, Ctx};
+use super::super::glob;
+use super::super::keyspace::{scan_order, shard_of_scan, SHARDS, SHARD_BITS};
+use super::super::reply::Reply;
+use super::int_arg;
+
+fn delete(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let clock = ctx.db.clock;
+    let mut removed = 0;
+    for key in args.from(1) {
+        let (shard, h) = ctx.db.shard(key);
+        removed += i64::from(shard.remove(h, key, clock).is_some());
+    }
+    out.int(removed);
+}
+
+pub(crate) fn del(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    delete(ctx, args, out);
+}
+
+/// As DEL: values are freed at once (they are freed off the loop in
+/// Redis; here, a big one costs its loop that time).
+pub(crate) fn unlink(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    delete(ctx, args, out);
+}
+
+pub(crate) fn exists(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let clock = ctx.db.clock;
+    let mut found = 0;
+    for key in args.from(1) {
+        let (shard, h) = ctx.db.shard(key);
+        found += i64::from(shard.get(h, key, clock).is_some());
+    }
+    out.int(found);
+}
+
+pub(crate) fn type_(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let key = args.get(1);
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    let name = shard.get(h, key, clock).map_or("none", |e| e.value.type_name());
+    out.status(name.as_bytes());
+}
+
+/// EXPIRE and friends: `unit_ms` 1000 for seconds; `relative` from now.
+fn expire_generic(
+    ctx: &mut Ctx<'_>,
+    args: &Args<'_>,
+    unit_ms: i64,
+    relative: bool,
+    command: &str,
+    out: &mut Reply<'_>,
+) {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in args.from(3) {
+        match opt.to_ascii_uppercase().as_slice() {
+            b"NX" => nx = true,
+            b"XX" => xx = true,
+            b"GT" => gt = true,
+            b"LT" => lt = true,
+            _ => {
+                let mut m = b"ERR Unsupported option ".to_vec();
+                m.extend_from_slice(opt);
+                return out.error(&m);
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return out.error(b"ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return out.error(b"ERR GT and LT options at the same time are not compatible");
+    }
+    let Some(when) = int_arg(args.get(2), out) else { return };
+    let invalid = |out: &mut Reply<'_>| out.error_str(&format!("ERR invalid expire time in '{command}' command"));
+    let Some(when) = when.checked_mul(unit_ms) else {
+        return invalid(out);
+    };
+    let clock = ctx.db.clock;
+    let base = if relative { clock.now_ms() as i64 } else { 0 };
+    let Some(when) = when.checked_add(base) else {
+        return invalid(out);
+    };
+    let key = args.get(1);
+    let (shard, h) = ctx.db.shard(key);
+    let Some(e) = shard.get(h, key, clock) else {
+        return out.int(0);
+    };
+    let current = e.expire_at();
+    let refused = (nx && current != 0)
+        || (xx && current == 0)
+        || (gt && (current == 0 || when <= current as i64))
+        || (lt && current != 0 && when >= current as i64);
+    if refused {
+        return out.int(0);
+    }
+    if when <= clock.now_ms() as i64 {
+        shard.remove(h, key, clock);
+    } else {
+        shard.set_expire(h, key, when as u64, clock);
+    }
+    out.int(1);
+}
+
+pub(crate) fn expire(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    expire_generic(ctx, args, 1000, true, "expire", out);
+}
+
+pub(crate) fn pexpire(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    expire_generic(ctx, args, 1, true, "pexpire", out);
+}
+
+pub(crate) fn expireat(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    expire_generic(ctx, args, 1000, false, "expireat", out);
+}
+
+pub(crate) fn pexpireat(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    expire_generic(ctx, args, 1, false, "pexpireat", out);
+}
+
+pub(crate) fn persist(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let key = args.get(1);
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    let had_deadline = shard.get(h, key, clock).is_some_and(|e| e.expire_at() != 0);
+    if had_deadline {
+        shard.set_expire(h, key, 0, clock);
+    }
+    out.int(i64::from(had_deadline));
+}
+
+fn ttl_generic(ctx: &mut Ctx<'_>, args: &Args<'_>, in_ms: bool, out: &mut Reply<'_>) {
+    let key = args.get(1);
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    let Some(e) = shard.get(h, key, clock) else {
+        return out.int(-2);
+    };
+    if e.expire_at() == 0 {
+        return out.int(-1);
+    }
+    let left = e.expire_at().saturating_sub(clock.now_ms()) as i64;
+    out.int(if in_ms { left } else { (left + 500) / 1000 });
+}
+
+pub(crate) fn ttl(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    ttl_generic(ctx, args, false, out);
+}
+
+pub(crate) fn pttl(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    ttl_generic(ctx, args, true, out);
+}
+
+/// KEYS runs with every shard locked: it sees one instant, as in Redis
+/// (and, as there, it is O(keys): not for production traffic).
+pub(crate) fn keys(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let pattern = args.get(1);
+    let clock = ctx.db.clock;
+    let proto = out.proto;
+    let mut body = Vec::new();
+    let mut n = 0;
+    {
+        let mut listed = Reply::new(&mut body, proto);
+        if glob::is_literal(pattern) {
+            let (shard, h) = ctx.db.shard(pattern);
+            if shard.get(h, pattern, clock).is_some() {
+                listed.bulk(pattern);
+                n = 1;
+            }
+        } else {
+            ctx.db.each_shard(0, |_, shard| {
+                for e in shard.entries() {
+                    if !e.is_expired(clock) && glob::matches(pattern, e.key(), false) {
+                        listed.bulk(e.key());
+                        n += 1;
+                    }
+                }
+                true
+            });
+        }
+    }
+    out.array(n);
+    out.raw(&body);
+}
+
+/// SCAN's options.
+struct ScanOptions<'a> {
+    count: usize,
+    pattern: Option<&'a [u8]>,
+    type_name: Option<Vec<u8>>,
+}
+
+fn scan_options<'a>(args: &Args<'a>, out: &mut Reply<'_>) -> Option<ScanOptions<'a>> {
+    let mut o = ScanOptions {
+        count: 10,
+        pattern: None,
+        type_name: None,
+    };
+    let mut i = 2;
+    while i < args.len() {
+        if i + 1 >= args.len() {
+            out.syntax_error();
+            return None;
+        }
+        let value = args.get(i + 1);
+        match args.get(i).to_ascii_uppercase().as_slice() {
+            b"COUNT" => {
+                let n = int_arg(value, out)?;
+                if n < 1 {
+                    out.syntax_error();
+                    return None;
+                }
+                o.count = n as usize;
+            }
+            b"MATCH" => o.pattern = Some(value),
+            b"TYPE" => o.type_name = Some(value.to_ascii_lowercase()),
+            _ => {
+                out.syntax_error();
+                return None;
+            }
+        }
+        i += 2;
+    }
+    Some(o)
+}
+
+/// SCAN walks keys in the order of their rotated hash (shard first, see
+/// `keyspace`); the cursor is the next position to visit, so every key
+/// present for the whole iteration is returned exactly once, even while
+/// shards grow. One call looks at one shard at a time, holding only its
+/// lock, and costs O(keys in the shards it visits).
+pub(crate) fn scan(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let Some(cursor) = std::str::from_utf8(args.get(1))
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return out.error(b"ERR invalid cursor");
+    };
+    let Some(o) = scan_options(args, out) else { return };
+    let clock = ctx.db.clock;
+    let mut picked: Vec<(u64, Vec<u8>, &'static str)> = Vec::new();
+    let mut next = 0;
+    let first = shard_of_scan(cursor);
+    ctx.db.each_shard(first, |i, shard| {
+        let from = if i == first {
+            cursor
+        } else {
+            (i as u64) << (64 - SHARD_BITS)
+        };
+        let mut here: Vec<(u64, &[u8], &'static str)> = shard
+            .entries()
+            .map(|e| (scan_order(e.hash()), e))
+            .filter(|(pos, e)| *pos >= from && !e.is_expired(clock))
+            .map(|(pos, e)| (pos, e.key(), e.value.type_name()))
+            .collect();
+        here.sort_unstable_by_key(|(pos, ..)| *pos);
+        let room = o.count.saturating_sub(picked.len());
+        // Never split keys that share a position between two calls.
+        let mut take = room.min(here.len());
+        while take < here.len() && take > 0 && here[take].0 == here[take - 1].0 {
+            take += 1;
+        }
+        picked.extend(here[..take].iter().map(|(pos, k, t)| (*pos, k.to_vec(), *t)));
+        if take < here.len() {
+            next = here[take].0;
+            return false;
+        }
+        if picked.len() >= o.count {
+            next = if i + 1 < SHARDS {
+                ((i + 1) as u64) << (64 - SHARD_BITS)
+            } else {
+                0
+            };
+            return false;
+        }
+        true
+    });
+    let keys: Vec<&[u8]> = picked
+        .iter()
+        .filter(|(_, k, _)| o.pattern.is_none_or(|p| glob::matches(p, k, false)))
+        .filter(|(_, _, t)| o.type_name.as_deref().is_none_or(|want| want == t.as_bytes()))
+        .map(|(_, k, _)| k.as_slice())
+        .collect();
+    out.array(2);
+    out.bulk(next.to_string().as_bytes());
+    out.array(keys.len());
+    for k in keys {
+        out.bulk(k);
+    }
+}
