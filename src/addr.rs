@@ -130,6 +130,9 @@ impl fmt::Display for Address {
 }
 
 /// Where a connection came from: [`Conn::origin`](crate::Conn::origin).
+///
+/// Any thread (a plain value). See the example on
+/// [`Conn::origin`](crate::Conn::origin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Origin {

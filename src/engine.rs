@@ -251,6 +251,31 @@ impl EngineBuilder {
 
     /// TCP keepalive probes on every accepted or enrolled TCP connection
     /// (default: the system's, normally off). Any thread (before start).
+    ///
+    /// # Examples
+    ///
+    /// The connection and listener options together:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use netreactor::{Engine, EventHandler, Keepalive};
+    ///
+    /// struct Nothing;
+    /// impl EventHandler for Nothing {}
+    ///
+    /// let engine = Engine::builder()
+    ///     .tcp_keepalive(Keepalive { idle: Duration::from_secs(60), interval: Duration::from_secs(10), retries: 5 })
+    ///     .recv_buffer_size(256 * 1024)
+    ///     .send_buffer_size(256 * 1024)
+    ///     .listen_backlog(1024)
+    ///     .linger_zero(false)
+    ///     .freebind(false)
+    ///     .pin_threads_to([0])
+    ///     .start(Nothing, "tcp://127.0.0.1:0")?;
+    /// let _client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// engine.stop();
+    /// # Ok::<(), netreactor::Error>(())
+    /// ```
     pub fn tcp_keepalive(mut self, probes: Keepalive) -> Self {
         self.cfg.conn_options.keepalive = Some(probes.to_parts());
         self
@@ -261,6 +286,8 @@ impl EngineBuilder {
     /// had to drop). A non-zero SO_LINGER is not offered: it would make
     /// `close(2)` block the loop thread; [`close_linger`](EngineBuilder::close_linger)
     /// bounds graceful closes instead. Any thread (before start).
+    ///
+    /// See the example on [`tcp_keepalive`](EngineBuilder::tcp_keepalive).
     pub fn linger_zero(mut self, on: bool) -> Self {
         self.cfg.conn_options.linger_zero = on;
         self
@@ -269,6 +296,8 @@ impl EngineBuilder {
     /// SO_RCVBUF for every connection, set on the listeners so accepted
     /// sockets inherit it before the handshake (default: the system's).
     /// Any thread (before start).
+    ///
+    /// See the example on [`tcp_keepalive`](EngineBuilder::tcp_keepalive).
     pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
         self.listen.recv_buffer = Some(bytes);
         self
@@ -277,6 +306,8 @@ impl EngineBuilder {
     /// SO_SNDBUF for every connection, as
     /// [`recv_buffer_size`](EngineBuilder::recv_buffer_size). Any thread
     /// (before start).
+    ///
+    /// See the example on [`tcp_keepalive`](EngineBuilder::tcp_keepalive).
     pub fn send_buffer_size(mut self, bytes: usize) -> Self {
         self.listen.send_buffer = Some(bytes);
         self
@@ -285,6 +316,8 @@ impl EngineBuilder {
     /// The listen backlog (default: `/proc/sys/net/core/somaxconn`, at most
     /// 65535; the kernel caps it at somaxconn anyway). Any thread (before
     /// start).
+    ///
+    /// See the example on [`tcp_keepalive`](EngineBuilder::tcp_keepalive).
     pub fn listen_backlog(mut self, connections: u32) -> Self {
         self.listen.backlog = i32::try_from(connections).unwrap_or(i32::MAX);
         self
@@ -292,6 +325,8 @@ impl EngineBuilder {
 
     /// Binds the TCP listeners to a network interface (SO_BINDTODEVICE;
     /// needs CAP_NET_RAW on older kernels). Any thread (before start).
+    ///
+    /// See the example on [`tcp_keepalive`](EngineBuilder::tcp_keepalive).
     pub fn bind_device(mut self, interface: &str) -> Self {
         self.listen.device = Some(interface.to_owned());
         self
@@ -299,6 +334,8 @@ impl EngineBuilder {
 
     /// IP_FREEBIND on the TCP listeners: bind an address that is not (yet)
     /// configured on this host. Any thread (before start).
+    ///
+    /// See the example on [`tcp_keepalive`](EngineBuilder::tcp_keepalive).
     pub fn freebind(mut self, on: bool) -> Self {
         self.listen.freebind = on;
         self
@@ -307,6 +344,8 @@ impl EngineBuilder {
     /// IP_TRANSPARENT on the TCP listeners: accept connections addressed to
     /// any IP (transparent proxying with TPROXY; needs CAP_NET_ADMIN). Any
     /// thread (before start).
+    ///
+    /// See the example on [`tcp_keepalive`](EngineBuilder::tcp_keepalive).
     pub fn transparent(mut self, on: bool) -> Self {
         self.listen.transparent = on;
         self
@@ -317,6 +356,8 @@ impl EngineBuilder {
     /// [`pin_threads`](EngineBuilder::pin_threads) takes cores `0..`.
     /// `start` refuses core numbers the machine does not have. Any thread
     /// (before start).
+    ///
+    /// See the example on [`tcp_keepalive`](EngineBuilder::tcp_keepalive).
     pub fn pin_threads_to(mut self, cores: impl IntoIterator<Item = usize>) -> Self {
         self.pinned = Some(cores.into_iter().collect());
         self

@@ -54,18 +54,24 @@ pub struct DialOptions {
 
 impl DialOptions {
     /// The balancer picks the loop; no context. Any thread.
+    ///
+    /// See the example on [`EngineHandle::dial_with`].
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Connect on loop `i` (for a proxy: the inbound connection's own loop,
     /// `conn.id().event_loop()`, so the pair never crosses threads).
+    ///
+    /// See the example on [`EngineHandle::dial_with`].
     pub fn on_loop(mut self, i: usize) -> Self {
         self.event_loop = Some(i);
         self
     }
 
     /// The connection's context from the start, as if `set_context(value)`.
+    ///
+    /// See the example on [`EngineHandle::dial_with`].
     pub fn context<T: Any + Send>(mut self, value: T) -> Self {
         self.context = Some(Box::new(value));
         self
@@ -74,6 +80,8 @@ impl DialOptions {
 
 /// A connected socket [`EngineHandle::enroll`] can adopt:
 /// `std::net::TcpStream` or `std::os::unix::net::UnixStream`.
+///
+/// Any thread. See the example on [`EngineHandle::enroll`].
 pub trait Enroll: sealed::Sealed {
     /// The descriptor, the peer's IP address and whether it is TCP.
     #[doc(hidden)]

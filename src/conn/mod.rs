@@ -161,7 +161,6 @@ pub(crate) struct Timing {
     pub(crate) partial_since: Option<Instant>,
     /// The deadline of this connection's armed idle timer entry.
     pub(crate) idle_timer: Option<Instant>,
-    /// Timers requested in the current callback: (delay, token).
     /// When a closing connection stops waiting for its output to drain
     /// (`None`: the linger is unbounded).
     pub(crate) linger_deadline: Option<Instant>,
@@ -193,6 +192,9 @@ impl Timing {
 }
 
 /// Who is at the other end of a Unix socket: [`Conn::peer_credentials`].
+///
+/// Any thread (a plain value). See the example on
+/// [`Conn::peer_credentials`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PeerCredentials {
     /// The peer's process id.
@@ -331,6 +333,32 @@ impl Conn {
     ///
     /// # Errors
     /// The connection is not a Unix socket (`InvalidInput`), or the call failed.
+    ///
+    /// See the example in the guide, "Unix sockets and several listeners".
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::os::unix::net::UnixStream;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// /// Tells each Unix peer its own uid.
+    /// struct WhoAmI;
+    /// impl EventHandler for WhoAmI {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         let uid = conn.peer_credentials().map_or(u32::MAX, |c| c.uid);
+    ///         conn.write(format!("{uid}").as_bytes());
+    ///         Action::Close
+    ///     }
+    /// }
+    ///
+    /// let path = std::env::temp_dir().join(format!("nr-doc-cred-{}.sock", std::process::id()));
+    /// let engine = Engine::builder().start(WhoAmI, format!("unix://{}", path.display()))?;
+    /// let mut answer = String::new();
+    /// UnixStream::connect(&path)?.read_to_string(&mut answer)?;
+    /// assert!(answer.parse::<u32>().is_ok());
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peer_credentials(&self) -> io::Result<PeerCredentials> {
         let (pid, uid, gid) = sys::socket::peer_credentials(self.fd.as_fd())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("no peer credentials: {e}")))?;
@@ -855,16 +883,22 @@ impl Conn {
     /// down. Bytes already received stay in the inbound buffer. For a relay
     /// whose other side is not keeping up (the proxy pattern). Loop thread
     /// only.
+    ///
+    /// See the proxy pattern in the guide (`examples/proxy/relay.rs` uses it).
     pub fn pause_reading(&mut self) {
         self.reading_paused = true;
     }
 
     /// Reads again after [`pause_reading`](Conn::pause_reading). Loop thread only.
+    ///
+    /// See the proxy pattern in the guide (`examples/proxy/relay.rs` uses it).
     pub fn resume_reading(&mut self) {
         self.reading_paused = false;
     }
 
     /// True while the handler has paused reading. Loop thread only.
+    ///
+    /// See the proxy pattern in the guide (`examples/proxy/relay.rs` uses it).
     pub fn is_reading_paused(&self) -> bool {
         self.reading_paused
     }
@@ -1037,6 +1071,8 @@ impl Conn {
     ///
     /// # Errors
     /// The `getsockopt` calls failed.
+    ///
+    /// See the example on [`set_keepalive`](Conn::set_keepalive).
     pub fn keepalive(&self) -> io::Result<Option<Keepalive>> {
         Ok(
             sys::socket::keepalive(self.fd.as_fd())?.map(|(idle, interval, retries)| Keepalive {
@@ -1052,6 +1088,8 @@ impl Conn {
     ///
     /// # Errors
     /// The `setsockopt` call failed.
+    ///
+    /// See the example on [`set_keepalive`](Conn::set_keepalive).
     pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
         sys::socket::set_recv_buffer_size(self.fd.as_fd(), bytes)
     }
@@ -1061,6 +1099,8 @@ impl Conn {
     ///
     /// # Errors
     /// The `setsockopt` call failed.
+    ///
+    /// See the example on [`set_keepalive`](Conn::set_keepalive).
     pub fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
         sys::socket::set_send_buffer_size(self.fd.as_fd(), bytes)
     }
@@ -1069,6 +1109,8 @@ impl Conn {
     ///
     /// # Errors
     /// The `getsockopt` call failed.
+    ///
+    /// See the example on [`set_keepalive`](Conn::set_keepalive).
     pub fn recv_buffer_size(&self) -> io::Result<usize> {
         sys::socket::recv_buffer_size(self.fd.as_fd())
     }
@@ -1077,6 +1119,8 @@ impl Conn {
     ///
     /// # Errors
     /// The `getsockopt` call failed.
+    ///
+    /// See the example on [`set_keepalive`](Conn::set_keepalive).
     pub fn send_buffer_size(&self) -> io::Result<usize> {
         sys::socket::send_buffer_size(self.fd.as_fd())
     }
@@ -1186,6 +1230,28 @@ impl Conn {
                 None
             }
         }
+    }
+}
+
+/// The connection's socket, for socket options this crate does not wrap
+/// (with `socket2::SockRef::from(conn)` or `nix`), without `unsafe`. Loop
+/// thread only; do not close it or change its blocking mode.
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use netreactor::{Action, Conn, EventHandler};
+///
+/// struct Tos;
+/// impl EventHandler for Tos {
+///     fn on_open(&self, conn: &mut Conn) -> Action {
+///         let _ = nix::sys::socket::setsockopt(&conn.as_fd(), nix::sys::socket::sockopt::IpTos, &0x10);
+///         Action::Continue
+///     }
+/// }
+/// ```
+impl AsFd for Conn {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 

@@ -163,11 +163,13 @@ impl Listener {
         self.paused_until = Some(Instant::now() + d);
     }
 
-    /// How long until a paused listener should be re-armed.
+    /// True while accepting is paused (out of descriptors, or
+    /// `max_connections` with `Pause`).
     pub(crate) fn is_paused(&self) -> bool {
         self.paused_until.is_some()
     }
 
+    /// How long until a paused listener should be re-armed.
     pub(crate) fn timeout(&self, now: Instant) -> Option<Duration> {
         self.paused_until.map(|t| t.saturating_duration_since(now))
     }

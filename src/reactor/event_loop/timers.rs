@@ -131,12 +131,12 @@ impl<H: EventHandler> EventLoop<H> {
         let engine = EngineHandle::from_shared(self.engine.clone());
         let handler = &*self.handler;
         let delay = match catch_unwind(AssertUnwindSafe(|| handler.on_tick(&engine))) {
-            Ok((delay, action)) => {
-                if action == Action::Shutdown {
-                    self.engine.request_stop(self.engine.shutdown_deadline());
-                }
-                delay
+            Ok((_, Action::Shutdown)) => {
+                // No more ticks: the stop is on its way.
+                self.engine.request_stop(self.engine.shutdown_deadline());
+                return;
             }
+            Ok((delay, _)) => delay,
             Err(p) => {
                 log::error!("netreactor: on_tick panicked: {}", panic_message(p.as_ref()));
                 Duration::from_secs(1)
