@@ -389,8 +389,9 @@ pub trait EventHandler: Send + Sync + 'static {
 
     /// Output that a full socket had held back has now been sent completely.
     /// Use it to stream more data without holding it all in memory. It only
-    /// follows a flush that left output behind: if the kernel took
-    /// everything, nothing is pending and it does not run.
+    /// follows a flush that left output behind (if the kernel took
+    /// everything, nothing is pending and it does not run), or a
+    /// [`Conn::notify_when_drained`] request.
     ///
     /// Runs on the loop thread that owns the connection (`nr-loop-N`).
     ///

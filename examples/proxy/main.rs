@@ -11,13 +11,11 @@
 mod common;
 mod relay;
 
-use netreactor::Engine;
-
 fn main() -> netreactor::Result<()> {
     let args = common::Args::parse("tcp://127.0.0.1:8000");
     let upstream = args.get("upstream").unwrap_or("tcp://127.0.0.1:9000").to_owned();
     eprintln!("proxy: {} -> {upstream}", args.addr);
-    Engine::builder()
+    relay::engine_builder()
         .event_loops(args.loops)
         .handle_signals(true)
         .run(relay::Relay::new(&upstream), args.addr.as_str())

@@ -7,6 +7,8 @@
 //!   queued, this side stops reading (`pause_reading`) and asks the other to
 //!   wake it once its queue has drained (`on_writable`), so a slow side slows
 //!   the fast one down through TCP flow control and memory stays bounded.
+//!   (`Conn::notify_when_drained`: `on_writable` alone would not run if the
+//!   peer's flush emptied its queue without the socket ever filling up.)
 //! - Closing: end of file is passed on as a half-close (the other side sends
 //!   FIN after what it has queued); a connection that ends for any other
 //!   reason closes its partner after the partner has flushed.
@@ -16,13 +18,25 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use netreactor::{Action, CloseReason, Conn, ConnHandle, DialOptions, EngineHandle, EventHandler, Origin};
+use netreactor::{
+    Action, CloseReason, Conn, ConnHandle, DialOptions, Engine, EngineBuilder, EngineHandle, EventHandler, Origin,
+};
 
 /// Queued bytes on the other side past which this side pauses reading.
 pub(crate) const HIGH_WATER: usize = 256 * 1024;
 
 /// How long a dial to the upstream may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The engine settings a relay needs: the engine must not pause reading a
+/// connection because its own output is backed up. In a relay the two
+/// directions of a connection are independent streams, and pausing one for
+/// the other deadlocks a pair whose both directions fill up (the echo case:
+/// each side would wait for the other to read). The relay pauses the
+/// *other* side instead.
+pub(crate) fn engine_builder() -> EngineBuilder {
+    Engine::builder().pause_reading_when_unwritable(false)
+}
 
 /// The proxy: listens, and relays each connection to `upstream`.
 pub(crate) struct Relay {
@@ -75,12 +89,11 @@ fn forward(conn: &mut Conn) -> Action {
     if peer.queued_bytes() > HIGH_WATER {
         conn.pause_reading();
         let me = conn.handle();
+        // The peer wakes us once everything it has queued is sent (at once
+        // if that is already so when this runs).
         let asked = peer.call(move |p| {
-            if p.outbound_len() == 0 {
-                let _ = me.call(resume);
-            } else {
-                side(p).wake_when_drained = Some(me);
-            }
+            side(p).wake_when_drained = Some(me);
+            p.notify_when_drained();
             Action::Continue
         });
         if asked.is_err() {

@@ -878,6 +878,21 @@ impl Conn {
         }
     }
 
+    /// Asks for [`on_writable`](crate::EventHandler::on_writable) once
+    /// everything queued on this connection has been sent: right after this
+    /// callback if the flush that ends it empties the queue, or later when
+    /// the socket has drained. The reliable way to wait for a connection to
+    /// catch up (a relay pausing its other side, the proxy pattern), where
+    /// `on_writable` alone runs only after the socket was full. Loop thread
+    /// only.
+    ///
+    /// See the proxy pattern in the guide (`examples/proxy/relay.rs` uses it).
+    pub fn notify_when_drained(&mut self) {
+        // `write_blocked` is what makes the loop call on_writable once the
+        // queue is empty; nothing else reads it.
+        self.write_blocked = true;
+    }
+
     /// Stops reading from the peer until [`resume_reading`](Conn::resume_reading):
     /// what it sends waits in the kernel, and TCP's flow control slows it
     /// down. Bytes already received stay in the inbound buffer. For a relay
