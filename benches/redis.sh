@@ -201,8 +201,9 @@ def paired(a, b, i):
     ratios = sorted(x[i] / by_rep[x[0]] for x in a if x[0] in by_rep and by_rep[x[0]] > 0)
     return f"{med(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})" if ratios else "–"
 print(f"| test | clients | pipeline | server CPU µs/req {base} | {peer} | ratio | paired ratio (min–max) "
-      f"| kernel share {base} / {peer} | p99 ms {base} / {peer} | p99 ratio | req/s {base} / {peer} |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+      f"| kernel share {base} / {peer} | p99 ms {base} / {peer} | p99 ratio | p99 paired ratio (min–max) "
+      f"| req/s {base} / {peer} |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for (test, c, p), by in runs.items():
     a, b = by.get(base, []), by.get(peer, [])
     if not a or not b:
@@ -211,7 +212,7 @@ for (test, c, p), by in runs.items():
     pa, pb = med([x[3] for x in a]), med([x[3] for x in b])
     print(f"| {test} | {c} | {p} | {ca:.2f} | {cb:.2f} | {ca / cb:.2f} | {paired(a, b, 1)} "
           f"| {med([x[4] for x in a]):.0%} / {med([x[4] for x in b]):.0%} | {pa:.3f} / {pb:.3f} | {pa / pb:.2f} "
-          f"| {med([x[2] for x in a]):,.0f} / {med([x[2] for x in b]):,.0f} |")
+          f"| {paired(a, b, 3)} | {med([x[2] for x in a]):,.0f} / {med([x[2] for x in b]):,.0f} |")
 try:
     mem, nconns = {}, 0
     for line in open(mem_file):

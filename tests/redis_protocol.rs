@@ -373,6 +373,18 @@ fn resp3_after_hello_3() {
     assert_eq!(c.cmd("ZSCORE z m"), Reply::bulk("0.10000000000000001"));
     assert_eq!(c.cmd("LPOP nolist 2"), Reply::Null);
     assert_eq!(c.cmd("RESET"), Reply::status("RESET"));
+    // HELLO authenticates (the default user has no password) and names.
+    let Reply::Map(hello) = c.cmd("HELLO 3 AUTH default anything SETNAME app-1") else {
+        panic!("HELLO 3 AUTH ... SETNAME ... answers a map")
+    };
+    assert_eq!(hello[2], (Reply::bulk("proto"), Reply::Int(3)));
+    assert_eq!(c.cmd("CLIENT GETNAME"), Reply::bulk("app-1"));
+    assert_eq!(
+        c.cmd("HELLO 3 SETNAME"),
+        Reply::error("ERR Syntax error in HELLO option 'SETNAME'")
+    );
+    assert_eq!(c.cmd("RESET"), Reply::status("RESET"));
+    assert_eq!(c.cmd("CLIENT GETNAME"), Reply::Null);
 }
 
 #[test]
