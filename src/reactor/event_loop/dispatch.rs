@@ -20,10 +20,16 @@ impl<H: EventHandler> EventLoop<H> {
                 self.mailbox().woken();
                 self.shared().counters.wakeups.add(1);
             }
-            token if self.listener_of(token).is_some() => self.accept(FIRST_LISTENER - token),
             token => {
                 let id = self.conns.id_of(token);
-                let Some(conn) = self.conns.get_mut(id) else { return };
+                let Some(conn) = self.conns.get_mut(id) else {
+                    // Not a connection (the hot case): one of this loop's
+                    // listeners (`reuse_port`), or a connection closed since.
+                    if self.listener_of(token).is_some() {
+                        self.accept(FIRST_LISTENER - token);
+                    }
+                    return;
+                };
                 let reading = conn.interest.read;
                 // Without read interest a hang-up has no read to report it.
                 let dead = ev.hangup && !reading;
