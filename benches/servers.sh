@@ -8,6 +8,9 @@ server_cmd() {
     local a=127.0.0.1:0
     case $1 in
         nr) echo "$BIN/nr-echo --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
+        # nr-echo built from another commit, copied into $BIN as nr-echo-base:
+        # before/after runs of one change in one sitting.
+        nr-base) echo "$BIN/nr-echo-base --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
         epoll) echo "$BIN/peer-epoll --addr $a --threads $LOOPS" ;;
         epoll-et) echo "$BIN/peer-epoll --addr $a --threads $LOOPS --et 1" ;;
         tokio-mt) echo "$BIN/peer-tokio-mt --addr $a --threads $LOOPS" ;;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// assert!(matches!(err, Error::InvalidConfig(_)));
 /// assert_eq!(err.to_string(), "invalid configuration: event_loops must be 1..=1024, got 0");
 ///
-/// assert!(matches!(Address::parse("udp://127.0.0.1:53"), Err(Error::InvalidAddress(_))));
+/// assert!(matches!(Address::parse("sctp://127.0.0.1:53"), Err(Error::InvalidAddress(_))));
 ///
 /// let engine = Engine::builder().event_loops(1).start(Nothing, "tcp://127.0.0.1:0")?;
 /// let taken = engine.local_addr().to_string();
