@@ -88,6 +88,9 @@ impl Outbound {
         }
         let result = if q.chunks.is_empty() {
             sys::socket::send_datagram(fd, &[IoSlice::new(&q.tail)], to)
+        } else if q.chunks.len() == 1 && q.tail.is_empty() {
+            // An echo of a datagram too big to copy: no gather list to build.
+            sys::socket::send_datagram(fd, &[IoSlice::new(&q.chunks[0])], to)
         } else if q.chunks.len() < MAX_IOVECS_PER_WRITE {
             let mut slices: Vec<IoSlice<'_>> = q.chunks.iter().map(|c| IoSlice::new(c)).collect();
             slices.push(IoSlice::new(&q.tail));
