@@ -20,19 +20,11 @@ cargo build --release -p netreactor-bench --bins >&2
 cargo build --release --example proxy >&2
 T="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
-start() { # start LOG CMD...: runs CMD on core 0, waits for its address in LOG
-    local log=$1; shift
-    taskset -c 0 "$@" > "$log" 2>&1 &
-    SPID=$!
-}
-addr_of() { # addr_of LOG PATTERN
-    for _ in $(seq 200); do
-        a=$(grep -m1 -oE "$2" "$1" 2>/dev/null || true)
-        [[ -n $a ]] && { echo "$a"; return; }
-        sleep 0.02
-    done
-    echo "no address in $1" >&2; exit 1
-}
+LOOPS=1
+NR_REUSEPORT=0
+BIN=$T
+# shellcheck source=benches/servers.sh
+source "$ROOT/benches/servers.sh"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 RESULTS="$OUT/results.jsonl"
@@ -41,21 +33,22 @@ for row in $ROWS; do
     conns=${row%%:*}; pipeline=${row##*:}
     for rep in $(seq "$REPS"); do
         for path in direct proxied; do
-            start "$OUT/echo.log" "$T/nr-echo" --addr 127.0.0.1:0 --loops 1
+            # shellcheck disable=SC2046
+            taskset -c 0 $(server_cmd nr) > "$OUT/echo.log" 2>&1 &
+            SPID=$!
             epid=$SPID
-            echo_addr=$(addr_of "$OUT/echo.log" 'addr=[^ ]+' | cut -d= -f2)
-            target=$echo_addr; measured=$epid; ppid=""
+            wait_ready "$OUT/echo.log" 10 || { echo "the echo server did not start" >&2; exit 1; }
+            target=$SADDR; measured=$epid; ppid=""
             if [[ $path == proxied ]]; then
                 p=$(port)
-                start "$OUT/proxy.log" "$T/examples/proxy" --addr "tcp://127.0.0.1:$p" --loops 1 --upstream "tcp://$echo_addr"
-                ppid=$SPID
+                taskset -c 0 "$T/examples/proxy" --addr "tcp://127.0.0.1:$p" --loops 1 --upstream "tcp://$SADDR" \
+                    > "$OUT/proxy.log" 2>&1 &
+                ppid=$!
                 for _ in $(seq 200); do (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.02; done
                 target=127.0.0.1:$p; measured=$ppid
             fi
             line=$(taskset -c 1 "$T/loadgen" --addr "$target" --conns "$conns" --pipeline "$pipeline" \
                 --duration "$DURATION" --server-pid "$measured" --label "$path" --json)
-            echo_cpu=""
-            [[ -n $ppid ]] && echo_cpu=$(cat "/proc/$epid/stat" | awk '{print $14+$15}')
             echo "{\"row\":\"$row\",\"rep\":$rep,\"path\":\"$path\",\"loadgen\":$line}" >> "$RESULTS"
             echo "$row rep $rep $path: $line" >&2
             [[ -n $ppid ]] && { kill "$ppid"; wait "$ppid" 2>/dev/null || true; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# UDP echo: netreactor (nr-udp) against a raw-epoll UDP echo (peer-udp-epoll,
+# UDP echo: netreactor (nr-echo on udp://, "nr-udp") against a raw-epoll UDP echo (peer-udp-epoll,
 # the floor) and a tokio UdpSocket echo (peer-udp-tokio), alternated in one
 # sitting, server pinned to one core and the load generator (udpgen) to the
 # other. Reports datagrams/s and the server's CPU per datagram (from
@@ -25,19 +25,15 @@ WARMUP=${UDP_WARMUP:-1}
 SCPU=${UDP_SERVER_CPU:-0}
 CCPU=${UDP_CLIENT_CPU:-1}
 OUT=${UDP_OUT:-$ROOT/target/udp/$(date +%Y%m%d-%H%M%S)}
-SERVERS="nr epoll tokio"
+SERVERS="nr-udp udp-epoll udp-tokio"
 mkdir -p "$OUT"
 
 cargo build --release -p netreactor-bench --bins >&2
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
-cmd() {
-    case $1 in
-        nr) echo "$BIN/nr-udp --addr udp://127.0.0.1:0 --loops 1" ;;
-        epoll) echo "$BIN/peer-udp-epoll --addr 127.0.0.1:0 --threads 1" ;;
-        tokio) echo "$BIN/peer-udp-tokio --addr 127.0.0.1:0 --threads 1" ;;
-    esac
-}
+LOOPS=1
+# shellcheck source=benches/servers.sh
+source "$ROOT/benches/servers.sh"
 
 RESULTS="$OUT/results.tsv"
 echo -e "size\trep\tserver\trate\tcpu_per_datagram_us\tuser_us\tsys_us\tlost" > "$RESULTS"
@@ -46,18 +42,12 @@ for size in $SIZES; do
         for server in $SERVERS; do
             log="$OUT/$server-$size-$rep.log"
             # shellcheck disable=SC2046
-            taskset -c "$SCPU" $(cmd "$server") > "$log" 2>&1 &
-            spid=$!
-            addr=""
-            for _ in $(seq 200); do
-                addr=$(grep -m1 -o 'addr=[^ ]*' "$log" 2>/dev/null | cut -d= -f2 || true)
-                [[ -n $addr ]] && break
-                sleep 0.02
-            done
-            [[ -n $addr ]] || { echo "server $server did not start" >&2; exit 1; }
-            line=$(taskset -c "$CCPU" "$BIN/udpgen" --addr "$addr" --conns "$CONNS" --pipeline "$PIPELINE" \
-                --size "$size" --duration "$DURATION" --warmup "$WARMUP" --pid "$spid")
-            kill "$spid"; wait "$spid" 2>/dev/null || true
+            taskset -c "$SCPU" $(server_cmd "$server") > "$log" 2>&1 &
+            SPID=$!
+            wait_ready "$log" 10 || { echo "server $server did not start" >&2; exit 1; }
+            line=$(taskset -c "$CCPU" "$BIN/udpgen" --addr "$SADDR" --conns "$CONNS" --pipeline "$PIPELINE" \
+                --size "$size" --duration "$DURATION" --warmup "$WARMUP" --pid "$SPID")
+            kill "$SPID"; wait "$SPID" 2>/dev/null || true
             get() { sed -E "s/.*$1=([^ ]+).*/\1/" <<<"$line"; }
             echo -e "$size\t$rep\t$server\t$(get rate)\t$(get cpu_per_datagram_us)\t$(get server_user_us)\t$(get server_sys_us)\t$(get lost)" >> "$RESULTS"
             echo "size $size rep $rep $server: $line" >&2
@@ -79,10 +69,10 @@ for size in dict.fromkeys(r["size"] for r in rows):
         rate = [float(r["rate"]) for r in runs.values()]
         cpu = [float(r["cpu_per_datagram_us"]) for r in runs.values()]
         share = statistics.median(float(r["user_us"]) / max(float(r["user_us"]) + float(r["sys_us"]), 1) for r in runs.values())
-        if server == "nr":
+        if server == "nr-udp":
             paired = "–"
         else:
-            ratios = [float(by["nr"][k]["cpu_per_datagram_us"]) / float(v["cpu_per_datagram_us"]) for k, v in runs.items() if k in by["nr"] and float(v["cpu_per_datagram_us"]) > 0]
+            ratios = [float(by["nr-udp"][k]["cpu_per_datagram_us"]) / float(v["cpu_per_datagram_us"]) for k, v in runs.items() if k in by["nr-udp"] and float(v["cpu_per_datagram_us"]) > 0]
             paired = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
         print(f"| {size} | {server} | {statistics.median(rate):,.0f} ({min(rate):,.0f}–{max(rate):,.0f}) | {statistics.median(cpu):.2f} ({min(cpu):.2f}–{max(cpu):.2f}) | {share:.0%} | {paired} |")
 PY

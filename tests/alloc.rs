@@ -2,56 +2,23 @@
 //! thread: a counting global allocator counts only allocations made while a
 //! thread-local flag is set, and the handler sets it on the loop thread.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod util;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use netreactor::codec::LengthFieldCodec;
 use netreactor::{Action, Conn, Engine, EventHandler, Frame};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static ON_LOOP: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ON_LOOP.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ON_LOOP.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: util::counting::Counting = util::counting::Counting;
 
 struct Echo;
 
 impl EventHandler for Echo {
     fn on_open(&self, _conn: &mut Conn) -> Action {
-        ON_LOOP.with(|c| c.set(true));
+        util::counting::count_this_thread();
         Action::Continue
     }
 
@@ -83,11 +50,11 @@ fn loop_allocations(
     for i in 0..warmup {
         round(&mut s, i);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = util::counting::allocations();
     for i in 0..rounds {
         round(&mut s, warmup + i);
     }
-    let used = ALLOCS.load(Ordering::Relaxed) - before;
+    let used = util::counting::allocations() - before;
     drop(s);
     engine.stop();
     used

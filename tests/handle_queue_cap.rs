@@ -80,17 +80,6 @@ fn check_stream(stream: &[u8], accepted: &[usize]) {
     assert_eq!(next, accepted, "messages received per writer vs accepted");
 }
 
-/// Resident set size of this process, in bytes.
-fn rss() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS in /proc/self/status");
-    let kb: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb * KIB
-}
-
 /// Echoes; hands each connection's handle to the test; keeps the reason
 /// of a close.
 #[derive(Default)]
@@ -222,7 +211,7 @@ fn run_flood() -> Flood {
     let handle = lock(&handler.handles)[&key].clone();
     assert_eq!(handle.queued_bytes(), 0);
 
-    let rss_before = rss();
+    let rss_before = vm_rss_kib() * KIB;
     let flooding = Arc::new(AtomicBool::new(true));
     let monitor = {
         let (handle, flooding) = (handle.clone(), flooding.clone());
@@ -261,7 +250,7 @@ fn run_flood() -> Flood {
     wait_until(SETTLE, "the loop took every posted write", || {
         engine.stats().tasks_run > posted
     });
-    let rss_after = rss();
+    let rss_after = vm_rss_kib() * KIB;
     let flood = Flood {
         engine,
         handler,

@@ -8,56 +8,21 @@ mod util;
 #[path = "http/harness.rs"]
 mod harness;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use harness::server::{self, Config, HttpServer};
 use harness::{get, Client};
 use netreactor::{Action, CloseReason, Conn, EventHandler};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static ON_LOOP: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ON_LOOP.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ON_LOOP.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: util::counting::Counting = util::counting::Counting;
 
 /// The example's handler, marking its loop thread as counted.
 struct Counted(HttpServer);
 
 impl EventHandler for Counted {
     fn on_open(&self, conn: &mut Conn) -> Action {
-        ON_LOOP.with(|c| c.set(true));
+        util::counting::count_this_thread();
         self.0.on_open(conn)
     }
 
@@ -95,11 +60,11 @@ fn allocations(batch: &[u8], responses: usize, warmup: usize, rounds: usize) -> 
     for _ in 0..warmup {
         round(&mut c);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = util::counting::allocations();
     for _ in 0..rounds {
         round(&mut c);
     }
-    ALLOCS.load(Ordering::Relaxed) - before
+    util::counting::allocations() - before
 }
 
 #[test]

@@ -38,12 +38,6 @@ impl EventHandler for FrameEcho {
     }
 }
 
-fn vm_rss_kib() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// A 4-byte big-endian length header for `len` payload bytes.
 fn header(len: usize) -> [u8; 4] {
     (len as u32).to_be_bytes()

@@ -22,12 +22,6 @@ fn proxy_to(upstream: std::net::SocketAddr, loops: usize) -> util::Engine {
     )
 }
 
-fn vm_rss_kib() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[test]
 fn many_clients_get_their_bytes_echoed_through_the_proxy_intact() {
     let echo = start(Engine::builder().event_loops(2), Echo);

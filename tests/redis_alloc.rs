@@ -11,9 +11,6 @@ mod util;
 #[path = "redis/harness.rs"]
 mod harness;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -21,40 +18,8 @@ use harness::server::{self, Config, RedisServer};
 use harness::{encode, Client, Reply};
 use netreactor::{Action, CloseReason, Conn, Engine, EngineHandle, EventHandler};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static ON_LOOP: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ON_LOOP.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ON_LOOP.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: util::counting::Counting = util::counting::Counting;
 
 /// The example's handler, marking its loop thread as counted.
 struct Counted(RedisServer);
@@ -65,7 +30,7 @@ impl EventHandler for Counted {
     }
 
     fn on_open(&self, conn: &mut Conn) -> Action {
-        ON_LOOP.with(|c| c.set(true));
+        util::counting::count_this_thread();
         self.0.on_open(conn)
     }
 
@@ -103,11 +68,11 @@ fn allocations(warmup: usize, rounds: usize, mut round: impl FnMut(&mut Client, 
     for i in 0..warmup {
         round(&mut c, i);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = util::counting::allocations();
     for i in 0..rounds {
         round(&mut c, warmup + i);
     }
-    ALLOCS.load(Ordering::Relaxed) - before
+    util::counting::allocations() - before
 }
 
 #[test]

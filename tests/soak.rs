@@ -17,14 +17,6 @@ const THREADS: usize = 4;
 const WARM_UP_CYCLES: usize = 5_000;
 const CYCLES: usize = 20_000;
 
-/// Resident set size of this process, from VmRSS in /proc/self/status.
-fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
-    let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 /// `cycles` connect / round trip / FIN / EOF cycles spread over THREADS threads.
 fn churn(addr: std::net::SocketAddr, cycles: usize, seed: u64) {
     let per_thread = cycles / THREADS;
@@ -70,12 +62,12 @@ fn churn_of_20000_connections_leaves_no_fd_connection_or_memory_behind() {
     wait_until(SETTLE, "the warm-up connections are closed", || {
         engine.connection_count() == 0
     });
-    let rss_warm = rss_bytes();
+    let rss_warm = vm_rss_kib() * 1024;
 
     churn(addr, CYCLES - WARM_UP_CYCLES, 2);
     wait_until(SETTLE, "every connection is closed", || engine.connection_count() == 0);
     let took = started.elapsed();
-    let rss_after = rss_bytes();
+    let rss_after = vm_rss_kib() * 1024;
 
     let stats = engine.stats();
     assert_eq!(stats.accepted, CYCLES as u64, "connections accepted");

@@ -141,6 +141,25 @@ pub fn reuseport_listeners(addr: SocketAddr, n: usize) -> std::io::Result<Vec<Tc
     Ok(v)
 }
 
+/// `n` non-blocking UDP sockets sharing one port through `SO_REUSEPORT`
+/// (port 0 picks a free port for the first), for the UDP peers.
+pub fn reuseport_udp_sockets(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
+    let bind = |addr: SocketAddr| -> std::io::Result<std::net::UdpSocket> {
+        let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None)?;
+        s.set_reuse_port(true)?;
+        s.bind(&addr.into())?;
+        s.set_nonblocking(true)?;
+        Ok(s.into())
+    };
+    let first = bind(addr)?;
+    let bound = first.local_addr()?;
+    let mut v = vec![first];
+    for _ in 1..n.max(1) {
+        v.push(bind(bound)?);
+    }
+    Ok(v)
+}
+
 /// Clock ticks per second for `/proc/*/stat` times.
 pub fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no preconditions.

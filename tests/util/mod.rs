@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod counting;
+
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::ops::Deref;
@@ -405,4 +407,11 @@ impl EventHandler for Echo {
         conn.echo_all();
         Action::Continue
     }
+}
+
+/// This process's resident set size (VmRSS), in KiB.
+pub(crate) fn vm_rss_kib() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }

@@ -1,6 +1,7 @@
 //! netreactor echo server through the public API (`conn.echo_all()`).
 //!
-//! `--addr IP:PORT` (127.0.0.1:0), `--loops N` (1), `--reuseport 0|1` (0).
+//! `--addr IP:PORT` (127.0.0.1:0; `udp://IP:PORT` serves UDP: each datagram
+//! back to its sender), `--loops N` (1), `--reuseport 0|1` (0).
 //! Prints `pid=PID addr=IP:PORT` when listening; SIGTERM/SIGINT stop it.
 
 use netreactor::{Action, Conn, EventHandler};

@@ -3,20 +3,11 @@
 //! epoll instance; on readiness it echoes datagrams with `recvfrom` and
 //! `sendto` until `EAGAIN`. Prints `pid=PID addr=IP:PORT` when listening.
 
-use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
-use netreactor_bench::{announce, parse_addr, Flags};
+use netreactor_bench::{announce, parse_addr, reuseport_udp_sockets, Flags};
 
 const USAGE: &str = "peer-udp-epoll --addr IP:PORT --threads N";
-
-fn udp_reuseport(addr: SocketAddr) -> UdpSocket {
-    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None).expect("socket");
-    s.set_reuse_port(true).expect("SO_REUSEPORT");
-    s.bind(&addr.into()).expect("bind");
-    s.set_nonblocking(true).expect("nonblocking");
-    s.into()
-}
 
 fn serve(socket: OwnedFd) {
     let fd = socket.as_raw_fd();
@@ -68,12 +59,8 @@ fn main() {
     let addr = flags.get("addr").unwrap_or("127.0.0.1:0");
     let addr = parse_addr(addr.trim_start_matches("udp://")).unwrap_or_else(|| flags.fail("bad --addr"));
     let threads: usize = flags.or("threads", flags.or("loops", 1usize)).max(1);
-    let first = udp_reuseport(addr);
-    let bound = first.local_addr().expect("local addr");
-    let mut sockets = vec![first];
-    for _ in 1..threads {
-        sockets.push(udp_reuseport(bound));
-    }
+    let sockets = reuseport_udp_sockets(addr, threads).expect("bind");
+    let bound = sockets[0].local_addr().expect("local addr");
     let handles: Vec<_> = sockets
         .into_iter()
         .enumerate()

@@ -3,19 +3,9 @@
 //! UDP server is usually written: `recv_from`, then `send_to`. Prints
 //! `pid=PID addr=IP:PORT` when listening.
 
-use std::net::SocketAddr;
-
-use netreactor_bench::{announce, parse_addr, Flags};
+use netreactor_bench::{announce, parse_addr, reuseport_udp_sockets, Flags};
 
 const USAGE: &str = "peer-udp-tokio --addr IP:PORT --threads N";
-
-fn socket(addr: SocketAddr) -> std::net::UdpSocket {
-    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None).expect("socket");
-    s.set_reuse_port(true).expect("SO_REUSEPORT");
-    s.bind(&addr.into()).expect("bind");
-    s.set_nonblocking(true).expect("nonblocking");
-    s.into()
-}
 
 fn main() {
     let flags = Flags::parse(USAGE, &[]);
@@ -23,12 +13,8 @@ fn main() {
     let addr = flags.get("addr").unwrap_or("127.0.0.1:0");
     let addr = parse_addr(addr.trim_start_matches("udp://")).unwrap_or_else(|| flags.fail("bad --addr"));
     let threads: usize = flags.or("threads", flags.or("loops", 1usize)).max(1);
-    let first = socket(addr);
-    let bound = first.local_addr().expect("local addr");
-    let mut sockets = vec![first];
-    for _ in 1..threads {
-        sockets.push(socket(bound));
-    }
+    let sockets = reuseport_udp_sockets(addr, threads).expect("bind");
+    let bound = sockets[0].local_addr().expect("local addr");
     let handles: Vec<_> = sockets
         .into_iter()
         .map(|s| {
