@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::action::Action;
 use crate::addr::Origin;
 use crate::id::ConnId;
 use crate::sys::waker::Waker;
@@ -33,6 +34,18 @@ pub(crate) struct Incoming {
     /// The peer's IP address (`None` for Unix sockets).
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) origin: Origin,
+}
+
+/// The closure of a `ConnHandle::call`, given the connection as `&mut dyn Any`.
+type ErasedCall = dyn FnOnce(&mut dyn Any) -> Action + Send;
+
+/// A `ConnHandle::call` closure as the loop runs it.
+pub(crate) struct CallFn(pub(crate) Box<ErasedCall>);
+
+impl std::fmt::Debug for CallFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallFn(..)")
+    }
 }
 
 /// A connection to open: where, how long to wait, the context it starts with.
@@ -54,9 +67,10 @@ pub(crate) enum Task {
     /// Open a connection (to the acceptor, which picks the loop; or to a
     /// loop, which connects).
     Dial(DialRequest),
-    /// Run a closure on a connection (`ConnHandle::call`). Erased, so the
-    /// mailbox knows no connection types: the loop downcasts it.
-    Call(ConnId, Box<dyn Any + Send>),
+    /// Run a closure on a connection (`ConnHandle::call`). It takes the
+    /// connection as `&mut dyn Any`, so the mailbox knows no connection
+    /// types (the closure downcasts; one allocation per call).
+    Call(ConnId, CallFn),
     Write(ConnId, Bytes),
     WriteVectored(ConnId, Vec<Bytes>),
     WriteFrame(ConnId, Bytes),

@@ -118,7 +118,7 @@ fn many_stalled_partial_frames_stay_within_the_engine_wide_budget() {
 }
 
 #[test]
-fn a_stalled_partial_frame_has_a_deadline_by_default() {
+fn a_stalled_partial_frame_is_closed_at_its_deadline_which_defaults_to_60_s() {
     assert_eq!(DEFAULT_FRAME_TIMEOUT, Duration::from_secs(60));
     // The mechanism, with a short deadline: a frame that stalls is closed
     // with the frame timeout, and a connection that stalls nothing is not.

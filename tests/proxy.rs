@@ -77,11 +77,13 @@ fn a_client_that_does_not_read_pauses_the_chain_and_memory_stays_bounded() {
     let sent = thread::spawn(move || {
         writer.write_all(&to_send).unwrap();
     });
-    // Give the chain time to fill every buffer and stall: the writer blocks.
-    let stalled = std::time::Instant::now();
-    while stalled.elapsed() < Duration::from_millis(1500) {
-        thread::park_timeout(Duration::from_millis(100));
-    }
+    // Every buffer of the chain fills and it stalls: neither engine reads.
+    wait_until_steady(
+        Duration::from_secs(20),
+        Duration::from_millis(300),
+        "the chain's reads",
+        || (proxy.stats().bytes_in, echo.stats().bytes_in),
+    );
     let grown_mib = vm_rss_kib().saturating_sub(rss_before) as f64 / 1024.0;
     assert!(!sent.is_finished(), "32 MiB went through without the client reading");
     assert!(

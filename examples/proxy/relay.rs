@@ -75,18 +75,21 @@ fn side(conn: &mut Conn) -> &mut Side {
 /// Hands what `conn` received to its peer; pauses reading if the peer is
 /// behind.
 fn forward(conn: &mut Conn) -> Action {
-    let Some(peer) = side(conn).peer.clone() else {
+    if side(conn).peer.is_none() {
         conn.pause_reading(); // the upstream is not connected yet
         return Action::Continue;
-    };
+    }
     let data = conn.take_inbound();
     if data.is_empty() {
         return Action::Continue;
     }
+    // Borrowed, not cloned: no reference counts touched per message.
+    let peer = side(conn).peer.as_ref().expect("checked above");
     if peer.async_write(data).is_err() {
         return Action::Close; // the peer is gone (or hopelessly behind)
     }
     if peer.queued_bytes() > HIGH_WATER {
+        let peer = peer.clone();
         conn.pause_reading();
         let me = conn.handle();
         // The peer wakes us once everything it has queued is sent (at once

@@ -1,5 +1,6 @@
 //! [`ConnHandle`]: a connection as any thread reaches it.
 
+use std::any::Any;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,10 +12,7 @@ use super::Conn;
 use crate::action::Action;
 use crate::error::{Error, Result};
 use crate::id::ConnId;
-use crate::mailbox::{Mailbox, Task};
-
-/// A closure for [`ConnHandle::call`], as the loop runs it.
-pub(crate) type CallFn = Box<dyn FnOnce(&mut Conn) -> Action + Send>;
+use crate::mailbox::{CallFn, Mailbox, Task};
 
 /// What a connection shares with its handles; allocated by the first
 /// [`Conn::handle`](crate::Conn::handle) call, so connections nobody holds a
@@ -421,8 +419,10 @@ impl ConnHandle {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn call(&self, f: impl FnOnce(&mut Conn) -> Action + Send + 'static) -> Result<()> {
-        let f: CallFn = Box::new(f);
-        self.post(Task::Call(self.id, Box::new(f)))
+        let f = CallFn(Box::new(move |conn: &mut dyn Any| {
+            f(conn.downcast_mut::<Conn>().expect("the loop passes the connection"))
+        }));
+        self.post(Task::Call(self.id, f))
     }
 
     /// Runs `on_traffic` for the connection on its loop, even with no new

@@ -6,7 +6,7 @@ mod handle;
 
 pub use self::halves::{Reader, Writer};
 pub use self::handle::ConnHandle;
-pub(crate) use self::handle::{CallFn, HandleShared};
+pub(crate) use self::handle::HandleShared;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -99,8 +99,9 @@ pub struct Conn {
     pub(crate) close_reason: Option<CloseReason>,
     /// The peer sent FIN; nothing more will be read.
     pub(crate) read_closed: bool,
-    /// Output was held back by a full socket (on_writable fires on drain).
-    pub(crate) write_blocked: bool,
+    /// `on_writable` is owed once the queue is empty: a flush left output
+    /// behind (a full socket), or the handler asked (`notify_when_drained`).
+    pub(crate) owe_on_writable: bool,
     pub(crate) queued_for_flush: bool,
     /// `on_close` has run: handles made now are dead from the start.
     pub(crate) closed: bool,
@@ -746,7 +747,7 @@ impl Conn {
                 if let Some(t) = self.timing.as_mut().filter(|_| f.sent > 0) {
                     t.last_progress = Instant::now();
                 }
-                self.write_blocked |= !f.all;
+                self.owe_on_writable |= !f.all;
                 Ok(())
             }
             Err(e) => {
@@ -888,9 +889,7 @@ impl Conn {
     ///
     /// See the proxy pattern in the guide (`examples/proxy/relay.rs` uses it).
     pub fn notify_when_drained(&mut self) {
-        // `write_blocked` is what makes the loop call on_writable once the
-        // queue is empty; nothing else reads it.
-        self.write_blocked = true;
+        self.owe_on_writable = true;
     }
 
     /// Stops reading from the peer until [`resume_reading`](Conn::resume_reading):

@@ -409,6 +409,32 @@ impl EventHandler for Echo {
     }
 }
 
+/// Polls `value` until it has stayed the same for `settle` (something that
+/// was moving has stopped: a stalled pipeline); panics naming `what` if it
+/// has not within `timeout`. Returns the settled value.
+pub(crate) fn wait_until_steady<T: PartialEq + std::fmt::Debug>(
+    timeout: Duration,
+    settle: Duration,
+    what: &str,
+    mut value: impl FnMut() -> T,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    let (mut last, mut since) = (value(), Instant::now());
+    loop {
+        std::thread::sleep(Duration::from_millis(10));
+        let now = value();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= settle {
+            return last;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} still moving after {timeout:?} (last {last:?})"
+        );
+    }
+}
+
 /// This process's resident set size (VmRSS), in KiB.
 pub(crate) fn vm_rss_kib() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

@@ -25,13 +25,12 @@ const DATAGRAMS_PER_EVENT: usize = 64;
 impl<H: EventHandler> EventLoop<H> {
     /// Puts this loop's socket for a UDP address in its slab.
     pub(super) fn add_datagram_socket(&mut self, socket: ListenSocket) -> std::io::Result<()> {
-        let id = self.conns.next_id();
-        self.poller.add(socket.fd.as_fd(), id.token(), Interest::READ)?;
-        let mut conn = self.new_conn(socket.fd, id, None, Origin::Accepted { listener: socket.index }, None);
+        let codec = self.clone_codec().flatten();
+        let origin = Origin::Accepted { listener: socket.index };
+        let id = self.insert_conn(socket.fd, None, origin, codec, Interest::READ)?;
+        let conn = self.conns.get_mut(id).expect("just inserted");
         conn.datagram = true;
-        conn.timing = None;
-        conn.codec = self.clone_codec().flatten();
-        self.conns.insert(conn);
+        conn.timing = None; // no timeouts on a socket that is not a connection
         Ok(())
     }
 

@@ -3,19 +3,14 @@
 //! failed when its timer fires first.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::sync::Arc;
-
-use bytes::BytesMut;
 
 use super::timers::TimerKind;
 use super::EventLoop;
 use crate::addr::Origin;
-use crate::buffer::outbound::Outbound;
-use crate::conn::{Conn, Timing, WriteSide};
 use crate::deadline;
 use crate::error::CloseReason;
-use crate::framing::FrameCodec;
 use crate::handler::EventHandler;
 use crate::id::ConnId;
 use crate::mailbox::DialRequest;
@@ -45,18 +40,19 @@ impl<H: EventHandler> EventLoop<H> {
             self.shared().remove_connection();
             return;
         };
-        let id = self.conns.next_id();
-        if let Err(e) = self.poller.add(fd.as_fd(), id.token(), Interest::WRITE) {
-            log::error!("netreactor: registering a dial failed: {e}");
-            self.shared().remove_connection();
-            return;
-        }
+        // Writable is the connect's outcome; nothing is read before on_open.
+        let id = match self.insert_conn(fd, Some(addr), Origin::Dialed, codec, Interest::WRITE) {
+            Ok(id) => id,
+            Err(e) => {
+                log::error!("netreactor: registering a dial failed: {e}");
+                self.shared().remove_connection();
+                return;
+            }
+        };
         self.shared().counters.dialed.add(1);
-        let mut conn = self.new_conn(fd, id, Some(addr), Origin::Dialed, codec);
-        conn.interest = Interest::WRITE;
+        let conn = self.conns.get_mut(id).expect("just inserted");
         conn.connecting = true;
         conn.context = context;
-        self.conns.insert(conn);
         if let Some(e) = failed {
             return self.dial_failed(id, e);
         }
@@ -92,46 +88,6 @@ impl<H: EventHandler> EventLoop<H> {
         if let Some(c) = self.conns.get_mut(id) {
             c.close_reason = Some(CloseReason::ConnectFailed(Arc::new(e)));
             self.close_now(id);
-        }
-    }
-
-    /// A connection's state as it joins the loop, before `on_open`.
-    pub(super) fn new_conn(
-        &self,
-        fd: OwnedFd,
-        id: ConnId,
-        peer: Option<std::net::SocketAddr>,
-        origin: Origin,
-        codec: Option<Box<dyn FrameCodec>>,
-    ) -> Conn {
-        Conn {
-            fd,
-            id,
-            peer,
-            inbound: BytesMut::new(),
-            outbound: Outbound::default(),
-            interest: Interest::READ,
-            close_reason: None,
-            read_closed: false,
-            write_blocked: false,
-            queued_for_flush: false,
-            closed: false,
-            output_dropped: false,
-            datagram: false,
-            connecting: false,
-            reading_paused: false,
-            lingering: false,
-            max_outbound: self.cfg.max_outbound_bytes,
-            write_side: WriteSide::Open,
-            writable: true,
-            codec,
-            origin: origin.to_raw(),
-            timing: self.cfg.times_every_connection().then(|| Timing::new(self.now)),
-            held: 0,
-            sent_by_flush: 0,
-            shared: None,
-            mailbox: self.shared().mailbox.clone(),
-            context: None,
         }
     }
 }

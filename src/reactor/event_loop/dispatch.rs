@@ -1,14 +1,20 @@
 //! One readiness event to the connection (or listener, or waker) it names;
 //! accepting in `reuse_port` mode, and registering new connections.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use super::{EventLoop, FIRST_LISTENER, WAKER};
+use bytes::BytesMut;
+
+use crate::addr::Origin;
+use crate::buffer::outbound::Outbound;
+use crate::conn::{Conn, Timing, WriteSide};
 use crate::error::panic_message;
 use crate::framing::FrameCodec;
 use crate::handler::EventHandler;
+use crate::id::ConnId;
 use crate::mailbox::Incoming;
 use crate::reactor::listener::admission;
 use crate::sys::epoll::{Event, Interest};
@@ -98,16 +104,62 @@ impl<H: EventHandler> EventLoop<H> {
             return;
         };
         let Incoming { fd, peer, origin } = incoming;
-        let id = self.conns.next_id();
-        if let Err(e) = self.poller.add(fd.as_fd(), id.token(), Interest::READ) {
-            log::error!("netreactor: registering a connection failed: {e}");
-            self.shared().remove_connection();
-            return;
-        }
+        let id = match self.insert_conn(fd, peer, origin, codec, Interest::READ) {
+            Ok(id) => id,
+            Err(e) => {
+                log::error!("netreactor: registering a connection failed: {e}");
+                self.shared().remove_connection();
+                return;
+            }
+        };
         self.shared().counters.accepted.add(1);
-        let conn = self.new_conn(fd, id, peer, origin, codec);
-        self.conns.insert(conn);
         let action = self.call(id, |h, c| h.on_open(c));
         self.after_callback(id, action);
+    }
+
+    /// Registers `fd` with the poller for `interest` and puts a fresh
+    /// connection for it in the slab (the one way a connection joins a
+    /// loop: accepted, enrolled, dialed, or a UDP socket).
+    pub(super) fn insert_conn(
+        &mut self,
+        fd: OwnedFd,
+        peer: Option<std::net::SocketAddr>,
+        origin: Origin,
+        codec: Option<Box<dyn FrameCodec>>,
+        interest: Interest,
+    ) -> std::io::Result<ConnId> {
+        let id = self.conns.next_id();
+        self.poller.add(fd.as_fd(), id.token(), interest)?;
+        let conn = Conn {
+            fd,
+            id,
+            peer,
+            inbound: BytesMut::new(),
+            outbound: Outbound::default(),
+            interest,
+            close_reason: None,
+            read_closed: false,
+            owe_on_writable: false,
+            queued_for_flush: false,
+            closed: false,
+            output_dropped: false,
+            datagram: false,
+            connecting: false,
+            reading_paused: false,
+            lingering: false,
+            max_outbound: self.cfg.max_outbound_bytes,
+            write_side: WriteSide::Open,
+            writable: true,
+            codec,
+            origin: origin.to_raw(),
+            timing: self.cfg.times_every_connection().then(|| Timing::new(self.now)),
+            held: 0,
+            sent_by_flush: 0,
+            shared: None,
+            mailbox: self.shared().mailbox.clone(),
+            context: None,
+        };
+        self.conns.insert(conn);
+        Ok(id)
     }
 }

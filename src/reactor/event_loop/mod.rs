@@ -178,12 +178,8 @@ impl<H: EventHandler> EventLoop<H> {
             return None; // no deadline: no clock read either
         }
         let now = Instant::now();
-        let timer = self.timers.next_timeout(now);
-        let listener = self.listeners.iter().filter_map(|l| l.timeout(now)).min();
-        match (timer, listener) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let listeners = self.listeners.iter().filter_map(|l| l.timeout(now));
+        self.timers.next_timeout(now).into_iter().chain(listeners).min()
     }
 }
 

@@ -1,17 +1,15 @@
 //! Tasks posted to the loop by other threads: registrations, writes, wakes,
 //! closes and the stop.
 
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::EventLoop;
-use crate::conn::CallFn;
 use crate::conn::Conn;
 use crate::error::panic_message;
 use crate::error::CloseReason;
 use crate::handler::EventHandler;
 use crate::id::ConnId;
-use crate::mailbox::Task;
+use crate::mailbox::{CallFn, Task};
 
 impl<H: EventHandler> EventLoop<H> {
     pub(super) fn run_tasks(&mut self) {
@@ -33,8 +31,13 @@ impl<H: EventHandler> EventLoop<H> {
     pub(super) fn run_task(&mut self, task: Task) {
         self.shared().counters.tasks.add(1);
         match task {
-            // The acceptor places enrolled sockets; a loop never gets one.
-            Task::Register(incoming) | Task::Enroll(incoming, _) => self.register(incoming),
+            Task::Register(incoming) => self.register(incoming),
+            // The acceptor places enrolled sockets; should one reach a loop,
+            // it counts and serves it as the acceptor would have.
+            Task::Enroll(incoming, _) => {
+                self.shared().add_connection();
+                self.register(incoming)
+            }
             Task::Write(id, data) => self.task_write(id, data.len(), |c| c.write_bytes(data)),
             Task::WriteVectored(id, data) => {
                 let posted = data.iter().map(|d| d.len()).fold(0, usize::saturating_add);
@@ -66,8 +69,7 @@ impl<H: EventHandler> EventLoop<H> {
     /// `ConnHandle::call`: the closure runs like a callback on the
     /// connection; dropped (under the guard: it is user code) if the
     /// connection has gone.
-    fn run_call(&mut self, id: ConnId, f: Box<dyn Any + Send>) {
-        let Ok(f) = f.downcast::<CallFn>() else { return };
+    fn run_call(&mut self, id: ConnId, f: CallFn) {
         let live = self
             .conns
             .get_mut(id)
@@ -81,7 +83,7 @@ impl<H: EventHandler> EventLoop<H> {
             }
             return;
         }
-        let action = self.call(id, |_, c| (*f)(c));
+        let action = self.call(id, |_, c| (f.0)(c));
         self.after_callback(id, action);
     }
 }

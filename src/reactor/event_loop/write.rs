@@ -85,7 +85,7 @@ impl<H: EventHandler> EventLoop<H> {
                     if let Some(t) = conn.timing.as_mut().filter(|_| f.sent > 0) {
                         t.last_progress = self.now;
                     }
-                    conn.write_blocked |= !f.all;
+                    conn.owe_on_writable |= !f.all;
                 }
                 Err(e) => {
                     conn.outbound.clear();
@@ -140,8 +140,8 @@ impl<H: EventHandler> EventLoop<H> {
             } else if !conn.writable && len <= self.cfg.low_watermark {
                 conn.writable = true;
                 notify = Some(Notify::Writability(true));
-            } else if conn.write_blocked && len == 0 {
-                conn.write_blocked = false;
+            } else if conn.owe_on_writable && len == 0 {
+                conn.owe_on_writable = false;
                 notify = Some(Notify::Drained);
             }
             let paused = conn.reading_paused || (!conn.writable && self.cfg.pause_reading_when_unwritable);
