@@ -93,14 +93,10 @@ pub(crate) fn hgetall(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
 }
 
 pub(crate) fn hlen(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    let key = args.get(1);
-    let clock = ctx.db.clock;
-    let (shard, h) = ctx.db.shard(key);
-    match shard.get(h, key, clock).map(|e| &e.value) {
-        None => out.int(0),
-        Some(Value::Hash(m)) => out.int(m.len() as i64),
-        Some(_) => out.wrong_type(),
-    }
+    super::collection_len(ctx, args, out, |v| match v {
+        Value::Hash(c) => Some(c.len()),
+        _ => None,
+    });
 }
 
 pub(crate) fn hexists(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {

@@ -125,12 +125,8 @@ pub(crate) fn lrange(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
 }
 
 pub(crate) fn llen(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    let key = args.get(1);
-    let clock = ctx.db.clock;
-    let (shard, h) = ctx.db.shard(key);
-    match shard.get(h, key, clock).map(|e| &e.value) {
-        None => out.int(0),
-        Some(Value::List(l)) => out.int(l.len() as i64),
-        Some(_) => out.wrong_type(),
-    }
+    super::collection_len(ctx, args, out, |v| match v {
+        Value::List(c) => Some(c.len()),
+        _ => None,
+    });
 }

@@ -10,8 +10,28 @@ pub(crate) mod strings;
 pub(crate) mod tx;
 pub(crate) mod zsets;
 
+use super::exec::{Args, Ctx};
 use super::reply::Reply;
 use super::resp::parse_i64;
+use super::value::Value;
+
+/// Replies the size of the collection at `args[1]` (HLEN, LLEN, SCARD): 0
+/// when the key is absent, WRONGTYPE when `size` does not know its type.
+pub(crate) fn collection_len(
+    ctx: &mut Ctx<'_>,
+    args: &Args<'_>,
+    out: &mut Reply<'_>,
+    size: fn(&Value) -> Option<usize>,
+) {
+    let key = args.get(1);
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    match shard.get(h, key, clock).map(|e| size(&e.value)) {
+        None => out.int(0),
+        Some(Some(n)) => out.int(n as i64),
+        Some(None) => out.wrong_type(),
+    }
+}
 
 /// An integer argument, or None after replying Redis's error.
 pub(crate) fn int_arg(arg: &[u8], out: &mut Reply<'_>) -> Option<i64> {

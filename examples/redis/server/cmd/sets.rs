@@ -113,14 +113,10 @@ pub(crate) fn spop(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
 }
 
 pub(crate) fn scard(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    let key = args.get(1);
-    let clock = ctx.db.clock;
-    let (shard, h) = ctx.db.shard(key);
-    match shard.get(h, key, clock).map(|e| &e.value) {
-        None => out.int(0),
-        Some(Value::Set(s)) => out.int(s.len() as i64),
-        Some(_) => out.wrong_type(),
-    }
+    super::collection_len(ctx, args, out, |v| match v {
+        Value::Set(c) => Some(c.len()),
+        _ => None,
+    });
 }
 
 pub(crate) fn sismember(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
