@@ -64,9 +64,16 @@ fn many_clients_get_their_bytes_echoed_through_the_proxy_intact() {
 
 #[test]
 fn a_client_that_does_not_read_pauses_the_chain_and_memory_stays_bounded() {
-    let echo = start(Engine::builder().event_loops(1), Echo);
-    let proxy = proxy_to(echo.local_addr(), 1);
+    // Small socket buffers everywhere, so the kernel cannot absorb the
+    // payload (autotuned loopback buffers can hold tens of MiB): what does
+    // not fit must wait in the client, or in user space if backpressure fails.
+    const SOCKET_BUFFER: usize = 64 * 1024;
+    let small = |b: netreactor::EngineBuilder| b.recv_buffer_size(SOCKET_BUFFER).send_buffer_size(SOCKET_BUFFER);
+    let echo = start(small(Engine::builder().event_loops(1)), Echo);
+    let upstream = format!("tcp://{}", echo.local_addr());
+    let proxy = start(small(relay::engine_builder().event_loops(1)), Relay::new(&upstream));
     let mut s = connect(proxy.local_addr());
+    socket2::SockRef::from(&s).set_recv_buffer_size(SOCKET_BUFFER).unwrap();
     let total = 32 * 1024 * 1024;
     let payload = Rng::new(99).bytes(total);
     let to_send = payload.clone();
@@ -75,7 +82,9 @@ fn a_client_that_does_not_read_pauses_the_chain_and_memory_stays_bounded() {
     writer.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
     let rss_before = vm_rss_kib();
     let sent = thread::spawn(move || {
-        writer.write_all(&to_send).unwrap();
+        writer
+            .write_all(&to_send)
+            .expect("the writer blocks while stalled, then finishes");
     });
     // Every buffer of the chain fills and it stalls: neither engine reads.
     wait_until_steady(
