@@ -230,6 +230,13 @@ impl EngineBuilder {
     /// balances connections and no acceptor thread hands them over. The load
     /// balancer is then unused. Default off.
     ///
+    /// UDP addresses always get one `SO_REUSEPORT` socket per loop; this
+    /// option decides whether their port may be shared with sockets outside
+    /// the engine (another engine or process of the same user). Off, a UDP
+    /// port that anything else has bound is refused with `AddrInUse`, as a
+    /// TCP port is; on, the engine joins it and the kernel spreads the
+    /// senders over every socket in the group.
+    ///
     /// Any thread (before start).
     ///
     /// See the example on [`EngineBuilder`].
@@ -1138,9 +1145,16 @@ impl EngineBuilder {
                     }
                 }
                 Address::Udp(a) => {
-                    // One SO_REUSEPORT socket per loop, always.
-                    let first = sys::socket::udp_socket(*a, &listen).map_err(in_use)?;
-                    let real = sys::socket::local_addr(first.as_fd()).unwrap_or(*a);
+                    // One SO_REUSEPORT socket per loop, always; but a port
+                    // someone else holds is refused, as TCP refuses it,
+                    // unless the user asked to share it (`reuse_port`).
+                    let a = if self.reuse_port {
+                        *a
+                    } else {
+                        sys::socket::udp_port_is_free(*a, &listen).map_err(in_use)?
+                    };
+                    let first = sys::socket::udp_socket(a, &listen).map_err(in_use)?;
+                    let real = sys::socket::local_addr(first.as_fd()).unwrap_or(a);
                     bound.push(Address::Udp(real));
                     per_loop[0].push(socket(first, None));
                     for own in per_loop.iter_mut().skip(1) {

@@ -59,6 +59,21 @@ pub enum Error {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// A [`ConnHandle`](crate::ConnHandle) write larger than the
+    /// connection's whole limit (the engine's `max_outbound_buffer`): it
+    /// can never be queued, so retrying is pointless. Nothing was queued;
+    /// the connection is fine. Split the data, or raise the limit.
+    TooLarge {
+        /// The bytes the write would queue (for a frame: with the codec's
+        /// header or delimiter).
+        len: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The call does not apply to this kind of socket (for example
+    /// `ConnHandle::async_write` on a UDP socket, which has no peer to write
+    /// to: use `ConnHandle::send_to`). The message says which call and why.
+    Unsupported(&'static str),
 }
 
 impl fmt::Display for Error {
@@ -74,6 +89,13 @@ impl fmt::Display for Error {
             Error::QueueFull { queued, limit } => {
                 write!(f, "connection's queue is full: {queued} bytes in flight, limit {limit}")
             }
+            Error::TooLarge { len, limit } => {
+                write!(
+                    f,
+                    "a write of {len} bytes can never fit the connection's {limit}-byte queue limit"
+                )
+            }
+            Error::Unsupported(what) => write!(f, "unsupported: {what}"),
         }
     }
 }

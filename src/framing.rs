@@ -18,6 +18,7 @@ pub(crate) trait FrameCodec: Send + 'static {
     /// The whole frames at the front of `src` (see `Decoder::decode_spans`).
     fn decode_spans(&mut self, src: &[u8], out: &mut [FrameSpan]) -> usize;
     fn encode(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<(), String>;
+    fn frame_overhead(&self) -> usize;
     fn clone_box(&self) -> Box<dyn FrameCodec>;
 }
 
@@ -48,6 +49,10 @@ where
 
     fn encode(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<(), String> {
         Encoder::encode(self, frame, dst).map_err(|e| e.to_string())
+    }
+
+    fn frame_overhead(&self) -> usize {
+        Encoder::frame_overhead(self)
     }
 
     fn clone_box(&self) -> Box<dyn FrameCodec> {

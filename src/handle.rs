@@ -505,8 +505,15 @@ impl EngineHandle {
     /// runs then). Any thread, callbacks included. A host name is resolved
     /// here, which blocks: inside a callback pass an IP address.
     ///
+    /// A dial that returns `Ok` always ends in exactly one of the two
+    /// callbacks: one made while the engine stops (from `on_shutdown`, say)
+    /// is answered by `on_close` with `ConnectFailed`, never dropped.
+    ///
     /// # Errors
-    /// [`Error::InvalidAddress`], or [`Error::EngineStopped`].
+    /// [`Error::InvalidAddress`]; [`Error::Io`] when no socket can be made
+    /// for it (out of file descriptors: the socket is made here, so the
+    /// caller learns it at once); [`Error::EngineStopped`] once the engine
+    /// has stopped. No callback follows an error.
     ///
     /// # Examples
     ///
@@ -579,7 +586,10 @@ impl EngineHandle {
             Address::Tcp(a) => a,
             other => return Err(Error::InvalidAddress(format!("dial takes a TCP address, not {other}"))),
         };
+        // The socket is made here, so a caller out of descriptors hears it.
+        let fd = sys::socket::tcp_socket(addr)?;
         let req = DialRequest {
+            fd,
             addr,
             timeout,
             context: options.context,

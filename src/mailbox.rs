@@ -51,6 +51,8 @@ impl std::fmt::Debug for CallFn {
 /// A connection to open: where, how long to wait, the context it starts with.
 #[derive(Debug)]
 pub(crate) struct DialRequest {
+    /// The socket, made by the caller (not yet connecting).
+    pub(crate) fd: OwnedFd,
     pub(crate) addr: SocketAddr,
     pub(crate) timeout: Duration,
     pub(crate) context: Option<Box<dyn Any + Send>>,
@@ -73,7 +75,10 @@ pub(crate) enum Task {
     Call(ConnId, CallFn),
     Write(ConnId, Bytes),
     WriteVectored(ConnId, Vec<Bytes>),
-    WriteFrame(ConnId, Bytes),
+    /// A frame and the bytes reserved for it (its encoded length).
+    WriteFrame(ConnId, Bytes, usize),
+    /// `ConnHandle::send_to` on a UDP socket.
+    SendTo(ConnId, SocketAddr, Bytes),
     Wake(ConnId),
     Close(ConnId),
     /// Flush and close every connection by the deadline, then exit.
@@ -104,6 +109,11 @@ pub(crate) struct Mailbox {
     /// Taken (and so closed) by the loop when it exits, so handles that
     /// outlive the engine hold no descriptor. Locked only to wake a parked loop.
     waker: Mutex<Option<Waker>>,
+    /// False once the receiver stopped taking dials: a dial must end in
+    /// `on_open` or `on_close`, so it is refused rather than left unread.
+    /// Dials are posted holding this lock, so the receiver's last drain
+    /// after closing it sees every dial accepted before.
+    dials_open: Mutex<bool>,
 }
 
 /// The receiving side, owned by the loop.
@@ -123,6 +133,7 @@ pub(crate) fn mailbox() -> std::io::Result<(Mailbox, Inbox)> {
         notified: AtomicBool::new(false),
         pending: AtomicBool::new(false),
         waker: Mutex::new(Some(Waker::new()?)),
+        dials_open: Mutex::new(true),
     };
     Ok((
         mailbox,
@@ -137,6 +148,22 @@ impl Mailbox {
     /// Queues `task` and wakes the loop if it is parked. Gives the task back
     /// if the loop has exited.
     pub(crate) fn post(&self, task: Task) -> Result<(), Task> {
+        if matches!(task, Task::Dial(_)) {
+            let open = self.dials_open.lock().unwrap_or_else(|e| e.into_inner());
+            if !*open {
+                return Err(task);
+            }
+            return self.push(task);
+        }
+        self.push(task)
+    }
+
+    /// Refuses dials from now on; the caller then drains what is queued.
+    pub(crate) fn close_dials(&self) {
+        *self.dials_open.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    }
+
+    fn push(&self, task: Task) -> Result<(), Task> {
         let queue = if task.is_urgent() { &self.urgent } else { &self.normal };
         queue.send(task).map_err(|e| e.into_inner())?;
         self.pending.store(true, Ordering::SeqCst);

@@ -329,6 +329,11 @@ impl DelimiterCodec {
         }
     }
 
+    /// What every encoding adds: the first delimiter.
+    fn overhead_bytes(&self) -> usize {
+        self.delimiters[0].len()
+    }
+
     fn encode_slice(&self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         if item.len() > self.max_length {
             return Err(CodecError::DelimitedFrameTooLong { max: self.max_length });

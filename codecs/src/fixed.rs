@@ -94,6 +94,11 @@ impl FixedLengthCodec {
         self.frame_length
     }
 
+    /// Frames are sent as they are.
+    fn overhead_bytes(&self) -> usize {
+        0
+    }
+
     fn encode_slice(&self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         if item.len() != self.frame_length {
             return Err(CodecError::FrameLengthMismatch {

@@ -38,6 +38,10 @@ macro_rules! slice_encoders {
             fn encode(&mut self, item: bytes::Bytes, dst: &mut bytes::BytesMut) -> Result<(), $crate::CodecError> {
                 self.encode_slice(&item, dst)
             }
+
+            fn frame_overhead(&self) -> usize {
+                self.overhead_bytes()
+            }
         }
 
         impl $crate::Encoder<&bytes::Bytes> for $codec {
@@ -45,6 +49,10 @@ macro_rules! slice_encoders {
 
             fn encode(&mut self, item: &bytes::Bytes, dst: &mut bytes::BytesMut) -> Result<(), $crate::CodecError> {
                 self.encode_slice(item, dst)
+            }
+
+            fn frame_overhead(&self) -> usize {
+                self.overhead_bytes()
             }
         }
 
@@ -54,6 +62,10 @@ macro_rules! slice_encoders {
             #[inline]
             fn encode(&mut self, item: &[u8], dst: &mut bytes::BytesMut) -> Result<(), $crate::CodecError> {
                 self.encode_slice(item, dst)
+            }
+
+            fn frame_overhead(&self) -> usize {
+                self.overhead_bytes()
             }
         }
     };
@@ -356,4 +368,29 @@ pub trait Encoder<Item> {
     /// # Ok::<(), netreactor_codecs::CodecError>(())
     /// ```
     fn encode(&mut self, item: Item, dst: &mut BytesMut) -> Result<(), Self::Error>;
+
+    /// The bytes every encoding adds to the item's own (a header, a
+    /// delimiter), when that is the same for every item; 0, the default,
+    /// when it adds none or varies. netreactor's `ConnHandle::async_write_frame`
+    /// reserves the payload plus this much of the connection's queue limit
+    /// before the frame is encoded on its loop, so an encoder that states
+    /// its overhead keeps handles' writes within that limit exactly (one
+    /// that does not is counted exactly once encoded).
+    ///
+    /// Any thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netreactor_codecs::{Encoder, LengthFieldCodec, LineCodec, LineEnding};
+    ///
+    /// let four = LengthFieldCodec::builder().build()?; // a 4-byte length field
+    /// assert_eq!(Encoder::<&[u8]>::frame_overhead(&four), 4);
+    /// let crlf = LineCodec::new().with_line_ending(LineEnding::CrLf);
+    /// assert_eq!(Encoder::<&[u8]>::frame_overhead(&crlf), 2);
+    /// # Ok::<(), netreactor_codecs::CodecError>(())
+    /// ```
+    fn frame_overhead(&self) -> usize {
+        0
+    }
 }

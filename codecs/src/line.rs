@@ -269,6 +269,11 @@ impl LineCodec {
         }
     }
 
+    /// What every encoding adds: the line ending.
+    fn overhead_bytes(&self) -> usize {
+        self.ending.as_bytes().len()
+    }
+
     fn encode_slice(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         if line.len() > self.max_length {
             return Err(CodecError::LineTooLong { max: self.max_length });
@@ -312,6 +317,10 @@ impl Encoder<&str> for LineCodec {
     fn encode(&mut self, item: &str, dst: &mut BytesMut) -> Result<(), CodecError> {
         self.encode_slice(item.as_bytes(), dst)
     }
+
+    fn frame_overhead(&self) -> usize {
+        self.overhead_bytes()
+    }
 }
 
 impl Encoder<String> for LineCodec {
@@ -319,6 +328,10 @@ impl Encoder<String> for LineCodec {
 
     fn encode(&mut self, item: String, dst: &mut BytesMut) -> Result<(), CodecError> {
         self.encode_slice(item.as_bytes(), dst)
+    }
+
+    fn frame_overhead(&self) -> usize {
+        self.overhead_bytes()
     }
 }
 

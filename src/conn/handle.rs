@@ -32,15 +32,23 @@ pub(crate) struct HandleShared {
     published: AtomicUsize,
     /// Bytes in flight past which writes are refused.
     limit: usize,
+    /// The bytes the connection's codec adds to every frame
+    /// (`Encoder::frame_overhead`), reserved with each `async_write_frame`.
+    frame_overhead: usize,
+    /// A UDP socket: writes need a destination (`send_to`), and no handle
+    /// may close it.
+    datagram: bool,
 }
 
 impl HandleShared {
-    pub(crate) fn new(alive: bool, limit: usize) -> Arc<Self> {
+    pub(crate) fn new(alive: bool, limit: usize, frame_overhead: usize, datagram: bool) -> Arc<Self> {
         Arc::new(HandleShared {
             alive: AtomicBool::new(alive),
             in_flight: AtomicUsize::new(0),
             published: AtomicUsize::new(0),
             limit,
+            frame_overhead,
+            datagram,
         })
     }
 
@@ -67,6 +75,12 @@ impl HandleShared {
     /// Counts `n` more bytes in flight, or refuses them (counting nothing)
     /// if that would pass the limit.
     fn reserve(&self, n: usize) -> Result<()> {
+        if n > self.limit {
+            return Err(Error::TooLarge {
+                len: n,
+                limit: self.limit,
+            });
+        }
         let mut queued = self.in_flight.load(Ordering::Acquire);
         loop {
             if queued.saturating_add(n) > self.limit {
@@ -244,6 +258,14 @@ impl ConnHandle {
         self.shared.queued()
     }
 
+    /// Refuses a call that needs a connection on a UDP socket.
+    fn stream_only(&self, why: &'static str) -> Result<()> {
+        if self.shared.datagram {
+            return Err(Error::Unsupported(why));
+        }
+        Ok(())
+    }
+
     fn post(&self, task: Task) -> Result<()> {
         if !self.is_alive() {
             return Err(Error::ConnectionClosed);
@@ -271,14 +293,18 @@ impl ConnHandle {
     /// # Errors
     /// [`Error::QueueFull`] (nothing queued: retry once
     /// [`queued_bytes`](ConnHandle::queued_bytes) has fallen),
-    /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`]. A write
-    /// that races with the close may be accepted here and then dropped.
+    /// [`Error::TooLarge`] (more than the whole limit: it can never be
+    /// queued, do not retry), [`Error::ConnectionClosed`] or
+    /// [`Error::EngineStopped`]; [`Error::Unsupported`] on a UDP socket
+    /// (use [`send_to`](ConnHandle::send_to)). A write that races with the
+    /// close may be accepted here and then dropped.
     ///
     /// # Examples
     ///
     /// See the example on [`ConnHandle`], and on
     /// [`queued_bytes`](ConnHandle::queued_bytes) for [`Error::QueueFull`].
     pub fn async_write(&self, data: impl Into<Bytes>) -> Result<()> {
+        self.stream_only("async_write on a UDP socket has no destination: use send_to")?;
         let data = data.into();
         self.post_bytes(data.len(), Task::Write(self.id, data))
     }
@@ -325,6 +351,7 @@ impl ConnHandle {
         I: IntoIterator,
         I::Item: Into<Bytes>,
     {
+        self.stream_only("async_write_vectored on a UDP socket has no destination: use send_to")?;
         let data: Vec<Bytes> = data.into_iter().map(Into::into).collect();
         let n = data.iter().map(Bytes::len).fold(0, usize::saturating_add);
         self.post_bytes(n, Task::WriteVectored(self.id, data))
@@ -336,6 +363,11 @@ impl ConnHandle {
     /// does a frame written to a connection without a codec.
     ///
     /// Any thread.
+    ///
+    /// The frame counts against the queue limit with what the codec adds to
+    /// it ([`Encoder::frame_overhead`](crate::codec::Encoder::frame_overhead):
+    /// a length field, a delimiter), so a flood of small frames is refused
+    /// with [`Error::QueueFull`] at the limit, never queued past it.
     ///
     /// # Errors
     /// As [`ConnHandle::async_write`].
@@ -374,8 +406,69 @@ impl ConnHandle {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn async_write_frame(&self, frame: impl Into<Bytes>) -> Result<()> {
+        self.stream_only("async_write_frame on a UDP socket has no destination: use send_to")?;
         let frame = frame.into();
-        self.post_bytes(frame.len(), Task::WriteFrame(self.id, frame))
+        // What the encoder will queue: the payload and its header or delimiter.
+        let encoded = frame.len().saturating_add(self.shared.frame_overhead);
+        self.post_bytes(encoded, Task::WriteFrame(self.id, frame, encoded))
+    }
+
+    /// Sends `data` as one datagram to `to` from this UDP socket, on its
+    /// loop: how a UDP service writes outside the datagram it is answering
+    /// (a reply from another thread, a notification to a known peer). The
+    /// bytes count against the same bounded queue as `async_write`; a
+    /// datagram the kernel cannot take at once (a full socket buffer) is
+    /// dropped, as UDP does, and counted in `Stats::datagrams_dropped`.
+    ///
+    /// Any thread.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] on a stream connection (use
+    /// [`async_write`](ConnHandle::async_write)), [`Error::QueueFull`],
+    /// [`Error::TooLarge`], [`Error::ConnectionClosed`] (the socket closed
+    /// with the engine) or [`Error::EngineStopped`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use std::net::UdpSocket;
+    /// use std::sync::mpsc;
+    /// use netreactor::{Action, Conn, ConnHandle, Engine, EventHandler};
+    ///
+    /// /// Hands its socket's handle out with the first datagram's sender.
+    /// struct Register(mpsc::Sender<(ConnHandle, std::net::SocketAddr)>);
+    /// impl EventHandler for Register {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         let peer = conn.peer_addr().expect("a datagram has a sender");
+    ///         let _ = self.0.send((conn.handle(), peer));
+    ///         conn.discard(usize::MAX);
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder().event_loops(1).start(Register(tx), "udp://127.0.0.1:0")?;
+    /// let client = UdpSocket::bind("127.0.0.1:0")?;
+    /// client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.send_to(b"hello", engine.local_addr())?;
+    /// let (handle, peer) = rx.recv_timeout(Duration::from_secs(10))?;
+    /// handle.send_to(peer, "news")?; // from this thread, later
+    /// let mut buf = [0; 16];
+    /// let n = client.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"news");
+    /// assert!(handle.async_write("no destination").is_err()); // Error::Unsupported
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_to(&self, to: std::net::SocketAddr, data: impl Into<Bytes>) -> Result<()> {
+        if !self.shared.datagram {
+            return Err(Error::Unsupported(
+                "send_to needs a UDP socket; a stream connection has one peer: use async_write",
+            ));
+        }
+        let data = data.into();
+        self.post_bytes(data.len(), Task::SendTo(self.id, to, data))
     }
 
     /// Runs `f` on the connection's loop with the connection, as if it were
@@ -384,6 +477,12 @@ impl ConnHandle {
     /// thread (or another connection's callback) changes a connection's
     /// state: store a value in its context, pause or resume its reading.
     /// Nothing runs if the connection closes first. Any thread.
+    ///
+    /// On a UDP socket `f` runs as a turn of its own, like a datagram's: it
+    /// has no sender (`peer_addr` is `None`), so what it writes has no
+    /// destination and is dropped (counted in `Stats::datagrams_dropped`;
+    /// use [`Conn::send_to`](crate::Conn::send_to)), and whatever it does to
+    /// the socket's `Conn` ends with it.
     ///
     /// # Errors
     /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`].
@@ -431,7 +530,9 @@ impl ConnHandle {
     /// Any thread.
     ///
     /// # Errors
-    /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`].
+    /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`];
+    /// [`Error::Unsupported`] on a UDP socket (its `on_traffic` is one
+    /// datagram's; use [`call`](ConnHandle::call)).
     ///
     /// # Examples
     ///
@@ -471,6 +572,7 @@ impl ConnHandle {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wake(&self) -> Result<()> {
+        self.stream_only("wake on a UDP socket: on_traffic is per datagram; use call")?;
         self.post(Task::Wake(self.id))
     }
 
@@ -480,7 +582,9 @@ impl ConnHandle {
     /// Any thread.
     ///
     /// # Errors
-    /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`].
+    /// [`Error::ConnectionClosed`] or [`Error::EngineStopped`];
+    /// [`Error::Unsupported`] on a UDP socket, which is not a connection:
+    /// only the engine's stop closes it.
     ///
     /// # Examples
     ///
@@ -516,6 +620,7 @@ impl ConnHandle {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(&self) -> Result<()> {
+        self.stream_only("a UDP socket is not a connection: a handle cannot close it (stopping the engine does)")?;
         self.post(Task::Close(self.id))
     }
 }

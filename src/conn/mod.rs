@@ -361,6 +361,12 @@ impl Conn {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn peer_credentials(&self) -> io::Result<PeerCredentials> {
+        if !sys::socket::is_unix(self.fd.as_fd()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no peer credentials: not a Unix socket",
+            ));
+        }
         let (pid, uid, gid) = sys::socket::peer_credentials(self.fd.as_fd())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("no peer credentials: {e}")))?;
         Ok(PeerCredentials { pid, uid, gid })
@@ -741,6 +747,9 @@ impl Conn {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush(&mut self) -> io::Result<()> {
+        if self.datagram {
+            return self.flush_datagram();
+        }
         match self.outbound.flush(self.fd.as_fd()) {
             Ok(f) => {
                 self.sent_by_flush += f.sent as u64;
@@ -759,10 +768,81 @@ impl Conn {
         }
     }
 
+    /// On a UDP socket: sends what was written so far as one datagram to
+    /// the datagram's sender now; what is written after makes another.
+    fn flush_datagram(&mut self) -> io::Result<()> {
+        let Some(to) = self.peer else {
+            self.outbound.clear();
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no datagram to answer in this turn: use send_to",
+            ));
+        };
+        let sent = self.outbound.send_datagram(self.fd.as_fd(), to)?;
+        self.sent_by_flush += sent as u64;
+        Ok(())
+    }
+
+    /// Sends `data` as one datagram to `to`, now, from this UDP socket: a
+    /// reply to someone other than the sender, or a write from `on_timer`
+    /// or [`ConnHandle::call`] (which have no sender). A full socket buffer
+    /// is `WouldBlock`: the datagram is not sent, as UDP does.
+    ///
+    /// Loop thread only (inside a callback on this socket).
+    ///
+    /// # Errors
+    /// `InvalidInput` on a stream connection (it has one peer: use
+    /// [`write`](Conn::write)); the system call's error otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use std::net::UdpSocket;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// /// Forwards every datagram to the address written in it.
+    /// struct Forward;
+    /// impl EventHandler for Forward {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         let text = String::from_utf8_lossy(conn.peek_all()).into_owned();
+    ///         if let Ok(to) = text.parse() {
+    ///             let _ = conn.send_to(to, b"forwarded");
+    ///         }
+    ///         conn.discard(usize::MAX);
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Forward, "udp://127.0.0.1:0")?;
+    /// let (sender, target) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
+    /// target.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// sender.send_to(target.local_addr()?.to_string().as_bytes(), engine.local_addr())?;
+    /// let mut buf = [0; 16];
+    /// let n = target.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"forwarded");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_to(&mut self, to: SocketAddr, data: &[u8]) -> io::Result<usize> {
+        if !self.datagram {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "send_to needs a UDP socket; a stream connection has one peer: use write",
+            ));
+        }
+        let sent = sys::socket::send_datagram(self.fd.as_fd(), &[IoSlice::new(data)], to)?;
+        self.sent_by_flush += sent as u64;
+        Ok(sent)
+    }
+
     /// Closes the connection once everything queued has been sent (bounded
     /// by the [linger deadline](crate::EngineBuilder::close_linger)).
     /// `on_close` follows with [`CloseReason::Local`]. Returning
     /// [`Action::Close`](crate::Action::Close) does the same.
+    ///
+    /// On a UDP socket: ends this datagram's handling (the reply written so
+    /// far is still sent); the socket stays open for the next datagram.
     ///
     /// Loop thread only (inside a callback on this connection).
     ///
@@ -802,6 +882,9 @@ impl Conn {
     /// output; if some was dropped, the peer sees a reset rather than an end
     /// of file. `on_close` follows with [`CloseReason::Local`].
     ///
+    /// On a UDP socket: drops this datagram's reply; the socket stays open
+    /// and the next datagram is served as usual.
+    ///
     /// Loop thread only (inside a callback on this connection).
     ///
     /// # Examples
@@ -839,6 +922,9 @@ impl Conn {
     /// Half-closes: sends what is queued, then a FIN; the peer sees end of
     /// file but may keep sending, and reading goes on. Later writes are dropped.
     /// The connection closes once the peer's end of file has arrived too.
+    ///
+    /// On a UDP socket: this datagram's reply is sent as written and later
+    /// writes in the same turn are dropped; the next datagram starts anew.
     ///
     /// Loop thread only (inside a callback on this connection).
     ///
@@ -887,6 +973,8 @@ impl Conn {
     /// `on_writable` alone runs only after the socket was full. Loop thread
     /// only.
     ///
+    /// On a UDP socket it does nothing (a reply is sent whole, at once).
+    ///
     /// See the proxy pattern in the guide (`examples/proxy/relay.rs` uses it).
     pub fn notify_when_drained(&mut self) {
         self.owe_on_writable = true;
@@ -897,6 +985,9 @@ impl Conn {
     /// down. Bytes already received stay in the inbound buffer. For a relay
     /// whose other side is not keeping up (the proxy pattern). Loop thread
     /// only.
+    ///
+    /// On a UDP socket it does nothing: each datagram is a turn of its own,
+    /// and the socket keeps reading.
     ///
     /// See the proxy pattern in the guide (`examples/proxy/relay.rs` uses it).
     pub fn pause_reading(&mut self) {
@@ -933,6 +1024,10 @@ impl Conn {
     /// cancelled or the connection closes first (its timers go with it).
     /// `delay` may be anything: `Duration::MAX` (or anything over a century)
     /// means never.
+    ///
+    /// On a UDP socket the timer belongs to the socket, not to the sender of
+    /// the datagram being served: `on_timer` runs with no `peer_addr`, so it
+    /// writes with [`send_to`](Conn::send_to).
     ///
     /// Loop thread only (inside a callback on this connection).
     ///
@@ -1146,10 +1241,11 @@ impl Conn {
     ///
     /// See the example on [`ConnHandle`].
     pub fn handle(&mut self) -> ConnHandle {
-        let (closed, limit) = (self.closed, self.max_outbound);
+        let (closed, limit, datagram) = (self.closed, self.max_outbound, self.datagram);
+        let overhead = self.codec.as_ref().map_or(0, |c| c.frame_overhead());
         let shared = self
             .shared
-            .get_or_insert_with(|| HandleShared::new(!closed, limit))
+            .get_or_insert_with(|| HandleShared::new(!closed, limit, overhead, datagram))
             .clone();
         shared.update(self.outbound.len(), 0);
         ConnHandle {

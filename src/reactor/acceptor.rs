@@ -98,6 +98,13 @@ impl<H: EventHandler> Coordinator<H> {
         if catch_unwind(AssertUnwindSafe(|| self.handler.on_shutdown(&handle))).is_err() {
             log::error!("netreactor: on_shutdown panicked");
         }
+        // Dials from now on are refused; those queued (from on_shutdown,
+        // say) go to loops that have not stopped yet, so each ends in a
+        // callback.
+        self.shared.coordinator.close_dials();
+        while let Some(task) = self.inbox.try_normal() {
+            self.take_task(task);
+        }
         for l in &self.shared.loops {
             let _ = l.mailbox.post(Task::Stop(deadline));
         }
@@ -166,19 +173,27 @@ impl<H: EventHandler> Coordinator<H> {
             return None;
         }
         while let Some(task) = self.inbox.try_normal() {
-            match task {
-                Task::Stop(d) => stop = Some(stop.map_or(d, |earlier| deadline::earliest(earlier, d))),
-                Task::Dial(req) => self.handout.dial(&self.shared.loops, req),
-                Task::Enroll(incoming, tcp) => {
-                    sys::socket::apply_conn_options(incoming.fd.as_fd(), tcp, &self.cfg.conn_options);
-                    self.handout.hand_over(&self.shared.loops, incoming);
-                }
-                #[cfg(test)]
-                Task::Crash => panic!("injected crash on the acceptor"),
-                _ => {}
+            if let Some(d) = self.take_task(task) {
+                stop = Some(stop.map_or(d, |earlier| deadline::earliest(earlier, d)));
             }
         }
         stop
+    }
+
+    /// Hands a dial or an enrolled socket to a loop; returns a stop's deadline.
+    fn take_task(&mut self, task: Task) -> Option<Option<Instant>> {
+        match task {
+            Task::Stop(d) => return Some(d),
+            Task::Dial(req) => self.handout.dial(&self.shared.loops, req),
+            Task::Enroll(incoming, tcp) => {
+                sys::socket::apply_conn_options(incoming.fd.as_fd(), tcp, &self.cfg.conn_options);
+                self.handout.hand_over(&self.shared.loops, incoming);
+            }
+            #[cfg(test)]
+            Task::Crash => panic!("injected crash on the acceptor"),
+            _ => {}
+        }
+        None
     }
 
     fn accept(&mut self, listener: usize) {
@@ -230,7 +245,17 @@ impl Handout {
 
     fn dial(&mut self, loops: &[LoopShared], req: DialRequest) {
         let i = self.pick(loops, Some(req.addr));
-        let _ = loops[i].mailbox.post(Task::Dial(req));
+        if let Err(task) = loops[i].mailbox.post(Task::Dial(req)) {
+            // The loop has gone (it failed): the dial's context is user
+            // code, dropped under the guard.
+            log::error!("netreactor: a dial was dropped: loop {i} has stopped");
+            if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(task))) {
+                log::error!(
+                    "netreactor: dropping a dial's context panicked: {}",
+                    panic_message(p.as_ref())
+                );
+            }
+        }
     }
 
     fn hand_over(&mut self, loops: &[LoopShared], incoming: Incoming) {

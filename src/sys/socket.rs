@@ -116,18 +116,50 @@ pub(crate) fn send_buffer_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
     SockRef::from(&fd).send_buffer_size()
 }
 
-/// Starts a non-blocking connect to `addr` on a new close-on-exec socket;
+/// Starts a non-blocking connect of `fd` (from [`tcp_socket`]) to `addr`;
 /// the connection is done when the socket turns writable (then
-/// [`take_error`] says how it went). The error beside the socket is a
-/// connect that failed at once.
-pub(crate) fn tcp_connect(addr: SocketAddr) -> io::Result<(OwnedFd, Option<io::Error>)> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
-    let failed = match socket.connect(&addr.into()) {
+/// [`take_error`] says how it went). The error returned is a connect that
+/// failed at once.
+pub(crate) fn tcp_connect(fd: BorrowedFd<'_>, addr: SocketAddr) -> Option<io::Error> {
+    match SockRef::from(&fd).connect(&addr.into()) {
         Ok(()) => None,
         Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => None,
         Err(e) => Some(e),
-    };
-    Ok((socket.into(), failed))
+    }
+}
+
+/// A non-blocking, close-on-exec TCP socket for a dial to `addr`.
+pub(crate) fn tcp_socket(addr: SocketAddr) -> io::Result<OwnedFd> {
+    Ok(Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?.into())
+}
+
+/// Fails with `AddrInUse` if any socket, of this process or another, is
+/// bound to the UDP address `addr` (a port of 0 always passes): a probe bound
+/// without SO_REUSEADDR or SO_REUSEPORT, closed at once. Returns the address
+/// the probe got, so a port of 0 becomes a free port.
+///
+/// The engine binds its per-loop SO_REUSEPORT sockets right after; a process
+/// that binds the port in between with SO_REUSEPORT of its own (same user)
+/// would still join them. That window is a few system calls long.
+pub(crate) fn udp_port_is_free(addr: SocketAddr, opts: &ListenOptions) -> io::Result<SocketAddr> {
+    let probe = Socket::new(Domain::for_address(addr), Type::DGRAM.cloexec(), None)?;
+    if addr.is_ipv6() {
+        probe.set_only_v6(opts.ipv6_only)?;
+    }
+    if let Some(device) = &opts.device {
+        probe.bind_device(Some(device.as_bytes()))?;
+    }
+    probe.bind(&addr.into()).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "the UDP port is already bound by another socket (set reuse_port(true) to share it)",
+            )
+        } else {
+            e
+        }
+    })?;
+    Ok(probe.local_addr()?.as_socket().unwrap_or(addr))
 }
 
 /// A non-blocking, close-on-exec UDP socket bound to `addr` with
@@ -135,7 +167,6 @@ pub(crate) fn tcp_connect(addr: SocketAddr) -> io::Result<(OwnedFd, Option<io::E
 /// spreads senders over them by address).
 pub(crate) fn udp_socket(addr: SocketAddr, opts: &ListenOptions) -> io::Result<OwnedFd> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM.nonblocking().cloexec(), None)?;
-    socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(opts.ipv6_only)?;
@@ -287,15 +318,24 @@ pub(crate) fn unix_listener(path: &Path, opts: &ListenOptions) -> io::Result<(Ow
                 format!("{} exists and is not a socket; refusing to replace it", path.display()),
             ));
         }
-        match std::os::unix::net::UnixStream::connect(path) {
-            Ok(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!("{} is in use by a listening socket", path.display()),
-                ))
-            }
+        // A non-blocking connect answers at once: accepted or queued
+        // (EAGAIN: a live listener whose backlog is full) means in use;
+        // refused means nobody listens, a stale file to replace.
+        let probe = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
+        match probe.connect(&SockAddr::unix(path)?) {
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path)?,
+            Ok(()) => return Err(in_use(path)),
+            Err(e) if matches!(e.raw_os_error(), Some(nix::libc::EAGAIN) | Some(nix::libc::EINPROGRESS)) => {
+                return Err(in_use(path))
+            }
             Err(e) => return Err(e),
+        }
+    } else if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the directory {} of the Unix socket path does not exist", dir.display()),
+            ));
         }
     }
     let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
@@ -311,6 +351,13 @@ pub(crate) fn unix_listener(path: &Path, opts: &ListenOptions) -> io::Result<(Ow
     Ok((socket.into(), file))
 }
 
+fn in_use(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!("{} is in use by a listening socket", path.display()),
+    )
+}
+
 /// A non-blocking, close-on-exec Unix stream listener with a Linux abstract
 /// name (no file).
 pub(crate) fn unix_abstract_listener(name: &[u8], opts: &ListenOptions) -> io::Result<OwnedFd> {
@@ -322,6 +369,11 @@ pub(crate) fn unix_abstract_listener(name: &[u8], opts: &ListenOptions) -> io::R
     socket.bind(&SockAddr::unix(std::ffi::OsStr::from_bytes(&path))?)?;
     socket.listen(opts.backlog)?;
     Ok(socket.into())
+}
+
+/// True for a Unix-domain socket (SO_DOMAIN).
+pub(crate) fn is_unix(fd: BorrowedFd<'_>) -> bool {
+    SockRef::from(&fd).domain().is_ok_and(|d| d == Domain::UNIX)
 }
 
 /// The peer's process, user and group (SO_PEERCRED on a Unix socket).

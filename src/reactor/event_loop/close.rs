@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::timers::TimerKind;
 use super::EventLoop;
-use crate::conn::{Timing, WriteSide};
+use crate::conn::{Conn, Timing, WriteSide};
 use crate::error::{panic_message, CloseReason, TimeoutKind};
 use crate::handler::EventHandler;
 use crate::id::ConnId;
@@ -18,9 +18,6 @@ impl<H: EventHandler> EventLoop<H> {
     /// descriptor closes (which also removes it from epoll: it is never duplicated).
     pub(super) fn close_now(&mut self, id: ConnId) {
         let Some(mut conn) = self.conns.remove(id) else { return };
-        if conn.datagram {
-            return; // a UDP socket: not a connection, nothing to report
-        }
         conn.closed = true;
         if let Some(shared) = &conn.shared {
             shared.mark_closed();
@@ -30,6 +27,10 @@ impl<H: EventHandler> EventLoop<H> {
             for key in t.armed.drain().map(|(_, key)| key).chain(t.cancelled.drain(..)) {
                 self.timers.cancel(key);
             }
+        }
+        if conn.datagram {
+            // A UDP socket (at a stop): not a connection, nothing to report.
+            return drop_guarded(conn, id);
         }
         if conn.held > 0 {
             self.engine
@@ -61,13 +62,7 @@ impl<H: EventHandler> EventLoop<H> {
                 panic_message(p.as_ref())
             );
         }
-        // Dropping the connection drops its context: user code too.
-        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(conn))) {
-            log::error!(
-                "netreactor: dropping the context of connection {id} panicked: {}",
-                panic_message(p.as_ref())
-            );
-        }
+        drop_guarded(conn, id);
         self.shared().remove_connection();
     }
 
@@ -94,5 +89,15 @@ impl<H: EventHandler> EventLoop<H> {
             }
             self.sync(id);
         }
+    }
+}
+
+/// Dropping a connection drops its context: user code, under the guard.
+fn drop_guarded(conn: Conn, id: ConnId) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(conn))) {
+        log::error!(
+            "netreactor: dropping the context of connection {id} panicked: {}",
+            panic_message(p.as_ref())
+        );
     }
 }

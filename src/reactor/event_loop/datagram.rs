@@ -4,12 +4,21 @@
 //! writes meanwhile goes back to that sender as one datagram. Datagrams are
 //! never merged or split; one that does not fit the read buffer is counted
 //! and dropped, never delivered cut short.
+//!
+//! The socket is not a connection: every turn of user code on it (a
+//! datagram, a timer, a `ConnHandle::call`) starts with the socket whole, and
+//! whatever the handler did to its `Conn` (a close, a half-close, paused
+//! reading, a codec it ended) ends with that turn. Only a stop closes it.
 
 use std::mem;
+use std::net::SocketAddr;
 use std::os::fd::AsFd;
+
+use bytes::Bytes;
 
 use super::EventLoop;
 use crate::addr::Origin;
+use crate::conn::WriteSide;
 use crate::error::CloseReason;
 use crate::handler::{Action, EventHandler};
 use crate::id::ConnId;
@@ -78,55 +87,97 @@ impl<H: EventHandler> EventLoop<H> {
             } else {
                 self.call(id, |h, c| h.on_traffic(c))
             };
-            self.reply_to_datagram(id, action);
+            // A datagram ends here: what the handler left is not kept for
+            // the next one (datagrams are never merged), nor is a partial
+            // frame, whose codec starts afresh.
+            let Some(conn) = self.conns.get_mut(id) else { return };
+            let partial = !conn.inbound.is_empty();
+            conn.inbound.clear();
+            mem::swap(&mut conn.inbound, &mut self.read_buf);
+            if partial && conn.codec.is_some() {
+                conn.codec = None;
+            }
+            self.after_callback(id, action);
         }
     }
 
-    /// Sends what the handler wrote for this datagram back to its sender,
-    /// and readies the socket for the next one.
-    fn reply_to_datagram(&mut self, id: ConnId, action: Action) {
-        if action == Action::Shutdown {
-            self.engine.request_stop(self.engine.shutdown_deadline());
-        }
+    /// The end of every turn of user code on a UDP socket (from `sync`, so
+    /// a datagram, a timer and a `ConnHandle::call` all end here): sends
+    /// what the handler wrote to the datagram's sender, then undoes whatever
+    /// the handler did to the socket's `Conn`, so the next turn starts with
+    /// the socket whole. While the engine stops, the socket closes instead.
+    pub(super) fn end_datagram_turn(&mut self, id: ConnId) {
         let Some(conn) = self.conns.get_mut(id) else { return };
-        // A datagram ends here: what the handler left is not kept for the
-        // next one (datagrams are never merged), nor is a partial frame.
-        let partial = !conn.inbound.is_empty();
-        conn.inbound.clear();
-        mem::swap(&mut conn.inbound, &mut self.read_buf);
         let counters = &self.engine.loops[self.index].counters;
-        if let (Some(to), false) = (conn.peer, conn.outbound.is_empty()) {
-            match conn.outbound.send_datagram(conn.fd.as_fd(), to) {
-                Ok(n) => {
-                    counters.bytes_out.add(n as u64);
-                    counters.datagrams_out.add(1);
-                }
-                Err(e) => {
+        counters.bytes_out.add(mem::take(&mut conn.sent_by_flush));
+        if !conn.outbound.is_empty() {
+            match conn.peer {
+                Some(to) => match conn.outbound.send_datagram(conn.fd.as_fd(), to) {
+                    Ok(n) => {
+                        counters.bytes_out.add(n as u64);
+                        counters.datagrams_out.add(1);
+                    }
+                    Err(e) => {
+                        counters.datagrams_dropped.add(1);
+                        log::debug!("netreactor: UDP reply to {to} dropped: {e}");
+                    }
+                },
+                None => {
+                    // A timer or a `ConnHandle::call`: no datagram to answer.
                     counters.datagrams_dropped.add(1);
-                    log::debug!("netreactor: UDP reply to {to} dropped: {e}");
+                    log::debug!(
+                        "netreactor: output written on UDP socket {id} outside a datagram has no destination \
+                         (use send_to); dropped"
+                    );
                 }
             }
+            conn.outbound.clear();
         }
-        conn.outbound.clear();
-        // The socket is not a connection: a close, a codec error or a panic
-        // ends only this datagram's handling (a stop closes the socket).
-        let failed = conn.close_reason.take().filter(|r| *r != CloseReason::Local);
-        if let Some(reason) = &failed {
-            log::warn!("netreactor: UDP datagram from {:?} dropped: {reason}", conn.peer);
-        }
-        if conn.codec.is_some() && (partial || failed.is_some()) {
-            // The codec may be mid-frame or discarding: start it afresh.
-            if let Some(codec) = self.clone_codec() {
-                if let Some(conn) = self.conns.get_mut(id) {
-                    conn.codec = codec;
-                }
-            }
-        }
-        if action == Action::Close {
-            log::debug!("netreactor: Action::Close on a UDP socket is ignored");
-        }
+        conn.peer = None;
         if self.stopping {
-            self.sync(id);
+            return self.close_now(id);
+        }
+        // A close, a codec error or a panic ends only this turn.
+        if let Some(reason) = conn.close_reason.take().filter(|r| *r != CloseReason::Local) {
+            log::warn!("netreactor: UDP datagram handling on socket {id} ended: {reason}");
+            conn.codec = None; // mid-frame or discarding: start afresh
+        }
+        conn.write_side = WriteSide::Open;
+        conn.output_dropped = false;
+        conn.reading_paused = false;
+        conn.owe_on_writable = false;
+        conn.writable = true;
+        conn.read_closed = false;
+        if let Some(shared) = &conn.shared {
+            shared.update(0, 0);
+        }
+        if conn.codec.is_none() && self.cfg.codec.is_some() {
+            // Ended by the handler (`end_decoding`) or reset above.
+            if let Some(codec) = self.clone_codec().flatten() {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.codec = Some(codec);
+                }
+            }
+        }
+    }
+
+    /// `ConnHandle::send_to`: one datagram to `to`, sent at once (a full
+    /// socket buffer drops it, as UDP does, and counts it).
+    pub(super) fn task_send_to(&mut self, id: ConnId, to: SocketAddr, data: Bytes) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        let counters = &self.engine.loops[self.index].counters;
+        match sys::socket::send_datagram(conn.fd.as_fd(), &[std::io::IoSlice::new(&data)], to) {
+            Ok(n) => {
+                counters.bytes_out.add(n as u64);
+                counters.datagrams_out.add(1);
+            }
+            Err(e) => {
+                counters.datagrams_dropped.add(1);
+                log::debug!("netreactor: UDP datagram to {to} dropped: {e}");
+            }
+        }
+        if let Some(shared) = &conn.shared {
+            shared.update(0, data.len());
         }
     }
 }

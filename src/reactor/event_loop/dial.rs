@@ -20,39 +20,34 @@ use crate::sys::epoll::Interest;
 impl<H: EventHandler> EventLoop<H> {
     /// Starts connecting. Success is `on_open`; failure, now or later,
     /// `on_close` with `ConnectFailed` (the context tells the handler which
-    /// dial it was).
+    /// dial it was). Every dial that reaches the loop ends in one of the
+    /// two, a stopping loop's included.
     pub(super) fn dial(&mut self, req: DialRequest) {
         self.shared().add_connection();
-        if self.stopping {
-            self.shared().remove_connection();
-            return;
-        }
-        let DialRequest { addr, timeout, context } = req;
-        let (fd, failed) = match sys::socket::tcp_connect(addr) {
-            Ok(started) => started,
-            Err(e) => {
-                log::error!("netreactor: no socket for a dial to {addr}: {e}");
-                self.shared().remove_connection();
-                return;
+        let DialRequest {
+            fd,
+            addr,
+            timeout,
+            context,
+        } = req;
+        // A codec that cannot be cloned fails the dial, like a stop does.
+        let (codec, failed) = if self.stopping {
+            (None, Some(io::Error::other("the engine is stopping")))
+        } else {
+            match self.clone_codec() {
+                Some(codec) => (codec, None),
+                None => (None, Some(io::Error::other("cloning the codec panicked"))),
             }
-        };
-        let Some(codec) = self.clone_codec() else {
-            self.shared().remove_connection();
-            return;
         };
         // Writable is the connect's outcome; nothing is read before on_open.
-        let id = match self.insert_conn(fd, Some(addr), Origin::Dialed, codec, Interest::WRITE) {
-            Ok(id) => id,
-            Err(e) => {
-                log::error!("netreactor: registering a dial failed: {e}");
-                self.shared().remove_connection();
-                return;
-            }
-        };
+        let id = self.store_conn(fd, Some(addr), Origin::Dialed, codec, Interest::WRITE);
         self.shared().counters.dialed.add(1);
-        let conn = self.conns.get_mut(id).expect("just inserted");
+        let conn = self.conns.get_mut(id).expect("just stored");
         conn.connecting = true;
         conn.context = context;
+        let failed = failed
+            .or_else(|| sys::socket::tcp_connect(conn.fd.as_fd(), addr))
+            .or_else(|| self.poller.add(conn.fd.as_fd(), id.token(), Interest::WRITE).err());
         if let Some(e) = failed {
             return self.dial_failed(id, e);
         }

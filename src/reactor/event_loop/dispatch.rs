@@ -128,8 +128,27 @@ impl<H: EventHandler> EventLoop<H> {
         codec: Option<Box<dyn FrameCodec>>,
         interest: Interest,
     ) -> std::io::Result<ConnId> {
+        let id = self.store_conn(fd, peer, origin, codec, interest);
+        let conn = self.conns.get_mut(id).expect("just stored");
+        if let Err(e) = self.poller.add(conn.fd.as_fd(), id.token(), interest) {
+            // Nothing of the user's is in it yet: no callback to run.
+            self.conns.remove(id);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Puts a fresh connection for `fd` in the slab, not yet registered
+    /// with the poller (`insert_conn` does both).
+    pub(super) fn store_conn(
+        &mut self,
+        fd: OwnedFd,
+        peer: Option<std::net::SocketAddr>,
+        origin: Origin,
+        codec: Option<Box<dyn FrameCodec>>,
+        interest: Interest,
+    ) -> ConnId {
         let id = self.conns.next_id();
-        self.poller.add(fd.as_fd(), id.token(), interest)?;
         let conn = Conn {
             fd,
             id,
@@ -160,6 +179,6 @@ impl<H: EventHandler> EventLoop<H> {
             context: None,
         };
         self.conns.insert(conn);
-        Ok(id)
+        id
     }
 }

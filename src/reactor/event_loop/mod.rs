@@ -167,6 +167,13 @@ impl<H: EventHandler> EventLoop<H> {
                 break;
             }
         }
+        // Refuse dials from now on, and answer those already queued (each
+        // ends in on_close: the loop is stopping); other tasks find their
+        // connections gone.
+        self.mailbox().close_dials();
+        while let Some(task) = self.inbox.try_urgent().or_else(|| self.inbox.try_normal()) {
+            self.run_task(task);
+        }
         self.mailbox().close_waker();
     }
 

@@ -44,11 +44,12 @@ impl<H: EventHandler> EventLoop<H> {
                 self.task_write(id, posted, |c| data.into_iter().for_each(|d| c.write_bytes(d)))
             }
             // The user's encoder runs here, under the task's panic guard.
-            Task::WriteFrame(id, frame) => self.task_write(id, frame.len(), |c| {
+            Task::WriteFrame(id, frame, reserved) => self.task_write(id, reserved, |c| {
                 if let Err(e) = c.write_frame(&frame) {
                     c.close_reason.get_or_insert(CloseReason::Codec(e.to_string()));
                 }
             }),
+            Task::SendTo(id, to, data) => self.task_send_to(id, to, data),
             Task::Wake(id) => {
                 if self.conns.get_mut(id).is_some_and(|c| c.close_reason.is_none()) {
                     let action = self.call(id, |h, c| h.on_traffic(c));

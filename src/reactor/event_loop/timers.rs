@@ -51,7 +51,7 @@ impl<H: EventHandler> EventLoop<H> {
                 timing.armed.insert(timer, key);
             }
         }
-        if !self.cfg.has_idle_timeouts() || conn.close_reason.is_some() {
+        if !self.cfg.has_idle_timeouts() || conn.close_reason.is_some() || conn.datagram {
             return;
         }
         if conn.inbound.is_empty() {

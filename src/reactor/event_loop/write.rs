@@ -77,6 +77,10 @@ impl<H: EventHandler> EventLoop<H> {
     /// writability callback now due, if any.
     pub(super) fn sync(&mut self, id: ConnId) -> Option<Notify> {
         let conn = self.conns.get_mut(id)?;
+        if conn.datagram {
+            self.end_datagram_turn(id);
+            return None;
+        }
         let counters = &self.engine.loops[self.index].counters;
         if !conn.outbound.is_empty() {
             match conn.outbound.flush(conn.fd.as_fd()) {
