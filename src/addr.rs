@@ -37,15 +37,17 @@ pub enum Address {
 
 impl Address {
     /// Parses `tcp://host:port`, `tcp4://…`, `tcp6://…`, a bare `host:port`
-    /// (TCP), `unix:///path/to.sock` (or `unix://relative/path`) and
-    /// `unix://@name` (a Linux abstract name). Host names are resolved;
-    /// `tcp4`/`tcp6` keep only that family. Any thread.
+    /// (TCP), `udp://…`, `udp4://…`, `udp6://…`, `unix:///path/to.sock`
+    /// (or `unix://relative/path`, or the URI form `unix:/path/to.sock`) and
+    /// `unix://@name` (a Linux abstract name). Schemes are case-insensitive.
+    /// Host names are resolved; `tcp4`/`tcp6` keep only that family.
     ///
     /// Any thread (resolving a host name blocks it).
     ///
     /// # Errors
-    /// [`Error::InvalidAddress`] for an unknown scheme, an address that
-    /// does not resolve, or an empty or over-long Unix path.
+    /// [`Error::InvalidAddress`] for an unknown scheme, a missing port (the
+    /// message says so), an address that does not resolve, or an empty or
+    /// over-long Unix path.
     ///
     /// # Examples
     ///
@@ -56,22 +58,40 @@ impl Address {
     /// assert_eq!(Address::parse("unix:///run/app.sock").unwrap(), Address::Unix("/run/app.sock".into()));
     /// assert_eq!(Address::parse("unix://@app").unwrap(), Address::UnixAbstract(b"app".to_vec()));
     /// assert_eq!(Address::parse("unix://@app").unwrap().to_string(), "unix://@app");
+    /// assert_eq!(Address::parse("unix:/run/app.sock").unwrap(), Address::Unix("/run/app.sock".into()));
+    /// assert_eq!(Address::parse("TCP://127.0.0.1:1").unwrap(), Address::parse("tcp://127.0.0.1:1").unwrap());
     /// assert!(Address::parse("sctp://127.0.0.1:1").is_err());
+    /// let no_port = Address::parse("tcp://127.0.0.1").unwrap_err().to_string();
+    /// assert!(no_port.contains("missing port"), "{no_port}");
     /// ```
     pub fn parse(s: &str) -> Result<Address> {
-        let (scheme, rest) = s.split_once("://").unwrap_or(("tcp", s));
+        let (scheme, rest) = match s.split_once("://") {
+            Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+            // "unix:/path" and "unix:@name", the URI forms without "//".
+            None => match s.get(..5).filter(|p| p.eq_ignore_ascii_case("unix:")) {
+                Some(_) => ("unix".to_owned(), &s[5..]),
+                None => ("tcp".to_owned(), s),
+            },
+        };
         if scheme == "unix" {
             return parse_unix(s, rest);
         }
-        let (family, udp): (fn(&SocketAddr) -> bool, bool) = match scheme {
+        let (family, udp): (fn(&SocketAddr) -> bool, bool) = match scheme.as_str() {
             "tcp" => (|_| true, false),
             "tcp4" => (SocketAddr::is_ipv4, false),
             "tcp6" => (SocketAddr::is_ipv6, false),
             "udp" => (|_| true, true),
             "udp4" => (SocketAddr::is_ipv4, true),
             "udp6" => (SocketAddr::is_ipv6, true),
-            other => return Err(Error::InvalidAddress(format!("unsupported scheme {other:?} in {s:?}"))),
+            other => {
+                return Err(Error::InvalidAddress(format!(
+                    "unsupported scheme {other:?} in {s:?} (tcp, tcp4, tcp6, udp, udp4, udp6 or unix)"
+                )))
+            }
         };
+        if let Some(why) = missing_port(rest) {
+            return Err(Error::InvalidAddress(format!("{s:?}: {why}")));
+        }
         let addr = rest
             .to_socket_addrs()
             .map_err(|e| Error::InvalidAddress(format!("{s:?}: {e}")))?
@@ -93,6 +113,22 @@ impl Address {
             _ => None,
         }
     }
+}
+
+/// Why `host_port` (the part after the scheme) has no port, if it has none:
+/// a bare IP address or host name, or an IPv6 address without brackets.
+fn missing_port(host_port: &str) -> Option<String> {
+    if host_port.parse::<SocketAddr>().is_ok() {
+        return None;
+    }
+    let host = host_port.trim_start_matches('[').trim_end_matches(']');
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Some(format!(
+            "missing port (an IPv6 address takes brackets and a port: [{host}]:9000)"
+        ));
+    }
+    let no_colon = !host_port.contains(':');
+    no_colon.then(|| format!("missing port (write host:port, for example {host_port}:9000)"))
 }
 
 /// The longest Unix socket name the kernel takes (sun_path, minus the NUL

@@ -114,6 +114,10 @@ pub(crate) struct LoopShared {
     /// Connections this loop owns or has been handed.
     conns: AtomicUsize,
     pub(crate) counters: LoopCounters,
+    /// The bytes this loop's biggest holder of a partial inbound message
+    /// holds (kept by the loop), so a loop over the engine-wide inbound
+    /// budget can ask the loop with the biggest holder to shed it.
+    pub(crate) largest_held: AtomicUsize,
 }
 
 impl LoopShared {
@@ -122,6 +126,7 @@ impl LoopShared {
             mailbox: Arc::new(mailbox),
             conns: AtomicUsize::new(0),
             counters: LoopCounters::default(),
+            largest_held: AtomicUsize::new(0),
         }
     }
 }

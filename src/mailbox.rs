@@ -84,6 +84,9 @@ pub(crate) enum Task {
     /// Flush and close every connection by the deadline, then exit.
     /// `None`: no deadline beyond each connection's linger.
     Stop(Option<Instant>),
+    /// The engine holds more than its inbound budget, and this loop has the
+    /// biggest holder: shed until it is back under.
+    ShedInbound,
     /// Tests only: panic outside every guard, as a bug in the engine would.
     #[cfg(test)]
     Crash,

@@ -6,6 +6,7 @@ compile_error!("netreactor drives epoll and eventfd directly and builds on Linux
 
 pub(crate) mod epoll;
 pub(crate) mod io;
+pub(crate) mod memory;
 pub(crate) mod prefetch;
 pub(crate) mod signal;
 pub(crate) mod socket;

@@ -33,9 +33,11 @@ impl<H: EventHandler> EventLoop<H> {
             return drop_guarded(conn, id);
         }
         if conn.held > 0 {
+            let held = mem::take(&mut conn.held) as usize;
             self.engine
                 .inbound_held
-                .fetch_sub(mem::take(&mut conn.held) as usize, std::sync::atomic::Ordering::Relaxed);
+                .fetch_sub(held, std::sync::atomic::Ordering::Relaxed);
+            self.held_shrank(held);
         }
         let reason = conn.close_reason.take().unwrap_or(CloseReason::Local);
         self.shared().counters.closed(&reason);

@@ -68,6 +68,9 @@ pub(crate) struct EventLoop<H> {
     stop_deadline: Option<Instant>,
     /// An oversize datagram was logged (once per loop).
     warned_truncation: bool,
+    /// A big inbound buffer was freed since the loop last went idle: give
+    /// free memory back to the system before the next wait.
+    trim_owed: bool,
 }
 
 impl<H: EventHandler> EventLoop<H> {
@@ -109,6 +112,7 @@ impl<H: EventHandler> EventLoop<H> {
             now,
             stopping: false,
             warned_truncation: false,
+            trim_owed: false,
             stop_deadline: None,
         };
         for socket in datagram_sockets {
@@ -134,6 +138,11 @@ impl<H: EventHandler> EventLoop<H> {
             let n = if timeout == Some(Duration::ZERO) || !self.mailbox().park() {
                 self.poller.wait(Some(Duration::ZERO))
             } else {
+                if self.trim_owed {
+                    // Idle after a burst of huge messages: hand their memory back.
+                    self.trim_owed = false;
+                    crate::sys::memory::release_free_memory();
+                }
                 let n = self.poller.wait(timeout);
                 self.mailbox().unpark();
                 n

@@ -11,6 +11,7 @@ use super::EventLoop;
 use crate::error::CloseReason;
 use crate::handler::{Action, EventHandler};
 use crate::id::ConnId;
+use crate::mailbox::Task;
 use crate::sys;
 use crate::sys::io::ReadOutcome;
 use std::os::fd::AsFd;
@@ -19,6 +20,10 @@ use std::os::fd::AsFd;
 /// buffer for the next read; a larger one (a big frame arriving) is read into
 /// the connection's own buffer, so it is not copied again on every read.
 const SMALL_TAIL_BYTES: usize = 4 * 1024;
+
+/// Freeing a partial message's buffer at least this big makes the loop give
+/// free memory back to the system when it next goes idle.
+const TRIM_AFTER_FREEING_BYTES: usize = 1024 * 1024;
 
 /// Small tail buffers a loop keeps for reuse (at most 1 MiB of them).
 const TAIL_POOL_MAX: usize = 256;
@@ -110,6 +115,12 @@ impl<H: EventHandler> EventLoop<H> {
                 self.read_buf = mem::replace(&mut conn.inbound, own);
             } else if conn.inbound.is_empty() {
                 recycle_tail(pool, mem::take(&mut conn.inbound)); // what a partial message grew
+            } else if conn.inbound.len() <= SMALL_TAIL_BYTES && conn.inbound.capacity() > 2 * read_size {
+                // A huge message is done and a small one began behind it:
+                // keep the small one in a small buffer, not the huge one.
+                let mut own = take_tail(pool, conn.inbound.len(), read_size);
+                own.extend_from_slice(&conn.inbound);
+                conn.inbound = own;
             }
             // The engine-wide inbound budget counts what partial messages
             // hold; an echo that consumed everything touches no counter.
@@ -123,40 +134,84 @@ impl<H: EventHandler> EventLoop<H> {
                 conn.held = held;
                 if held as usize > before {
                     let grown = held as usize - before;
+                    self.shared().largest_held.fetch_max(held as usize, Ordering::Relaxed);
                     if total.fetch_add(grown, Ordering::Relaxed) + grown > self.cfg.inbound_budget {
                         self.shed_partial_messages();
                     }
                 } else {
                     total.fetch_sub(before - held as usize, Ordering::Relaxed);
+                    self.held_shrank(before);
                 }
             }
         }
         self.after_callback(id, action);
     }
 
+    /// A holder of `before` bytes holds less now (or is gone): if it was
+    /// the biggest, find the next biggest for the loops' shared view.
+    pub(super) fn held_shrank(&mut self, before: usize) {
+        if before >= TRIM_AFTER_FREEING_BYTES {
+            self.trim_owed = true;
+        }
+        let largest = &self.engine.loops[self.index].largest_held;
+        if before >= largest.load(Ordering::Relaxed) {
+            let now = self.conns.largest_partial_holder().map_or(0, |(_, held)| held);
+            largest.store(now, Ordering::Relaxed);
+        }
+    }
+
     /// The engine holds more than its inbound budget in partial messages:
-    /// close this loop's biggest holders until it is back under. (Each loop
-    /// sheds its own, when its reads push the total over; the connection
-    /// whose read did that is always a candidate.)
+    /// the biggest holders anywhere in the engine go first. When another
+    /// loop's biggest holder outweighs this loop's, that loop is asked to
+    /// shed (a task); otherwise this loop sheds its own, biggest first,
+    /// until the engine is back under.
     fn shed_partial_messages(&mut self) {
         let limit = self.cfg.inbound_budget;
         while self.engine.inbound_held.load(Ordering::Relaxed) > limit {
-            let Some(victim) = self.conns.largest_partial_holder() else {
+            let own = self.conns.largest_partial_holder();
+            let own_held = own.map_or(0, |(_, held)| held);
+            let other = (0..self.engine.loops.len())
+                .filter(|&i| i != self.index)
+                .map(|i| (i, self.engine.loops[i].largest_held.load(Ordering::Relaxed)))
+                .max_by_key(|&(_, held)| held)
+                .filter(|&(_, held)| held > own_held);
+            if let Some((i, _)) = other {
+                // That loop sheds on its own thread; if it has stopped, shed here.
+                if self.engine.loops[i].mailbox.post(Task::ShedInbound).is_ok() {
+                    return;
+                }
+            }
+            let Some((victim, _)) = own else { return };
+            self.shed(victim, limit);
+        }
+    }
+
+    /// `Task::ShedInbound`: this loop has (or had) the engine's biggest
+    /// holders; shed them, biggest first, while the engine is over budget.
+    pub(super) fn shed_own_partial_messages(&mut self) {
+        let limit = self.cfg.inbound_budget;
+        while self.engine.inbound_held.load(Ordering::Relaxed) > limit {
+            let Some((victim, _)) = self.conns.largest_partial_holder() else {
+                self.shared().largest_held.store(0, Ordering::Relaxed);
                 return;
             };
-            let Some(conn) = self.conns.get_mut(victim) else { return };
-            log::warn!(
-                "netreactor: partial inbound messages exceed the {limit}-byte budget; closing connection {victim}, which holds {} bytes",
-                conn.held
-            );
-            self.engine
-                .inbound_held
-                .fetch_sub(conn.held as usize, Ordering::Relaxed);
-            conn.held = 0;
-            conn.inbound = BytesMut::new();
-            conn.close_reason = Some(CloseReason::InboundBudget { limit });
-            self.after_callback(victim, Action::Continue);
+            self.shed(victim, limit);
         }
+    }
+
+    /// Closes `victim` for the inbound budget, releasing what it holds.
+    fn shed(&mut self, victim: ConnId, limit: usize) {
+        let Some(conn) = self.conns.get_mut(victim) else { return };
+        let held = conn.held as usize;
+        log::warn!(
+            "netreactor: partial inbound messages exceed the {limit}-byte budget; closing connection {victim}, which holds {held} bytes"
+        );
+        self.engine.inbound_held.fetch_sub(held, Ordering::Relaxed);
+        conn.held = 0;
+        conn.inbound = BytesMut::new();
+        conn.close_reason = Some(CloseReason::InboundBudget { limit });
+        self.held_shrank(held);
+        self.after_callback(victim, Action::Continue);
     }
 
     /// A handler that called `Conn::end_decoding` in `on_frame` gets the

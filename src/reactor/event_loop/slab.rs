@@ -79,13 +79,16 @@ impl Slab {
     }
 
     /// The open connection whose partial inbound message holds the most.
-    pub(super) fn largest_partial_holder(&self) -> Option<ConnId> {
+    /// The connection holding the most bytes of a partial inbound
+    /// message, and how many (a scan: run only over the budget, or when the
+    /// biggest holder shrinks).
+    pub(super) fn largest_partial_holder(&self) -> Option<(ConnId, usize)> {
         self.entries
             .iter()
             .filter_map(|(_, c)| c.as_ref())
             .filter(|c| c.held > 0 && c.close_reason.is_none())
             .max_by_key(|c| c.held)
-            .map(|c| c.id)
+            .map(|c| (c.id, c.held as usize))
     }
 
     pub(super) fn ids(&self) -> Vec<ConnId> {
