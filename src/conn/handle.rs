@@ -237,10 +237,10 @@ impl ConnHandle {
     /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
     /// let handle = rx.recv_timeout(Duration::from_secs(10))?;
     /// assert_eq!(handle.queued_bytes(), 0);
-    /// // More than may be in flight: refused at once, nothing queued.
+    /// // More than may ever be in flight: refused at once, nothing queued.
     /// match handle.async_write(vec![0u8; 2048]) {
-    ///     Err(Error::QueueFull { queued, limit }) => assert_eq!((queued, limit), (0, 1024)),
-    ///     other => panic!("expected QueueFull, got {other:?}"),
+    ///     Err(Error::TooLarge { len, limit }) => assert_eq!((len, limit), (2048, 1024)),
+    ///     other => panic!("expected TooLarge, got {other:?}"),
     /// }
     /// handle.async_write(vec![1u8; 1000])?; // fits
     /// let mut data = [0; 1000];
@@ -451,7 +451,7 @@ impl ConnHandle {
     /// let engine = Engine::builder().event_loops(1).start(Register(tx), "udp://127.0.0.1:0")?;
     /// let client = UdpSocket::bind("127.0.0.1:0")?;
     /// client.set_read_timeout(Some(Duration::from_secs(10)))?;
-    /// client.send_to(b"hello", engine.local_addr())?;
+    /// client.send_to(b"hello", engine.local_addrs()[0].socket_addr().unwrap())?;
     /// let (handle, peer) = rx.recv_timeout(Duration::from_secs(10))?;
     /// handle.send_to(peer, "news")?; // from this thread, later
     /// let mut buf = [0; 16];

@@ -817,7 +817,8 @@ impl Conn {
     /// let engine = Engine::builder().event_loops(1).start(Forward, "udp://127.0.0.1:0")?;
     /// let (sender, target) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
     /// target.set_read_timeout(Some(Duration::from_secs(10)))?;
-    /// sender.send_to(target.local_addr()?.to_string().as_bytes(), engine.local_addr())?;
+    /// let server = engine.local_addrs()[0].socket_addr().unwrap();
+    /// sender.send_to(target.local_addr()?.to_string().as_bytes(), server)?;
     /// let mut buf = [0; 16];
     /// let n = target.recv(&mut buf)?;
     /// assert_eq!(&buf[..n], b"forwarded");
