@@ -99,8 +99,14 @@ impl<H: EventHandler> EventLoop<H> {
                 let old = mem::take(&mut self.read_buf);
                 let tail = conn.inbound.len();
                 let own = if tail == 0 {
-                    recycle_tail(pool, old);
-                    BytesMut::new()
+                    // The usual case (everything consumed) keeps the
+                    // connection's own buffer, empty and unallocated.
+                    if old.capacity() == 0 {
+                        old
+                    } else {
+                        recycle_tail(pool, old);
+                        BytesMut::new()
+                    }
                 } else {
                     let mut own = if old.capacity() >= tail {
                         old
