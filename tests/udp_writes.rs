@@ -1,0 +1,311 @@
+//! Writing on a UDP socket outside the reply to the datagram being served:
+//! a `ConnHandle` taken from a datagram's `Conn` refuses what needs a
+//! connection (`async_write*`, `wake`, `close`: `Error::Unsupported`) and
+//! offers `send_to`; `call` runs a turn with no sender; `Conn::send_to`
+//! writes to any address from a callback; `Conn::flush` sends what was
+//! written so far as its own datagram; a timer scheduled on the socket fires
+//! `on_timer` with no `peer_addr`.
+//!
+//! Issue 17: before it a UDP handle's writes were queued for a peer the
+//! socket does not have, its `close` closed the loop's socket, and timers
+//! never fired on UDP sockets.
+
+mod util;
+
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use netreactor::{Action, Conn, ConnHandle, ConnId, Engine, Error, EventHandler};
+use util::*;
+
+/// What a timer on the socket saw.
+#[derive(Debug, Clone, PartialEq)]
+struct TimerFired {
+    token: u64,
+    socket: ConnId,
+    peer: Option<SocketAddr>,
+    sent: Result<usize, String>,
+}
+
+/// Datagram commands:
+/// - `handle`: hands the socket's handle and the sender to the test;
+/// - `forward <addr>`: `Conn::send_to(addr)`, then replies `sent <n>`;
+/// - `flush`: two datagrams back (a flushed part, then the rest);
+/// - `timer <ms>`: schedules token 7 on the socket, to `send_to` the sender;
+/// - anything else is echoed.
+#[derive(Default)]
+struct UdpService {
+    handles: Mutex<Option<mpsc::Sender<(ConnHandle, SocketAddr)>>>,
+    /// The sender the timer writes to, and the socket that scheduled it.
+    timer_target: Mutex<Option<(SocketAddr, ConnId)>>,
+    fired: Mutex<Vec<TimerFired>>,
+}
+
+impl EventHandler for UdpService {
+    fn on_traffic(&self, conn: &mut Conn) -> Action {
+        let peer = conn.peer_addr().expect("a datagram has a sender");
+        let text = String::from_utf8_lossy(conn.peek_all()).into_owned();
+        conn.discard(usize::MAX);
+        let (command, arg) = text.split_once(' ').unwrap_or((&text, ""));
+        match command {
+            "handle" => {
+                if let Some(tx) = lock(&self.handles).as_ref() {
+                    let _ = tx.send((conn.handle(), peer));
+                }
+                conn.write(b"handle");
+            }
+            "forward" => {
+                let to: SocketAddr = arg.parse().expect("forward <addr>");
+                match conn.send_to(to, b"forwarded by send_to") {
+                    Ok(n) => conn.write(format!("sent {n}").as_bytes()),
+                    Err(e) => conn.write(format!("send_to failed: {e}").as_bytes()),
+                }
+            }
+            "flush" => {
+                conn.write(b"flushed part");
+                if let Err(e) = conn.flush() {
+                    conn.write(format!("flush failed: {e}").as_bytes());
+                }
+                conn.write(b"the rest");
+            }
+            "timer" => {
+                let ms: u64 = arg.parse().expect("timer <ms>");
+                *lock(&self.timer_target) = Some((peer, conn.id()));
+                conn.schedule(Duration::from_millis(ms), 7);
+                conn.write(b"scheduled");
+            }
+            _ => conn.write(text.as_bytes()),
+        }
+        Action::Continue
+    }
+
+    fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {
+        let (to, _) = lock(&self.timer_target).expect("a timer was scheduled");
+        let sent = conn
+            .send_to(to, format!("timer {token}").as_bytes())
+            .map_err(|e| e.to_string());
+        lock(&self.fired).push(TimerFired {
+            token,
+            socket: conn.id(),
+            peer: conn.peer_addr(),
+            sent,
+        });
+        Action::Continue
+    }
+}
+
+/// An engine with one loop (one UDP socket) serving `UdpService`.
+fn udp_service() -> (util::Engine, Arc<UdpService>, SocketAddr) {
+    let service = Arc::new(UdpService::default());
+    let engine = Engine::builder()
+        .event_loops(1)
+        .start(service.clone(), "udp://127.0.0.1:0")
+        .expect("UDP engine starts");
+    let server = udp_addr(&engine);
+    (util::Engine(engine), service, server)
+}
+
+/// Asks the socket for its handle with a datagram from `client`.
+fn take_handle(service: &UdpService, client: &UdpSocket, server: SocketAddr) -> (ConnHandle, SocketAddr) {
+    let (tx, rx) = mpsc::channel();
+    *lock(&service.handles) = Some(tx);
+    assert_eq!(udp_round_trip(client, server, b"handle"), b"handle");
+    rx.recv_timeout(IO_TIMEOUT).expect("the handler handed out its handle")
+}
+
+fn assert_unsupported(what: &str, result: netreactor::Result<()>) {
+    match result {
+        Err(Error::Unsupported(why)) => assert!(!why.is_empty(), "{what}: an empty reason"),
+        other => panic!("{what} on a UDP socket's handle: expected Err(Unsupported), got {other:?}"),
+    }
+}
+
+#[test]
+fn udp_handle_refuses_async_writes_wake_and_close_and_the_socket_keeps_answering() {
+    let (engine, service, server) = udp_service();
+    let client = udp_client();
+    let (handle, peer) = take_handle(&service, &client, server);
+    assert_eq!(peer, client.local_addr().unwrap());
+    for round in 0..2 {
+        assert_unsupported("async_write", handle.async_write("no destination"));
+        assert_unsupported(
+            "async_write_vectored",
+            handle.async_write_vectored(["no ", "destination"]),
+        );
+        assert_unsupported("async_write_frame", handle.async_write_frame("no destination"));
+        assert_unsupported("wake", handle.wake());
+        assert_unsupported("close", handle.close());
+        assert_eq!(handle.queued_bytes(), 0, "a refused write was counted");
+        let msg = format!("still answering, round {round}");
+        assert_eq!(udp_round_trip(&client, server, msg.as_bytes()), msg.as_bytes());
+        assert!(handle.is_alive());
+    }
+    let stats = engine.stats();
+    assert_eq!(stats.datagrams_dropped, 0, "a refused write reached the loop: {stats:?}");
+    engine.stop();
+}
+
+#[test]
+fn udp_handle_is_alive_while_the_engine_runs_and_not_after_it_stops() {
+    let (engine, service, server) = udp_service();
+    let client = udp_client();
+    let (handle, _) = take_handle(&service, &client, server);
+    assert!(handle.is_alive(), "a UDP socket's handle is dead while the engine runs");
+    // Datagrams come and go; the handle stays alive (the socket is not a
+    // connection that a datagram's end closes).
+    for i in 0..5 {
+        let msg = format!("datagram {i}");
+        assert_eq!(udp_round_trip(&client, server, msg.as_bytes()), msg.as_bytes());
+    }
+    assert!(handle.is_alive());
+    engine.stop();
+    assert!(!handle.is_alive(), "the handle outlived the engine's socket");
+    match handle.send_to(client.local_addr().unwrap(), "too late") {
+        Err(Error::ConnectionClosed | Error::EngineStopped) => {}
+        other => panic!("send_to after stop: {other:?}"),
+    }
+}
+
+#[test]
+fn udp_handle_call_runs_a_turn_with_no_sender_whose_writes_are_dropped_and_counted() {
+    let (engine, service, server) = udp_service();
+    let client = udp_client();
+    let (handle, _) = take_handle(&service, &client, server);
+    let dropped_before = engine.stats().datagrams_dropped;
+    let (tx, rx) = mpsc::channel();
+    handle
+        .call(move |conn| {
+            let _ = tx.send((conn.peer_addr(), conn.id(), thread_name()));
+            conn.write(b"no destination: dropped");
+            Action::Continue
+        })
+        .expect("call on a UDP socket's handle");
+    let (peer, id, thread) = rx.recv_timeout(IO_TIMEOUT).expect("the call ran");
+    assert_eq!(peer, None, "a call is no datagram: it has no sender");
+    assert_eq!(id, handle.id());
+    assert_eq!(thread, "nr-loop-0");
+    wait_for(
+        SETTLE,
+        "the call's write is counted as dropped",
+        || engine.stats().datagrams_dropped - dropped_before,
+        |&n| n == 1,
+    );
+    // Nothing reached the client: the next datagram it gets is its echo.
+    assert_eq!(udp_round_trip(&client, server, b"after the call"), b"after the call");
+    // A call that ends in Action::Close ends only its own turn.
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    handle
+        .call(move |_conn| {
+            flag.store(true, Ordering::SeqCst);
+            Action::Close
+        })
+        .unwrap();
+    wait_until(SETTLE, "the second call ran", || ran.load(Ordering::SeqCst));
+    assert_eq!(udp_round_trip(&client, server, b"and after close"), b"and after close");
+    assert!(handle.is_alive());
+    engine.stop();
+}
+
+#[test]
+fn udp_handle_send_to_from_another_thread_reaches_the_address() {
+    let (engine, service, server) = udp_service();
+    let client = udp_client();
+    let (handle, peer) = take_handle(&service, &client, server);
+    let third = udp_client();
+    let third_addr = third.local_addr().unwrap();
+    let sender = std::thread::spawn(move || {
+        for i in 0..10 {
+            handle.send_to(peer, format!("news {i}")).unwrap();
+            handle.send_to(third_addr, format!("to the third {i}")).unwrap();
+        }
+        handle
+    });
+    let handle = sender.join().unwrap();
+    for i in 0..10 {
+        assert_eq!(recv_datagram(&client, server), format!("news {i}").as_bytes());
+        assert_eq!(recv_datagram(&third, server), format!("to the third {i}").as_bytes());
+    }
+    wait_until(SETTLE, "every send_to left the queue", || handle.queued_bytes() == 0);
+    assert_eq!(udp_round_trip(&client, server, b"still here"), b"still here");
+    engine.stop();
+}
+
+#[test]
+fn stream_handle_send_to_is_unsupported() {
+    let (tx, rx) = mpsc::channel();
+    let service = UdpService {
+        handles: Mutex::new(Some(tx)),
+        ..UdpService::default()
+    };
+    let engine = start(Engine::builder().event_loops(1), service);
+    let mut client = connect(engine.local_addr());
+    // The stream's on_traffic is the same command handler.
+    client.write_all(b"handle").unwrap();
+    assert_eq!(read_exact_within(&mut client, 6, IO_TIMEOUT), b"handle");
+    let (handle, _) = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    let target = udp_client();
+    assert_unsupported(
+        "send_to on a stream connection's handle",
+        handle.send_to(target.local_addr().unwrap(), "nowhere"),
+    );
+    // The stream itself is unharmed.
+    handle.async_write("still a stream").unwrap();
+    assert_eq!(read_exact_within(&mut client, 14, IO_TIMEOUT), b"still a stream");
+    engine.stop();
+}
+
+#[test]
+fn conn_send_to_in_a_callback_reaches_a_third_socket() {
+    let (engine, _service, server) = udp_service();
+    let client = udp_client();
+    let third = udp_client();
+    let command = format!("forward {}", third.local_addr().unwrap());
+    assert_eq!(
+        udp_round_trip(&client, server, command.as_bytes()),
+        format!("sent {}", b"forwarded by send_to".len()).as_bytes()
+    );
+    assert_eq!(recv_datagram(&third, server), b"forwarded by send_to");
+    engine.stop();
+}
+
+#[test]
+fn conn_flush_on_udp_sends_what_was_written_so_far_as_its_own_datagram() {
+    let (engine, _service, server) = udp_service();
+    let client = udp_client();
+    for _ in 0..3 {
+        client.send_to(b"flush", server).unwrap();
+        assert_eq!(recv_datagram(&client, server), b"flushed part");
+        assert_eq!(recv_datagram(&client, server), b"the rest");
+    }
+    assert_eq!(udp_round_trip(&client, server, b"echo"), b"echo");
+    engine.stop();
+}
+
+#[test]
+fn a_timer_scheduled_on_a_udp_socket_fires_on_timer_with_no_peer_and_send_to_works() {
+    let (engine, service, server) = udp_service();
+    let client = udp_client();
+    for delay_ms in [0, 20] {
+        assert_eq!(
+            udp_round_trip(&client, server, format!("timer {delay_ms}").as_bytes()),
+            b"scheduled"
+        );
+        assert_eq!(recv_datagram(&client, server), b"timer 7", "on_timer did not send");
+    }
+    let (_, socket) = lock(&service.timer_target).unwrap();
+    let fired = lock(&service.fired).clone();
+    let expected = TimerFired {
+        token: 7,
+        socket,
+        peer: None,
+        sent: Ok(7),
+    };
+    assert_eq!(fired, [expected.clone(), expected], "one on_timer per schedule");
+    // The socket still answers datagrams.
+    assert_eq!(udp_round_trip(&client, server, b"echo"), b"echo");
+    engine.stop();
+}
