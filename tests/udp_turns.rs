@@ -4,51 +4,141 @@
 //! datagram is served as usual. `close_now` drops the datagram's reply;
 //! `close` and `shutdown_write` still send what was written before them.
 //!
-//! Before issue 17's hardening each of these silenced the loop's only UDP
-//! socket (closed it, or left it half-closed, paused or codec-less): every
-//! later datagram went unanswered. One loop, so every datagram reaches the
-//! same socket.
+//! The same holds for a turn run by `ConnHandle::call` on the socket, and
+//! nothing done in one turn comes back at the next: each test also has the
+//! loop re-sync the socket (an empty `call`) and then does the same thing
+//! inside a `call`.
+//!
+//! Before issue 17's hardening these silenced the loop's only UDP socket
+//! (closed it, or left it half-closed, paused or codec-less, sometimes only
+//! once the loop next synced it): every later datagram went unanswered. One
+//! loop, so every datagram reaches the same socket.
 
 mod util;
 
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{mpsc, Mutex};
+
 use netreactor::codec::LineCodec;
-use netreactor::{Action, Conn, Engine, EventHandler, Frame};
+use netreactor::{Action, Conn, ConnHandle, Engine, EventHandler, Frame};
 use util::*;
 
-/// Datagram commands: each writes a reply, then does something to the
-/// `Conn`; anything else is echoed.
-struct Commands;
+/// What a test can do to the socket's `Conn`.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    CloseNow,
+    Close,
+    ShutdownWrite,
+    PauseReading,
+    ActionClose,
+}
 
-impl EventHandler for Commands {
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        match conn.peek_all() {
-            b"close_now" => {
+impl Op {
+    /// Does it to `conn`, after writing something.
+    fn apply(self, conn: &mut Conn) -> Action {
+        match self {
+            Op::CloseNow => {
                 conn.write(b"never sent");
                 conn.close_now();
             }
-            b"close" => {
+            Op::Close => {
                 conn.write(b"sent before close");
                 conn.close();
             }
-            b"shutdown_write" => {
+            Op::ShutdownWrite => {
                 conn.write(b"sent before shutdown_write");
                 conn.shutdown_write();
                 conn.write(b" dropped after it");
             }
-            b"pause_reading" => {
+            Op::PauseReading => {
                 conn.write(b"paused");
                 conn.pause_reading();
             }
-            b"action_close" => {
+            Op::ActionClose => {
                 conn.write(b"closing by action");
-                conn.discard(usize::MAX);
                 return Action::Close;
             }
-            _ => conn.echo_all(),
         }
-        conn.discard(usize::MAX);
         Action::Continue
     }
+}
+
+/// Datagram commands: each writes a reply, then does something to the
+/// `Conn`; `handle` hands the socket's handle to the test; anything else is
+/// echoed.
+#[derive(Default)]
+struct Commands {
+    handles: Mutex<Option<mpsc::Sender<ConnHandle>>>,
+}
+
+impl EventHandler for Commands {
+    fn on_traffic(&self, conn: &mut Conn) -> Action {
+        let op = match conn.peek_all() {
+            b"close_now" => Some(Op::CloseNow),
+            b"close" => Some(Op::Close),
+            b"shutdown_write" => Some(Op::ShutdownWrite),
+            b"pause_reading" => Some(Op::PauseReading),
+            b"action_close" => Some(Op::ActionClose),
+            b"handle" => {
+                if let Some(tx) = lock(&self.handles).as_ref() {
+                    let _ = tx.send(conn.handle());
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(op) = op {
+            conn.discard(usize::MAX);
+            return op.apply(conn);
+        }
+        conn.echo_all();
+        Action::Continue
+    }
+}
+
+/// A one-loop UDP engine serving [`Commands`], a client, and the socket's
+/// handle.
+fn commands() -> (util::Engine, UdpSocket, SocketAddr, ConnHandle) {
+    let (tx, rx) = mpsc::channel();
+    let handler = Commands {
+        handles: Mutex::new(Some(tx)),
+    };
+    let engine = one_loop_udp(Engine::builder(), handler);
+    let server = udp_addr(&engine);
+    let client = udp_client();
+    assert_eq!(udp_round_trip(&client, server, b"handle"), b"handle");
+    let handle = rx.recv_timeout(IO_TIMEOUT).expect("the handler handed out its handle");
+    (engine, client, server, handle)
+}
+
+/// Runs `f` as a turn of its own on the socket (`ConnHandle::call`) and
+/// waits until it has run.
+fn in_a_call(handle: &ConnHandle, f: impl FnOnce(&mut Conn) -> Action + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    handle
+        .call(move |conn| {
+            let action = f(conn);
+            let _ = tx.send(());
+            action
+        })
+        .expect("call on the UDP socket");
+    rx.recv_timeout(IO_TIMEOUT).expect("the call ran");
+}
+
+/// After `command` was served: the socket answers, also once the loop has
+/// re-synced it (an empty call), and after `op` is done inside a call.
+fn still_serving_after_any_turn(
+    client: &UdpSocket,
+    server: SocketAddr,
+    handle: &ConnHandle,
+    command: &str,
+    op: Op,
+) {
+    still_serving_after(client, server, command);
+    in_a_call(handle, |_| Action::Continue);
+    still_serving_after(client, server, &format!("{command} and a later call"));
+    in_a_call(handle, move |conn| op.apply(conn));
+    still_serving_after(client, server, &format!("{op:?} inside a call"));
 }
 
 fn one_loop_udp<H: EventHandler>(builder: netreactor::EngineBuilder, handler: H) -> util::Engine {
@@ -61,7 +151,7 @@ fn one_loop_udp<H: EventHandler>(builder: netreactor::EngineBuilder, handler: H)
 }
 
 /// Sends `command`, then checks the socket answers three more datagrams.
-fn still_serving_after(client: &std::net::UdpSocket, server: std::net::SocketAddr, command: &str) {
+fn still_serving_after(client: &UdpSocket, server: SocketAddr, command: &str) {
     for i in 0..3 {
         let msg = format!("after {command} #{i}");
         assert_eq!(
@@ -74,9 +164,7 @@ fn still_serving_after(client: &std::net::UdpSocket, server: std::net::SocketAdd
 
 #[test]
 fn close_now_on_a_datagram_drops_its_reply_and_the_socket_keeps_answering() {
-    let engine = one_loop_udp(Engine::builder(), Commands);
-    let server = udp_addr(&engine);
-    let client = udp_client();
+    let (engine, client, server, handle) = commands();
     for _ in 0..3 {
         client.send_to(b"close_now", server).unwrap();
         // Datagrams to one socket over loopback keep their order: the next
@@ -88,61 +176,58 @@ fn close_now_on_a_datagram_drops_its_reply_and_the_socket_keeps_answering() {
         );
         still_serving_after(&client, server, "close_now");
     }
+    // 1 + 3 x (1 + 1 + 3) datagrams in, all but the three close_now answered.
     // The loop counts a reply just after sending it: a client may read it first.
     wait_for(
         SETTLE,
-        "15 datagrams in, 12 replies out (none for close_now)",
+        "16 datagrams in, 13 replies out (none for close_now)",
         || {
             let s = engine.stats();
             (s.datagrams_in, s.datagrams_out)
         },
-        |&counts| counts == (15, 12),
+        |&counts| counts == (16, 13),
     );
+    still_serving_after_any_turn(&client, server, &handle, "close_now", Op::CloseNow);
     engine.stop();
 }
 
 #[test]
 fn close_on_a_datagram_sends_the_reply_written_before_and_the_socket_keeps_answering() {
-    let engine = one_loop_udp(Engine::builder(), Commands);
-    let server = udp_addr(&engine);
-    let client = udp_client();
+    let (engine, client, server, handle) = commands();
     for _ in 0..3 {
         // As a stream's close: what was written before it is sent.
         assert_eq!(udp_round_trip(&client, server, b"close"), b"sent before close");
-        still_serving_after(&client, server, "close");
+        still_serving_after_any_turn(&client, server, &handle, "close", Op::Close);
         assert_eq!(
             udp_round_trip(&client, server, b"action_close"),
             b"closing by action"
         );
-        still_serving_after(&client, server, "Action::Close");
+        still_serving_after_any_turn(&client, server, &handle, "Action::Close", Op::ActionClose);
     }
+    assert!(handle.is_alive());
     engine.stop();
 }
 
 #[test]
 fn shutdown_write_on_a_datagram_sends_what_came_before_and_the_socket_keeps_answering() {
-    let engine = one_loop_udp(Engine::builder(), Commands);
-    let server = udp_addr(&engine);
-    let client = udp_client();
+    let (engine, client, server, handle) = commands();
     for _ in 0..3 {
         assert_eq!(
             udp_round_trip(&client, server, b"shutdown_write"),
             b"sent before shutdown_write",
             "the reply must be what was written before shutdown_write, nothing after"
         );
-        still_serving_after(&client, server, "shutdown_write");
+        still_serving_after_any_turn(&client, server, &handle, "shutdown_write", Op::ShutdownWrite);
     }
     engine.stop();
 }
 
 #[test]
 fn pause_reading_on_a_datagram_does_not_stop_the_socket_reading() {
-    let engine = one_loop_udp(Engine::builder(), Commands);
-    let server = udp_addr(&engine);
-    let client = udp_client();
+    let (engine, client, server, handle) = commands();
     for _ in 0..3 {
         assert_eq!(udp_round_trip(&client, server, b"pause_reading"), b"paused");
-        still_serving_after(&client, server, "pause_reading");
+        still_serving_after_any_turn(&client, server, &handle, "pause_reading", Op::PauseReading);
     }
     engine.stop();
 }

@@ -98,8 +98,11 @@ fn a_unix_path_in_a_missing_directory_fails_naming_the_directory() {
         matches!(&err, Error::Io(e) if e.kind() == ErrorKind::NotFound),
         "expected Io(NotFound), got {err:?}"
     );
+    // Naming the whole path is not naming the directory: "No such file or
+    // directory" about a path that is not there yet says nothing.
+    let without_path = message.replace(&path.display().to_string(), "<path>");
     assert!(
-        message.contains(&missing.display().to_string()),
+        without_path.contains(&missing.display().to_string()),
         "the error does not name the missing directory {}: {message}",
         missing.display()
     );
