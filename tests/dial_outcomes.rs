@@ -95,7 +95,8 @@ impl StopDialer {
     }
 
     fn tag(conn: &Conn) -> String {
-        conn.context::<Tag>().map_or_else(|| "?".to_string(), |t| t.name.clone())
+        conn.context::<Tag>()
+            .map_or_else(|| "?".to_string(), |t| t.name.clone())
     }
 
     /// Checks every accepted dial ended in exactly one `on_close` (after at
@@ -111,7 +112,11 @@ impl StopDialer {
             let closes: Vec<_> = closed.iter().filter(|(n, _)| n == name).collect();
             match result {
                 Ok(()) => {
-                    assert_eq!(closes.len(), 1, "accepted dial {name} must end in one on_close: {report}");
+                    assert_eq!(
+                        closes.len(),
+                        1,
+                        "accepted dial {name} must end in one on_close: {report}"
+                    );
                     assert!(opens <= 1, "dial {name}: on_open ran {opens} times: {report}");
                     if opens == 0 {
                         assert!(
@@ -175,7 +180,11 @@ impl EventHandler for StopDialer {
 
     fn on_shutdown(&self, engine: &EngineHandle) {
         self.dial(engine, "from on_shutdown".into(), DialOptions::new());
-        self.dial(engine, "from on_shutdown, to loop 0".into(), DialOptions::new().on_loop(0));
+        self.dial(
+            engine,
+            "from on_shutdown, to loop 0".into(),
+            DialOptions::new().on_loop(0),
+        );
     }
 }
 
@@ -206,7 +215,11 @@ fn dials_made_while_the_engine_stops_each_end_in_on_close_or_an_error() {
         // dials from both.
         let clients: Vec<_> = (0..2).map(|_| connect(engine.local_addr())).collect();
         wait_until(SETTLE, "both clients are accepted", || engine.connection_count() == 2);
-        assert_eq!(stop_within_bound(engine).map_err(|e| e.to_string()), Ok(()), "round {round}");
+        assert_eq!(
+            stop_within_bound(engine).map_err(|e| e.to_string()),
+            Ok(()),
+            "round {round}"
+        );
         let made = handler.check_accounts();
         assert_eq!(made.len(), 6, "round {round}: {made:?}");
         // The dials from on_shutdown come before the loops stop: the engine
@@ -227,10 +240,16 @@ fn a_dial_context_whose_drop_panics_does_not_take_the_engine_down() {
     let handler = Arc::new(StopDialer::new(closed_port, true));
     let engine = start(Engine::builder().event_loops(2), handler.clone());
     for i in 0..2 {
-        handler.dial(&engine, format!("refused while running on loop {i}"), DialOptions::new().on_loop(i));
+        handler.dial(
+            &engine,
+            format!("refused while running on loop {i}"),
+            DialOptions::new().on_loop(i),
+        );
     }
     wait_until(SETTLE, "both refused dials closed", || lock(&handler.closed).len() == 2);
-    wait_until(SETTLE, "both contexts dropped", || handler.drops.load(Ordering::SeqCst) == 2);
+    wait_until(SETTLE, "both contexts dropped", || {
+        handler.drops.load(Ordering::SeqCst) == 2
+    });
     // The engine serves on, on both loops.
     let mut clients: Vec<_> = (0..2).map(|_| connect(engine.local_addr())).collect();
     for (i, c) in clients.iter_mut().enumerate() {
@@ -295,7 +314,9 @@ fn emfile_dial_child() {
 
     // With descriptors back, a dial connects.
     drop(held);
-    engine.dial(&target, DIAL_TIMEOUT).expect("a dial with descriptors to spare");
+    engine
+        .dial(&target, DIAL_TIMEOUT)
+        .expect("a dial with descriptors to spare");
     wait_until(SETTLE, "the dial opened", || handler.rec.opens() == 1);
     engine.stop();
     drop(upstream);

@@ -120,11 +120,7 @@ impl Setup {
     /// is `pool[i % pool.len()]`.
     fn read_frames(&mut self, frames: usize, pool: &[Bytes]) {
         let payload = pool[0].len();
-        let stream = read_exact_within(
-            &mut self.client,
-            frames * (HEADER + payload),
-            Duration::from_secs(60),
-        );
+        let stream = read_exact_within(&mut self.client, frames * (HEADER + payload), Duration::from_secs(60));
         for (i, frame) in stream.chunks(HEADER + payload).enumerate() {
             let len = u32::from_be_bytes(frame[..HEADER].try_into().unwrap()) as usize;
             assert_eq!(len, payload, "frame {i}: a torn or misplaced header");
@@ -227,8 +223,15 @@ fn flood_a_busy_loop(payload: usize) {
     });
     max_queued = max_queued.max(s.handle.queued_bytes());
     eprintln!("{payload}-byte frames: queued_bytes() at most {max_queued} while the loop encoded them");
-    assert!(max_queued <= CAP, "queued_bytes() reported {max_queued}, past the cap {CAP}");
-    assert!(s.handle.is_alive(), "the flood closed the connection: {:?}", lock(&s.handler.closed));
+    assert!(
+        max_queued <= CAP,
+        "queued_bytes() reported {max_queued}, past the cap {CAP}"
+    );
+    assert!(
+        s.handle.is_alive(),
+        "the flood closed the connection: {:?}",
+        lock(&s.handler.closed)
+    );
 
     // The client reads: every accepted frame, whole and in order, no reset.
     s.read_frames(report.accepted, &pool);
@@ -278,20 +281,34 @@ fn flood_a_running_loop(payload: usize) {
         report.accepted, report.refused_at, report.limit
     );
     assert_eq!(report.limit, CAP);
-    assert!(report.refused_at <= CAP, "a refusal reported {} bytes queued", report.refused_at);
+    assert!(
+        report.refused_at <= CAP,
+        "a refusal reported {} bytes queued",
+        report.refused_at
+    );
     assert!(
         report.refused_at + HEADER + payload > CAP,
         "refused at {} bytes queued, with room for the frame",
         report.refused_at
     );
-    assert!(max_queued <= CAP, "queued_bytes() reported {max_queued}, past the cap {CAP}");
+    assert!(
+        max_queued <= CAP,
+        "queued_bytes() reported {max_queued}, past the cap {CAP}"
+    );
     // Let the loop take the last frames, then check the queue again.
     wait_until(SETTLE, "the loop took every frame", || {
         s.engine.stats().tasks_run >= tasks_before + report.accepted as u64
     });
     let queued = s.handle.queued_bytes();
-    assert!(queued <= CAP, "{queued} bytes queued after the flood, past the cap {CAP}");
-    assert!(s.handle.is_alive(), "the flood closed the connection: {:?}", lock(&s.handler.closed));
+    assert!(
+        queued <= CAP,
+        "{queued} bytes queued after the flood, past the cap {CAP}"
+    );
+    assert!(
+        s.handle.is_alive(),
+        "the flood closed the connection: {:?}",
+        lock(&s.handler.closed)
+    );
     s.read_frames(report.accepted, &pool);
     wait_until(SETTLE, "the queue drained", || s.handle.queued_bytes() == 0);
     s.assert_unharmed();
@@ -324,7 +341,8 @@ fn a_write_larger_than_the_whole_cap_is_too_large_even_on_an_empty_queue() {
     assert_too_large("async_write of cap + 1", s.handle.async_write(over.clone()), CAP + 1);
     assert_too_large(
         "async_write_vectored of cap + 1 in two parts",
-        s.handle.async_write_vectored([over.slice(..CAP / 2), over.slice(CAP / 2..)]),
+        s.handle
+            .async_write_vectored([over.slice(..CAP / 2), over.slice(CAP / 2..)]),
         CAP + 1,
     );
     // A frame counts its header: a payload of cap - 3 encodes to cap + 1.

@@ -82,7 +82,10 @@ fn a_udp_port_held_by_another_socket_is_refused_with_addr_in_use() {
     // A plain socket (no SO_REUSEPORT): the kernel itself refuses to share.
     let plain = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = plain.local_addr().unwrap();
-    assert_addr_in_use("a port a std UdpSocket holds", udp_engine("engine", &port.to_string(), false));
+    assert_addr_in_use(
+        "a port a std UdpSocket holds",
+        udp_engine("engine", &port.to_string(), false),
+    );
 
     // A socket of ours that allows sharing (SO_REUSEPORT, same user): the
     // kernel would let the engine join, and only the engine's own check

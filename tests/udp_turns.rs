@@ -127,13 +127,7 @@ fn in_a_call(handle: &ConnHandle, f: impl FnOnce(&mut Conn) -> Action + Send + '
 
 /// After `command` was served: the socket answers, also once the loop has
 /// re-synced it (an empty call), and after `op` is done inside a call.
-fn still_serving_after_any_turn(
-    client: &UdpSocket,
-    server: SocketAddr,
-    handle: &ConnHandle,
-    command: &str,
-    op: Op,
-) {
+fn still_serving_after_any_turn(client: &UdpSocket, server: SocketAddr, handle: &ConnHandle, command: &str, op: Op) {
     still_serving_after(client, server, command);
     in_a_call(handle, |_| Action::Continue);
     still_serving_after(client, server, &format!("{command} and a later call"));
@@ -198,10 +192,7 @@ fn close_on_a_datagram_sends_the_reply_written_before_and_the_socket_keeps_answe
         // As a stream's close: what was written before it is sent.
         assert_eq!(udp_round_trip(&client, server, b"close"), b"sent before close");
         still_serving_after_any_turn(&client, server, &handle, "close", Op::Close);
-        assert_eq!(
-            udp_round_trip(&client, server, b"action_close"),
-            b"closing by action"
-        );
+        assert_eq!(udp_round_trip(&client, server, b"action_close"), b"closing by action");
         still_serving_after_any_turn(&client, server, &handle, "Action::Close", Op::ActionClose);
     }
     assert!(handle.is_alive());

@@ -144,7 +144,10 @@ fn udp_handle_refuses_async_writes_wake_and_close_and_the_socket_keeps_answering
         assert!(handle.is_alive());
     }
     let stats = engine.stats();
-    assert_eq!(stats.datagrams_dropped, 0, "a refused write reached the loop: {stats:?}");
+    assert_eq!(
+        stats.datagrams_dropped, 0,
+        "a refused write reached the loop: {stats:?}"
+    );
     engine.stop();
 }
 

@@ -71,7 +71,10 @@ fn start_on_a_live_unix_listener_with_a_full_backlog_fails_with_addr_in_use_at_o
             assert!(e.to_string().contains(&path.display().to_string()), "{e}");
         }
         Err(other) => panic!("expected Io(AddrInUse), got {other:?}"),
-        Ok(engine) => panic!("the engine took over a live listener's path: {:?}", engine.local_addrs()),
+        Ok(engine) => panic!(
+            "the engine took over a live listener's path: {:?}",
+            engine.local_addrs()
+        ),
     }
     // The other server keeps its socket file, and its queued clients.
     assert!(path.exists(), "the live listener's file was removed");
