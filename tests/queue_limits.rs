@@ -131,6 +131,21 @@ impl Setup {
         }
     }
 
+    /// After a flood: the connection is open, the client reads every
+    /// accepted frame (whole, in order, no reset), the queue drains and the
+    /// connection serves on. Stops the engine.
+    fn read_after_the_flood(mut self, accepted: usize, pool: &[Bytes]) {
+        assert!(
+            self.handle.is_alive(),
+            "the flood closed the connection: {:?}",
+            lock(&self.handler.closed)
+        );
+        self.read_frames(accepted, pool);
+        wait_until(SETTLE, "the queue drained", || self.handle.queued_bytes() == 0);
+        self.assert_unharmed();
+        self.engine.stop();
+    }
+
     /// The connection is still open and served; nothing closed it.
     fn assert_unharmed(&mut self) {
         assert!(self.handle.is_alive(), "the connection was closed");
@@ -181,7 +196,7 @@ fn flood_until_refused(handle: &ConnHandle, pool: &[Bytes]) -> FloodReport {
 /// the loop go and watches `queued_bytes` while it encodes what it was
 /// given. Every figure is exact: nothing moves while the loop waits.
 fn flood_a_busy_loop(payload: usize) {
-    let mut s = setup();
+    let s = setup();
     let pool = frame_pool(payload);
     let (busy_tx, busy_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel::<()>();
@@ -227,17 +242,7 @@ fn flood_a_busy_loop(payload: usize) {
         max_queued <= CAP,
         "queued_bytes() reported {max_queued}, past the cap {CAP}"
     );
-    assert!(
-        s.handle.is_alive(),
-        "the flood closed the connection: {:?}",
-        lock(&s.handler.closed)
-    );
-
-    // The client reads: every accepted frame, whole and in order, no reset.
-    s.read_frames(report.accepted, &pool);
-    wait_until(SETTLE, "the queue drained", || s.handle.queued_bytes() == 0);
-    s.assert_unharmed();
-    s.engine.stop();
+    s.read_after_the_flood(report.accepted, &pool);
 }
 
 #[test]
@@ -253,7 +258,7 @@ fn a_flood_of_64_kib_frames_into_a_busy_loop_counts_each_header_and_stops_at_the
 /// Floods `payload`-byte frames at a running loop and a client that does
 /// not read, sampling `queued_bytes` from a third thread all along.
 fn flood_a_running_loop(payload: usize) {
-    let mut s = setup();
+    let s = setup();
     let pool = frame_pool(payload);
     let tasks_before = s.engine.stats().tasks_run;
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -304,15 +309,7 @@ fn flood_a_running_loop(payload: usize) {
         queued <= CAP,
         "{queued} bytes queued after the flood, past the cap {CAP}"
     );
-    assert!(
-        s.handle.is_alive(),
-        "the flood closed the connection: {:?}",
-        lock(&s.handler.closed)
-    );
-    s.read_frames(report.accepted, &pool);
-    wait_until(SETTLE, "the queue drained", || s.handle.queued_bytes() == 0);
-    s.assert_unharmed();
-    s.engine.stop();
+    s.read_after_the_flood(report.accepted, &pool);
 }
 
 #[test]

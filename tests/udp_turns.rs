@@ -185,42 +185,38 @@ fn close_now_on_a_datagram_drops_its_reply_and_the_socket_keeps_answering() {
     engine.stop();
 }
 
-#[test]
-fn close_on_a_datagram_sends_the_reply_written_before_and_the_socket_keeps_answering() {
+/// Three times: `command` is answered with `reply`, then the socket serves
+/// on (see [`still_serving_after_any_turn`]).
+fn op_ends_with_its_turn(command: &str, reply: &[u8], op: Op) {
     let (engine, client, server, handle) = commands();
     for _ in 0..3 {
-        // As a stream's close: what was written before it is sent.
-        assert_eq!(udp_round_trip(&client, server, b"close"), b"sent before close");
-        still_serving_after_any_turn(&client, server, &handle, "close", Op::Close);
-        assert_eq!(udp_round_trip(&client, server, b"action_close"), b"closing by action");
-        still_serving_after_any_turn(&client, server, &handle, "Action::Close", Op::ActionClose);
+        assert_eq!(
+            udp_round_trip(&client, server, command.as_bytes()),
+            reply,
+            "the reply to {command} must be what was written before it"
+        );
+        still_serving_after_any_turn(&client, server, &handle, command, op);
     }
     assert!(handle.is_alive());
     engine.stop();
 }
 
 #[test]
+fn close_on_a_datagram_sends_the_reply_written_before_and_the_socket_keeps_answering() {
+    // As a stream's close: what was written before it is sent.
+    op_ends_with_its_turn("close", b"sent before close", Op::Close);
+    op_ends_with_its_turn("action_close", b"closing by action", Op::ActionClose);
+}
+
+#[test]
 fn shutdown_write_on_a_datagram_sends_what_came_before_and_the_socket_keeps_answering() {
-    let (engine, client, server, handle) = commands();
-    for _ in 0..3 {
-        assert_eq!(
-            udp_round_trip(&client, server, b"shutdown_write"),
-            b"sent before shutdown_write",
-            "the reply must be what was written before shutdown_write, nothing after"
-        );
-        still_serving_after_any_turn(&client, server, &handle, "shutdown_write", Op::ShutdownWrite);
-    }
-    engine.stop();
+    // Nothing written after shutdown_write is sent.
+    op_ends_with_its_turn("shutdown_write", b"sent before shutdown_write", Op::ShutdownWrite);
 }
 
 #[test]
 fn pause_reading_on_a_datagram_does_not_stop_the_socket_reading() {
-    let (engine, client, server, handle) = commands();
-    for _ in 0..3 {
-        assert_eq!(udp_round_trip(&client, server, b"pause_reading"), b"paused");
-        still_serving_after_any_turn(&client, server, &handle, "pause_reading", Op::PauseReading);
-    }
-    engine.stop();
+    op_ends_with_its_turn("pause_reading", b"paused", Op::PauseReading);
 }
 
 /// Upper-cases each line; "end" ends decoding and answers the rest of the
