@@ -155,8 +155,9 @@ fn peer_credentials_is_invalid_input_on_tcp_and_ours_on_unix() {
     let seen = std::mem::take(&mut *lock(&handler.0));
     let ours = PeerCredentials {
         pid: std::process::id() as i32,
-        // SAFETY: geteuid and getegid cannot fail and touch no memory.
+        // SAFETY: geteuid cannot fail and touches no memory.
         uid: unsafe { libc::geteuid() },
+        // SAFETY: getegid cannot fail and touches no memory.
         gid: unsafe { libc::getegid() },
     };
     assert_eq!(
