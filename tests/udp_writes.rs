@@ -300,7 +300,13 @@ fn a_timer_scheduled_on_a_udp_socket_fires_on_timer_with_no_peer_and_send_to_wor
         assert_eq!(recv_datagram(&client, server), b"timer 7", "on_timer did not send");
     }
     let (_, socket) = lock(&service.timer_target).unwrap();
-    let fired = lock(&service.fired).clone();
+    // on_timer records after sending: the client may read first.
+    let fired = wait_for(
+        SETTLE,
+        "both timers recorded",
+        || lock(&service.fired).clone(),
+        |f| f.len() >= 2,
+    );
     let expected = TimerFired {
         token: 7,
         socket,
