@@ -99,8 +99,12 @@ impl EventHandler for UdpService {
 
 /// An engine with one loop (one UDP socket) serving `UdpService`.
 fn udp_service() -> (util::Engine, Arc<UdpService>, SocketAddr) {
+    udp_service_with(Engine::builder())
+}
+
+fn udp_service_with(builder: netreactor::EngineBuilder) -> (util::Engine, Arc<UdpService>, SocketAddr) {
     let service = Arc::new(UdpService::default());
-    let engine = Engine::builder()
+    let engine = builder
         .event_loops(1)
         .start(service.clone(), "udp://127.0.0.1:0")
         .expect("UDP engine starts");
@@ -234,6 +238,57 @@ fn udp_handle_send_to_from_another_thread_reaches_the_address() {
     }
     wait_until(SETTLE, "every send_to left the queue", || handle.queued_bytes() == 0);
     assert_eq!(udp_round_trip(&client, server, b"still here"), b"still here");
+    engine.stop();
+}
+
+#[test]
+fn udp_handle_send_to_is_bounded_by_the_queue_cap() {
+    const CAP: usize = 4096;
+    let (engine, service, server) = udp_service_with(Engine::builder().max_outbound_buffer(CAP));
+    let client = udp_client();
+    let (handle, peer) = take_handle(&service, &client, server);
+    match handle.send_to(peer, vec![b'x'; CAP + 1]) {
+        Err(Error::TooLarge { len, limit }) => assert_eq!((len, limit), (CAP + 1, CAP)),
+        other => panic!("a datagram over the whole cap: expected TooLarge, got {other:?}"),
+    }
+    // Hold the loop busy, so nothing posted is sent: exactly four 1000-byte
+    // datagrams fit the 4096-byte cap.
+    let (busy_tx, busy_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    handle
+        .call(move |_conn| {
+            let _ = busy_tx.send(());
+            let _ = release_rx.recv();
+            Action::Continue
+        })
+        .unwrap();
+    busy_rx.recv_timeout(IO_TIMEOUT).expect("the loop runs the call");
+    let mut accepted = 0;
+    let refusal = loop {
+        match handle.send_to(peer, vec![b'0' + accepted as u8; 1000]) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted <= 4, "send_to queued past the cap");
+    };
+    assert_eq!(accepted, 4);
+    assert!(
+        matches!(
+            refusal,
+            Error::QueueFull {
+                queued: 4000,
+                limit: CAP
+            }
+        ),
+        "{refusal:?}"
+    );
+    release_tx.send(()).unwrap();
+    for i in 0..4u8 {
+        assert_eq!(recv_datagram(&client, server), vec![b'0' + i; 1000]);
+    }
+    wait_until(SETTLE, "the queue drained", || handle.queued_bytes() == 0);
+    handle.send_to(peer, "room again").unwrap();
+    assert_eq!(recv_datagram(&client, server), b"room again");
     engine.stop();
 }
 
