@@ -3,15 +3,17 @@
 //! connection (`async_write*`, `wake`, `close`: `Error::Unsupported`) and
 //! offers `send_to`; `call` runs a turn with no sender; `Conn::send_to`
 //! writes to any address from a callback; `Conn::flush` sends what was
-//! written so far as its own datagram; a timer scheduled on the socket fires
-//! `on_timer` with no `peer_addr`.
+//! written so far as its own datagram; a timer scheduled on a socket fires
+//! `on_timer` for that socket, on its loop, with no `peer_addr`.
 //!
-//! Issue 17: before it a UDP handle's writes were queued for a peer the
-//! socket does not have, its `close` closed the loop's socket, and timers
-//! never fired on UDP sockets.
+//! Issue 17 (items 2 and 12): before it a UDP socket's handle offered only
+//! the stream calls (a `close` done in its `call` closed the loop's socket:
+//! see `tests/udp_turns.rs`), and nothing could write to an address from a
+//! callback, a timer or another thread (`send_to` is new).
 
 mod util;
 
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +28,7 @@ use util::*;
 struct TimerFired {
     token: u64,
     socket: ConnId,
+    thread: String,
     peer: Option<SocketAddr>,
     sent: Result<usize, String>,
 }
@@ -39,8 +42,8 @@ struct TimerFired {
 #[derive(Default)]
 struct UdpService {
     handles: Mutex<Option<mpsc::Sender<(ConnHandle, SocketAddr)>>>,
-    /// The sender the timer writes to, and the socket that scheduled it.
-    timer_target: Mutex<Option<(SocketAddr, ConnId)>>,
+    /// The sender each socket's timer writes to, by socket.
+    timer_target: Mutex<HashMap<ConnId, SocketAddr>>,
     fired: Mutex<Vec<TimerFired>>,
 }
 
@@ -73,7 +76,7 @@ impl EventHandler for UdpService {
             }
             "timer" => {
                 let ms: u64 = arg.parse().expect("timer <ms>");
-                *lock(&self.timer_target) = Some((peer, conn.id()));
+                lock(&self.timer_target).insert(conn.id(), peer);
                 conn.schedule(Duration::from_millis(ms), 7);
                 conn.write(b"scheduled");
             }
@@ -83,13 +86,14 @@ impl EventHandler for UdpService {
     }
 
     fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {
-        let (to, _) = lock(&self.timer_target).expect("a timer was scheduled");
+        let to = lock(&self.timer_target)[&conn.id()];
         let sent = conn
             .send_to(to, format!("timer {token}").as_bytes())
             .map_err(|e| e.to_string());
         lock(&self.fired).push(TimerFired {
             token,
             socket: conn.id(),
+            thread: thread_name(),
             peer: conn.peer_addr(),
             sent,
         });
@@ -99,13 +103,12 @@ impl EventHandler for UdpService {
 
 /// An engine with one loop (one UDP socket) serving `UdpService`.
 fn udp_service() -> (util::Engine, Arc<UdpService>, SocketAddr) {
-    udp_service_with(Engine::builder())
+    udp_service_with(Engine::builder().event_loops(1))
 }
 
 fn udp_service_with(builder: netreactor::EngineBuilder) -> (util::Engine, Arc<UdpService>, SocketAddr) {
     let service = Arc::new(UdpService::default());
     let engine = builder
-        .event_loops(1)
         .start(service.clone(), "udp://127.0.0.1:0")
         .expect("UDP engine starts");
     let server = udp_addr(&engine);
@@ -182,16 +185,25 @@ fn udp_handle_call_runs_a_turn_with_no_sender_whose_writes_are_dropped_and_count
     let client = udp_client();
     let (handle, _) = take_handle(&service, &client, server);
     let dropped_before = engine.stats().datagrams_dropped;
+    let client_addr = client.local_addr().unwrap();
     let (tx, rx) = mpsc::channel();
     handle
         .call(move |conn| {
-            let _ = tx.send((conn.peer_addr(), conn.id(), thread_name()));
             conn.write(b"no destination: dropped");
+            let sent = conn.send_to(client_addr, b"send_to works in a call");
+            let _ = tx.send((
+                conn.peer_addr(),
+                conn.id(),
+                thread_name(),
+                sent.map_err(|e| e.to_string()),
+            ));
             Action::Continue
         })
         .expect("call on a UDP socket's handle");
-    let (peer, id, thread) = rx.recv_timeout(IO_TIMEOUT).expect("the call ran");
+    let (peer, id, thread, sent) = rx.recv_timeout(IO_TIMEOUT).expect("the call ran");
     assert_eq!(peer, None, "a call is no datagram: it has no sender");
+    assert_eq!(sent, Ok(23));
+    assert_eq!(recv_datagram(&client, server), b"send_to works in a call");
     assert_eq!(id, handle.id());
     assert_eq!(thread, "nr-loop-0");
     wait_for(
@@ -244,7 +256,7 @@ fn udp_handle_send_to_from_another_thread_reaches_the_address() {
 #[test]
 fn udp_handle_send_to_is_bounded_by_the_queue_cap() {
     const CAP: usize = 4096;
-    let (engine, service, server) = udp_service_with(Engine::builder().max_outbound_buffer(CAP));
+    let (engine, service, server) = udp_service_with(Engine::builder().event_loops(1).max_outbound_buffer(CAP));
     let client = udp_client();
     let (handle, peer) = take_handle(&service, &client, server);
     match handle.send_to(peer, vec![b'x'; CAP + 1]) {
@@ -354,7 +366,7 @@ fn a_timer_scheduled_on_a_udp_socket_fires_on_timer_with_no_peer_and_send_to_wor
         );
         assert_eq!(recv_datagram(&client, server), b"timer 7", "on_timer did not send");
     }
-    let (_, socket) = lock(&service.timer_target).unwrap();
+    let socket = *lock(&service.timer_target).keys().next().unwrap();
     // on_timer records after sending: the client may read first.
     let fired = wait_for(
         SETTLE,
@@ -365,11 +377,38 @@ fn a_timer_scheduled_on_a_udp_socket_fires_on_timer_with_no_peer_and_send_to_wor
     let expected = TimerFired {
         token: 7,
         socket,
+        thread: "nr-loop-0".to_string(),
         peer: None,
         sent: Ok(7),
     };
     assert_eq!(fired, [expected.clone(), expected], "one on_timer per schedule");
     // The socket still answers datagrams.
     assert_eq!(udp_round_trip(&client, server, b"echo"), b"echo");
+    engine.stop();
+}
+
+#[test]
+fn each_loops_udp_socket_runs_its_own_timers_on_its_own_loop() {
+    // Two loops: two sockets on the port, the kernel spreading senders over
+    // them. 32 senders all hashed to one socket would be a 1-in-2^31 event.
+    let (engine, service, server) = udp_service_with(Engine::builder().event_loops(2));
+    for _ in 0..32 {
+        let client = udp_client();
+        assert_eq!(udp_round_trip(&client, server, b"timer 1"), b"scheduled");
+        assert_eq!(recv_datagram(&client, server), b"timer 7");
+    }
+    let fired = wait_for(
+        SETTLE,
+        "32 timers recorded",
+        || lock(&service.fired).clone(),
+        |f| f.len() >= 32,
+    );
+    assert_eq!(fired.len(), 32);
+    for f in &fired {
+        assert_eq!(f.thread, format!("nr-loop-{}", f.socket.event_loop()), "{f:?}");
+        assert_eq!((f.peer, &f.sent), (None, &Ok(7)), "{f:?}");
+    }
+    let sockets: HashSet<ConnId> = fired.iter().map(|f| f.socket).collect();
+    assert_eq!(sockets.len(), 2, "timers ran on one socket only: {sockets:?}");
     engine.stop();
 }
