@@ -83,7 +83,8 @@ impl<H: EventHandler> EventLoop<H> {
             counters.datagrams_in.add(1);
             let action = if conn.codec.is_some() {
                 self.decode_frames(id, true);
-                Action::Continue
+                // A handler that ended decoding gets the rest at once.
+                self.after_decoding(id)
             } else {
                 self.call(id, |h, c| h.on_traffic(c))
             };
