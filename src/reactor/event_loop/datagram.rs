@@ -20,7 +20,7 @@ use super::EventLoop;
 use crate::addr::Origin;
 use crate::conn::WriteSide;
 use crate::error::CloseReason;
-use crate::handler::{Action, EventHandler};
+use crate::handler::EventHandler;
 use crate::id::ConnId;
 use crate::reactor::listener::ListenSocket;
 use crate::sys;
