@@ -8,7 +8,7 @@ mod util;
 #[path = "../examples/proxy/relay.rs"]
 mod relay;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::thread;
