@@ -151,14 +151,15 @@ fn an_unreachable_upstream_resets_the_client() {
     });
 }
 
-/// The upstream is a plain socket the test drives by hand: a client
-/// connects through the proxy, and the upstream's end of that connection
-/// is returned with it.
-fn client_and_upstream(proxy: &util::Engine, upstream: &TcpListener) -> (TcpStream, TcpStream) {
+/// A proxy (one loop) in front of a plain upstream socket the test drives
+/// by hand: the proxy, a client connected through it, and the upstream's
+/// end of that client's relayed connection.
+fn client_through_proxy_to_a_plain_upstream() -> (util::Engine, TcpStream, TcpStream) {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = proxy_to(upstream.local_addr().unwrap(), 1);
     let (tx, rx) = mpsc::channel();
-    let listener = upstream.try_clone().unwrap();
     thread::spawn(move || {
-        let _ = tx.send(listener.accept().map(|(s, _)| s));
+        let _ = tx.send(upstream.accept().map(|(s, _)| s));
     });
     let client = connect(proxy.local_addr());
     let far = rx
@@ -167,7 +168,7 @@ fn client_and_upstream(proxy: &util::Engine, upstream: &TcpListener) -> (TcpStre
         .unwrap();
     far.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     far.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    (client, far)
+    (proxy, client, far)
 }
 
 /// Closes `s` with a reset (SO_LINGER 0), as a crashing peer would.
@@ -178,9 +179,7 @@ fn reset(s: TcpStream) {
 
 #[test]
 fn an_upstream_reset_mid_stream_reaches_the_client_as_a_reset() {
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy = proxy_to(upstream.local_addr().unwrap(), 1);
-    let (mut client, mut far) = client_and_upstream(&proxy, &upstream);
+    let (proxy, mut client, mut far) = client_through_proxy_to_a_plain_upstream();
     // Part of a response arrives whole, then the upstream dies.
     let part = Rng::new(11).bytes(100_000);
     far.write_all(&part).unwrap();
@@ -198,9 +197,7 @@ fn an_upstream_reset_mid_stream_reaches_the_client_as_a_reset() {
 fn an_upstream_reset_while_sending_reaches_the_client_as_a_reset_after_a_prefix() {
     // The reset follows 4 MiB at once: the client gets some prefix of it
     // (whatever the proxy passed on before the reset reached it), then ECONNRESET.
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy = proxy_to(upstream.local_addr().unwrap(), 1);
-    let (mut client, mut far) = client_and_upstream(&proxy, &upstream);
+    let (proxy, mut client, mut far) = client_through_proxy_to_a_plain_upstream();
     let payload = Rng::new(12).bytes(4 << 20);
     let writer = thread::spawn(move || {
         let _ = far.write_all(&payload); // the proxy may reset it back
@@ -225,9 +222,7 @@ fn an_upstream_reset_while_sending_reaches_the_client_as_a_reset_after_a_prefix(
 
 #[test]
 fn a_client_reset_reaches_the_upstream_as_a_reset() {
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy = proxy_to(upstream.local_addr().unwrap(), 1);
-    let (mut client, mut far) = client_and_upstream(&proxy, &upstream);
+    let (proxy, mut client, mut far) = client_through_proxy_to_a_plain_upstream();
     client.write_all(b"first half of a request").unwrap();
     assert_eq!(read_exact_within(&mut far, 23, IO_TIMEOUT), b"first half of a request");
     reset(client);
@@ -238,9 +233,7 @@ fn a_client_reset_reaches_the_upstream_as_a_reset() {
 
 #[test]
 fn a_clean_end_of_file_still_passes_through_as_a_half_close_both_ways() {
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy = proxy_to(upstream.local_addr().unwrap(), 1);
-    let (mut client, mut far) = client_and_upstream(&proxy, &upstream);
+    let (proxy, mut client, mut far) = client_through_proxy_to_a_plain_upstream();
     // The upstream says all it has and half-closes: the client reads it,
     // then a clean end of file...
     far.write_all(b"all of the answer").unwrap();
