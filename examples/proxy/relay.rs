@@ -93,8 +93,7 @@ fn forward(conn: &mut Conn) -> Action {
     let peer = side(conn).peer.as_ref().expect("checked above");
     if peer.async_write(data).is_err() {
         // The peer is gone (or hopelessly behind): what we took is lost.
-        side(conn).cut = true;
-        reset(conn);
+        cut(conn);
         return Action::Continue;
     }
     if peer.queued_bytes() > HIGH_WATER {
@@ -109,7 +108,7 @@ fn forward(conn: &mut Conn) -> Action {
             Action::Continue
         });
         if asked.is_err() {
-            return Action::Close;
+            cut(conn); // the peer is gone: what we just gave it may never be sent
         }
     }
     Action::Continue
@@ -123,6 +122,13 @@ fn reset(conn: &mut Conn) {
         eprintln!("proxy: cannot reset {:?}: {e}", conn.peer_addr());
     }
     conn.close_now();
+}
+
+/// Bytes `conn` received cannot reach its peer: reset it, and its peer too
+/// when it closes (`on_close`).
+fn cut(conn: &mut Conn) {
+    side(conn).cut = true;
+    reset(conn);
 }
 
 /// A connection that ended this way delivered its whole stream: the peer's
