@@ -155,8 +155,16 @@ fn an_unreachable_upstream_resets_the_client() {
 /// by hand: the proxy, a client connected through it, and the upstream's
 /// end of that client's relayed connection.
 fn client_through_proxy_to_a_plain_upstream() -> (util::Engine, TcpStream, TcpStream) {
+    client_through(relay::engine_builder().event_loops(1))
+}
+
+/// As [`client_through_proxy_to_a_plain_upstream`], the proxy built from `builder`.
+fn client_through(builder: netreactor::EngineBuilder) -> (util::Engine, TcpStream, TcpStream) {
     let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy = proxy_to(upstream.local_addr().unwrap(), 1);
+    let proxy = start(
+        builder,
+        Relay::new(&format!("tcp://{}", upstream.local_addr().unwrap())),
+    );
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let _ = tx.send(upstream.accept().map(|(s, _)| s));
@@ -228,6 +236,65 @@ fn a_client_reset_reaches_the_upstream_as_a_reset() {
     reset(client);
     // Before the fix: a clean end of file, as if the request were complete.
     expect_reset(&mut far, IO_TIMEOUT);
+    wait_until(SETTLE, "both sides are closed", || proxy.connection_count() == 0);
+}
+
+#[test]
+fn a_client_reset_while_its_reading_is_paused_reaches_the_upstream_as_a_reset() {
+    // The upstream reads nothing, so the proxy stops reading the client
+    // (backpressure); the client's reset must still be seen and passed on.
+    // Small socket buffers everywhere, so the chain fills quickly.
+    const SOCKET_BUFFER: usize = 64 * 1024;
+    let builder = relay::engine_builder()
+        .event_loops(1)
+        .recv_buffer_size(SOCKET_BUFFER)
+        .send_buffer_size(SOCKET_BUFFER);
+    let (proxy, mut client, mut far) = client_through(builder);
+    socket2::SockRef::from(&client)
+        .set_send_buffer_size(SOCKET_BUFFER)
+        .unwrap();
+    socket2::SockRef::from(&far)
+        .set_recv_buffer_size(SOCKET_BUFFER)
+        .unwrap();
+    client.set_nonblocking(true).unwrap();
+    let payload = Rng::new(13).bytes(64 * 1024);
+    let mut sent: Vec<u8> = Vec::new();
+    // Write until the client's socket takes nothing more even after the
+    // chain has stopped moving: the proxy is no longer reading it.
+    let stalled = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut took = false;
+        loop {
+            match client.write(&payload) {
+                Ok(n) => {
+                    sent.extend_from_slice(&payload[..n]);
+                    took = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("client write: {e}"),
+            }
+        }
+        if !took {
+            break;
+        }
+        assert!(std::time::Instant::now() < stalled, "the chain never stalled");
+        wait_until_steady(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            "the proxy's reads",
+            || proxy.stats().bytes_in,
+        );
+    }
+    reset(client);
+    // The upstream gets a prefix of what was sent, then the reset.
+    let got = read_to_reset(&mut far, Duration::from_secs(30));
+    assert!(got.len() <= sent.len());
+    assert_eq!(first_difference(&got, &sent[..got.len()]), None);
+    eprintln!(
+        "paused side reset: {} of {} bytes sent reached the upstream",
+        got.len(),
+        sent.len()
+    );
     wait_until(SETTLE, "both sides are closed", || proxy.connection_count() == 0);
 }
 
