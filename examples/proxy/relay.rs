@@ -114,21 +114,11 @@ fn forward(conn: &mut Conn) -> Action {
     Action::Continue
 }
 
-/// Ends `conn` with a reset, dropping what it has queued: how the far end
-/// learns that its stream was cut, where a FIN would say it ended whole.
-fn reset(conn: &mut Conn) {
-    // SO_LINGER 0: closing the descriptor sends RST instead of FIN.
-    if let Err(e) = socket2::SockRef::from(&*conn).set_linger(Some(Duration::ZERO)) {
-        eprintln!("proxy: cannot reset {:?}: {e}", conn.peer_addr());
-    }
-    conn.close_now();
-}
-
 /// Bytes `conn` received cannot reach its peer: reset it, and its peer too
 /// when it closes (`on_close`).
 fn cut(conn: &mut Conn) {
     side(conn).cut = true;
-    reset(conn);
+    conn.reset();
 }
 
 /// A connection that ended this way delivered its whole stream: the peer's
@@ -183,7 +173,7 @@ impl EventHandler for Relay {
                     ..Side::default()
                 });
                 if engine.dial_with(&self.upstream, CONNECT_TIMEOUT, options).is_err() {
-                    reset(conn); // no upstream: the client is not served
+                    conn.reset(); // no upstream: the client is not served
                 }
                 Action::Continue
             }
@@ -224,7 +214,7 @@ impl EventHandler for Relay {
         let Some(peer) = s.peer.take() else { return };
         if s.cut || !ended_whole(&reason) {
             let _ = peer.call(|p| {
-                reset(p);
+                p.reset();
                 Action::Continue
             });
         } else {

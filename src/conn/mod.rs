@@ -920,6 +920,47 @@ impl Conn {
         self.close_reason.get_or_insert(CloseReason::Local);
     }
 
+    /// Ends the connection with a reset (RST) when the callback returns,
+    /// dropping queued output, whether or not any was queued: how a peer
+    /// learns its stream was cut (a relay whose other side failed, a
+    /// protocol error mid-message), where [`close`](Conn::close) and
+    /// [`close_now`](Conn::close_now) with nothing queued end in a FIN that
+    /// says the stream ended whole. `on_close` follows with
+    /// [`CloseReason::Local`].
+    ///
+    /// On a UDP socket: as [`close_now`](Conn::close_now) (a datagram has
+    /// no stream to cut).
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::{ErrorKind, Read};
+    /// # use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// struct Refuse;
+    /// impl EventHandler for Refuse {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.reset();
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Refuse, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let err = client.read(&mut [0; 1]).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reset(&mut self) {
+        self.close_now();
+        self.output_dropped = !self.datagram;
+    }
+
     /// Half-closes: sends what is queued, then a FIN; the peer sees end of
     /// file but may keep sending, and reading goes on. Later writes are dropped.
     /// The connection closes once the peer's end of file has arrived too.
