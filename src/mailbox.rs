@@ -84,9 +84,13 @@ pub(crate) enum Task {
     /// Flush and close every connection by the deadline, then exit.
     /// `None`: no deadline beyond each connection's linger.
     Stop(Option<Instant>),
-    /// The engine holds more than its inbound budget, and this loop has the
-    /// biggest holder: shed until it is back under.
-    ShedInbound,
+    /// The engine holds more than its inbound budget, and this loop said it
+    /// has a bigger holder than loop `from`, whose biggest holds `held`:
+    /// shed until the engine is back under (or send the request back).
+    ShedInbound {
+        from: usize,
+        held: usize,
+    },
     /// Tests only: panic outside every guard, as a bug in the engine would.
     #[cfg(test)]
     Crash,

@@ -134,6 +134,10 @@ pub struct Conn {
     pub(crate) origin: u16,
     /// Bytes sent by `Conn::flush` calls, for the loop's counters.
     pub(crate) sent_by_flush: u64,
+    /// UDP: datagrams `Conn::flush` and `Conn::send_to` sent, and those
+    /// the kernel refused or that had no destination, for the counters.
+    pub(crate) datagrams_sent: u16,
+    pub(crate) datagrams_failed: u16,
     /// Shared with the connection's handles, once one exists.
     pub(crate) shared: Option<Arc<HandleShared>>,
     pub(crate) mailbox: Arc<Mailbox>,
@@ -773,14 +777,14 @@ impl Conn {
     fn flush_datagram(&mut self) -> io::Result<()> {
         let Some(to) = self.peer else {
             self.outbound.clear();
+            self.datagrams_failed = self.datagrams_failed.saturating_add(1);
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "no datagram to answer in this turn: use send_to",
             ));
         };
-        let sent = self.outbound.send_datagram(self.fd.as_fd(), to)?;
-        self.sent_by_flush += sent as u64;
-        Ok(())
+        let sent = self.outbound.send_datagram(self.fd.as_fd(), to);
+        self.count_datagram(sent).map(drop)
     }
 
     /// Sends `data` as one datagram to `to`, now, from this UDP socket: a
@@ -832,9 +836,20 @@ impl Conn {
                 "send_to needs a UDP socket; a stream connection has one peer: use write",
             ));
         }
-        let sent = sys::socket::send_datagram(self.fd.as_fd(), &[IoSlice::new(data)], to)?;
-        self.sent_by_flush += sent as u64;
-        Ok(sent)
+        let sent = sys::socket::send_datagram(self.fd.as_fd(), &[IoSlice::new(data)], to);
+        self.count_datagram(sent)
+    }
+
+    /// Counts a datagram sent from a callback (for `Stats`).
+    fn count_datagram(&mut self, sent: io::Result<usize>) -> io::Result<usize> {
+        match &sent {
+            Ok(n) => {
+                self.sent_by_flush += *n as u64;
+                self.datagrams_sent = self.datagrams_sent.saturating_add(1);
+            }
+            Err(_) => self.datagrams_failed = self.datagrams_failed.saturating_add(1),
+        }
+        sent
     }
 
     /// Closes the connection once everything queued has been sent (bounded

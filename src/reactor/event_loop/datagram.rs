@@ -111,6 +111,12 @@ impl<H: EventHandler> EventLoop<H> {
         let Some(conn) = self.conns.get_mut(id) else { return };
         let counters = &self.engine.loops[self.index].counters;
         counters.bytes_out.add(mem::take(&mut conn.sent_by_flush));
+        counters
+            .datagrams_out
+            .add(u64::from(mem::take(&mut conn.datagrams_sent)));
+        counters
+            .datagrams_dropped
+            .add(u64::from(mem::take(&mut conn.datagrams_failed)));
         if !conn.outbound.is_empty() {
             match conn.peer {
                 Some(to) => match conn.outbound.send_datagram(conn.fd.as_fd(), to) {
