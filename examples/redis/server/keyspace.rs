@@ -21,6 +21,7 @@ use std::time::Instant;
 use hashbrown::DefaultHashBuilder;
 
 use super::shard::{Clock, Shard};
+use super::value::Bytes;
 use super::stats::LoopStats;
 
 /// log2 of the shard count.
@@ -135,6 +136,10 @@ pub(crate) struct Db<'a> {
     stats: &'a LoopStats,
     held: Held<'a>,
     pub(crate) clock: &'a Clock,
+    /// Keys that became lists while clients were blocked on them, taken
+    /// from the shards as their locks are released; served after the
+    /// command (see `blocking`).
+    ready: Vec<Bytes>,
 }
 
 impl<'a> Db<'a> {
@@ -145,6 +150,7 @@ impl<'a> Db<'a> {
             stats,
             held: Held::Nothing,
             clock,
+            ready: Vec::new(),
         }
     }
 
@@ -183,9 +189,21 @@ impl<'a> Db<'a> {
         !matches!(self.held, Held::Nothing)
     }
 
-    /// Releases every lock held.
+    /// Releases every lock held, keeping the keys the shards marked ready.
     pub(crate) fn unlock(&mut self) {
+        let ready = &mut self.ready;
+        match &mut self.held {
+            Held::Nothing => {}
+            Held::One(_, g) => g.take_ready(ready),
+            Held::Several(v) => v.iter_mut().for_each(|(_, g)| g.take_ready(ready)),
+            Held::All(v) => v.iter_mut().for_each(|g| g.take_ready(ready)),
+        }
         self.held = Held::Nothing;
+    }
+
+    /// The next key that became ready for blocked clients, if any.
+    pub(crate) fn next_ready(&mut self) -> Option<Bytes> {
+        self.ready.pop()
     }
 
     /// The shard of `key` (its lock is held) and the key's hash.

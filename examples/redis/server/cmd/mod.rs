@@ -1,5 +1,6 @@
 //! The commands, by group, and the argument parsing they share.
 
+pub(crate) mod blocking;
 pub(crate) mod connection;
 pub(crate) mod hashes;
 pub(crate) mod keys;
@@ -95,4 +96,40 @@ pub(crate) fn random_u64() -> u64 {
         s.set(x);
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     })
+}
+
+/// An argument in -i64::MAX..=i64::MAX (Redis's `-LONG_MAX, LONG_MAX`
+/// range: SRANDMEMBER's and HRANDFIELD's count), or None
+/// after replying Redis's error.
+pub(crate) fn nonmin_i64_arg(arg: &[u8], out: &mut Reply<'_>) -> Option<i64> {
+    let n = int_arg(arg, out)?;
+    if n == i64::MIN {
+        out.error(b"ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+        return None;
+    }
+    Some(n)
+}
+
+/// Indices into a collection of `len` (> 0) for a random pick of
+/// `count`: distinct ones when `count` >= 0 (all of them, in order, when
+/// it covers the collection), `-count` with repeats when negative.
+/// Returns how many, and the indices (lazily: a huge negative count
+/// costs nothing until it is sent).
+pub(crate) fn random_picks(len: usize, count: i64) -> (usize, Box<dyn Iterator<Item = usize>>) {
+    if count < 0 {
+        let n = count.unsigned_abs() as usize;
+        return (n, Box::new((0..n).map(move |_| random_u64() as usize % len)));
+    }
+    let n = count as usize;
+    if n >= len {
+        return (len, Box::new(0..len));
+    }
+    // A partial Fisher-Yates shuffle of 0..len.
+    let mut all: Vec<usize> = (0..len).collect();
+    for i in 0..n {
+        let j = i + random_u64() as usize % (len - i);
+        all.swap(i, j);
+    }
+    all.truncate(n);
+    (n, Box::new(all.into_iter()))
 }
