@@ -9,7 +9,7 @@ use super::super::resp::parse_i64;
 use super::super::shard::Ttl;
 use super::super::table;
 use super::super::value::{Bytes, Value};
-use super::{float_arg, int_arg, parse_f64, nonmin_i64_arg, random_picks, random_u64};
+use super::{float_arg, int_arg, nonmin_i64_arg, parse_f64, random_picks, random_u64, spend};
 
 pub(crate) fn hset(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     if !args.len().is_multiple_of(2) {
@@ -242,14 +242,15 @@ pub(crate) fn hrandfield(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>
     let (len, picks) = random_picks(entries.len(), n);
     let nested = with_values && out.proto == Proto::Resp3;
     out.array(if with_values && !nested { 2 * len } else { len });
-    for (sent, i) in picks.enumerate() {
-        if sent % 1024 == 0 && out.queued() > limit {
+    let mut budget = limit;
+    for i in picks {
+        let (f, v) = entries[i];
+        if !spend(&mut budget, f.len() + if with_values { v.len() } else { 0 }) {
             // More than the connection may queue (Redis would build it
-            // all): stop; the engine closes the connection.
+            // all): stop, and close the connection.
             ctx.client.closing = true;
             return;
         }
-        let (f, v) = entries[i];
         if nested {
             out.array(2);
         }

@@ -110,6 +110,19 @@ pub(crate) fn nonmin_i64_arg(arg: &[u8], out: &mut Reply<'_>) -> Option<i64> {
     Some(n)
 }
 
+/// Takes a reply element of `len` bytes (and its framing) out of
+/// `budget`: false once the budget is spent (a reply past the
+/// connection's output limit is not built).
+pub(crate) fn spend(budget: &mut usize, len: usize) -> bool {
+    match budget.checked_sub(len + 16) {
+        Some(left) => {
+            *budget = left;
+            true
+        }
+        None => false,
+    }
+}
+
 /// Indices into a collection of `len` (> 0) for a random pick of
 /// `count`: distinct ones when `count` >= 0 (all of them, in order, when
 /// it covers the collection), `-count` with repeats when negative.

@@ -6,7 +6,7 @@ use super::super::reply::Reply;
 use super::super::resp::parse_i64;
 use super::super::shard::Ttl;
 use super::super::value::{Bytes, MemberSet, Value};
-use super::{nonmin_i64_arg, random_picks, random_u64};
+use super::{nonmin_i64_arg, random_picks, random_u64, spend};
 
 pub(crate) fn sadd(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let key = args.get(1);
@@ -225,13 +225,15 @@ pub(crate) fn srandmember(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_
     };
     let (len, picks) = random_picks(set.len(), n);
     out.array(len);
-    for (sent, i) in picks.enumerate() {
-        if sent % 1024 == 0 && out.queued() > limit {
+    let mut budget = limit;
+    for i in picks {
+        let m = &set.members()[i];
+        if !spend(&mut budget, m.len()) {
             // More than the connection may queue: stop, and close it.
             ctx.client.closing = true;
             return;
         }
-        out.bulk(&set.members()[i]);
+        out.bulk(m);
     }
 }
 
