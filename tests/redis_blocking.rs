@@ -44,7 +44,11 @@ fn a_push_on_another_loop_wakes_a_blocked_client() {
     let mut pusher = Client::connect(engine.local_addr());
     blocked.send(&encode(&[b"BLPOP", b"q1", b"q2", b"0"]));
     wait_blocked(&mut pusher, 1);
-    assert_eq!(pusher.cmd("RPUSH q2 a b"), Reply::Int(2), "Redis counts the push before serving");
+    assert_eq!(
+        pusher.cmd("RPUSH q2 a b"),
+        Reply::Int(2),
+        "Redis counts the push before serving"
+    );
     assert_eq!(blocked.read(), Reply::bulks(&["q2", "a"]));
     assert_eq!(pusher.cmd("LRANGE q2 0 -1"), Reply::bulks(&["b"]));
     assert_eq!(blocked_clients(&mut pusher), 0);
@@ -112,7 +116,11 @@ fn a_blocked_client_holds_neither_its_loop_nor_its_pipelined_commands() {
     for _ in 0..100 {
         assert_eq!(other.cmd("PING"), Reply::status("PONG"));
     }
-    assert_eq!(other.cmd("EXISTS after"), Reply::Int(0), "commands after BLPOP wait for it");
+    assert_eq!(
+        other.cmd("EXISTS after"),
+        Reply::Int(0),
+        "commands after BLPOP wait for it"
+    );
     assert_eq!(other.cmd("RPUSH k v"), Reply::Int(1));
     assert_eq!(blocked.read(), Reply::bulks(&["k", "v"]));
     assert_eq!(blocked.read(), Reply::status("OK"));

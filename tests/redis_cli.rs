@@ -123,7 +123,14 @@ fn interactive_help_comes_from_command_docs() {
     // ZUNIONSTORE, which Redis has and this server does not.
     let out = run_ok("redis-cli", &["-p", &port], Some(b"help @sorted-set\nhelp get\n"));
     let text = plain(&out.stdout);
-    for want in ["ZADD", "ZINCRBY", "ZPOPMIN", "ZSCORE", "Get the value of a key", "group: string"] {
+    for want in [
+        "ZADD",
+        "ZINCRBY",
+        "ZPOPMIN",
+        "ZSCORE",
+        "Get the value of a key",
+        "group: string",
+    ] {
         assert!(text.contains(want), "{want} in {text}");
     }
     assert!(!text.contains("ZUNIONSTORE"), "{text}");

@@ -23,7 +23,11 @@ use harness::{encode, serve, Client, Reply};
 fn read_raw(r: &mut impl BufRead) -> Vec<u8> {
     let mut line = Vec::new();
     r.read_until(b'\n', &mut line).expect("a reply");
-    assert!(line.ends_with(b"\r\n"), "a reply line: {:?}", String::from_utf8_lossy(&line));
+    assert!(
+        line.ends_with(b"\r\n"),
+        "a reply line: {:?}",
+        String::from_utf8_lossy(&line)
+    );
     let n = || -> i64 { std::str::from_utf8(&line[1..line.len() - 2]).unwrap().parse().unwrap() };
     let mut raw = line.clone();
     match line[0] {
@@ -68,7 +72,13 @@ fn every_reply_matches_redis_7_0_byte_for_byte() {
         let words: Vec<Vec<u8>> = line
             .trim_start_matches("! ")
             .split(' ')
-            .map(|w| if w == "\"\"" { Vec::new() } else { w.replace("\\s", " ").into_bytes() })
+            .map(|w| {
+                if w == "\"\"" {
+                    Vec::new()
+                } else {
+                    w.replace("\\s", " ").into_bytes()
+                }
+            })
             .collect();
         let args: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
         writer.write_all(&encode(&args)).unwrap();
@@ -173,7 +183,9 @@ fn object_encoding_reports_what_is_stored() {
         assert_eq!(c.cmd(&format!("OBJECT ENCODING {key}")), Reply::bulk(encoding), "{key}");
     }
     assert_eq!(c.cmd("OBJECT ENCODING none"), Reply::Null);
-    let Reply::Array(help) = c.cmd("OBJECT HELP") else { panic!("help") };
+    let Reply::Array(help) = c.cmd("OBJECT HELP") else {
+        panic!("help")
+    };
     assert_eq!(help[1], Reply::status("ENCODING <key>"));
 }
 
@@ -243,7 +255,9 @@ fn every_new_command_runs_inside_multi_after_watch() {
     for (cmd, _) in queued {
         assert_eq!(c.cmd(cmd), Reply::status("QUEUED"), "{cmd}");
     }
-    let Reply::Array(replies) = c.cmd("EXEC") else { panic!("EXEC") };
+    let Reply::Array(replies) = c.cmd("EXEC") else {
+        panic!("EXEC")
+    };
     for ((cmd, want), got) in queued.iter().zip(&replies) {
         assert_eq!(got, want, "{cmd}");
     }

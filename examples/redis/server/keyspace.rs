@@ -21,8 +21,8 @@ use std::time::Instant;
 use hashbrown::DefaultHashBuilder;
 
 use super::shard::{Clock, Shard};
-use super::value::Bytes;
 use super::stats::LoopStats;
+use super::value::Bytes;
 
 /// log2 of the shard count.
 pub(crate) const SHARD_BITS: u32 = 10;

@@ -116,11 +116,7 @@ pub(crate) fn hexists(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
 }
 
 /// The hash at `key`, created empty if absent: None after replying WRONGTYPE.
-fn hash_or_new<'s>(
-    ctx: &'s mut Ctx<'_>,
-    key: &[u8],
-    out: &mut Reply<'_>,
-) -> Option<&'s mut HashMap<Bytes, Bytes>> {
+fn hash_or_new<'s>(ctx: &'s mut Ctx<'_>, key: &[u8], out: &mut Reply<'_>) -> Option<&'s mut HashMap<Bytes, Bytes>> {
     let clock = ctx.db.clock;
     let (shard, h) = ctx.db.shard(key);
     shard.touch(key);

@@ -368,7 +368,9 @@ pub(crate) fn copy(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
         if opt.eq_ignore_ascii_case(b"REPLACE") {
             replace = true;
         } else if opt.eq_ignore_ascii_case(b"DB") && i + 1 < args.len() {
-            let Some(db) = int_arg(args.get(i + 1), out) else { return };
+            let Some(db) = int_arg(args.get(i + 1), out) else {
+                return;
+            };
             if db != 0 {
                 return out.error(b"ERR DB index is out of range");
             }

@@ -226,7 +226,11 @@ pub(crate) fn lrem(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
         return;
     };
     let element = args.get(3);
-    let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
+    let limit = if count == 0 {
+        usize::MAX
+    } else {
+        count.unsigned_abs() as usize
+    };
     let mut removed = 0;
     if count >= 0 {
         list.retain(|e| {
@@ -285,10 +289,7 @@ pub(crate) fn lpos(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
             b"COUNT" | b"MAXLEN" if more => {
                 let Some(n) = int_arg(args.get(i + 1), out) else { return };
                 if n < 0 {
-                    return out.error_str(&format!(
-                        "ERR {} can't be negative",
-                        String::from_utf8_lossy(&opt)
-                    ));
+                    return out.error_str(&format!("ERR {} can't be negative", String::from_utf8_lossy(&opt)));
                 }
                 if opt == b"COUNT" {
                     count = Some(n as usize);
@@ -308,7 +309,11 @@ pub(crate) fn lpos(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let len = list.len();
     let scan = if maxlen == 0 { len } else { maxlen.min(len) };
     // Redis negates i64::MIN into itself: the first match from the tail.
-    let skip = if rank == i64::MIN { 0 } else { rank.unsigned_abs() as usize - 1 };
+    let skip = if rank == i64::MIN {
+        0
+    } else {
+        rank.unsigned_abs() as usize - 1
+    };
     let positions = (0..scan).map(|n| if rank < 0 { len - 1 - n } else { n });
     let mut found = positions.filter(|&at| *list[at] == *element).skip(skip);
     match count {
@@ -362,7 +367,9 @@ pub(crate) fn push_one(db: &mut Db<'_>, key: &[u8], element: Bytes, end: End) {
     let clock = db.clock;
     let (shard, h) = db.shard(key);
     let list = match shard.get(h, key, clock) {
-        Some(Entry { value: Value::List(l), .. }) => l,
+        Some(Entry {
+            value: Value::List(l), ..
+        }) => l,
         _ => {
             let e = shard.insert_new(h, key, Value::List(Box::default()), Ttl::Clear);
             let Value::List(l) = &mut e.value else {
@@ -383,7 +390,11 @@ pub(crate) fn push_one(db: &mut Db<'_>, key: &[u8], element: Bytes, end: End) {
 pub(crate) fn pop_one(db: &mut Db<'_>, key: &[u8], end: End) -> Option<Bytes> {
     let clock = db.clock;
     let (shard, h) = db.shard(key);
-    let Some(Entry { value: Value::List(list), .. }) = shard.get(h, key, clock) else {
+    let Some(Entry {
+        value: Value::List(list),
+        ..
+    }) = shard.get(h, key, clock)
+    else {
         return None;
     };
     let element = match end {
@@ -401,7 +412,11 @@ pub(crate) fn move_element(db: &mut Db<'_>, from: &[u8], to: &[u8], from_end: En
         // A rotation: the key stays (with its deadline).
         let clock = db.clock;
         let (shard, h) = db.shard(from);
-        let Some(Entry { value: Value::List(list), .. }) = shard.get(h, from, clock) else {
+        let Some(Entry {
+            value: Value::List(list),
+            ..
+        }) = shard.get(h, from, clock)
+        else {
             return None;
         };
         let element = match from_end {

@@ -216,7 +216,9 @@ pub(crate) fn srandmember(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_
         None
     };
     let limit = ctx.server.config.output_limit;
-    let Ok(set) = read_set(ctx, args.get(1), out) else { return };
+    let Ok(set) = read_set(ctx, args.get(1), out) else {
+        return;
+    };
     let Some(set) = set else {
         return if count.is_some() { out.array(0) } else { out.null() };
     };

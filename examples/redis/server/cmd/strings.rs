@@ -486,14 +486,18 @@ pub(crate) fn getrange(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) 
 }
 
 pub(crate) fn setrange(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    let Some(offset) = int_arg(args.get(2), out) else { return };
+    let Some(offset) = int_arg(args.get(2), out) else {
+        return;
+    };
     if offset < 0 {
         return out.error(b"ERR offset is out of range");
     }
     let (key, value) = (args.get(1), args.get(3));
     let max = ctx.server.config.limits.max_bulk_len;
     let too_long = |out: &mut Reply<'_>| {
-        let fits = (offset as u64).checked_add(value.len() as u64).is_some_and(|n| n <= max as u64);
+        let fits = (offset as u64)
+            .checked_add(value.len() as u64)
+            .is_some_and(|n| n <= max as u64);
         if !fits {
             out.error(b"ERR string exceeds maximum allowed size (proto-max-bulk-len)");
         }

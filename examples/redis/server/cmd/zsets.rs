@@ -37,7 +37,14 @@ pub(crate) fn zadd(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     if incr && pairs > 2 {
         return out.error(b"ERR INCR option supports a single increment-element pair");
     }
-    let flags = AddFlags { nx, xx, gt, lt, ch, incr };
+    let flags = AddFlags {
+        nx,
+        xx,
+        gt,
+        lt,
+        ch,
+        incr,
+    };
     zadd_pairs(ctx, args, at, flags, out);
 }
 
@@ -55,7 +62,14 @@ struct AddFlags {
 /// ZADD's work on the (score, member) pairs at `args[at..]`, once its
 /// options are checked.
 fn zadd_pairs(ctx: &mut Ctx<'_>, args: &Args<'_>, at: usize, flags: AddFlags, out: &mut Reply<'_>) {
-    let AddFlags { nx, xx, gt, lt, ch, incr } = flags;
+    let AddFlags {
+        nx,
+        xx,
+        gt,
+        lt,
+        ch,
+        incr,
+    } = flags;
     let mut scores = Vec::with_capacity((args.len() - at) / 2);
     for i in (at..args.len()).step_by(2) {
         match parse_f64(args.get(i)) {
