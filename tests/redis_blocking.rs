@@ -228,3 +228,32 @@ fn pushes_from_many_loops_reach_every_blocked_client_exactly_once() {
     assert_eq!(watcher.cmd("EXISTS a b"), Reply::Int(0));
     assert_eq!(blocked_clients(&mut watcher), 0);
 }
+
+#[test]
+fn keys_are_served_in_the_order_they_became_ready_and_a_key_named_twice_counts_once() {
+    let engine = two_loops();
+    let mut c = Client::connect(engine.local_addr());
+    let mut pusher = Client::connect(engine.local_addr());
+    // Whatever their shards, the key pushed first in the transaction wins.
+    for (first, second) in [("k1", "k2"), ("k2", "k1"), ("zz", "aa"), ("aa", "zz")] {
+        c.send(&encode(&[b"BLPOP", b"k1", b"k2", b"aa", b"zz", b"k1", b"0"]));
+        wait_blocked(&mut pusher, 1);
+        assert_eq!(pusher.cmd("MULTI"), Reply::status("OK"));
+        pusher.cmd(&format!("RPUSH {first} x"));
+        pusher.cmd(&format!("RPUSH {second} y"));
+        assert!(matches!(pusher.cmd("EXEC"), Reply::Array(_)));
+        assert_eq!(c.read(), Reply::bulks(&[first, "x"]));
+        assert_eq!(pusher.cmd(&format!("LRANGE {second} 0 -1")), Reply::bulks(&["y"]));
+        assert_eq!(pusher.cmd(&format!("DEL {second}")), Reply::Int(1));
+    }
+    // A chain: a BLMOVE served into a key another client waits on.
+    c.send(&encode(&[b"BLPOP", b"chain2", b"0"]));
+    wait_blocked(&mut pusher, 1);
+    let mut mover = Client::connect(engine.local_addr());
+    mover.send(&encode(&[b"BLMOVE", b"chain1", b"chain2", b"LEFT", b"LEFT", b"0"]));
+    wait_blocked(&mut pusher, 2);
+    assert_eq!(pusher.cmd("RPUSH chain1 link"), Reply::Int(1));
+    assert_eq!(mover.read(), Reply::bulk("link"));
+    assert_eq!(c.read(), Reply::bulks(&["chain2", "link"]));
+    assert_eq!(pusher.cmd("EXISTS chain1 chain2"), Reply::Int(0));
+}

@@ -184,8 +184,15 @@ pub(crate) fn try_finish(
 /// holds no lock any more) made ready, one client at a time, each under
 /// the locks of its key and destination.
 pub(crate) fn serve_ready(db: &mut Db<'_>) {
-    while let Some(key) = db.next_ready() {
-        while serve_first(db, &key) {}
+    loop {
+        // Serving a BLMOVE can make its destination ready in turn.
+        let ready = db.take_ready();
+        if ready.is_empty() {
+            return;
+        }
+        for key in ready {
+            while serve_first(db, &key) {}
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub(crate) struct Client {
     /// This connection's handle (a blocked client is woken through it).
     pub(crate) handle: ConnHandle,
     /// Blocked in BLPOP and kin: no command runs until it ends.
-    pub(crate) blocked: Option<Blocked>,
+    pub(crate) blocked: Option<Box<Blocked>>,
     /// Counts blocks (each one's timer token).
     pub(crate) block_serial: u64,
     /// EXEC is running the queued commands (which must not block).

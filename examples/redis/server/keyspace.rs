@@ -139,7 +139,7 @@ pub(crate) struct Db<'a> {
     /// Keys that became lists while clients were blocked on them, taken
     /// from the shards as their locks are released; served after the
     /// command (see `blocking`).
-    ready: Vec<Bytes>,
+    ready: Vec<(u64, Bytes)>,
 }
 
 impl<'a> Db<'a> {
@@ -201,9 +201,12 @@ impl<'a> Db<'a> {
         self.held = Held::Nothing;
     }
 
-    /// The next key that became ready for blocked clients, if any.
-    pub(crate) fn next_ready(&mut self) -> Option<Bytes> {
-        self.ready.pop()
+    /// The keys that became ready for blocked clients since the last
+    /// call, in the order they became ready.
+    pub(crate) fn take_ready(&mut self) -> Vec<Bytes> {
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.sort_unstable_by_key(|(seq, _)| *seq);
+        ready.into_iter().map(|(_, key)| key).collect()
     }
 
     /// The shard of `key` (its lock is held) and the key's hash.

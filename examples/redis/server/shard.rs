@@ -63,6 +63,13 @@ struct Watch {
     version: u64,
 }
 
+/// The next place in the order in which keys become ready for blocked
+/// clients (served in that order, as Redis does, whatever their shards).
+fn next_ready_seq() -> u64 {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Bumps the version of `key` if a client watches it.
 #[inline]
 fn touch(watched: &mut HashMap<Bytes, Watch>, key: &[u8]) {
@@ -136,8 +143,9 @@ pub(crate) struct Shard {
     /// Clients blocked on keys of this shard (BLPOP and kin), in arrival
     /// order per key; empty almost always.
     blocked: HashMap<Bytes, VecDeque<Arc<Block>>>,
-    /// Keys with blocked clients that became lists since the last look.
-    ready: Vec<Bytes>,
+    /// Keys with blocked clients that became lists since the last look,
+    /// each with its place in the order keys became ready.
+    ready: Vec<(u64, Bytes)>,
 }
 
 impl Shard {
@@ -172,7 +180,7 @@ impl Shard {
     pub(crate) fn insert_new(&mut self, h: u64, key: &[u8], value: Value, ttl: Ttl) -> &mut Entry {
         self.touch(key);
         if !self.blocked.is_empty() && matches!(value, Value::List(_)) && self.blocked.contains_key(key) {
-            self.ready.push(key.into());
+            self.ready.push((next_ready_seq(), key.into()));
         }
         let expire_at = match ttl {
             Ttl::At(at) => at,
@@ -368,7 +376,7 @@ impl Shard {
     }
 
     /// Moves the keys made ready since the last call to `into`.
-    pub(crate) fn take_ready(&mut self, into: &mut Vec<Bytes>) {
+    pub(crate) fn take_ready(&mut self, into: &mut Vec<(u64, Bytes)>) {
         if !self.ready.is_empty() {
             into.append(&mut self.ready);
         }

@@ -81,7 +81,7 @@ fn block<'k>(
         deadline,
         ctx.client.block_serial,
     );
-    ctx.client.blocked = Some(blocked);
+    ctx.client.blocked = Some(Box::new(blocked));
     ctx.server
         .blocked_clients
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
