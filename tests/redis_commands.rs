@@ -270,6 +270,21 @@ fn every_new_command_runs_inside_multi_after_watch() {
     assert_eq!(c.cmd("MULTI"), Reply::status("OK"));
     assert_eq!(c.cmd("LTRIM l 0 0"), Reply::status("QUEUED"));
     assert_eq!(c.cmd("EXEC"), Reply::Null);
+    // Commands that fail or change nothing leave a watched key's version.
+    assert_eq!(c.cmd("WATCH h l"), Reply::status("OK"));
+    for cmd in [
+        "HINCRBY h f 1",
+        "HINCRBYFLOAT h f 1",
+        "HSETNX h f x",
+        "LSET l 9 x",
+        "LREM l 0 zz",
+        "LINSERT l BEFORE zz x",
+    ] {
+        assert!(!matches!(other.cmd(cmd), Reply::Status(_)), "{cmd}");
+    }
+    assert_eq!(c.cmd("MULTI"), Reply::status("OK"));
+    assert_eq!(c.cmd("HLEN h"), Reply::status("QUEUED"));
+    assert_eq!(c.cmd("EXEC"), Reply::Array(vec![Reply::Int(2)]));
     assert_eq!(c.cmd("PING"), Reply::status("PONG"));
 }
 

@@ -204,6 +204,9 @@ impl<'a> Db<'a> {
     /// The keys that became ready for blocked clients since the last
     /// call, in the order they became ready.
     pub(crate) fn take_ready(&mut self) -> Vec<Bytes> {
+        if self.ready.is_empty() {
+            return Vec::new();
+        }
         let mut ready = std::mem::take(&mut self.ready);
         ready.sort_unstable_by_key(|(seq, _)| *seq);
         ready.into_iter().map(|(_, key)| key).collect()

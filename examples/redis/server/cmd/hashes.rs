@@ -119,7 +119,6 @@ pub(crate) fn hexists(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
 fn hash_or_new<'s>(ctx: &'s mut Ctx<'_>, key: &[u8], out: &mut Reply<'_>) -> Option<&'s mut HashMap<Bytes, Bytes>> {
     let clock = ctx.db.clock;
     let (shard, h) = ctx.db.shard(key);
-    shard.touch(key);
     if shard.get(h, key, clock).is_none() {
         shard.insert_new(h, key, Value::Hash(Box::default()), Ttl::Clear);
     }
@@ -141,6 +140,7 @@ pub(crate) fn hsetnx(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
         return out.int(0);
     }
     hash.insert(field.into(), args.get(3).into());
+    ctx.db.shard(args.get(1)).0.touch(args.get(1));
     out.int(1);
 }
 
@@ -163,6 +163,7 @@ pub(crate) fn hincrby(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let mut buf = [0u8; 20];
     let len = write_i64(new, &mut buf);
     hash.insert(field.into(), buf[..len].into());
+    ctx.db.shard(args.get(1)).0.touch(args.get(1));
     out.int(new);
 }
 
@@ -190,6 +191,7 @@ pub(crate) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'
     }
     let text = format_human(new);
     hash.insert(field.into(), text.as_bytes().into());
+    ctx.db.shard(args.get(1)).0.touch(args.get(1));
     out.bulk(text.as_bytes());
 }
 
