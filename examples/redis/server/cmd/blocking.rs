@@ -10,13 +10,14 @@ use super::super::exec::{Args, Ctx};
 use super::super::reply::Reply;
 use super::super::value::Value;
 use super::lists::{list_or_absent, move_element, pop_one, End};
-use super::parse_f64;
+use super::parse_f64_or_hex;
 
-/// A timeout in seconds (fractions allowed) as Redis reads it: None for
+/// A timeout in seconds (fractions allowed, hexadecimal too, no blanks)
+/// as Redis's `string2ld` reads it: None for
 /// "forever" (0, or more than this process can count), or Err after
 /// replying the error.
 fn timeout_arg(arg: &[u8], out: &mut Reply<'_>) -> Result<Option<Instant>, ()> {
-    let Some(seconds) = parse_f64(arg) else {
+    let Some(seconds) = parse_f64_or_hex(arg) else {
         out.error(b"ERR timeout is not a float or out of range");
         return Err(());
     };

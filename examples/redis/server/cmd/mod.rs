@@ -69,6 +69,25 @@ pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
+/// As [`parse_f64`], and hexadecimal integers ("0x1f", "-0X10") too, as
+/// C's `strtod`/`strtold` read them (hexadecimal fractions are refused).
+pub(crate) fn parse_f64_or_hex(s: &[u8]) -> Option<f64> {
+    let (negative, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, s),
+    };
+    match digits.strip_prefix(b"0x").or_else(|| digits.strip_prefix(b"0X")) {
+        Some(hex) if !hex.is_empty() && hex.iter().all(u8::is_ascii_hexdigit) => {
+            let v = hex
+                .iter()
+                .fold(0.0, |v, d| v * 16.0 + f64::from((*d as char).to_digit(16).unwrap_or(0)));
+            Some(if negative { -v } else { v })
+        }
+        _ => parse_f64(s),
+    }
+}
+
 /// Redis's list/range index rule: negative counts from the end; the range
 /// is clamped; None when it is empty.
 pub(crate) fn clamp_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {

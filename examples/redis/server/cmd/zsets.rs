@@ -7,7 +7,7 @@ use super::super::reply::{Proto, Reply};
 use super::super::resp::parse_i64;
 use super::super::shard::Ttl;
 use super::super::value::{SortedSet, Value};
-use super::{clamp_range, int_arg, parse_f64};
+use super::{clamp_range, int_arg, parse_f64, parse_f64_or_hex};
 
 pub(crate) fn zadd(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) = (false, false, false, false, false, false);
@@ -331,18 +331,7 @@ fn parse_strtod(text: &[u8]) -> Option<f64> {
         return Some(0.0);
     }
     let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
-    let text = &text[start..];
-    let (negative, digits) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, text),
-    };
-    if let Some(hex) = digits.strip_prefix(b"0x").or_else(|| digits.strip_prefix(b"0X")) {
-        let hex = std::str::from_utf8(hex).ok()?;
-        let v = u64::from_str_radix(hex, 16).ok()? as f64;
-        return Some(if negative { -v } else { v });
-    }
-    parse_f64(text)
+    parse_f64_or_hex(&text[start..])
 }
 
 /// Removes the members of the sorted set at `args[1]` that `remove`
