@@ -325,7 +325,6 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &Args<'_>, nx: bool, out: &mut Reply<
     if shard.get(h, from, clock).is_none() {
         return out.error(b"ERR no such key");
     }
-    let done = |out: &mut Reply<'_>| if nx { out.int(1) } else { out.ok() };
     if from == to {
         return if nx { out.int(0) } else { out.ok() };
     }
@@ -337,7 +336,11 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &Args<'_>, nx: bool, out: &mut Reply<
     let entry = shard.remove(h, from, clock).expect("looked up above");
     let expire_at = entry.expire_at();
     store_new(ctx, to, entry.value, expire_at);
-    done(out);
+    if nx {
+        out.int(1);
+    } else {
+        out.ok();
+    }
 }
 
 /// Stores `value` under `key` as a new key (replacing any), with the
