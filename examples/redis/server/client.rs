@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use netreactor::ConnHandle;
+
+use super::blocking::Blocked;
 use super::reply::Proto;
 use super::resp::{Progress, Span};
 use super::table::Spec;
@@ -27,10 +30,18 @@ pub(crate) struct Client {
     pub(crate) closing: bool,
     /// Input is waiting because enough output was queued.
     pub(crate) paused: bool,
+    /// This connection's handle (a blocked client is woken through it).
+    pub(crate) handle: ConnHandle,
+    /// Blocked in BLPOP and kin: no command runs until it ends.
+    pub(crate) blocked: Option<Box<Blocked>>,
+    /// Counts blocks (each one's timer token).
+    pub(crate) block_serial: u64,
+    /// EXEC is running the queued commands (which must not block).
+    pub(crate) in_exec: bool,
 }
 
 impl Client {
-    pub(crate) fn new(info: Arc<ClientInfo>) -> Client {
+    pub(crate) fn new(info: Arc<ClientInfo>, handle: ConnHandle) -> Client {
         Client {
             info,
             proto: Proto::Resp2,
@@ -39,6 +50,10 @@ impl Client {
             watched: Vec::new(),
             closing: false,
             paused: false,
+            handle,
+            blocked: None,
+            block_serial: 0,
+            in_exec: false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Running one command: look it up, check its arity, queue it if a
 //! transaction is open, lock the shards it needs, run it.
 
+use super::blocking;
 use super::client::{Client, Queued};
 use super::keyspace::{shard_of, Db};
 use super::reply::Reply;
@@ -97,6 +98,7 @@ pub(crate) fn execute(
         db: Db::unlocked(&server.keyspace, stats, clock),
     };
     run(&mut ctx, spec, args, out);
+    blocking::serve_ready(&mut ctx.db);
 }
 
 /// Counts and runs a resolved command, locking what it needs unless the

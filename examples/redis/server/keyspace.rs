@@ -22,6 +22,7 @@ use hashbrown::DefaultHashBuilder;
 
 use super::shard::{Clock, Shard};
 use super::stats::LoopStats;
+use super::value::Bytes;
 
 /// log2 of the shard count.
 pub(crate) const SHARD_BITS: u32 = 10;
@@ -135,6 +136,10 @@ pub(crate) struct Db<'a> {
     stats: &'a LoopStats,
     held: Held<'a>,
     pub(crate) clock: &'a Clock,
+    /// Keys that became lists while clients were blocked on them, taken
+    /// from the shards as their locks are released; served after the
+    /// command (see `blocking`).
+    ready: Vec<(u64, Bytes)>,
 }
 
 impl<'a> Db<'a> {
@@ -145,6 +150,7 @@ impl<'a> Db<'a> {
             stats,
             held: Held::Nothing,
             clock,
+            ready: Vec::new(),
         }
     }
 
@@ -183,9 +189,27 @@ impl<'a> Db<'a> {
         !matches!(self.held, Held::Nothing)
     }
 
-    /// Releases every lock held.
+    /// Releases every lock held, keeping the keys the shards marked ready.
     pub(crate) fn unlock(&mut self) {
+        let ready = &mut self.ready;
+        match &mut self.held {
+            Held::Nothing => {}
+            Held::One(_, g) => g.take_ready(ready),
+            Held::Several(v) => v.iter_mut().for_each(|(_, g)| g.take_ready(ready)),
+            Held::All(v) => v.iter_mut().for_each(|g| g.take_ready(ready)),
+        }
         self.held = Held::Nothing;
+    }
+
+    /// The keys that became ready for blocked clients since the last
+    /// call, in the order they became ready.
+    pub(crate) fn take_ready(&mut self) -> Vec<Bytes> {
+        if self.ready.is_empty() {
+            return Vec::new();
+        }
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.sort_unstable_by_key(|(seq, _)| *seq);
+        ready.into_iter().map(|(_, key)| key).collect()
     }
 
     /// The shard of `key` (its lock is held) and the key's hash.

@@ -8,6 +8,7 @@
 //! next read. The keyspace is sharded (see `keyspace`), so loops only
 //! meet on a lock when they touch keys of the same shard at once.
 
+mod blocking;
 mod client;
 mod cmd;
 mod exec;
@@ -100,6 +101,8 @@ pub(crate) struct Server {
     pub(crate) run_id: String,
     next_client_id: AtomicU64,
     pub(crate) connections_received: AtomicU64,
+    /// Clients blocked in BLPOP and kin (INFO's `blocked_clients`).
+    pub(crate) blocked_clients: AtomicUsize,
     /// Milliseconds since start, updated by the ticker (for idle times).
     coarse_ms: AtomicU64,
     sweep_cursor: AtomicUsize,
@@ -120,6 +123,7 @@ impl Server {
             run_id: run_id(),
             next_client_id: AtomicU64::new(1),
             connections_received: AtomicU64::new(0),
+            blocked_clients: AtomicUsize::new(0),
             coarse_ms: AtomicU64::new(0),
             sweep_cursor: AtomicUsize::new(0),
         }
@@ -232,7 +236,17 @@ impl RedisServer {
             return Action::Close;
         };
         client.info.touch(server.coarse_ms());
-        let paused = with_local(server, |local| serve_input(server, &mut client, local, conn));
+        let paused = with_local(server, |local| {
+            if !end_block(server, &mut client, local, conn, false) {
+                return false;
+            }
+            serve_input(server, &mut client, local, conn)
+        });
+        if let Some(blocked) = client.blocked.as_mut() {
+            if let Some((delay, token)) = blocked.timer_due() {
+                blocked.timer_armed(conn.schedule(delay, token));
+            }
+        }
         let closing = client.closing;
         client.paused = paused;
         if let Some(slot) = conn.context_mut::<Slot>() {
@@ -251,6 +265,27 @@ impl RedisServer {
     }
 }
 
+/// Ends the client's block if it was served or timed out (at once when
+/// `gone`), writing its reply. Returns false while it still waits (and
+/// true when it was not blocked).
+fn end_block(server: &Server, client: &mut Client, local: &mut LoopLocal, conn: &mut Conn, gone: bool) -> bool {
+    let Some(blocked) = client.blocked.as_ref() else {
+        return true;
+    };
+    let (_, mut tx) = conn.split();
+    let mut out = Reply::new(&mut tx, client.proto);
+    if !blocking::try_finish(server, blocked, &local.stats, gone, &mut out) {
+        return false;
+    }
+    local.stats.error_replies.add(out.errors);
+    if let Some(timer) = blocked.armed_timer() {
+        conn.cancel_timer(timer);
+    }
+    client.blocked = None;
+    server.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+    true
+}
+
 /// Parses and runs commands until the input runs out, an incomplete
 /// command, a protocol error, QUIT, or enough queued output; consumes
 /// what was run. Returns true when it stopped for the output.
@@ -261,7 +296,7 @@ fn serve_input(server: &Server, client: &mut Client, local: &mut LoopLocal, conn
     let mut out = Reply::new(&mut tx, client.proto);
     let mut pos = 0;
     let mut paused = false;
-    while pos < input.len() && !client.closing {
+    while pos < input.len() && !client.closing && client.blocked.is_none() {
         if out.queued() >= server.config.output_pause_bytes {
             paused = true;
             break;
@@ -321,7 +356,8 @@ impl EventHandler for RedisServer {
             server.coarse_ms(),
         ));
         server.clients.add(info.clone());
-        conn.set_context(Slot(Some(Client::new(info)), id));
+        let handle = conn.handle();
+        conn.set_context(Slot(Some(Client::new(info, handle)), id));
         Action::Continue
     }
 
@@ -355,7 +391,23 @@ impl EventHandler for RedisServer {
         let Some(slot) = conn.context_mut::<Slot>() else { return };
         server.clients.remove(slot.1);
         if let Some(mut client) = slot.0.take() {
-            with_local(server, |local| cmd::tx::unwatch_all(server, &mut client, &local.stats));
+            with_local(server, |local| {
+                end_block(server, &mut client, local, conn, true);
+                cmd::tx::unwatch_all(server, &mut client, &local.stats);
+            });
+        }
+    }
+
+    fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {
+        let blocked_timer = conn
+            .context_mut::<Slot>()
+            .and_then(|s| s.0.as_mut())
+            .and_then(|c| c.blocked.as_mut())
+            .is_some_and(|b| b.timer_fired(token));
+        if blocked_timer {
+            self.serve(conn)
+        } else {
+            Action::Continue
         }
     }
 

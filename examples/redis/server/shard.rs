@@ -9,11 +9,13 @@
 
 use std::cell::Cell;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hashbrown::{HashMap, HashTable};
 
+use super::blocking::Block;
 use super::value::{Bytes, Value};
 
 /// A key and its value.
@@ -59,6 +61,13 @@ pub(crate) enum Ttl {
 struct Watch {
     watchers: u32,
     version: u64,
+}
+
+/// The next place in the order in which keys become ready for blocked
+/// clients (served in that order, as Redis does, whatever their shards).
+fn next_ready_seq() -> u64 {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Bumps the version of `key` if a client watches it.
@@ -131,6 +140,12 @@ pub(crate) struct Shard {
     /// Only keys some client WATCHes; empty almost always, so a write
     /// checks it with one branch.
     watched: HashMap<Bytes, Watch>,
+    /// Clients blocked on keys of this shard (BLPOP and kin), in arrival
+    /// order per key; empty almost always.
+    blocked: HashMap<Bytes, VecDeque<Arc<Block>>>,
+    /// Keys with blocked clients that became lists since the last look,
+    /// each with its place in the order keys became ready.
+    ready: Vec<(u64, Bytes)>,
 }
 
 impl Shard {
@@ -164,6 +179,9 @@ impl Shard {
     /// Inserts `key`, which must not be in the table (a `get` just missed).
     pub(crate) fn insert_new(&mut self, h: u64, key: &[u8], value: Value, ttl: Ttl) -> &mut Entry {
         self.touch(key);
+        if !self.blocked.is_empty() && matches!(value, Value::List(_)) && self.blocked.contains_key(key) {
+            self.ready.push((next_ready_seq(), key.into()));
+        }
         let expire_at = match ttl {
             Ttl::At(at) => at,
             Ttl::Keep | Ttl::Clear => 0,
@@ -334,6 +352,34 @@ impl Shard {
     /// Every entry, expired or not (callers skip the expired).
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.table.iter()
+    }
+
+    /// Queues `block` behind the clients already blocked on `key`.
+    pub(crate) fn block_on(&mut self, key: &[u8], block: Arc<Block>) {
+        self.blocked.entry(key.into()).or_default().push_back(block);
+    }
+
+    /// Takes `block` out of `key`'s queue (it was served, timed out or
+    /// its client left).
+    pub(crate) fn unblock(&mut self, key: &[u8], block: &Arc<Block>) {
+        if let Some(q) = self.blocked.get_mut(key) {
+            q.retain(|b| !Arc::ptr_eq(b, block));
+            if q.is_empty() {
+                self.blocked.remove(key);
+            }
+        }
+    }
+
+    /// The first client blocked on `key`.
+    pub(crate) fn first_blocked(&self, key: &[u8]) -> Option<&Arc<Block>> {
+        self.blocked.get(key).and_then(VecDeque::front)
+    }
+
+    /// Moves the keys made ready since the last call to `into`.
+    pub(crate) fn take_ready(&mut self, into: &mut Vec<(u64, Bytes)>) {
+        if !self.ready.is_empty() {
+            into.append(&mut self.ready);
+        }
     }
 
     /// Starts watching `key`; returns its current version.

@@ -13,7 +13,7 @@ pub(crate) use super::small_bytes::SmallBytes as Bytes;
 /// A key's value. Collections are boxed so that every entry stays small
 /// (32 bytes for the value: a `VecDeque` or `HashMap` inline would make
 /// every key, strings included, pay for the largest).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[allow(clippy::box_collection)]
 pub(crate) enum Value {
     Str(Vec<u8>),
@@ -37,11 +37,28 @@ impl Value {
             Value::ZSet(_) => "zset",
         }
     }
+
+    /// OBJECT ENCODING's answer: what is really stored, in Redis's words
+    /// where they are true (docs/examples.md has the table). A string is
+    /// always its own heap buffer ("raw"; nothing is embedded as Redis's
+    /// "embstr"); a counter is a machine integer ("int"); hashes and sets
+    /// are hash tables at every size (no listpack or intset); a list is a
+    /// ring buffer (Redis's quicklist is a list of listpacks) and a sorted
+    /// set a B-tree beside a hash table (Redis's: a skiplist beside one).
+    pub(crate) fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "raw",
+            Value::Int(_) => "int",
+            Value::List(_) => "ringbuffer",
+            Value::Hash(_) | Value::Set(_) => "hashtable",
+            Value::ZSet(_) => "btree",
+        }
+    }
 }
 
 /// A set with O(1) insert, remove and random pick: members in a vector,
 /// a hash table of their positions.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct MemberSet {
     members: Vec<Bytes>,
     index: HashTable<u32>,
@@ -127,7 +144,7 @@ impl Ord for Score {
 }
 
 /// A sorted set: members by name, and (score, member) in order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct SortedSet {
     scores: HashMap<Bytes, f64>,
     order: BTreeSet<(Score, Bytes)>,
@@ -180,6 +197,47 @@ impl SortedSet {
         let (score, member) = self.order.pop_first()?;
         self.scores.remove(&member);
         Some((member, score.0))
+    }
+
+    /// Removes and returns the member with the highest score.
+    pub(crate) fn pop_max(&mut self) -> Option<(Bytes, f64)> {
+        let (score, member) = self.order.pop_last()?;
+        self.scores.remove(&member);
+        Some((member, score.0))
+    }
+
+    /// The 0-based rank of `m` in ascending order (O(rank): the B-tree
+    /// keeps no subtree sizes).
+    pub(crate) fn rank(&self, m: &[u8]) -> Option<usize> {
+        let score = self.score(m)?;
+        let key = (Score(score), Bytes::from(m));
+        Some(self.order.range(..key).count())
+    }
+
+    /// Removes members `start..=stop` in order (indices already clamped);
+    /// returns how many.
+    pub(crate) fn remove_ranks(&mut self, start: usize, stop: usize) -> usize {
+        let doomed: Vec<Bytes> = self.range(start, stop).map(|(m, _)| m.clone()).collect();
+        for m in &doomed {
+            self.remove(m);
+        }
+        doomed.len()
+    }
+
+    /// Removes the members whose score `in_range` accepts, scanning from
+    /// the lowest score until `past_end`; returns how many.
+    pub(crate) fn remove_scores(&mut self, in_range: impl Fn(f64) -> bool, past_end: impl Fn(f64) -> bool) -> usize {
+        let doomed: Vec<Bytes> = self
+            .order
+            .iter()
+            .take_while(|(s, _)| !past_end(s.0))
+            .filter(|(s, _)| in_range(s.0))
+            .map(|(_, m)| m.clone())
+            .collect();
+        for m in &doomed {
+            self.remove(m);
+        }
+        doomed.len()
     }
 
     /// Members `start..=stop` in order (indices already clamped).

@@ -1,9 +1,13 @@
-//! Commands on keys of any type: DEL, EXISTS, TYPE, expiry, KEYS, SCAN.
+//! Commands on keys of any type: DEL, EXISTS, TYPE, expiry, KEYS, SCAN,
+//! RENAME, COPY, OBJECT.
 
 use super::super::exec::{Args, Ctx};
 use super::super::glob;
 use super::super::keyspace::{scan_order, shard_of_scan, SHARDS, SHARD_BITS};
 use super::super::reply::Reply;
+use super::super::shard::Ttl;
+use super::super::value::Value;
+use super::connection::help;
 use super::int_arg;
 
 fn delete(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
@@ -289,4 +293,132 @@ pub(crate) fn scan(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     for k in keys {
         out.bulk(k);
     }
+}
+
+pub(crate) fn expiretime(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    deadline_of(ctx, args, false, out);
+}
+
+pub(crate) fn pexpiretime(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    deadline_of(ctx, args, true, out);
+}
+
+/// EXPIRETIME and PEXPIRETIME: the key's deadline as unix time (seconds
+/// rounded as Redis rounds them), -1 for none, -2 for no key.
+fn deadline_of(ctx: &mut Ctx<'_>, args: &Args<'_>, in_ms: bool, out: &mut Reply<'_>) {
+    let key = args.get(1);
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    match shard.get(h, key, clock).map(|e| e.expire_at()) {
+        None => out.int(-2),
+        Some(0) => out.int(-1),
+        Some(at) if in_ms => out.int(at as i64),
+        Some(at) => out.int((at as i64 + 500) / 1000),
+    }
+}
+
+/// RENAME (`nx` false) and RENAMENX: the value moves with its deadline.
+fn rename_generic(ctx: &mut Ctx<'_>, args: &Args<'_>, nx: bool, out: &mut Reply<'_>) {
+    let (from, to) = (args.get(1), args.get(2));
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(from);
+    if shard.get(h, from, clock).is_none() {
+        return out.error(b"ERR no such key");
+    }
+    if from == to {
+        return if nx { out.int(0) } else { out.ok() };
+    }
+    let (dest, h2) = ctx.db.shard(to);
+    if nx && dest.get(h2, to, clock).is_some() {
+        return out.int(0);
+    }
+    let (shard, h) = ctx.db.shard(from);
+    let entry = shard.remove(h, from, clock).expect("looked up above");
+    let expire_at = entry.expire_at();
+    store_new(ctx, to, entry.value, expire_at);
+    if nx {
+        out.int(1);
+    } else {
+        out.ok();
+    }
+}
+
+/// Stores `value` under `key` as a new key (replacing any), with the
+/// deadline `expire_at` (0: none).
+fn store_new(ctx: &mut Ctx<'_>, key: &[u8], value: Value, expire_at: u64) {
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    shard.remove(h, key, clock);
+    let ttl = if expire_at == 0 { Ttl::Clear } else { Ttl::At(expire_at) };
+    shard.insert_new(h, key, value, ttl);
+}
+
+pub(crate) fn rename(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    rename_generic(ctx, args, false, out);
+}
+
+pub(crate) fn renamenx(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    rename_generic(ctx, args, true, out);
+}
+
+/// COPY source destination [DB db] [REPLACE]. Only the current database
+/// exists here, so `DB` accepts only its index.
+pub(crate) fn copy(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        let opt = args.get(i);
+        if opt.eq_ignore_ascii_case(b"REPLACE") {
+            replace = true;
+        } else if opt.eq_ignore_ascii_case(b"DB") && i + 1 < args.len() {
+            let Some(db) = int_arg(args.get(i + 1), out) else {
+                return;
+            };
+            if db != 0 {
+                return out.error(b"ERR DB index is out of range");
+            }
+            i += 1;
+        } else {
+            return out.syntax_error();
+        }
+        i += 1;
+    }
+    let (from, to) = (args.get(1), args.get(2));
+    if from == to {
+        return out.error(b"ERR source and destination objects are the same");
+    }
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(from);
+    let Some(e) = shard.get(h, from, clock) else {
+        return out.int(0);
+    };
+    let (value, expire_at) = (e.value.clone(), e.expire_at());
+    let (dest, h2) = ctx.db.shard(to);
+    if !replace && dest.get(h2, to, clock).is_some() {
+        return out.int(0);
+    }
+    store_new(ctx, to, value, expire_at);
+    out.int(1);
+}
+
+pub(crate) fn object_encoding(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let key = args.get(2);
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    match shard.get(h, key, clock) {
+        Some(e) => out.bulk(e.value.encoding().as_bytes()),
+        None => out.null(),
+    }
+}
+
+pub(crate) fn object_help(_ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
+    help(
+        out,
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+        ],
+    );
 }

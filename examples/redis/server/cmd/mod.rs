@@ -1,5 +1,6 @@
 //! The commands, by group, and the argument parsing they share.
 
+pub(crate) mod blocking;
 pub(crate) mod connection;
 pub(crate) mod hashes;
 pub(crate) mod keys;
@@ -68,6 +69,25 @@ pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
+/// As [`parse_f64`], and hexadecimal integers ("0x1f", "-0X10") too, as
+/// C's `strtod`/`strtold` read them (hexadecimal fractions are refused).
+pub(crate) fn parse_f64_or_hex(s: &[u8]) -> Option<f64> {
+    let (negative, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, s),
+    };
+    match digits.strip_prefix(b"0x").or_else(|| digits.strip_prefix(b"0X")) {
+        Some(hex) if !hex.is_empty() && hex.iter().all(u8::is_ascii_hexdigit) => {
+            let v = hex
+                .iter()
+                .fold(0.0, |v, d| v * 16.0 + f64::from((*d as char).to_digit(16).unwrap_or(0)));
+            Some(if negative { -v } else { v })
+        }
+        _ => parse_f64(s),
+    }
+}
+
 /// Redis's list/range index rule: negative counts from the end; the range
 /// is clamped; None when it is empty.
 pub(crate) fn clamp_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
@@ -95,4 +115,53 @@ pub(crate) fn random_u64() -> u64 {
         s.set(x);
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     })
+}
+
+/// An argument in -i64::MAX..=i64::MAX (Redis's `-LONG_MAX, LONG_MAX`
+/// range: SRANDMEMBER's and HRANDFIELD's count), or None
+/// after replying Redis's error.
+pub(crate) fn nonmin_i64_arg(arg: &[u8], out: &mut Reply<'_>) -> Option<i64> {
+    let n = int_arg(arg, out)?;
+    if n == i64::MIN {
+        out.error(b"ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+        return None;
+    }
+    Some(n)
+}
+
+/// Takes a reply element of `len` bytes (and its framing) out of
+/// `budget`: false once the budget is spent (a reply past the
+/// connection's output limit is not built).
+pub(crate) fn spend(budget: &mut usize, len: usize) -> bool {
+    match budget.checked_sub(len + 16) {
+        Some(left) => {
+            *budget = left;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Indices into a collection of `len` (> 0) for a random pick of
+/// `count`: distinct ones when `count` >= 0 (all of them, in order, when
+/// it covers the collection), `-count` with repeats when negative.
+/// Returns how many, and the indices (lazily: a huge negative count
+/// costs nothing until it is sent).
+pub(crate) fn random_picks(len: usize, count: i64) -> (usize, Box<dyn Iterator<Item = usize>>) {
+    if count < 0 {
+        let n = count.unsigned_abs() as usize;
+        return (n, Box::new((0..n).map(move |_| random_u64() as usize % len)));
+    }
+    let n = count as usize;
+    if n >= len {
+        return (len, Box::new(0..len));
+    }
+    // A partial Fisher-Yates shuffle of 0..len.
+    let mut all: Vec<usize> = (0..len).collect();
+    for i in 0..n {
+        let j = i + random_u64() as usize % (len - i);
+        all.swap(i, j);
+    }
+    all.truncate(n);
+    (n, Box::new(all.into_iter()))
 }

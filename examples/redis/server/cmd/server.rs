@@ -289,7 +289,7 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
         "clients" => {
             line("connected_clients", &server.clients.len());
             line("maxclients", &0);
-            line("blocked_clients", &0);
+            line("blocked_clients", &server.blocked_clients.load(Ordering::Relaxed));
         }
         "memory" => {
             let rss = resident_bytes();

@@ -1,11 +1,12 @@
-//! Set commands: SADD, SREM, SPOP, SCARD, SISMEMBER, SMEMBERS.
+//! Set commands: SADD, SREM, SPOP, SCARD, SISMEMBER, SMEMBERS, SMOVE,
+//! SRANDMEMBER, and SINTER, SUNION, SDIFF with their STORE forms.
 
 use super::super::exec::{Args, Ctx};
 use super::super::reply::Reply;
 use super::super::resp::parse_i64;
 use super::super::shard::Ttl;
-use super::super::value::{MemberSet, Value};
-use super::random_u64;
+use super::super::value::{Bytes, MemberSet, Value};
+use super::{nonmin_i64_arg, random_picks, random_u64, spend};
 
 pub(crate) fn sadd(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let key = args.get(1);
@@ -144,4 +145,220 @@ pub(crate) fn smembers(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) 
         }
         Some(_) => out.wrong_type(),
     }
+}
+
+/// The set at `key` (None: absent), or Err after replying WRONGTYPE.
+fn read_set<'s>(ctx: &'s mut Ctx<'_>, key: &[u8], out: &mut Reply<'_>) -> Result<Option<&'s mut MemberSet>, ()> {
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    match shard.get(h, key, clock).map(|e| &mut e.value) {
+        None => Ok(None),
+        Some(Value::Set(s)) => Ok(Some(s)),
+        Some(_) => {
+            out.wrong_type();
+            Err(())
+        }
+    }
+}
+
+pub(crate) fn smove(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let (from, to, member) = (args.get(1), args.get(2), args.get(3));
+    let Ok(src) = read_set(ctx, from, out) else { return };
+    let Some(src) = src else {
+        return out.int(0);
+    };
+    let in_src = src.contains(member);
+    if read_set(ctx, to, out).is_err() {
+        return;
+    }
+    if from == to || !in_src {
+        return out.int(i64::from(in_src));
+    }
+    if let Ok(Some(src)) = read_set(ctx, from, out) {
+        src.remove(member);
+    }
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(from);
+    if matches!(shard.get(h, from, clock).map(|e| &e.value), Some(Value::Set(s)) if s.len() == 0) {
+        shard.remove(h, from, clock);
+    } else {
+        shard.touch(from);
+    }
+    add_members(ctx, to, std::iter::once(member));
+    out.int(1);
+}
+
+/// Adds `members` to the set at `key` (a set or nothing), creating it.
+fn add_members<'m>(ctx: &mut Ctx<'_>, key: &[u8], members: impl Iterator<Item = &'m [u8]>) -> usize {
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    if shard.get(h, key, clock).is_none() {
+        shard.insert_new(h, key, Value::Set(Box::default()), Ttl::Clear);
+    }
+    let Some(Value::Set(set)) = shard.get(h, key, clock).map(|e| &mut e.value) else {
+        unreachable!("a set is there")
+    };
+    let added = members.filter(|m| set.insert(m)).count();
+    shard.touch(key);
+    added
+}
+
+pub(crate) fn srandmember(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    if args.len() > 3 {
+        return out.syntax_error();
+    }
+    let count = if args.len() == 3 {
+        let Some(n) = nonmin_i64_arg(args.get(2), out) else {
+            return;
+        };
+        Some(n)
+    } else {
+        None
+    };
+    let limit = ctx.server.config.output_limit;
+    let Ok(set) = read_set(ctx, args.get(1), out) else {
+        return;
+    };
+    let Some(set) = set else {
+        return if count.is_some() { out.array(0) } else { out.null() };
+    };
+    let Some(n) = count else {
+        return out.bulk(&set.members()[random_u64() as usize % set.len()]);
+    };
+    let (len, picks) = random_picks(set.len(), n);
+    out.array(len);
+    let mut budget = limit;
+    for i in picks {
+        let m = &set.members()[i];
+        if !spend(&mut budget, m.len()) {
+            // More than the connection may queue: stop, and close it.
+            ctx.client.closing = true;
+            return;
+        }
+        out.bulk(m);
+    }
+}
+
+/// SINTER, SUNION and SDIFF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetOp {
+    Inter,
+    Union,
+    Diff,
+}
+
+/// The result of `op` over the sets at `keys` (absent keys are empty
+/// sets), or None after replying WRONGTYPE. Every key is checked for its
+/// type first, as Redis does.
+fn combine(ctx: &mut Ctx<'_>, op: SetOp, keys: &[&[u8]], out: &mut Reply<'_>) -> Option<MemberSet> {
+    let mut sizes = Vec::new();
+    for key in keys {
+        let Ok(set) = read_set(ctx, key, out) else { return None };
+        sizes.push(set.map_or(0, |s| s.len()));
+    }
+    let mut result = MemberSet::default();
+    match op {
+        SetOp::Inter => {
+            if sizes.contains(&0) {
+                return Some(result);
+            }
+            let smallest = (0..keys.len()).min_by_key(|&i| sizes[i]).expect("one key at least");
+            let Ok(Some(first)) = read_set(ctx, keys[smallest], out) else {
+                unreachable!("checked above")
+            };
+            let mut candidates: Vec<Bytes> = first.members().to_vec();
+            for (i, key) in keys.iter().enumerate() {
+                if i != smallest {
+                    let Ok(Some(other)) = read_set(ctx, key, out) else {
+                        unreachable!("checked above")
+                    };
+                    candidates.retain(|m| other.contains(m));
+                }
+            }
+            for m in &candidates {
+                result.insert(m);
+            }
+        }
+        SetOp::Union => {
+            for key in keys {
+                if let Ok(Some(s)) = read_set(ctx, key, out) {
+                    for m in s.members() {
+                        result.insert(m);
+                    }
+                }
+            }
+        }
+        SetOp::Diff => {
+            if let Ok(Some(s)) = read_set(ctx, keys[0], out) {
+                for m in s.members() {
+                    result.insert(m);
+                }
+            }
+            for key in &keys[1..] {
+                if result.len() == 0 {
+                    break;
+                }
+                if let Ok(Some(s)) = read_set(ctx, key, out) {
+                    for m in s.members() {
+                        result.remove(m);
+                    }
+                }
+            }
+        }
+    }
+    Some(result)
+}
+
+fn set_op_reply(ctx: &mut Ctx<'_>, args: &Args<'_>, op: SetOp, out: &mut Reply<'_>) {
+    let keys: Vec<&[u8]> = args.from(1).collect();
+    if let Some(result) = combine(ctx, op, &keys, out) {
+        out.set(result.len());
+        for m in result.members() {
+            out.bulk(m);
+        }
+    }
+}
+
+/// The STORE forms: the result replaces `args[1]` (any type, deadline
+/// cleared), or deletes it when empty.
+fn set_op_store(ctx: &mut Ctx<'_>, args: &Args<'_>, op: SetOp, out: &mut Reply<'_>) {
+    let keys: Vec<&[u8]> = args.from(2).collect();
+    let Some(result) = combine(ctx, op, &keys, out) else {
+        return;
+    };
+    let dest = args.get(1);
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(dest);
+    let n = result.len();
+    if n == 0 {
+        shard.remove(h, dest, clock);
+    } else {
+        shard.remove(h, dest, clock);
+        shard.insert_new(h, dest, Value::Set(Box::new(result)), Ttl::Clear);
+    }
+    out.int(n as i64);
+}
+
+pub(crate) fn sinter(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    set_op_reply(ctx, args, SetOp::Inter, out);
+}
+
+pub(crate) fn sunion(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    set_op_reply(ctx, args, SetOp::Union, out);
+}
+
+pub(crate) fn sdiff(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    set_op_reply(ctx, args, SetOp::Diff, out);
+}
+
+pub(crate) fn sinterstore(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    set_op_store(ctx, args, SetOp::Inter, out);
+}
+
+pub(crate) fn sunionstore(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    set_op_store(ctx, args, SetOp::Union, out);
+}
+
+pub(crate) fn sdiffstore(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    set_op_store(ctx, args, SetOp::Diff, out);
 }

@@ -429,3 +429,117 @@ pub(crate) fn msetnx(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     store_pairs(ctx, args);
     out.int(1);
 }
+
+/// SETEX and PSETEX: SET with a relative deadline (`unit` seconds or ms).
+fn set_with_deadline(ctx: &mut Ctx<'_>, args: &Args<'_>, unit: Unit, command: &str, out: &mut Reply<'_>) {
+    let clock = ctx.db.clock;
+    let Some(at) = deadline(unit, args.get(2), || clock.now_ms(), command, out) else {
+        return;
+    };
+    let (key, value) = (args.get(1), args.get(3));
+    let (shard, h) = ctx.db.shard(key);
+    shard.put_str(h, key, value, Ttl::At(at), clock);
+    out.ok();
+}
+
+pub(crate) fn setex(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    set_with_deadline(ctx, args, Unit::Seconds, "setex", out);
+}
+
+pub(crate) fn psetex(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    set_with_deadline(ctx, args, Unit::Millis, "psetex", out);
+}
+
+/// GETSET: SET ... GET, clearing any deadline.
+pub(crate) fn getset(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let o = Options {
+        get: true,
+        ..Options::default()
+    };
+    set_conditional(ctx, args, &o, Ttl::Clear, out);
+}
+
+pub(crate) fn getrange(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let Some(start) = int_arg(args.get(2), out) else { return };
+    let Some(end) = int_arg(args.get(3), out) else { return };
+    let key = args.get(1);
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    let Some(e) = shard.get(h, key, clock) else {
+        return out.bulk(b"");
+    };
+    let mut buf = [0u8; 20];
+    let Some(s) = string_bytes(&e.value, &mut buf) else {
+        return out.wrong_type();
+    };
+    // Redis's getrangeCommand, step by step.
+    if start < 0 && end < 0 && start > end {
+        return out.bulk(b"");
+    }
+    let len = s.len() as i64;
+    let start = if start < 0 { (len + start).max(0) } else { start };
+    let end = if end < 0 { (len + end).max(0) } else { end.min(len - 1) };
+    if start > end || len == 0 {
+        return out.bulk(b"");
+    }
+    out.bulk(&s[start as usize..=end as usize]);
+}
+
+pub(crate) fn setrange(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let Some(offset) = int_arg(args.get(2), out) else {
+        return;
+    };
+    if offset < 0 {
+        return out.error(b"ERR offset is out of range");
+    }
+    let (key, value) = (args.get(1), args.get(3));
+    let max = ctx.server.config.limits.max_bulk_len;
+    let too_long = |out: &mut Reply<'_>| {
+        let fits = (offset as u64)
+            .checked_add(value.len() as u64)
+            .is_some_and(|n| n <= max as u64);
+        if !fits {
+            out.error(b"ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+        }
+        !fits
+    };
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    let Some(e) = shard.get(h, key, clock) else {
+        if value.is_empty() {
+            return out.int(0);
+        }
+        if too_long(out) {
+            return;
+        }
+        let mut s = vec![0; offset as usize];
+        s.extend_from_slice(value);
+        let len = s.len();
+        shard.insert_new(h, key, Value::Str(s), Ttl::Clear);
+        return out.int(len as i64);
+    };
+    let mut buf = [0u8; 20];
+    let Some(current_len) = string_bytes(&e.value, &mut buf).map(<[u8]>::len) else {
+        return out.wrong_type();
+    };
+    if value.is_empty() {
+        return out.int(current_len as i64);
+    }
+    if too_long(out) {
+        return;
+    }
+    if let Value::Int(n) = e.value {
+        e.value = Value::Str(n.to_string().into_bytes());
+    }
+    let Value::Str(s) = &mut e.value else {
+        unreachable!("made a string above")
+    };
+    let (offset, end) = (offset as usize, offset as usize + value.len());
+    if s.len() < end {
+        s.resize(end, 0);
+    }
+    s[offset..end].copy_from_slice(value);
+    let len = s.len();
+    shard.touch(key);
+    out.int(len as i64);
+}

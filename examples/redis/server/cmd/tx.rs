@@ -47,10 +47,12 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
         out.null_array();
     } else {
         out.array(multi.queued.len());
+        ctx.client.in_exec = true;
         for q in &multi.queued {
             let args = Args::new(&q.data, &q.spans);
             exec::run(ctx, q.spec, &args, out);
         }
+        ctx.client.in_exec = false;
     }
     ctx.db.unlock();
     unwatch_all(ctx.server, ctx.client, ctx.db.stats());

@@ -1,11 +1,13 @@
-//! Sorted set commands: ZADD, ZPOPMIN, ZCARD, ZSCORE, ZRANGE (by index), ZREM.
+//! Sorted set commands: ZADD, ZINCRBY, ZPOPMIN, ZPOPMAX, ZCARD, ZSCORE,
+//! ZRANK, ZREVRANK, ZRANGE (by index), ZREM, ZREMRANGEBYRANK,
+//! ZREMRANGEBYSCORE.
 
 use super::super::exec::{Args, Ctx};
 use super::super::reply::{Proto, Reply};
 use super::super::resp::parse_i64;
 use super::super::shard::Ttl;
 use super::super::value::{SortedSet, Value};
-use super::{clamp_range, int_arg, parse_f64};
+use super::{clamp_range, int_arg, parse_f64, parse_f64_or_hex};
 
 pub(crate) fn zadd(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) = (false, false, false, false, false, false);
@@ -35,7 +37,40 @@ pub(crate) fn zadd(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     if incr && pairs > 2 {
         return out.error(b"ERR INCR option supports a single increment-element pair");
     }
-    let mut scores = Vec::with_capacity(pairs / 2);
+    let flags = AddFlags {
+        nx,
+        xx,
+        gt,
+        lt,
+        ch,
+        incr,
+    };
+    zadd_pairs(ctx, args, at, flags, out);
+}
+
+/// ZADD's options.
+#[derive(Debug, Clone, Copy, Default)]
+struct AddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+/// ZADD's work on the (score, member) pairs at `args[at..]`, once its
+/// options are checked.
+fn zadd_pairs(ctx: &mut Ctx<'_>, args: &Args<'_>, at: usize, flags: AddFlags, out: &mut Reply<'_>) {
+    let AddFlags {
+        nx,
+        xx,
+        gt,
+        lt,
+        ch,
+        incr,
+    } = flags;
+    let mut scores = Vec::with_capacity((args.len() - at) / 2);
     for i in (at..args.len()).step_by(2) {
         match parse_f64(args.get(i)) {
             Some(s) => scores.push((s, args.get(i + 1))),
@@ -111,7 +146,24 @@ fn pair(out: &mut Reply<'_>, member: &[u8], score: f64, nested: bool) {
     out.double(score);
 }
 
+pub(crate) fn zincrby(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let flags = AddFlags {
+        incr: true,
+        ..AddFlags::default()
+    };
+    zadd_pairs(ctx, args, 2, flags, out);
+}
+
 pub(crate) fn zpopmin(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    zpop(ctx, args, false, out);
+}
+
+pub(crate) fn zpopmax(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    zpop(ctx, args, true, out);
+}
+
+/// ZPOPMIN (`max` false) and ZPOPMAX.
+fn zpop(ctx: &mut Ctx<'_>, args: &Args<'_>, max: bool, out: &mut Reply<'_>) {
     if args.len() > 3 {
         return out.syntax_error();
     }
@@ -137,7 +189,7 @@ pub(crate) fn zpopmin(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let resp3_nested = nested && out.proto == Proto::Resp3;
     out.array(if resp3_nested { n } else { 2 * n });
     for _ in 0..n {
-        let (m, s) = zset.pop_min().expect("counted");
+        let (m, s) = if max { zset.pop_max() } else { zset.pop_min() }.expect("counted");
         pair(out, &m, s, nested);
     }
     let now_empty = zset.len() == 0;
@@ -231,4 +283,95 @@ pub(crate) fn zrem(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
         shard.touch(key);
     }
     out.int(removed as i64);
+}
+
+fn zrank_generic(ctx: &mut Ctx<'_>, args: &Args<'_>, reverse: bool, out: &mut Reply<'_>) {
+    if let Some(z) = read_zset(ctx, args.get(1), |out| out.null(), out) {
+        match z.rank(args.get(2)) {
+            Some(r) if reverse => out.int((z.len() - 1 - r) as i64),
+            Some(r) => out.int(r as i64),
+            None => out.null(),
+        }
+    }
+}
+
+pub(crate) fn zrank(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    zrank_generic(ctx, args, false, out);
+}
+
+pub(crate) fn zrevrank(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    zrank_generic(ctx, args, true, out);
+}
+
+/// One end of a score range: "(" makes it exclusive.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    score: f64,
+    exclusive: bool,
+}
+
+impl Bound {
+    fn parse(arg: &[u8]) -> Option<Bound> {
+        let (exclusive, text) = match arg.split_first() {
+            Some((b'(', rest)) => (true, rest),
+            _ => (false, arg),
+        };
+        Some(Bound {
+            score: parse_strtod(text)?,
+            exclusive,
+        })
+    }
+}
+
+/// A score bound as C's `strtod` reads it where Redis requires the
+/// whole text to be used: leading blanks are skipped, an empty text is
+/// 0, and hexadecimal integers ("0x1f") are accepted besides decimals.
+fn parse_strtod(text: &[u8]) -> Option<f64> {
+    if text.is_empty() {
+        return Some(0.0);
+    }
+    let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
+    parse_f64_or_hex(&text[start..])
+}
+
+/// Removes the members of the sorted set at `args[1]` that `remove`
+/// picks; replies how many, deleting the key if it empties.
+fn zremrange(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>, remove: impl FnOnce(&mut SortedSet) -> usize) {
+    let key = args.get(1);
+    let clock = ctx.db.clock;
+    let (shard, h) = ctx.db.shard(key);
+    let Some(e) = shard.get(h, key, clock) else {
+        return out.int(0);
+    };
+    let Value::ZSet(z) = &mut e.value else {
+        return out.wrong_type();
+    };
+    let removed = remove(z);
+    let now_empty = z.len() == 0;
+    if now_empty {
+        shard.remove(h, key, clock);
+    } else if removed > 0 {
+        shard.touch(key);
+    }
+    out.int(removed as i64);
+}
+
+pub(crate) fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let Some(start) = int_arg(args.get(2), out) else { return };
+    let Some(stop) = int_arg(args.get(3), out) else { return };
+    zremrange(ctx, args, out, |z| match clamp_range(start, stop, z.len()) {
+        Some((from, to)) => z.remove_ranks(from, to),
+        None => 0,
+    });
+}
+
+pub(crate) fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let (Some(min), Some(max)) = (Bound::parse(args.get(2)), Bound::parse(args.get(3))) else {
+        return out.error(b"ERR min or max is not a float");
+    };
+    zremrange(ctx, args, out, |z| {
+        let above_min = |s: f64| if min.exclusive { s > min.score } else { s >= min.score };
+        let past_max = |s: f64| if max.exclusive { s >= max.score } else { s > max.score };
+        z.remove_scores(above_min, past_max)
+    });
 }
