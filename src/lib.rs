@@ -44,6 +44,7 @@ mod handle;
 mod handler;
 mod id;
 mod mailbox;
+pub mod metrics;
 pub mod options;
 mod reactor;
 mod stats;
