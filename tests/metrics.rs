@@ -1,7 +1,13 @@
 //! `netreactor::metrics::render` read back by the real Prometheus parser
 //! (Python's `prometheus_client.parser`, installed by .ci/run): every
 //! family parses with its type, every sample equals the counter it renders,
-//! and counters only grow between two scrapes.
+//! and counters only grow between two scrapes; examples/http serves them on
+//! `/metrics` to curl.
+
+mod util;
+
+#[path = "http/harness.rs"]
+mod harness;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -240,4 +246,45 @@ fn a_stopped_engine_still_renders_its_final_counters() {
     assert_eq!(samples[&key("netreactor_connections_closed_total", shutdown)], 1.0);
     assert_eq!(samples[&key("netreactor_received_bytes_total", lp(0))], 1.0);
     assert_eq!(samples[&key("netreactor_connections_open", lp(0))], 0.0);
+}
+
+/// examples/http's `/metrics`, fetched by curl, is the exposition of the
+/// engine serving it: the scrape's own connection is counted in it.
+#[test]
+fn http_example_serves_its_engine_on_metrics() {
+    let engine = harness::serve(harness::server::Config::default());
+    let addr = engine.local_addr();
+    let url = format!("http://{addr}/metrics");
+    let curl = |extra: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "20"])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("curl (.ci/run installs it)");
+        assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let content_type = curl(&["-o", "/dev/null", "-w", "%{content_type}"]);
+    assert_eq!(content_type, netreactor::metrics::CONTENT_TYPE);
+    // The second scrape: one connection closed (the first curl's) and one
+    // open (this one), both on the example's single loop.
+    wait_for("the first scrape's close", || engine.stats().closed() == 1);
+    let (families, samples) = parse(&curl(&[]));
+    assert_eq!(families["netreactor_connections_accepted"], "counter");
+    let key = |n: &str, l: Vec<(String, String)>| (n.to_string(), l);
+    assert_eq!(samples[&key("netreactor_connections_accepted_total", lp(0))], 2.0);
+    assert_eq!(samples[&key("netreactor_connections_open", lp(0))], 1.0);
+    assert_eq!(samples[&key("netreactor_event_loops", vec![])], 1.0);
+    assert!(samples[&key("netreactor_received_bytes_total", lp(0))] > 0.0);
+
+    // HEAD: the same head, no body; another method: 405 naming GET and HEAD.
+    let mut client = harness::Client::connect(addr);
+    client.send(b"HEAD /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    let head = client.response_to(true);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("Content-Type"), netreactor::metrics::CONTENT_TYPE);
+    assert!(head.body.is_empty());
+    let post = client.exchange(b"POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!((post.status, post.header("Allow")), (405, "GET, HEAD"));
 }
