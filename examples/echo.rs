@@ -1,5 +1,8 @@
 //! Echo server: `cargo run --release --example echo` serves tcp://127.0.0.1:9000.
 //! Flags: `--addr proto://host:port`, `--loops N`. Ctrl-C stops it cleanly.
+//! Under systemd socket activation (`systemd-socket-activate -l
+//! 127.0.0.1:9000 target/release/examples/echo`) it serves the inherited
+//! socket whose address is `--addr`.
 
 mod common;
 
@@ -29,5 +32,6 @@ fn main() -> netreactor::Result<()> {
         .event_loops(args.loops)
         .reuse_port(args.get("reuseport").is_some_and(|v| v == "1"))
         .handle_signals(true)
+        .socket_activation(true)
         .run(Echo, &args.addr)
 }

@@ -18,6 +18,7 @@ use crate::error::{panic_message, Error, Result};
 use crate::framing::CodecPrototype;
 use crate::handle::{self, EngineHandle, EngineShared, LoopShared};
 use crate::handler::{Action, EventHandler};
+use crate::inherit::{self, Inherited};
 use crate::mailbox::{self, Task};
 use crate::options::*;
 use crate::reactor::acceptor::Coordinator;
@@ -25,6 +26,8 @@ use crate::reactor::event_loop::EventLoop;
 use crate::reactor::listener::ListenSocket;
 use crate::sys;
 use crate::sys::socket::ConnOptions;
+
+mod inherited;
 
 /// Entry point: `Engine::builder()`.
 ///
@@ -128,6 +131,8 @@ pub struct EngineBuilder {
     handle_signals: bool,
     shutdown_deadline: Duration,
     map_large_buffers: bool,
+    /// Listening sockets to take instead of binding (engine/inherited.rs).
+    inherit: inherit::Sources,
     cfg: Config,
 }
 
@@ -144,6 +149,7 @@ impl Default for EngineBuilder {
             handle_signals: false,
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
             map_large_buffers: true,
+            inherit: inherit::Sources::default(),
             cfg: Config {
                 read_buffer_bytes: DEFAULT_READ_BUFFER_BYTES,
                 max_inbound_bytes: DEFAULT_MAX_INBOUND_BYTES,
@@ -1012,7 +1018,8 @@ impl EngineBuilder {
             )));
         }
         let n = self.event_loops;
-        let (bound, acceptor_listeners, mut loop_listeners) = self.bind(&addrs)?;
+        let inherited = inherit::collect(self.inherit, &addrs)?;
+        let (bound, acceptor_listeners, mut loop_listeners) = self.bind(&addrs, inherited)?;
         if self.map_large_buffers {
             sys::memory::map_large_allocations(LARGE_BUFFER_MMAP_BYTES);
         }
@@ -1143,9 +1150,10 @@ type Bound = (Vec<Address>, Vec<ListenSocket>, Vec<Vec<ListenSocket>>);
 impl EngineBuilder {
     /// Binds every address. TCP listeners go to the acceptor, or with
     /// `reuse_port` one per loop sharing the port; Unix listeners always go
-    /// to the acceptor. On error, everything bound so far is closed (and
-    /// socket files removed) as the values drop.
-    fn bind(&self, addrs: &[Address]) -> Result<Bound> {
+    /// to the acceptor. An address with inherited sockets is served on them
+    /// instead (`place_inherited`). On error, everything bound so far is
+    /// closed (and socket files removed) as the values drop.
+    fn bind(&self, addrs: &[Address], mut inherited: Vec<Vec<Inherited>>) -> Result<Bound> {
         let n = self.event_loops;
         let listen = sys::socket::ListenOptions {
             reuse_port: self.reuse_port,
@@ -1173,6 +1181,14 @@ impl EngineBuilder {
                 file,
             };
             let in_use = |e: std::io::Error| Error::Io(std::io::Error::new(e.kind(), format!("{addr}: {e}")));
+            let taken = mem::take(&mut inherited[index]);
+            if !taken.is_empty() {
+                bound.push(addr.clone());
+                for (k, s) in taken.into_iter().enumerate() {
+                    self.place_inherited(k, socket(s.fd, None), &mut acceptor, &mut per_loop);
+                }
+                continue;
+            }
             match addr {
                 Address::Tcp(a) => {
                     let first = sys::socket::tcp_listener(*a, &listen).map_err(in_use)?;

@@ -43,6 +43,7 @@ mod framing;
 mod handle;
 mod handler;
 mod id;
+mod inherit;
 mod mailbox;
 pub mod metrics;
 pub mod options;

@@ -24,7 +24,10 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// A per-loop series: name, type, help, and how to read it from a loop's
 /// [`Stats`].
-type Family = (&'static str, &'static str, &'static str, fn(&Stats) -> u64);
+type Family = (&'static str, &'static str, &'static str, Read);
+
+/// Reads one value from a loop's [`Stats`].
+type Read = fn(&Stats) -> u64;
 
 const PER_LOOP: &[Family] = &[
     ("netreactor_connections_open", "gauge", "Connections open now.", |s| {
@@ -99,7 +102,7 @@ const PER_LOOP: &[Family] = &[
 ];
 
 /// The `reason` label of `netreactor_connections_closed_total`.
-const CLOSE_REASONS: &[(&str, fn(&Stats) -> u64)] = &[
+const CLOSE_REASONS: &[(&str, Read)] = &[
     ("peer_eof", |s| s.closed_peer_eof),
     ("peer_reset", |s| s.closed_peer_reset),
     ("io_error", |s| s.closed_io_error),

@@ -26,6 +26,7 @@ const LAYERS: &[(u32, &str)] = &[
     (6, "conn"),
     (6, "handle"),
     (7, "mailbox"),
+    (7, "inherit"),
     (8, "addr"),
     (8, "config"),
     (8, "stats"),

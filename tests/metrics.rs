@@ -25,6 +25,9 @@ impl EventHandler for Echo {
     }
 }
 
+/// Reads one counter from a loop's stats.
+type Counter = fn(&Stats) -> u64;
+
 /// One parsed sample: (sample name, sorted labels) -> value.
 type Samples = BTreeMap<(String, Vec<(String, String)>), f64>;
 
@@ -149,7 +152,7 @@ fn prometheus_parser_reads_every_family_with_exact_values() {
             .unwrap_or_else(|| panic!("no sample {name}{labels:?} in\n{text}"))
     };
     for (i, s) in loops.iter().enumerate() {
-        let per_loop: [(&str, fn(&Stats) -> u64); 12] = [
+        let per_loop: [(&str, Counter); 12] = [
             ("netreactor_connections_open", |s| s.open),
             ("netreactor_connections_accepted_total", |s| s.accepted),
             ("netreactor_connections_dialed_total", |s| s.dialed),

@@ -5,7 +5,9 @@
 compile_error!("netreactor drives epoll and eventfd directly and builds on Linux only");
 
 pub(crate) mod epoll;
+pub(crate) mod inspect;
 pub(crate) mod io;
+pub(crate) mod listen_fds;
 pub(crate) mod memory;
 pub(crate) mod prefetch;
 pub(crate) mod signal;
