@@ -29,6 +29,8 @@ use crate::sys::socket::ConnOptions;
 
 mod inherited;
 
+use inherited::record_listeners;
+
 /// Entry point: `Engine::builder()`.
 ///
 /// Any thread.
@@ -1018,8 +1020,8 @@ impl EngineBuilder {
             )));
         }
         let n = self.event_loops;
-        let inherited = inherit::collect(self.inherit, &addrs)?;
-        let (bound, acceptor_listeners, mut loop_listeners) = self.bind(&addrs, inherited)?;
+        let (inherited, hand_off) = inherit::collect(&self.inherit, &addrs)?;
+        let (bound, mut acceptor_listeners, mut loop_listeners) = self.bind(&addrs, inherited)?;
         if self.map_large_buffers {
             sys::memory::map_large_allocations(LARGE_BUFFER_MMAP_BYTES);
         }
@@ -1040,6 +1042,12 @@ impl EngineBuilder {
         let (coord_mailbox, coord_inbox) = mailbox::mailbox()?;
         let shared = Arc::new(EngineShared::new(loops, bound, coord_mailbox, self.shutdown_deadline));
         let handle = EngineHandle::from_shared(shared.clone());
+        record_listeners(
+            &shared.listeners,
+            handle.local_addrs(),
+            &mut acceptor_listeners,
+            &mut loop_listeners,
+        );
         let handler = Arc::new(handler);
         let boot = {
             // `stop()` in on_boot must only ask: nothing runs yet to wait for.
@@ -1128,6 +1136,9 @@ impl EngineBuilder {
         if boot == Action::Shutdown {
             handle.request_stop(Duration::ZERO);
         }
+        if let Some(ack) = hand_off {
+            ack.ready(); // serving: the old process may stop accepting
+        }
         Ok(handle)
     }
 }
@@ -1185,7 +1196,7 @@ impl EngineBuilder {
             if !taken.is_empty() {
                 bound.push(addr.clone());
                 for (k, s) in taken.into_iter().enumerate() {
-                    self.place_inherited(k, socket(s.fd, None), &mut acceptor, &mut per_loop);
+                    self.place_inherited(k, socket(s.fd, s.file), &mut acceptor, &mut per_loop);
                 }
                 continue;
             }

@@ -44,6 +44,7 @@ mod handle;
 mod handler;
 mod id;
 mod inherit;
+mod listeners;
 mod mailbox;
 pub mod metrics;
 pub mod options;

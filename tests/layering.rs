@@ -27,6 +27,7 @@ const LAYERS: &[(u32, &str)] = &[
     (6, "handle"),
     (7, "mailbox"),
     (7, "inherit"),
+    (7, "listeners"),
     (8, "addr"),
     (8, "config"),
     (8, "stats"),

@@ -1,7 +1,11 @@
 //! The builder's side of inherited listeners: systemd socket activation,
 //! and where an inherited socket goes among the acceptor and the loops.
 
+use std::os::fd::AsRawFd;
+
 use super::EngineBuilder;
+use crate::addr::Address;
+use crate::listeners::Listeners;
 use crate::reactor::listener::ListenSocket;
 
 impl EngineBuilder {
@@ -98,6 +102,78 @@ impl EngineBuilder {
         self
     }
 
+    /// Takes the listening sockets of a running engine that serves a
+    /// hand-off at `path` ([`EngineHandle::hand_off_listeners`]), the
+    /// zero-downtime upgrade: `start` connects, checks that the other
+    /// process runs as the same user, receives every listener (TCP, UDP,
+    /// Unix) with its address, serves each address given to `start` on the
+    /// sockets bound to it (as for [`socket_activation`]: an address with
+    /// none is bound, a received socket that matches no address fails
+    /// `start`), and once it serves tells the old engine, which then stops
+    /// accepting and drains. Connections waiting in the accept queues are
+    /// not lost: the queues are the sockets', and both engines take from
+    /// them until the old one stops. A handed-off Unix socket's file is
+    /// now this engine's: removed when it stops (unless it hands it on).
+    ///
+    /// Any thread (before start). `start` waits up to 30 s for the old
+    /// process.
+    ///
+    /// # Errors (from `start`)
+    ///
+    /// [`Error::Io`](crate::Error::Io) when nobody serves at `path`, the
+    /// peer runs as another user, or what it sends is not a hand-off (not
+    /// the format, no descriptors, more than one message may carry, a
+    /// count that differs from the addresses named, a descriptor bound
+    /// elsewhere than its line says): every descriptor received is closed,
+    /// and the old engine, not told `ready`, serves on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use std::io::{Read, Write};
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// struct Echo;
+    /// impl EventHandler for Echo {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         conn.echo_all();
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let dir = std::env::temp_dir().join(format!("nr-doc-inherit-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("hand-off.sock");
+    /// let old = Engine::builder().event_loops(1).start(Echo, "tcp://127.0.0.1:0")?;
+    /// let addr = format!("tcp://{}", old.local_addr());
+    /// // The old engine (usually in the old process) waits for the new one.
+    /// let handing = {
+    ///     let (old, path) = (old.clone(), path.clone());
+    ///     std::thread::spawn(move || old.hand_off_listeners(&path, Duration::from_secs(30)))
+    /// };
+    /// # let t = std::time::Instant::now();
+    /// # while !path.exists() { assert!(t.elapsed() < Duration::from_secs(30)); std::thread::yield_now(); }
+    /// let new = Engine::builder().event_loops(1).inherit_listeners(&path).start(Echo, &addr)?;
+    /// handing.join().unwrap()?; // the old one has stopped
+    /// assert!(old.is_stopped());
+    /// let mut client = std::net::TcpStream::connect(new.local_addr())?; // same port, new engine
+    /// client.write_all(b"hi")?;
+    /// let mut reply = [0; 2];
+    /// client.read_exact(&mut reply)?;
+    /// assert_eq!(&reply, b"hi");
+    /// new.stop();
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`socket_activation`]: EngineBuilder::socket_activation
+    /// [`EngineHandle::hand_off_listeners`]: crate::EngineHandle::hand_off_listeners
+    pub fn inherit_listeners(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.inherit.hand_off = Some(path.as_ref().to_owned());
+        self
+    }
+
     /// Where the `k`-th inherited socket of an address is served: a UDP
     /// socket, and a TCP listener with `reuse_port`, by loop `k` (in turn);
     /// other listeners by the acceptor.
@@ -114,4 +190,24 @@ impl EngineBuilder {
             acceptor.push(socket);
         }
     }
+}
+
+/// Tells `listeners` (the hand-off's view) every listening socket the
+/// engine serves, with its address, and arms each Unix socket file to stay
+/// in place once the sockets were handed to another process.
+pub(super) fn record_listeners(
+    listeners: &Listeners,
+    addrs: &[Address],
+    acceptor: &mut [ListenSocket],
+    per_loop: &mut [Vec<ListenSocket>],
+) {
+    let flag = listeners.handed_off_flag();
+    let mut all = Vec::new();
+    for s in acceptor.iter_mut().chain(per_loop.iter_mut().flatten()) {
+        if let Some(file) = s.file.as_mut() {
+            file.keep_if(flag.clone());
+        }
+        all.push((s.fd.as_raw_fd(), addrs[s.index].clone()));
+    }
+    listeners.record(all);
 }

@@ -1,16 +1,19 @@
 //! Listening sockets this process did not bind: taken from systemd (socket
-//! activation) and matched to the addresses the user asked for. An address
+//! activation) or from the process this one replaces (`hand_off`), and matched to the addresses the user asked for. An address
 //! that matches an inherited socket's bound address is served on that
 //! socket instead of being bound; an inherited socket that matches no
 //! address is refused (a unit file and a command line that disagree are a
 //! mistake to report, not a socket to leave unserved or to close quietly).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
 
 use crate::addr::Address;
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::sys::inspect::BoundTo;
+
+pub(crate) mod hand_off;
 
 /// A socket made elsewhere, ready to serve: non-blocking, close-on-exec,
 /// with the address it is bound to.
@@ -20,23 +23,34 @@ pub(crate) struct Inherited {
     pub(crate) addr: Address,
     /// Where it came from, for messages ("systemd socket \"web\" (fd 3)").
     pub(crate) from: String,
+    /// A handed-off Unix socket's file, removed when the listener closes
+    /// (systemd's stay: systemd owns them).
+    pub(crate) file: Option<sys::socket::SocketFile>,
 }
 
 /// What the builder asked to inherit.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Sources {
     /// Adopt systemd's sockets (`LISTEN_FDS`).
     pub(crate) systemd: bool,
     /// Leave `LISTEN_PID`/`LISTEN_FDS`/`LISTEN_FDNAMES` set after adopting.
     pub(crate) keep_systemd_env: bool,
+    /// Take the listeners of the process serving a hand-off at this path.
+    pub(crate) hand_off: Option<PathBuf>,
 }
 
 /// The inherited sockets for each of `addrs` (same order; empty where the
-/// address is to be bound as usual). Fails if an inherited socket matches
-/// none of them, naming it and the addresses; every socket taken is then
-/// closed.
-pub(crate) fn collect(sources: Sources, addrs: &[Address]) -> Result<Vec<Vec<Inherited>>> {
+/// address is to be bound as usual), and the hand-off to confirm once the
+/// engine serves. Fails if an inherited socket matches none of them,
+/// naming it and the addresses; every socket taken is then closed.
+pub(crate) fn collect(sources: &Sources, addrs: &[Address]) -> Result<(Vec<Vec<Inherited>>, Option<hand_off::Ack>)> {
     let mut inherited = Vec::new();
+    let mut ack = None;
+    if let Some(path) = &sources.hand_off {
+        let (sockets, a) = hand_off::receive(path)?;
+        inherited.extend(sockets);
+        ack = Some(a);
+    }
     if sources.systemd {
         let fds = sys::listen_fds::take(!sources.keep_systemd_env)
             .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("socket activation: {e}"))))?;
@@ -45,7 +59,7 @@ pub(crate) fn collect(sources: Sources, addrs: &[Address]) -> Result<Vec<Vec<Inh
             inherited.push(describe(f.fd, from)?);
         }
     }
-    match_addresses(addrs, inherited)
+    Ok((match_addresses(addrs, inherited)?, ack))
 }
 
 /// Reads what `fd` is bound to and makes it fit for a loop.
@@ -58,7 +72,12 @@ fn describe(fd: OwnedFd, from: String) -> Result<Inherited> {
         BoundTo::UnixAbstract(n) => Address::UnixAbstract(n),
     };
     sys::socket::adopt(fd.as_fd()).map_err(io)?;
-    Ok(Inherited { fd, addr, from })
+    Ok(Inherited {
+        fd,
+        addr,
+        from,
+        file: None,
+    })
 }
 
 /// Sorts `inherited` by the address each matches (several sockets may
