@@ -72,6 +72,12 @@ pub use stats::Stats;
 #[doc = include_str!("../docs/guide.md")]
 pub struct GuideDoctests;
 
+/// The programs of docs/deployment.md, compiled (and the short ones run) as
+/// doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/deployment.md")]
+pub struct DeploymentDoctests;
+
 /// The program of README.md, compiled as a doc test.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
