@@ -19,12 +19,34 @@ use crate::addr::Address;
 pub(crate) struct Listeners {
     sockets: Mutex<Option<Vec<(RawFd, Address)>>>,
     handed_off: Arc<AtomicBool>,
+    /// Who has stopped accepting: the acceptor (0) and each loop (1 + i).
+    /// Once all have, every connection the engine will ever accept is
+    /// counted in its loops' connection counts.
+    stopped: Mutex<Vec<bool>>,
 }
 
 impl Listeners {
-    /// Records the listeners `start` opened (or inherited).
-    pub(crate) fn record(&self, sockets: Vec<(RawFd, Address)>) {
+    /// Records the listeners `start` opened (or inherited), for an engine
+    /// of `loops` loops.
+    pub(crate) fn record(&self, sockets: Vec<(RawFd, Address)>, loops: usize) {
         *self.lock() = Some(sockets);
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = vec![false; 1 + loops];
+    }
+
+    /// `party` (0: the acceptor, 1 + i: loop i) accepts no more.
+    pub(crate) fn stopped_accepting(&self, party: usize) {
+        if let Some(s) = self.stopped.lock().unwrap_or_else(|e| e.into_inner()).get_mut(party) {
+            *s = true;
+        }
+    }
+
+    /// True once the acceptor and every loop accept no more.
+    pub(crate) fn all_stopped_accepting(&self) -> bool {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .all(|&s| s)
     }
 
     /// The engine stops accepting: the numbers are about to be closed.

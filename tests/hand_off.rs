@@ -219,6 +219,101 @@ fn upgrade_under_load_answers_every_request() {
     );
 }
 
+/// The child side of `upgrade_to_another_process_under_load`: inherits
+/// through the path in `NR_HAND_OFF_RECEIVER`, serves the addresses in
+/// `NR_HAND_OFF_ADDRS` until its stdin closes. Does nothing in a normal run.
+#[test]
+fn receiver_child() {
+    let Some(path) = std::env::var_os("NR_HAND_OFF_RECEIVER") else {
+        return;
+    };
+    let addrs: Vec<String> = std::env::var("NR_HAND_OFF_ADDRS")
+        .unwrap()
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    let engine = Engine::builder()
+        .event_loops(2)
+        .inherit_listeners(path)
+        .start(Pong("new"), &addrs)
+        .expect("the new process inherits");
+    println!("SERVING");
+    std::io::stdout().flush().unwrap();
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    engine.stop();
+}
+
+/// The real upgrade: the new engine is another process (this test binary,
+/// `receiver_child`), started while four TCP clients hammer the old one;
+/// every request is answered, by the old process or the new one.
+#[test]
+fn upgrade_to_another_process_under_load() {
+    if std::env::var_os("NR_HAND_OFF_RECEIVER").is_some() {
+        return;
+    }
+    let dir = scratch("process");
+    let old = Engine::builder()
+        .event_loops(2)
+        .start(Pong("old"), "tcp://127.0.0.1:0")
+        .unwrap();
+    let addr = old.local_addr();
+    let tally = Arc::new(Tally::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (tally, stop) = (tally.clone(), stop.clone());
+            thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    tally.one(tcp(addr));
+                }
+            })
+        })
+        .collect();
+    wait_until("the old engine to answer 200", Duration::from_secs(60), || {
+        tally.answered_old.load(Ordering::SeqCst) >= 200
+    });
+    let path = dir.join("hand-off.sock");
+    let handing = hand_off_in_background(&old, &path);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "receiver_child", "--nocapture", "--test-threads=1"])
+        .env("NR_HAND_OFF_RECEIVER", &path)
+        .env("NR_HAND_OFF_ADDRS", format!("tcp://{addr}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let handed = handing.join().unwrap();
+    if handed.is_err() {
+        let _ = child.kill();
+    }
+    handed.expect("the hand-off to the child succeeds");
+    assert!(old.is_stopped());
+    let at_stop = tally.answered_new.load(Ordering::SeqCst);
+    wait_until("the new process to answer 200 more", Duration::from_secs(60), || {
+        tally.answered_new.load(Ordering::SeqCst) >= at_stop + 200
+    });
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    drop(child.stdin.take()); // the child stops
+    assert!(child.wait().unwrap().success());
+    eprintln!("hand-off to another process under load: {}", tally.report());
+    assert_eq!(
+        tally.answered(),
+        tally.sent.load(Ordering::SeqCst),
+        "{}",
+        tally.report()
+    );
+    assert_eq!(
+        tally.refused.load(Ordering::SeqCst) + tally.reset.load(Ordering::SeqCst) + tally.other.load(Ordering::SeqCst),
+        0,
+        "{}",
+        tally.report()
+    );
+}
+
 /// UDP sockets (one per loop in the old engine) are handed over too: after
 /// the old engine stopped, every datagram is answered by the new one.
 #[test]

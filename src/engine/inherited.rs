@@ -209,5 +209,5 @@ pub(super) fn record_listeners(
         }
         all.push((s.fd.as_raw_fd(), addrs[s.index].clone()));
     }
-    listeners.record(all);
+    listeners.record(all, per_loop.len());
 }

@@ -113,8 +113,13 @@ impl EngineHandle {
         // The new process serves: stop accepting, let what is in flight end.
         self.shared.listeners.mark_handed_off();
         let _ = self.shared.coordinator.post(Task::StopAccepting);
+        // Once the acceptor and every loop have stopped accepting, every
+        // connection this engine took is counted: wait for them to end.
         let drain_until = Instant::now() + self.shared.shutdown_deadline();
-        while self.connection_count() > 0 && Instant::now() < drain_until && !self.is_stopped() {
+        while !(self.shared.listeners.all_stopped_accepting() && self.connection_count() == 0)
+            && Instant::now() < drain_until
+            && !self.is_stopped()
+        {
             std::thread::sleep(DRAIN_POLL);
         }
         self.stop_with_deadline(drain_until.saturating_duration_since(Instant::now()));

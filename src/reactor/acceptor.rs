@@ -172,6 +172,7 @@ impl<H: EventHandler> Coordinator<H> {
         for l in self.listeners.drain(..) {
             l.deregister(&self.poller);
         }
+        self.shared.listeners.stopped_accepting(0);
     }
 
     /// Hands over enrolled sockets; `Some(deadline)` once a stop was asked

@@ -78,6 +78,7 @@ impl<H: EventHandler> EventLoop<H> {
         for l in self.listeners.drain(..) {
             l.deregister(&self.poller);
         }
+        self.engine.listeners.stopped_accepting(1 + self.index);
     }
 
     /// Stop: no new connections; every connection flushes what it has
