@@ -232,8 +232,10 @@ fn receiver_child() {
         .split(' ')
         .map(str::to_owned)
         .collect();
+    // reuse_port: the inherited listener is served by a loop, not the acceptor.
     let engine = Engine::builder()
         .event_loops(2)
+        .reuse_port(true)
         .inherit_listeners(path)
         .start(Pong("new"), &addrs)
         .expect("the new process inherits");
@@ -314,14 +316,23 @@ fn upgrade_to_another_process_under_load() {
     );
 }
 
-/// UDP sockets (one per loop in the old engine) are handed over too: after
-/// the old engine stopped, every datagram is answered by the new one.
+/// UDP sockets (one per loop in the old engine) and an abstract Unix
+/// listener are handed over too: after the old engine stopped, every
+/// datagram is answered by the new one, and the abstract name serves.
 #[test]
-fn udp_sockets_are_handed_over() {
+fn udp_and_abstract_sockets_are_handed_over() {
     let dir = scratch("udp");
+    let name = format!("nr-hand-off-{}", std::process::id());
     let old = Engine::builder()
         .event_loops(2)
-        .start(Pong("old"), ["tcp://127.0.0.1:0", "udp://127.0.0.1:0"])
+        .start(
+            Pong("old"),
+            [
+                "tcp://127.0.0.1:0".to_string(),
+                "udp://127.0.0.1:0".to_string(),
+                format!("unix://@{name}"),
+            ],
+        )
         .unwrap();
     let addrs: Vec<String> = old.local_addrs().iter().map(ToString::to_string).collect();
     let Address::Udp(udp) = old.local_addrs()[1] else {
@@ -346,6 +357,15 @@ fn udp_sockets_are_handed_over() {
         let (n, from) = c.recv_from(&mut buf).unwrap();
         assert_eq!((&buf[..n], from), (&b"pong new\n"[..], udp));
     }
+    use std::os::linux::net::SocketAddrExt;
+    let abstract_addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let tally = Tally::default();
+    tally.one(|| {
+        let s = UnixStream::connect_addr(&abstract_addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(s)
+    });
+    assert_eq!(tally.answered_new.load(Ordering::SeqCst), 1, "{}", tally.report());
     new.stop();
 }
 
