@@ -418,3 +418,28 @@ fn a_failed_receiver_leaves_the_old_engine_serving() {
     assert!(err.is_err());
     new.stop();
 }
+
+/// Called on the engine's own thread (here `on_boot`), the hand-off would
+/// wait for itself: refused at once, with the reason.
+#[test]
+fn hand_off_from_a_callback_is_refused() {
+    type Said = Arc<std::sync::Mutex<Option<String>>>;
+    struct Eager(Said, PathBuf);
+    impl EventHandler for Eager {
+        fn on_boot(&self, engine: &EngineHandle) -> Action {
+            let r = engine.hand_off_listeners(&self.1, Duration::from_secs(30));
+            *self.0.lock().unwrap() = Some(r.unwrap_err().to_string());
+            Action::Continue
+        }
+    }
+    let dir = scratch("callback");
+    let said = Said::default();
+    let engine = Engine::builder()
+        .event_loops(1)
+        .start(Eager(said.clone(), dir.join("h.sock")), "tcp://127.0.0.1:0")
+        .unwrap();
+    let msg = said.lock().unwrap().clone().unwrap();
+    assert!(msg.contains("call it from a thread of your own"), "{msg}");
+    assert!(!dir.join("h.sock").exists());
+    engine.stop();
+}

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::EngineHandle;
 use crate::error::{Error, Result};
-use crate::inherit::hand_off::{await_ready, check_peer_user, encode, refused, TIMEOUT};
+use crate::inherit::hand_off::{await_ready, check_peer_user, encode, refused};
 use crate::mailbox::Task;
+use crate::options::HAND_OFF_TIMEOUT as TIMEOUT;
 use crate::sys;
 
 /// How often the drain looks whether every connection has closed.
@@ -76,6 +77,13 @@ impl EngineHandle {
     /// hands over to a new engine.
     pub fn hand_off_listeners(&self, path: impl AsRef<Path>, timeout: Duration) -> Result<()> {
         let path = path.as_ref();
+        if super::SERVING.with(std::cell::Cell::get) == std::sync::Arc::as_ptr(&self.shared) as usize {
+            return Err(Error::InvalidConfig(
+                "hand_off_listeners blocks until this engine has stopped: call it from a thread of your own, \
+                 not from the engine's callbacks"
+                    .into(),
+            ));
+        }
         let listener = UnixListener::bind(path).map_err(|e| refused(path, format!("cannot listen there: {e}")))?;
         let _remove = Remove(path);
         listener.set_nonblocking(true)?;

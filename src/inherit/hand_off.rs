@@ -14,21 +14,17 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
 
 use super::{describe, Inherited};
 use crate::addr::Address;
 use crate::error::{Error, Result};
+use crate::options::{HAND_OFF_TIMEOUT as TIMEOUT, MAX_HAND_OFF_MESSAGE_BYTES as MAX_MESSAGE};
 use crate::sys;
 
 /// The first line of the message.
 pub(crate) const HEADER: &str = "netreactor-hand-off 1";
 /// The receiver's answer once it serves.
 pub(crate) const READY: &[u8] = b"ready\n";
-/// The longest message accepted (253 addresses of up to 108 bytes fit).
-const MAX_MESSAGE: usize = 64 * 1024;
-/// How long either side waits for the other.
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A hand-off error, naming the socket it came through.
 pub(crate) fn refused(path: &Path, what: impl std::fmt::Display) -> Error {

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use crate::addr::Address;
 use crate::error::{Error, Result};
+use crate::options::MAX_LISTEN_FDS;
 use crate::sys;
 use crate::sys::inspect::BoundTo;
 
@@ -52,7 +53,7 @@ pub(crate) fn collect(sources: &Sources, addrs: &[Address]) -> Result<(Vec<Vec<I
         ack = Some(a);
     }
     if sources.systemd {
-        let fds = sys::listen_fds::take(!sources.keep_systemd_env)
+        let fds = sys::listen_fds::take(!sources.keep_systemd_env, MAX_LISTEN_FDS)
             .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("socket activation: {e}"))))?;
         for f in fds {
             let from = format!("systemd socket {:?} (fd {})", f.name, f.fd.as_raw_fd());

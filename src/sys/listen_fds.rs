@@ -9,10 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
 pub(crate) const LISTEN_FDS_START: RawFd = 3;
 
-/// More descriptors than this in `LISTEN_FDS` is refused as nonsense before
-/// any is looked at.
-const MAX_LISTEN_FDS: usize = 4096;
-
 /// Set once the descriptors have been taken: a second engine in this
 /// process (with the variables kept) must not own them twice.
 static TAKEN: AtomicBool = AtomicBool::new(false);
@@ -39,8 +35,9 @@ fn invalid(what: String) -> io::Error {
 /// Each descriptor must be an open socket; if one is not, the call fails
 /// before taking any (so nothing that is not ours is closed). Every
 /// descriptor taken is made close-on-exec.
-pub(crate) fn take(unset: bool) -> io::Result<Vec<ListenFd>> {
-    let taken = read_env();
+/// More than `max` descriptors is refused before any is looked at.
+pub(crate) fn take(unset: bool, max: usize) -> io::Result<Vec<ListenFd>> {
+    let taken = read_env(max);
     if unset {
         // Removing variables races with another thread reading the
         // environment (as every setenv does); done once, before the engine
@@ -52,7 +49,7 @@ pub(crate) fn take(unset: bool) -> io::Result<Vec<ListenFd>> {
     taken
 }
 
-fn read_env() -> io::Result<Vec<ListenFd>> {
+fn read_env(max: usize) -> io::Result<Vec<ListenFd>> {
     let (Some(pid), Some(fds)) = (std::env::var_os("LISTEN_PID"), std::env::var_os("LISTEN_FDS")) else {
         return Ok(Vec::new());
     };
@@ -67,8 +64,8 @@ fn read_env() -> io::Result<Vec<ListenFd>> {
     let n: usize = fds
         .parse()
         .map_err(|_| invalid(format!("LISTEN_FDS={fds:?} is not a count")))?;
-    if n > MAX_LISTEN_FDS {
-        return Err(invalid(format!("LISTEN_FDS={n} is more than {MAX_LISTEN_FDS}")));
+    if n > max {
+        return Err(invalid(format!("LISTEN_FDS={n} is more than {max}")));
     }
     let names: Vec<String> = match std::env::var_os("LISTEN_FDNAMES") {
         Some(names) => {
