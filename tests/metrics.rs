@@ -115,7 +115,11 @@ fn prometheus_parser_reads_every_family_with_exact_values() {
     let a = echo_once(&engine, b"hello");
     let b = echo_once(&engine, &[7u8; 1000]);
     drop(a); // peer EOF on loop 0
-    wait_for("the close to be counted", || engine.stats().closed() == 1);
+             // A close is counted before the connection leaves `open`: wait for both.
+    wait_for("the close to be counted", || {
+        let s = engine.stats();
+        (s.closed(), s.open) == (1, 1)
+    });
 
     let mut text = String::new();
     netreactor::metrics::render(&engine, &mut text);
@@ -214,7 +218,10 @@ fn prometheus_parser_reads_every_family_with_exact_values() {
     drop(b);
     let c = echo_once(&engine, b"again");
     drop(c);
-    wait_for("both closes to be counted", || engine.stats().closed() == 3);
+    wait_for("both closes to be counted", || {
+        let s = engine.stats();
+        (s.closed(), s.open) == (3, 0)
+    });
     let mut later = String::new();
     netreactor::metrics::render(&engine, &mut later);
     let (_, after) = parse(&later);
@@ -272,7 +279,10 @@ fn http_example_serves_its_engine_on_metrics() {
     assert_eq!(content_type, netreactor::metrics::CONTENT_TYPE);
     // The second scrape: one connection closed (the first curl's) and one
     // open (this one), both on the example's single loop.
-    wait_for("the first scrape's close", || engine.stats().closed() == 1);
+    wait_for("the first scrape's close", || {
+        let s = engine.stats();
+        (s.closed(), s.open) == (1, 0)
+    });
     let (families, samples) = parse(&curl(&[]));
     assert_eq!(families["netreactor_connections_accepted"], "counter");
     let key = |n: &str, l: Vec<(String, String)>| (n.to_string(), l);
