@@ -1,5 +1,6 @@
 //! Echo server: `cargo run --release --example echo` serves tcp://127.0.0.1:9000.
-//! Flags: `--addr proto://host:port`, `--loops N`. Ctrl-C stops it cleanly.
+//! Flags: `--addr proto://host:port`, `--loops N`, `--reuseport 0|1`
+//! (`--help` lists them). Ctrl-C stops it cleanly.
 //! Under systemd socket activation (`systemd-socket-activate -l
 //! 127.0.0.1:9000 target/release/examples/echo`) it serves the inherited
 //! socket whose address is `--addr`.
@@ -27,10 +28,20 @@ impl EventHandler for Echo {
 }
 
 fn main() -> netreactor::Result<()> {
-    let args = common::Args::parse("tcp://127.0.0.1:9000");
+    let args = common::Args::parse(
+        common::command("echo", "Echoes every byte back to its sender.", "tcp://127.0.0.1:9000").arg(
+            common::flag(
+                "reuseport",
+                "0|1",
+                "1: every loop accepts on its own SO_REUSEPORT listener (the kernel spreads connections) instead of one acceptor thread",
+            )
+            .value_parser(["0", "1"])
+            .default_value("0"),
+        ),
+    );
     Engine::builder()
         .event_loops(args.loops)
-        .reuse_port(args.get("reuseport").is_some_and(|v| v == "1"))
+        .reuse_port(args.get::<String>("reuseport").is_some_and(|v| v == "1"))
         .handle_signals(true)
         .socket_activation(true)
         .run(Echo, &args.addr)

@@ -89,10 +89,23 @@ fn client(addr: &str, frames: usize, max_size: usize) -> std::io::Result<()> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = common::Args::parse("tcp://127.0.0.1:9001");
-    if args.get("mode") == Some("client") {
-        let frames = args.get("frames").map_or(Ok(1000), str::parse)?;
-        let max_size = args.get("max-size").map_or(Ok(64 * 1024), str::parse)?;
+    let args = common::Args::parse(
+        common::command(
+            "length_field",
+            "Echoes length-prefixed frames (4-byte big-endian length, then the payload), or checks such a server as a client.",
+            "tcp://127.0.0.1:9001",
+        )
+        .arg(
+            common::flag("mode", "server|client", "Serve, or connect to --addr and check the echo of every frame")
+                .value_parser(["server", "client"])
+                .default_value("server"),
+        )
+        .arg(common::number("frames", "N", "Frames the client sends").default_value("1000"))
+        .arg(common::number("max-size", "BYTES", "Largest payload the client sends (sizes are random up to it)").default_value("65536")),
+    );
+    if args.get::<String>("mode").as_deref() == Some("client") {
+        let frames = args.get("frames").expect("defaulted");
+        let max_size = args.get("max-size").expect("defaulted");
         return Ok(client(&args.addr, frames, max_size)?);
     }
     Engine::builder()

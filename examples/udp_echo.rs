@@ -32,7 +32,11 @@ impl EventHandler for Echo {
 }
 
 fn main() -> netreactor::Result<()> {
-    let args = common::Args::parse("udp://127.0.0.1:9001");
+    let args = common::Args::parse(common::command(
+        "udp_echo",
+        "Echoes every datagram back to its sender; every loop has its own SO_REUSEPORT socket on the port.",
+        "udp://127.0.0.1:9001",
+    ));
     Engine::builder()
         .event_loops(args.loops)
         .handle_signals(true)

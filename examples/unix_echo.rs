@@ -32,7 +32,11 @@ impl EventHandler for Echo {
 }
 
 fn main() -> netreactor::Result<()> {
-    let args = common::Args::parse("unix:///tmp/netreactor-echo.sock");
+    let args = common::Args::parse(common::command(
+        "unix_echo",
+        "Echo over a Unix socket (unix:///path or unix://@abstract-name; several addresses separated by commas).",
+        "unix:///tmp/netreactor-echo.sock",
+    ));
     let addrs: Vec<&str> = args.addr.split(',').collect();
     Engine::builder()
         .event_loops(args.loops)

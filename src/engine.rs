@@ -132,7 +132,6 @@ pub struct EngineBuilder {
     ipv6_only: bool,
     handle_signals: bool,
     shutdown_deadline: Duration,
-    map_large_buffers: bool,
     /// Listening sockets to take instead of binding (engine/inherited.rs).
     inherit: inherit::Sources,
     cfg: Config,
@@ -150,7 +149,6 @@ impl Default for EngineBuilder {
             ipv6_only: false,
             handle_signals: false,
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
-            map_large_buffers: true,
             inherit: inherit::Sources::default(),
             cfg: Config {
                 read_buffer_bytes: DEFAULT_READ_BUFFER_BYTES,
@@ -224,38 +222,6 @@ impl EngineBuilder {
     /// See the example on [`LoadBalancer`].
     pub fn load_balancer(self, lb: impl LoadBalancer) -> Self {
         self.load_balancing(LoadBalancing::Custom(Arc::new(lb)))
-    }
-
-    /// Whether memory that huge messages took goes back to the system
-    /// after the burst (default on). On, `start` fixes glibc's mmap
-    /// threshold at [`LARGE_BUFFER_MMAP_BYTES`](crate::options::LARGE_BUFFER_MMAP_BYTES)
-    /// (`mallopt(M_MMAP_THRESHOLD)`), so every buffer that big is mapped on
-    /// its own and unmapped when freed; glibc otherwise raises the threshold
-    /// after the first such free (up to 32 MiB), and later big buffers come
-    /// from the loop threads' arenas, whose tops it never shrinks: a flood
-    /// of huge partial frames would leave its peak RSS behind for good. This
-    /// is a process-wide allocator setting: turn it off if the program
-    /// tunes malloc itself or uses another allocator (jemalloc, mimalloc),
-    /// where it does nothing anyway. Either way each loop also calls
-    /// `malloc_trim` when it goes idle after freeing a buffer of 1 MiB or
-    /// more. No effect outside glibc.
-    ///
-    /// Any thread (before start).
-    ///
-    /// ```
-    /// use netreactor::{Engine, EventHandler};
-    ///
-    /// struct Nothing;
-    /// impl EventHandler for Nothing {}
-    ///
-    /// // A program that sets its own malloc options keeps them.
-    /// let engine = Engine::builder().return_memory_after_bursts(false).start(Nothing, "tcp://127.0.0.1:0")?;
-    /// engine.stop();
-    /// # Ok::<(), netreactor::Error>(())
-    /// ```
-    pub fn return_memory_after_bursts(mut self, on: bool) -> Self {
-        self.map_large_buffers = on;
-        self
     }
 
     /// Pins loop `i` to core `i` (modulo the core count). Default off.
@@ -1022,9 +988,6 @@ impl EngineBuilder {
         let n = self.event_loops;
         let (inherited, hand_off) = inherit::collect(&self.inherit, &addrs)?;
         let (bound, mut acceptor_listeners, mut loop_listeners) = self.bind(&addrs, inherited)?;
-        if self.map_large_buffers {
-            sys::memory::map_large_allocations(LARGE_BUFFER_MMAP_BYTES);
-        }
 
         let signals = if self.handle_signals {
             Some(sys::signal::SignalReader::install()?)

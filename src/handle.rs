@@ -439,21 +439,21 @@ impl EngineHandle {
         &self.shared.local_addrs
     }
 
-    /// The first TCP address the engine listens on: what a test connects
-    /// to. Any thread.
+    /// The first TCP address the engine listens on (or, with no TCP
+    /// listener, its first UDP address): what a test connects or sends to.
+    /// Any thread.
     ///
     /// # Panics
     /// If the engine listens on Unix sockets only (use
     /// [`local_addrs`](EngineHandle::local_addrs)).
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared
-            .local_addrs
-            .iter()
-            .find_map(|a| match a {
-                Address::Tcp(a) => Some(*a),
-                _ => None,
-            })
-            .expect("EngineHandle::local_addr: the engine has no TCP listener (see local_addrs)")
+        let addrs = &self.shared.local_addrs;
+        let tcp = addrs.iter().find_map(|a| match a {
+            Address::Tcp(a) => Some(*a),
+            _ => None,
+        });
+        tcp.or_else(|| addrs.iter().find_map(Address::socket_addr))
+            .expect("EngineHandle::local_addr: the engine has no TCP or UDP listener (see local_addrs)")
     }
 
     /// Adopts a connected socket made elsewhere (`std::net::TcpStream` or
@@ -516,9 +516,10 @@ impl EngineHandle {
     /// runs then). Any thread, callbacks included. A host name is resolved
     /// here, which blocks: inside a callback pass an IP address.
     ///
-    /// A dial that returns `Ok` always ends in exactly one of the two
-    /// callbacks: one made while the engine stops (from `on_shutdown`, say)
-    /// is answered by `on_close` with `ConnectFailed`, never dropped.
+    /// A dial that returns `Ok` always ends in `on_close`, after `on_open`
+    /// if it connected: one made while the engine stops (from `on_shutdown`,
+    /// say) is answered by `on_close` with `ConnectFailed`, or `Shutdown`
+    /// if the stop found it still connecting, never dropped.
     ///
     /// # Errors
     /// [`Error::InvalidAddress`]; [`Error::Io`] when no socket can be made

@@ -87,9 +87,13 @@ pub(crate) enum Task {
     /// Close the listeners and accept no more (the acceptor passes it on
     /// to the loops); connections are served on. After a hand-off.
     StopAccepting,
-    /// The engine holds more than its inbound budget, and this loop has the
-    /// biggest holder: shed until it is back under.
-    ShedInbound,
+    /// The engine holds more than its inbound budget, and this loop said it
+    /// has a bigger holder than loop `from`, whose biggest holds `held`:
+    /// shed until the engine is back under (or send the request back).
+    ShedInbound {
+        from: usize,
+        held: usize,
+    },
     /// Tests only: panic outside every guard, as a bug in the engine would.
     #[cfg(test)]
     Crash,

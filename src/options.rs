@@ -261,17 +261,6 @@ pub const DEFAULT_LOW_WATERMARK_BYTES: usize = 32 * 1024;
 /// ```
 pub const MAX_CONNECTIONS_RECHECK: Duration = Duration::from_millis(10);
 
-/// Buffers at least this big are mapped on their own and unmapped when
-/// freed, so memory that huge messages took returns to the system (see
-/// [`EngineBuilder::return_memory_after_bursts`](crate::EngineBuilder::return_memory_after_bursts)).
-///
-/// Any thread (a constant).
-///
-/// ```
-/// assert_eq!(netreactor::options::LARGE_BUFFER_MMAP_BYTES, 1024 * 1024);
-/// ```
-pub const LARGE_BUFFER_MMAP_BYTES: usize = 1024 * 1024;
-
 /// How long each side of a listener hand-off waits for the other
 /// ([`EngineBuilder::inherit_listeners`](crate::EngineBuilder::inherit_listeners)
 /// for the old process's message, the old process for the new one's

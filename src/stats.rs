@@ -168,12 +168,15 @@ pub struct Stats {
     pub wakeups: u64,
     /// UDP datagrams received and handed to the handler.
     pub datagrams_in: u64,
-    /// UDP replies sent.
+    /// UDP datagrams sent: replies, `Conn::flush`, `Conn::send_to` and
+    /// `ConnHandle::send_to`.
     pub datagrams_out: u64,
     /// UDP datagrams dropped because they did not fit the read buffer
     /// (`read_buffer_size`); never delivered cut short.
     pub datagrams_truncated: u64,
-    /// UDP replies the kernel refused (full send buffer, unreachable).
+    /// UDP datagrams not sent: refused by the kernel (full send buffer,
+    /// unreachable), or written outside a datagram's turn (a timer, a
+    /// `ConnHandle::call`) with no destination.
     pub datagrams_dropped: u64,
     /// Tasks run (registrations, async writes, wakes, closes).
     pub tasks_run: u64,

@@ -1,8 +1,9 @@
 //! examples/http over real sockets, byte by byte: routes, keep-alive,
 //! pipelining (one write for all the responses of one read), bodies
-//! (Content-Length, chunked, 100-continue), HTTP/1.0, `Connection: close`,
-//! every malformed input answered with the right status and a closed
-//! connection, randomly mutated requests, the lingering close, the idle and
+//! (Content-Length, chunked, 100-continue), HTTP/1.0, HTTP/1.2 served as
+//! 1.1, `Connection: close`, every malformed input answered with the right
+//! status (414 for a long request line, 505 for another major version, 400
+//! for an invalid Host: exact bytes) and a closed connection, randomly mutated requests, the lingering close, the idle and
 //! request timeouts, the cached plaintext response's date; and the date
 //! formatter and chunked scanner on their own.
 
@@ -403,7 +404,6 @@ fn malformed_requests_get_their_status_and_lose_the_connection() {
         (b"GET /plaintext HTTP/1.1\r\nHost: t\r\rX: y\r\n\r\n".to_vec(), 400), // bare CR
         (b"GET /plaintext HTTP/1.1\r\nHost: t\r\nX: a\rb\r\n\r\n".to_vec(), 400), // CR in a value
         (b"GET /plaintext HTTP/1.1\r\nHost: t\r\nX: a\nb\r\n\r\n".to_vec(), 400), // LF in a value
-        (b"GET /plaintext HTTP/9.9\r\nHost: t\r\n\r\n".to_vec(), 400),
         (b"GET /plain text HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(), 400),
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(), 400), // a TLS hello
         (b"GET /plaintext HTTP/1.1\r\nHost : t\r\n\r\n".to_vec(), 400),  // space before the colon
@@ -676,6 +676,220 @@ fn parse_responses(mut bytes: &[u8]) -> Result<Vec<(u16, usize)>, String> {
     Ok(out)
 }
 
+/// Asserts `got` is `expected` byte for byte, where `expected` has
+/// `<date>` for the Date field's value and `got` has a date of the last few
+/// seconds there (IMF-fixdate: always 29 bytes).
+fn assert_exact(got: &[u8], expected: &str) {
+    let got = String::from_utf8_lossy(got);
+    let date = got
+        .find("\r\nDate: ")
+        .map(|i| &got[i + 8..got.len().min(i + 8 + 29)])
+        .unwrap_or_else(|| panic!("no Date field in {got:?}"));
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    assert!(
+        (now.saturating_sub(5)..=now).any(|s| harness::date::format(s) == date.as_bytes()),
+        "Date {date:?} is not the last few seconds"
+    );
+    assert_eq!(got, expected.replace("<date>", date));
+}
+
+/// The whole answer to `raw` on a fresh connection, up to the server's close.
+fn whole_answer(engine: &util::Engine, raw: &[u8]) -> Vec<u8> {
+    let mut c = Client::connect(engine.local_addr());
+    c.send(raw);
+    c.rest_until_closed(IO_TIMEOUT)
+}
+
+/// An error answer, exactly as the server sends it.
+fn error_answer(code: u16, reason: &str) -> String {
+    format!(
+        "HTTP/1.1 {code} {reason}\r\nServer: netreactor\r\nDate: <date>\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{reason}",
+        reason.len()
+    )
+}
+
+const HELLO_ANSWER: &str = "HTTP/1.1 200 OK\r\nServer: netreactor\r\nDate: <date>\r\nContent-Type: text/plain\r\n\
+                            Content-Length: 13\r\n\r\nHello, World!";
+
+#[test]
+fn a_request_line_longer_than_the_head_limit_is_414_while_long_fields_stay_431() {
+    let engine = serve(Config::default()); // an 8 KiB head limit
+    let limit = Config::default().limits.max_head_bytes;
+    let line = |len: usize| {
+        let mut l = format!("GET /{}", "u".repeat(len - "GET / HTTP/1.1".len()));
+        l.push_str(" HTTP/1.1");
+        assert_eq!(l.len(), len);
+        l
+    };
+    let uri_too_long = error_answer(414, "URI Too Long");
+    // A request line (CRLF included) one byte over the limit: 414.
+    let got = whole_answer(&engine, format!("{}\r\nHost: t\r\n\r\n", line(limit - 1)).as_bytes());
+    assert_exact(&got, &uri_too_long);
+    // Far over it, and one that has not ended yet: 414 as soon as it cannot fit.
+    assert_exact(
+        &whole_answer(&engine, format!("{}\r\nHost: t\r\n\r\n", line(64 * 1024)).as_bytes()),
+        &uri_too_long,
+    );
+    assert_exact(
+        &whole_answer(&engine, &line(limit + 100).as_bytes()[..limit + 1]),
+        &uri_too_long,
+    );
+    // A request line that fits exactly, with fields that push the head over: 431.
+    let got = whole_answer(&engine, format!("{}\r\nHost: t\r\n\r\n", line(limit - 2)).as_bytes());
+    assert_exact(&got, &error_answer(431, "Request Header Fields Too Large"));
+    // A long target inside the limit is served (404: no such path).
+    let fits = format!("{}\r\nHost: t\r\n\r\n", line(limit - "\r\nHost: t\r\n\r\n".len()));
+    assert_eq!(fits.len(), limit);
+    assert_eq!(
+        Client::connect(engine.local_addr()).exchange(fits.as_bytes()).status,
+        404
+    );
+    // No method ends within the limit: not a long URI, a bad request.
+    assert_exact(
+        &whole_answer(&engine, "G".repeat(limit + 1).as_bytes()),
+        &error_answer(400, "Bad Request"),
+    );
+}
+
+#[test]
+fn an_invalid_host_is_400_and_every_valid_form_is_served() {
+    let engine = serve(Config::default());
+    let bad_request = error_answer(400, "Bad Request");
+    for host in [
+        &b"a b"[..],
+        b"a/b",
+        b"a@b",
+        b"user@host",
+        b"a?b",
+        b"a#b",
+        b"a\"b",
+        b"a:8x",
+        b"a:1:2",
+        b"::1",
+        b"[::1",
+        b"[::1]x",
+        b"[::1]:8x",
+        b"[zz::1]",
+        b"[]",
+        b"[v1]",
+        b"a%2",
+        b"a%zz",
+        b"\xc3\xa9.example",
+        b"a\tb",
+    ] {
+        let mut raw = b"GET /plaintext HTTP/1.1\r\nHost: ".to_vec();
+        raw.extend_from_slice(host);
+        raw.extend_from_slice(b"\r\n\r\n");
+        let got = whole_answer(&engine, &raw);
+        assert_eq!(
+            String::from_utf8_lossy(&got[..got.len().min(24)]),
+            "HTTP/1.1 400 Bad Request",
+            "Host: {:?}",
+            String::from_utf8_lossy(host)
+        );
+        assert_exact(&got, &bad_request);
+    }
+    // Also in HTTP/1.0, where Host is optional but must be valid if sent.
+    assert_exact(
+        &whole_answer(&engine, b"GET /plaintext HTTP/1.0\r\nHost: a b\r\n\r\n"),
+        &bad_request,
+    );
+    let mut c = Client::connect(engine.local_addr());
+    for host in [
+        "t",
+        "",
+        "example.com",
+        "example.com:8080",
+        "example.com:",
+        "127.0.0.1:80",
+        "[::1]",
+        "[::1]:8080",
+        "[2001:db8::ffff:192.0.2.1]",
+        "[v7.fe80::1]",
+        "[v1.a:b]",
+        "a%20b",
+        "xn--bcher-kva.example",
+        "a-b_c~d!$&'()*+,;=",
+        "t   ",
+    ] {
+        let r = c.exchange(format!("GET /plaintext HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        assert_eq!((r.status, r.text()), (200, "Hello, World!"), "Host: {host:?}");
+    }
+}
+
+#[test]
+fn http_1_2_to_1_9_are_answered_as_http_1_1() {
+    let engine = serve(Config::default());
+    for minor in 2..=9 {
+        let mut c = Client::connect(engine.local_addr());
+        c.send(format!("GET /plaintext HTTP/1.{minor}\r\nHost: t\r\n\r\n").as_bytes());
+        // Exactly the HTTP/1.1 answer: 1.1 in the status line, kept alive.
+        let expected_len = HELLO_ANSWER.len() - "<date>".len() + 29;
+        assert_exact(&c.read_bytes(expected_len), HELLO_ANSWER);
+        // HTTP/1.1 semantics: the connection stays open for the next
+        // request, a chunked body is read, Connection: close is obeyed.
+        c.send(
+            format!(
+                "POST /echo HTTP/1.{minor}\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        let r = c.response();
+        assert_eq!((r.status, r.text()), (200, "hello"), "HTTP/1.{minor}");
+        c.send(format!("GET /plaintext HTTP/1.{minor}\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes());
+        let close_answer =
+            HELLO_ANSWER.replace("Content-Length: 13\r\n", "Content-Length: 13\r\nConnection: close\r\n");
+        assert_exact(&c.rest_until_closed(IO_TIMEOUT), &close_answer);
+    }
+    // As in 1.1, Host is required.
+    assert_exact(
+        &whole_answer(&engine, b"GET /plaintext HTTP/1.2\r\n\r\n"),
+        &error_answer(400, "Bad Request"),
+    );
+    // Split anywhere, it is answered once it is whole.
+    let raw = b"GET /plaintext HTTP/1.2\r\nHost: t\r\n\r\n";
+    for split in 1..raw.len() {
+        let mut c = Client::connect(engine.local_addr());
+        c.send(&raw[..split]);
+        c.stream.flush().unwrap();
+        c.send(&raw[split..]);
+        let r = c.response();
+        assert_eq!((r.status, r.text()), (200, "Hello, World!"), "split at {split}");
+    }
+}
+
+#[test]
+fn other_major_versions_are_505_and_malformed_versions_400() {
+    let engine = serve(Config::default());
+    let not_supported = error_answer(505, "HTTP Version Not Supported");
+    for version in ["HTTP/2.0", "HTTP/3.0", "HTTP/9.9", "HTTP/0.9", "HTTP/2.1"] {
+        let got = whole_answer(
+            &engine,
+            format!("GET /plaintext {version}\r\nHost: t\r\n\r\n").as_bytes(),
+        );
+        assert_exact(&got, &not_supported);
+    }
+    let bad_request = error_answer(400, "Bad Request");
+    for version in [
+        "HTTP/1.10",
+        "HTTP/12.0",
+        "HTTP/1.x",
+        "HTTP/1",
+        "HTTP/2",
+        "HTTPS/1.1",
+        "http/1.1",
+        "HTTP/1.2 ",
+        "HTTP/1.2\r",
+    ] {
+        let got = whole_answer(
+            &engine,
+            format!("GET /plaintext {version}\r\nHost: t\r\n\r\n").as_bytes(),
+        );
+        assert_exact(&got, &bad_request);
+    }
+}
+
 #[test]
 fn mutated_requests_get_well_formed_answers_and_never_break_the_server() {
     // Valid requests with random bytes flipped, inserted, deleted or
@@ -692,7 +906,7 @@ fn mutated_requests_get_well_formed_answers_and_never_break_the_server() {
         b"GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
         b"PUT /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
     ];
-    let known = [100, 200, 400, 404, 405, 413, 417, 431, 501];
+    let known = [100, 200, 400, 404, 405, 413, 414, 417, 431, 501, 505];
     let mut rng = Rng::new(2026);
     let mut rejected = 0;
     for case in 0..400 {

@@ -115,10 +115,11 @@ fn prometheus_parser_reads_every_family_with_exact_values() {
     let a = echo_once(&engine, b"hello");
     let b = echo_once(&engine, &[7u8; 1000]);
     drop(a); // peer EOF on loop 0
-             // A close is counted before the connection leaves `open`: wait for both.
-    wait_for("the close to be counted", || {
+             // A close is counted before the connection leaves `open`, and bytes
+             // after the send that delivered them: wait until all settled.
+    wait_for("the counters to settle", || {
         let s = engine.stats();
-        (s.closed(), s.open) == (1, 1)
+        (s.closed(), s.open, s.bytes_in, s.bytes_out) == (1, 1, 1005, 1005)
     });
 
     let mut text = String::new();
@@ -220,7 +221,7 @@ fn prometheus_parser_reads_every_family_with_exact_values() {
     drop(c);
     wait_for("both closes to be counted", || {
         let s = engine.stats();
-        (s.closed(), s.open) == (3, 0)
+        (s.closed(), s.open, s.bytes_out) == (3, 0, 1010)
     });
     let mut later = String::new();
     netreactor::metrics::render(&engine, &mut later);

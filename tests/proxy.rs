@@ -1,13 +1,16 @@
 //! examples/proxy's relay, through real sockets: client -> proxy -> upstream
-//! and back, byte for byte, with backpressure, half-close and failures.
+//! and back, byte for byte, with backpressure, half-close and failures; a
+//! stream cut on one side (a reset) reaches the other as a reset, never as
+//! a clean end of file.
 
 mod util;
 
 #[path = "../examples/proxy/relay.rs"]
 mod relay;
 
-use std::io::{Read, Write};
-use std::net::Shutdown;
+use std::io::Write;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -135,24 +138,182 @@ fn a_half_close_passes_through_and_the_answer_comes_back() {
 }
 
 #[test]
-fn an_unreachable_upstream_closes_the_client() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+fn an_unreachable_upstream_resets_the_client() {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let proxy = proxy_to(closed, 1);
     let mut s = connect(proxy.local_addr());
-    let _ = s.write_all(b"anyone there?");
-    let rest = {
-        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf); // EOF or reset: either way it ends
-        buf
-    };
-    assert!(rest.is_empty());
+    // Not served at all: a reset, not an end of file that would read as an
+    // upstream that answered nothing. (The client sends nothing: a write
+    // racing the reset would consume the error.)
+    expect_reset(&mut s, IO_TIMEOUT);
     wait_until(SETTLE, "the client connection is gone", || {
         proxy.connection_count() == 0
     });
+}
+
+/// A proxy (one loop) in front of a plain upstream socket the test drives
+/// by hand: the proxy, a client connected through it, and the upstream's
+/// end of that client's relayed connection.
+fn client_through_proxy_to_a_plain_upstream() -> (util::Engine, TcpStream, TcpStream) {
+    client_through(relay::engine_builder().event_loops(1))
+}
+
+/// As [`client_through_proxy_to_a_plain_upstream`], the proxy built from `builder`.
+fn client_through(builder: netreactor::EngineBuilder) -> (util::Engine, TcpStream, TcpStream) {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = start(
+        builder,
+        Relay::new(&format!("tcp://{}", upstream.local_addr().unwrap())),
+    );
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(upstream.accept().map(|(s, _)| s));
+    });
+    let client = connect(proxy.local_addr());
+    let far = rx
+        .recv_timeout(IO_TIMEOUT)
+        .expect("the proxy dials the upstream")
+        .unwrap();
+    far.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    far.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    (proxy, client, far)
+}
+
+/// Closes `s` with a reset (SO_LINGER 0), as a crashing peer would.
+fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+    drop(s);
+}
+
+#[test]
+fn an_upstream_reset_mid_stream_reaches_the_client_as_a_reset() {
+    let (proxy, mut client, mut far) = client_through_proxy_to_a_plain_upstream();
+    // Part of a response arrives whole, then the upstream dies.
+    let part = Rng::new(11).bytes(100_000);
+    far.write_all(&part).unwrap();
+    assert_eq!(
+        first_difference(&read_exact_within(&mut client, part.len(), IO_TIMEOUT), &part),
+        None
+    );
+    reset(far);
+    // Before the fix: a clean end of file, as if the response were complete.
+    expect_reset(&mut client, IO_TIMEOUT);
+    wait_until(SETTLE, "both sides are closed", || proxy.connection_count() == 0);
+}
+
+#[test]
+fn an_upstream_reset_while_sending_reaches_the_client_as_a_reset_after_a_prefix() {
+    // The reset follows 4 MiB at once: the client gets some prefix of it
+    // (whatever the proxy passed on before the reset reached it), then ECONNRESET.
+    let (proxy, mut client, mut far) = client_through_proxy_to_a_plain_upstream();
+    let payload = Rng::new(12).bytes(4 << 20);
+    let writer = thread::spawn(move || {
+        let _ = far.write_all(&payload); // the proxy may reset it back
+        reset(far);
+        payload
+    });
+    let got = read_to_reset(&mut client, Duration::from_secs(30));
+    let payload = writer.join().unwrap();
+    assert!(got.len() <= payload.len());
+    assert_eq!(
+        first_difference(&got, &payload[..got.len()]),
+        None,
+        "the prefix is intact"
+    );
+    eprintln!(
+        "cut stream: {} of {} bytes arrived before the reset",
+        got.len(),
+        payload.len()
+    );
+    wait_until(SETTLE, "both sides are closed", || proxy.connection_count() == 0);
+}
+
+#[test]
+fn a_client_reset_reaches_the_upstream_as_a_reset() {
+    let (proxy, mut client, mut far) = client_through_proxy_to_a_plain_upstream();
+    client.write_all(b"first half of a request").unwrap();
+    assert_eq!(read_exact_within(&mut far, 23, IO_TIMEOUT), b"first half of a request");
+    reset(client);
+    // Before the fix: a clean end of file, as if the request were complete.
+    expect_reset(&mut far, IO_TIMEOUT);
+    wait_until(SETTLE, "both sides are closed", || proxy.connection_count() == 0);
+}
+
+#[test]
+fn a_client_reset_while_its_reading_is_paused_reaches_the_upstream_as_a_reset() {
+    // The upstream reads nothing, so the proxy stops reading the client
+    // (backpressure); the client's reset must still be seen and passed on.
+    // Small socket buffers everywhere, so the chain fills quickly.
+    const SOCKET_BUFFER: usize = 64 * 1024;
+    let builder = relay::engine_builder()
+        .event_loops(1)
+        .recv_buffer_size(SOCKET_BUFFER)
+        .send_buffer_size(SOCKET_BUFFER);
+    let (proxy, mut client, mut far) = client_through(builder);
+    socket2::SockRef::from(&client)
+        .set_send_buffer_size(SOCKET_BUFFER)
+        .unwrap();
+    socket2::SockRef::from(&far)
+        .set_recv_buffer_size(SOCKET_BUFFER)
+        .unwrap();
+    client.set_nonblocking(true).unwrap();
+    let payload = Rng::new(13).bytes(64 * 1024);
+    let mut sent: Vec<u8> = Vec::new();
+    // Write until the client's socket takes nothing more even after the
+    // chain has stopped moving: the proxy is no longer reading it.
+    let stalled = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut took = false;
+        loop {
+            match client.write(&payload) {
+                Ok(n) => {
+                    sent.extend_from_slice(&payload[..n]);
+                    took = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("client write: {e}"),
+            }
+        }
+        if !took {
+            break;
+        }
+        assert!(std::time::Instant::now() < stalled, "the chain never stalled");
+        wait_until_steady(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            "the proxy's reads",
+            || proxy.stats().bytes_in,
+        );
+    }
+    reset(client);
+    // The upstream gets a prefix of what was sent, then the reset.
+    let got = read_to_reset(&mut far, Duration::from_secs(30));
+    assert!(got.len() <= sent.len());
+    assert_eq!(first_difference(&got, &sent[..got.len()]), None);
+    eprintln!(
+        "paused side reset: {} of {} bytes sent reached the upstream",
+        got.len(),
+        sent.len()
+    );
+    wait_until(SETTLE, "both sides are closed", || proxy.connection_count() == 0);
+}
+
+#[test]
+fn a_clean_end_of_file_still_passes_through_as_a_half_close_both_ways() {
+    let (proxy, mut client, mut far) = client_through_proxy_to_a_plain_upstream();
+    // The upstream says all it has and half-closes: the client reads it,
+    // then a clean end of file...
+    far.write_all(b"all of the answer").unwrap();
+    far.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_to_eof(&mut client, IO_TIMEOUT), b"all of the answer");
+    // ...while the other direction stays open.
+    client.write_all(b"still talking").unwrap();
+    assert_eq!(read_exact_within(&mut far, 13, IO_TIMEOUT), b"still talking");
+    client.shutdown(Shutdown::Write).unwrap();
+    expect_eof(&mut far, IO_TIMEOUT);
+    wait_until(SETTLE, "both sides are closed", || proxy.connection_count() == 0);
+    // The client's socket ends cleanly too (no reset after the end of file).
+    expect_eof(&mut client, IO_TIMEOUT);
 }
 
 #[test]

@@ -706,13 +706,13 @@ impl LengthFieldCodec {
         }
     }
 
-    #[inline]
     /// What every encoding adds: the length field (written alone, with no
     /// bytes before it).
     fn overhead_bytes(&self) -> usize {
         self.length_field_length
     }
 
+    #[inline]
     fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         let (lo, hi) = self.encodable;
         if payload.len() < lo || payload.len() > hi {

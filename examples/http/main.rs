@@ -19,16 +19,40 @@ mod server;
 use std::time::Duration;
 
 fn main() -> netreactor::Result<()> {
-    let args = common::Args::parse("tcp://127.0.0.1:8080");
     let mut config = server::Config::default();
-    if let Some(secs) = seconds(&args, "idle-timeout") {
+    let args = common::Args::parse(
+        common::command(
+            "http",
+            "HTTP/1.1 server: GET /plaintext, GET /json, POST /echo.",
+            "tcp://127.0.0.1:8080",
+        )
+        .arg(seconds_flag(
+            "idle-timeout",
+            "A keep-alive connection idle this long is closed",
+            config.idle_timeout,
+        ))
+        .arg(seconds_flag(
+            "request-timeout",
+            "A request must arrive whole within this",
+            config.request_timeout,
+        ))
+        .arg(common::number(
+            "max-body",
+            "BYTES",
+            format!(
+                "Largest request body, as sent (chunk framing included) [default: {}]",
+                config.limits.max_body_bytes
+            ),
+        )),
+    );
+    if let Some(secs) = args.get("idle-timeout") {
         config.idle_timeout = secs;
     }
-    if let Some(secs) = seconds(&args, "request-timeout") {
+    if let Some(secs) = args.get("request-timeout") {
         config.request_timeout = secs;
     }
     if let Some(bytes) = args.get("max-body") {
-        config.limits.max_body_bytes = bytes.parse().unwrap_or_else(|_| bad_flag("max-body", bytes));
+        config.limits.max_body_bytes = bytes;
     }
     let engine = server::engine_builder(&config)
         .event_loops(args.loops)
@@ -42,13 +66,12 @@ fn main() -> netreactor::Result<()> {
     engine.wait()
 }
 
-fn seconds(args: &common::Args, flag: &str) -> Option<Duration> {
-    let value = args.get(flag)?;
-    let secs: f64 = value.parse().unwrap_or_else(|_| bad_flag(flag, value));
-    Some(Duration::try_from_secs_f64(secs).unwrap_or_else(|_| bad_flag(flag, value)))
-}
-
-fn bad_flag(flag: &str, value: &str) -> ! {
-    eprintln!("--{flag} {value:?}: not a valid value");
-    std::process::exit(2)
+/// A `--name SECS` flag: seconds, fractions allowed (`0.5`).
+fn seconds_flag(name: &'static str, help: &str, default: Duration) -> clap::Arg {
+    common::flag(name, "SECS", format!("{help} [default: {}]", default.as_secs_f64()))
+        .allow_negative_numbers(true) // refused below, with a reason
+        .value_parser(|value: &str| {
+            let secs: f64 = value.parse().map_err(|e| format!("{e}"))?;
+            Duration::try_from_secs_f64(secs).map_err(|e| format!("{e}"))
+        })
 }

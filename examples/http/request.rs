@@ -1,7 +1,8 @@
 //! A request head (request line and header fields) parsed with httparse, and
 //! what its fields mean for framing and the connection (RFC 9112): the body
-//! length, keep-alive, `Expect`, `Host`. Everything that could let a request
-//! be read two ways (smuggling) is refused here, before any body is read.
+//! length, keep-alive, `Expect`, `Host`, the version (1.2 to 1.9 served as
+//! 1.1). Everything that could let a request be read two ways (smuggling) is
+//! refused here, before any body is read.
 
 use std::mem::MaybeUninit;
 
@@ -13,7 +14,8 @@ pub(crate) const MAX_HEADERS: usize = 64;
 /// How much of a request the server accepts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
-    /// The head (request line through the blank line); beyond it, 431.
+    /// The head (request line through the blank line); beyond it, 414 if
+    /// the request line alone does not fit, else 431.
     pub(crate) max_head_bytes: usize,
     /// The body as it arrives (chunk framing included); beyond it, 413.
     pub(crate) max_body_bytes: usize,
@@ -36,7 +38,7 @@ pub(crate) struct Head<'b> {
     pub(crate) method: &'b str,
     /// The request target without its query.
     pub(crate) path: &'b str,
-    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1 (and for 1.2 to 1.9, handled as 1.1).
     pub(crate) minor_version: u8,
     /// Bytes of the head, blank line included: the body starts here.
     pub(crate) len: usize,
@@ -61,17 +63,37 @@ pub(crate) enum Parsed<'b> {
 pub(crate) fn parse_head<'b>(buf: &'b [u8], limits: &Limits) -> Parsed<'b> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
-    let len = match req.parse_with_uninit_headers(buf, &mut slots) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > limits.max_head_bytes => {
-            return Parsed::Reject(Status::HEADERS_TOO_LARGE)
-        }
-        Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(httparse::Error::TooManyHeaders) => return Parsed::Reject(Status::HEADERS_TOO_LARGE),
-        Err(_) => return Parsed::Reject(Status::BAD_REQUEST),
-    };
+    match req.parse_with_uninit_headers(buf, &mut slots) {
+        Ok(httparse::Status::Complete(len)) => match (req.method, req.path, req.version) {
+            (Some(method), Some(target), Some(minor_version)) => {
+                complete(buf, len, method, target, minor_version, req.headers, limits)
+            }
+            _ => Parsed::Reject(Status::BAD_REQUEST),
+        },
+        Ok(httparse::Status::Partial) => partial(buf, limits),
+        Err(httparse::Error::TooManyHeaders) => Parsed::Reject(Status::HEADERS_TOO_LARGE),
+        // httparse knows HTTP/1.0 and 1.1 only; the method and target before
+        // the version are parsed (and kept) by then.
+        Err(httparse::Error::Version) => match (req.method, req.path) {
+            (Some(method), Some(target)) => other_version(buf, method, target, limits),
+            _ => Parsed::Reject(Status::BAD_REQUEST),
+        },
+        Err(_) => Parsed::Reject(Status::BAD_REQUEST),
+    }
+}
+
+/// A head httparse found whole, `len` bytes long: checked and read.
+fn complete<'b>(
+    buf: &'b [u8],
+    len: usize,
+    method: &'b str,
+    target: &'b str,
+    minor_version: u8,
+    headers: &[httparse::Header<'_>],
+    limits: &Limits,
+) -> Parsed<'b> {
     if len > limits.max_head_bytes {
-        return Parsed::Reject(Status::HEADERS_TOO_LARGE);
+        return Parsed::Reject(too_large(buf, limits));
     }
     // httparse accepts a bare LF as a line end; RFC 9112 §2.2 lets a server
     // do so, but two parsers that disagree on line ends are a smuggling
@@ -79,10 +101,7 @@ pub(crate) fn parse_head<'b>(buf: &'b [u8], limits: &Limits) -> Parsed<'b> {
     if has_bare_lf(&buf[..len]) {
         return Parsed::Reject(Status::BAD_REQUEST);
     }
-    let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version) else {
-        return Parsed::Reject(Status::BAD_REQUEST);
-    };
-    let fields = match Fields::read(req.headers, minor_version, limits) {
+    let fields = match Fields::read(headers, minor_version, limits) {
         Ok(f) => f,
         Err(status) => return Parsed::Reject(status),
     };
@@ -95,6 +114,69 @@ pub(crate) fn parse_head<'b>(buf: &'b [u8], limits: &Limits) -> Parsed<'b> {
         keep_alive: fields.keep_alive,
         expect_continue: fields.expect_continue,
     })
+}
+
+/// The head is not whole yet: wait for more, unless it is already too long.
+fn partial<'b>(buf: &[u8], limits: &Limits) -> Parsed<'b> {
+    if buf.len() > limits.max_head_bytes {
+        Parsed::Reject(too_large(buf, limits))
+    } else {
+        Parsed::Partial
+    }
+}
+
+/// Which part made a head longer than the limit: a request line that does
+/// not end within it is a long target (the method is a short token, the
+/// version 8 bytes), 414 URI Too Long; else the header fields, 431.
+fn too_large(buf: &[u8], limits: &Limits) -> Status {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(0); // empty lines before it are skipped
+    let line = &buf[start..buf.len().min(start + limits.max_head_bytes)];
+    if line.contains(&b'\n') {
+        Status::HEADERS_TOO_LARGE
+    } else if line.contains(&b' ') {
+        Status::URI_TOO_LONG
+    } else {
+        Status::BAD_REQUEST // no method ends within the limit
+    }
+}
+
+/// A version httparse does not parse. RFC 9110 §2.5: a higher minor
+/// version of HTTP/1 is handled as HTTP/1.1 (the answer is 1.1 too), the
+/// rest of the head parsed as usual; another major version is answered
+/// 505. Anything else is not a version (RFC 9112 §2.3: `HTTP/` DIGIT `.` DIGIT).
+fn other_version<'b>(buf: &'b [u8], method: &'b str, target: &'b str, limits: &Limits) -> Parsed<'b> {
+    // httparse stopped after the space that ends the target.
+    let at = target.as_ptr() as usize - buf.as_ptr() as usize + target.len() + 1;
+    let Some(version) = buf.get(at..) else {
+        return Parsed::Reject(Status::BAD_REQUEST);
+    };
+    let form = b"HTTP/#.#";
+    let fits = |(&b, &f): (&u8, &u8)| if f == b'#' { b.is_ascii_digit() } else { b == f };
+    if !version.iter().zip(form).all(fits) {
+        return Parsed::Reject(Status::BAD_REQUEST);
+    }
+    if version.len() < form.len() {
+        return partial(buf, limits);
+    }
+    if version[5] != b'1' {
+        return Parsed::Reject(Status::VERSION_NOT_SUPPORTED);
+    }
+    let line_end = match &version[form.len()..] {
+        [b'\r', b'\n', ..] => 2,
+        [b'\n', ..] => 1,
+        [] | [b'\r'] => return partial(buf, limits),
+        _ => return Parsed::Reject(Status::BAD_REQUEST), // e.g. HTTP/1.10
+    };
+    let fields_at = at + form.len() + line_end;
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match httparse::parse_headers(&buf[fields_at..], &mut headers) {
+        Ok(httparse::Status::Complete((len, headers))) => {
+            complete(buf, fields_at + len, method, target, 1, headers, limits)
+        }
+        Ok(httparse::Status::Partial) => partial(buf, limits),
+        Err(httparse::Error::TooManyHeaders) => Parsed::Reject(Status::HEADERS_TOO_LARGE),
+        Err(_) => Parsed::Reject(Status::BAD_REQUEST),
+    }
 }
 
 /// True if some LF in a head httparse accepted is not preceded by a CR.
@@ -166,6 +248,10 @@ impl Fields {
                 }
                 transfer_encoding = Some(h.value);
             } else if name.eq_ignore_ascii_case(b"host") {
+                // RFC 9112 §3.2: a Host that is not a valid host is a 400.
+                if !is_valid_host(h.value) {
+                    return Err(Status::BAD_REQUEST);
+                }
                 hosts += 1;
             } else if name.eq_ignore_ascii_case(b"connection") {
                 for token in tokens(h.value) {
@@ -203,6 +289,69 @@ impl Fields {
             expect_continue: expect_continue && framing != Framing::Empty,
         })
     }
+}
+
+/// RFC 9110 §7.2: `Host = uri-host [ ":" port ]`, with RFC 3986's
+/// `uri-host = IP-literal / IPv4address / reg-name` and `port = *DIGIT`. A
+/// reg-name (an IPv4 address is one too, syntactically) is unreserved
+/// characters, sub-delims and %-escapes, so no space, `/`, `@` or second
+/// `:`; an IP-literal is `[` IPv6 or IPvFuture `]`. Empty is valid (a target
+/// without an authority has an empty Host).
+fn is_valid_host(value: &[u8]) -> bool {
+    let (host, port) = match value {
+        [b'[', rest @ ..] => {
+            let Some(close) = rest.iter().position(|&b| b == b']') else {
+                return false;
+            };
+            if !is_ip_literal(&rest[..close]) {
+                return false;
+            }
+            match &rest[close + 1..] {
+                [] => return true,
+                [b':', port @ ..] => (&[][..], port),
+                _ => return false,
+            }
+        }
+        _ => match value.iter().position(|&b| b == b':') {
+            Some(colon) => (&value[..colon], &value[colon + 1..]),
+            None => (value, &[][..]),
+        },
+    };
+    port.iter().all(u8::is_ascii_digit) && is_reg_name(host)
+}
+
+/// Inside the brackets of an RFC 3986 `IP-literal`: an IPv6 address, or
+/// `IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )`.
+fn is_ip_literal(inside: &[u8]) -> bool {
+    if let [b'v' | b'V', rest @ ..] = inside {
+        let Some(dot) = rest.iter().position(|&b| b == b'.') else {
+            return false;
+        };
+        let (version, address) = (&rest[..dot], &rest[dot + 1..]);
+        return !version.is_empty()
+            && version.iter().all(u8::is_ascii_hexdigit)
+            && !address.is_empty()
+            && address.iter().all(|&b| b == b':' || is_unreserved_or_sub_delim(b));
+    }
+    std::str::from_utf8(inside).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// RFC 3986 `reg-name = *( unreserved / pct-encoded / sub-delims )`.
+fn is_reg_name(name: &[u8]) -> bool {
+    let mut rest = name;
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = match (b, tail) {
+            (b'%', [hi, lo, tail @ ..]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => tail,
+            (b, tail) if is_unreserved_or_sub_delim(b) => tail,
+            _ => return false,
+        };
+    }
+    true
+}
+
+/// RFC 3986 `unreserved` (ALPHA DIGIT `-._~`) or `sub-delims` (`!$&'()*+,;=`).
+fn is_unreserved_or_sub_delim(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
 }
 
 /// `Transfer-Encoding` must end in `chunked` (else the length is unknowable:

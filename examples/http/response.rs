@@ -18,9 +18,11 @@ impl Status {
     pub(crate) const NOT_FOUND: Status = Status::new(404, "Not Found");
     pub(crate) const METHOD_NOT_ALLOWED: Status = Status::new(405, "Method Not Allowed");
     pub(crate) const PAYLOAD_TOO_LARGE: Status = Status::new(413, "Content Too Large");
+    pub(crate) const URI_TOO_LONG: Status = Status::new(414, "URI Too Long");
     pub(crate) const EXPECTATION_FAILED: Status = Status::new(417, "Expectation Failed");
     pub(crate) const HEADERS_TOO_LARGE: Status = Status::new(431, "Request Header Fields Too Large");
     pub(crate) const NOT_IMPLEMENTED: Status = Status::new(501, "Not Implemented");
+    pub(crate) const VERSION_NOT_SUPPORTED: Status = Status::new(505, "HTTP Version Not Supported");
 
     const fn new(code: u16, reason: &'static str) -> Status {
         Status { code, reason }

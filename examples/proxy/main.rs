@@ -12,8 +12,25 @@ mod common;
 mod relay;
 
 fn main() -> netreactor::Result<()> {
-    let args = common::Args::parse("tcp://127.0.0.1:8000");
-    let upstream = args.get("upstream").unwrap_or("tcp://127.0.0.1:9000").to_owned();
+    let args = common::Args::parse(
+        common::command(
+            "proxy",
+            "Relays every connection to the upstream, both ways.",
+            "tcp://127.0.0.1:8000",
+        )
+        .arg(
+            common::flag(
+                "upstream",
+                "ADDR",
+                "Where to relay each connection (a host name is resolved once, at start)",
+            )
+            .default_value("tcp://127.0.0.1:9000")
+            // Checked and resolved before serving: the loops dial it and
+            // must not block on a name lookup.
+            .value_parser(|v: &str| netreactor::Address::parse(v).map(|a| a.to_string())),
+        ),
+    );
+    let upstream: String = args.get("upstream").expect("defaulted");
     eprintln!("proxy: {} -> {upstream}", args.addr);
     relay::engine_builder()
         .event_loops(args.loops)

@@ -10,8 +10,12 @@
 //!   (`Conn::notify_when_drained`: `on_writable` alone would not run if the
 //!   peer's flush emptied its queue without the socket ever filling up.)
 //! - Closing: end of file is passed on as a half-close (the other side sends
-//!   FIN after what it has queued); a connection that ends for any other
-//!   reason closes its partner after the partner has flushed.
+//!   FIN after what it has queued); a connection that ends whole (both
+//!   directions done, or the engine stopping) closes its partner after the
+//!   partner has flushed. One that is cut (a reset, an error, a timeout, a
+//!   failed dial, bytes the relay could not pass on) resets its partner, so
+//!   the far end sees ECONNRESET, never a clean end of file after part of
+//!   the stream.
 
 #![allow(dead_code)] // the tests include this module without using all of it
 
@@ -63,6 +67,8 @@ struct Side {
     wake_when_drained: Option<ConnHandle>,
     /// Our peer sent FIN and we passed it on (we will read no more from it).
     peer_done: bool,
+    /// Bytes this side received were not passed on: its stream is cut.
+    cut: bool,
 }
 
 fn side(conn: &mut Conn) -> &mut Side {
@@ -86,7 +92,9 @@ fn forward(conn: &mut Conn) -> Action {
     // Borrowed, not cloned: no reference counts touched per message.
     let peer = side(conn).peer.as_ref().expect("checked above");
     if peer.async_write(data).is_err() {
-        return Action::Close; // the peer is gone (or hopelessly behind)
+        // The peer is gone (or hopelessly behind): what we took is lost.
+        cut(conn);
+        return Action::Continue;
     }
     if peer.queued_bytes() > HIGH_WATER {
         let peer = peer.clone();
@@ -100,10 +108,28 @@ fn forward(conn: &mut Conn) -> Action {
             Action::Continue
         });
         if asked.is_err() {
-            return Action::Close;
+            cut(conn); // the peer is gone: what we just gave it may never be sent
         }
     }
     Action::Continue
+}
+
+/// Bytes `conn` received cannot reach its peer: reset it, and its peer too
+/// when it closes (`on_close`).
+fn cut(conn: &mut Conn) {
+    side(conn).cut = true;
+    conn.reset();
+}
+
+/// A connection that ended this way delivered its whole stream: the peer's
+/// end of file, the relay closing once both directions are done, or the
+/// engine stopping (each connection flushes first). Anything else (a reset,
+/// an I/O error, a timeout, a panic, a failed dial) cut it.
+fn ended_whole(reason: &CloseReason) -> bool {
+    matches!(
+        reason,
+        CloseReason::PeerEof | CloseReason::Local | CloseReason::Shutdown
+    )
 }
 
 /// The peer's queue drained: read (and relay) again.
@@ -146,10 +172,10 @@ impl EventHandler for Relay {
                     peer: Some(me),
                     ..Side::default()
                 });
-                match engine.dial_with(&self.upstream, CONNECT_TIMEOUT, options) {
-                    Ok(()) => Action::Continue,
-                    Err(_) => Action::Close,
+                if engine.dial_with(&self.upstream, CONNECT_TIMEOUT, options).is_err() {
+                    conn.reset(); // no upstream: the client is not served
                 }
+                Action::Continue
             }
         }
     }
@@ -183,8 +209,15 @@ impl EventHandler for Relay {
         Action::Continue
     }
 
-    fn on_close(&self, conn: &mut Conn, _reason: CloseReason) {
-        if let Some(peer) = side(conn).peer.take() {
+    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
+        let s = side(conn);
+        let Some(peer) = s.peer.take() else { return };
+        if s.cut || !ended_whole(&reason) {
+            let _ = peer.call(|p| {
+                p.reset();
+                Action::Continue
+            });
+        } else {
             let _ = peer.close(); // after it has flushed what we sent it
         }
     }

@@ -11,24 +11,39 @@ mod common;
 mod server;
 
 fn main() -> netreactor::Result<()> {
-    let args = common::Args::parse("tcp://127.0.0.1:6379");
     let mut config = server::Config::default();
-    let number = |name: &str| {
-        args.get(name).map(|v| {
-            v.parse::<usize>().unwrap_or_else(|_| {
-                eprintln!("redis: --{name} wants a number, got {v:?}");
-                std::process::exit(2)
-            })
-        })
-    };
-    if let Some(n) = number("proto-max-bulk-len") {
+    let args = common::Args::parse(
+        common::command("redis", "A Redis-compatible server.", "tcp://127.0.0.1:6379")
+            .arg(common::number(
+                "proto-max-bulk-len",
+                "BYTES",
+                format!(
+                    "Longest value (bulk string) a client may send [default: {}]",
+                    config.limits.max_bulk_len
+                ),
+            ))
+            .arg(common::number(
+                "max-args",
+                "N",
+                format!("Most arguments in one command [default: {}]", config.limits.max_args),
+            ))
+            .arg(common::number(
+                "client-query-buffer-limit",
+                "BYTES",
+                format!(
+                    "Most unparsed input one client may hold [default: {}]",
+                    config.query_buffer_limit
+                ),
+            )),
+    );
+    if let Some(n) = args.get("proto-max-bulk-len") {
         config.limits.max_bulk_len = n;
         config.output_limit = config.output_limit.max(2 * n + 64 * 1024 * 1024);
     }
-    if let Some(n) = number("max-args") {
+    if let Some(n) = args.get("max-args") {
         config.limits.max_args = n;
     }
-    if let Some(n) = number("client-query-buffer-limit") {
+    if let Some(n) = args.get("client-query-buffer-limit") {
         config.query_buffer_limit = n;
     }
     // A value of the longest allowed length must fit a connection's input,

@@ -134,6 +134,10 @@ pub struct Conn {
     pub(crate) origin: u16,
     /// Bytes sent by `Conn::flush` calls, for the loop's counters.
     pub(crate) sent_by_flush: u64,
+    /// UDP: datagrams `Conn::flush` and `Conn::send_to` sent, and those
+    /// the kernel refused or that had no destination, for the counters.
+    pub(crate) datagrams_sent: u16,
+    pub(crate) datagrams_failed: u16,
     /// Shared with the connection's handles, once one exists.
     pub(crate) shared: Option<Arc<HandleShared>>,
     pub(crate) mailbox: Arc<Mailbox>,
@@ -773,14 +777,14 @@ impl Conn {
     fn flush_datagram(&mut self) -> io::Result<()> {
         let Some(to) = self.peer else {
             self.outbound.clear();
+            self.datagrams_failed = self.datagrams_failed.saturating_add(1);
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "no datagram to answer in this turn: use send_to",
             ));
         };
-        let sent = self.outbound.send_datagram(self.fd.as_fd(), to)?;
-        self.sent_by_flush += sent as u64;
-        Ok(())
+        let sent = self.outbound.send_datagram(self.fd.as_fd(), to);
+        self.count_datagram(sent).map(drop)
     }
 
     /// Sends `data` as one datagram to `to`, now, from this UDP socket: a
@@ -832,9 +836,20 @@ impl Conn {
                 "send_to needs a UDP socket; a stream connection has one peer: use write",
             ));
         }
-        let sent = sys::socket::send_datagram(self.fd.as_fd(), &[IoSlice::new(data)], to)?;
-        self.sent_by_flush += sent as u64;
-        Ok(sent)
+        let sent = sys::socket::send_datagram(self.fd.as_fd(), &[IoSlice::new(data)], to);
+        self.count_datagram(sent)
+    }
+
+    /// Counts a datagram sent from a callback (for `Stats`).
+    fn count_datagram(&mut self, sent: io::Result<usize>) -> io::Result<usize> {
+        match &sent {
+            Ok(n) => {
+                self.sent_by_flush += *n as u64;
+                self.datagrams_sent = self.datagrams_sent.saturating_add(1);
+            }
+            Err(_) => self.datagrams_failed = self.datagrams_failed.saturating_add(1),
+        }
+        sent
     }
 
     /// Closes the connection once everything queued has been sent (bounded
@@ -918,6 +933,47 @@ impl Conn {
         self.outbound.clear();
         self.write_side = WriteSide::Discarding;
         self.close_reason.get_or_insert(CloseReason::Local);
+    }
+
+    /// Ends the connection with a reset (RST) when the callback returns,
+    /// dropping queued output, whether or not any was queued: how a peer
+    /// learns its stream was cut (a relay whose other side failed, a
+    /// protocol error mid-message), where [`close`](Conn::close) and
+    /// [`close_now`](Conn::close_now) with nothing queued end in a FIN that
+    /// says the stream ended whole. `on_close` follows with
+    /// [`CloseReason::Local`].
+    ///
+    /// On a UDP socket: as [`close_now`](Conn::close_now) (a datagram has
+    /// no stream to cut).
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::{ErrorKind, Read};
+    /// # use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    ///
+    /// struct Refuse;
+    /// impl EventHandler for Refuse {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.reset();
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::builder().event_loops(1).start(Refuse, "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let err = client.read(&mut [0; 1]).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reset(&mut self) {
+        self.close_now();
+        self.output_dropped = !self.datagram;
     }
 
     /// Half-closes: sends what is queued, then a FIN; the peer sees end of

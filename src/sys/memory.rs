@@ -1,11 +1,59 @@
 //! Giving freed memory back to the system.
+//!
+//! A buffer that grew for a huge message is freed into the allocator, which
+//! keeps it: glibc raises its mmap threshold after the first big free (up
+//! to 32 MiB), so later big buffers come from the loop threads' arenas,
+//! whose tops it does not shrink below its trim threshold, and whose free
+//! chunks stay resident until `malloc_trim`. A flood of huge partial frames
+//! would leave its peak RSS behind. So a big buffer's pages are handed back
+//! (`MADV_DONTNEED`) just before it is freed, and a loop that freed one
+//! calls `malloc_trim` when it next goes idle. Neither changes how the
+//! allocator serves the rest of the program.
+
+use bytes::BytesMut;
+
+/// Buffers at least this big give their pages back when released.
+pub(crate) const RELEASE_PAGES_BYTES: usize = 1024 * 1024;
+
+/// Bytes at each end of a buffer left alone: the allocator keeps its own
+/// bookkeeping next to (and, once the chunk is free, in the first bytes of)
+/// the memory it handed out.
+const ALLOCATOR_MARGIN: usize = 64;
+
+/// Frees `buf`; if it is big, first hands the whole pages inside it back to
+/// the system, so its memory leaves the process's RSS at once whatever the
+/// allocator then does with the address range (it reads as zeros if reused).
+pub(crate) fn release_buffer(mut buf: BytesMut) {
+    let cap = buf.capacity();
+    if cap >= RELEASE_PAGES_BYTES {
+        let page = page_size();
+        let start = buf.as_mut_ptr() as usize;
+        let first = (start + ALLOCATOR_MARGIN).next_multiple_of(page);
+        let end = (start + cap - ALLOCATOR_MARGIN) / page * page;
+        if end > first {
+            // SAFETY: [first, end) lies inside [start, start + cap), the
+            // memory this BytesMut alone owns from its read position on (the
+            // loop never splits the back of an inbound buffer off), and it
+            // is freed right below: nothing reads it again. MADV_DONTNEED on
+            // private anonymous memory only drops the pages (they read as
+            // zeros if touched again), which the allocator tolerates.
+            unsafe {
+                nix::libc::madvise(first as *mut nix::libc::c_void, end - first, nix::libc::MADV_DONTNEED);
+            }
+        }
+    }
+    drop(buf);
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { nix::libc::sysconf(nix::libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
 
 /// Returns the allocator's free memory to the system (glibc's
-/// `malloc_trim(0)`: free pages at the top of every arena, and whole free
-/// pages inside them, are released). glibc keeps what large frees leave
-/// behind once its dynamic mmap threshold has grown past them, so after a
-/// burst of huge messages a process would otherwise hold its peak RSS. A
-/// no-op on other C libraries.
+/// `malloc_trim(0)`: free pages at the top of the main arena, and whole
+/// free pages inside every arena). A no-op on other C libraries.
 pub(crate) fn release_free_memory() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim takes a padding size and touches only the
@@ -13,21 +61,4 @@ pub(crate) fn release_free_memory() {
     unsafe {
         nix::libc::malloc_trim(0);
     }
-}
-
-/// Makes every allocation of `threshold` bytes or more a mapping of its
-/// own, returned to the system when freed (glibc's `M_MMAP_THRESHOLD`,
-/// which also stops glibc raising the threshold by itself). Process-wide.
-pub(crate) fn map_large_allocations(threshold: usize) {
-    #[cfg(target_env = "gnu")]
-    {
-        let threshold = nix::libc::c_int::try_from(threshold).unwrap_or(nix::libc::c_int::MAX);
-        // SAFETY: mallopt takes an option and a value and changes only the
-        // allocator's parameters, under its lock; any thread may call it.
-        if unsafe { nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, threshold) } != 1 {
-            log::debug!("netreactor: mallopt(M_MMAP_THRESHOLD) refused");
-        }
-    }
-    #[cfg(not(target_env = "gnu"))]
-    let _ = threshold;
 }

@@ -8,12 +8,12 @@
 pub(crate) mod counting;
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::ops::Deref;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use netreactor::{Action, CloseReason, Conn, ConnId, EngineBuilder, EngineHandle, EventHandler};
+use netreactor::{Action, Address, CloseReason, Conn, ConnId, EngineBuilder, EngineHandle, EventHandler};
 
 /// Read/write timeout put on every client socket: a bug fails a test instead
 /// of hanging it.
@@ -440,4 +440,41 @@ pub(crate) fn vm_rss_kib() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A UDP client socket on 127.0.0.1 with [`IO_TIMEOUT`] on reads.
+pub(crate) fn udp_client() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s
+}
+
+/// The address of the engine's first UDP listener.
+pub(crate) fn udp_addr(engine: &EngineHandle) -> SocketAddr {
+    engine
+        .local_addrs()
+        .iter()
+        .find_map(|a| match a {
+            Address::Udp(a) => Some(*a),
+            _ => None,
+        })
+        .expect("the engine has no UDP listener")
+}
+
+/// Receives the next datagram on `s`, asserting it came from `from`; a
+/// missing one fails the test after the socket's read timeout.
+pub(crate) fn recv_datagram(s: &UdpSocket, from: SocketAddr) -> Vec<u8> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let (n, sender) = s
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("no datagram from {from} arrived at {}: {e}", s.local_addr().unwrap()));
+    assert_eq!(sender, from, "a datagram from an unexpected sender");
+    buf.truncate(n);
+    buf
+}
+
+/// Sends `msg` to `to` and returns the one datagram that comes back.
+pub(crate) fn udp_round_trip(s: &UdpSocket, to: SocketAddr, msg: &[u8]) -> Vec<u8> {
+    s.send_to(msg, to).unwrap();
+    recv_datagram(s, to)
 }

@@ -41,7 +41,7 @@ impl<H: EventHandler> EventLoop<H> {
             self.engine
                 .inbound_held
                 .fetch_sub(held, std::sync::atomic::Ordering::Relaxed);
-            self.held_shrank(held);
+            self.released(held);
         }
         let reason = conn.close_reason.take().unwrap_or(CloseReason::Local);
         self.shared().counters.closed(&reason);
@@ -68,6 +68,7 @@ impl<H: EventHandler> EventLoop<H> {
                 panic_message(p.as_ref())
             );
         }
+        sys::memory::release_buffer(mem::take(&mut conn.inbound));
         drop_guarded(conn, id);
         self.shared().remove_connection();
     }

@@ -20,7 +20,7 @@ use super::EventLoop;
 use crate::addr::Origin;
 use crate::conn::WriteSide;
 use crate::error::CloseReason;
-use crate::handler::{Action, EventHandler};
+use crate::handler::EventHandler;
 use crate::id::ConnId;
 use crate::reactor::listener::ListenSocket;
 use crate::sys;
@@ -83,7 +83,8 @@ impl<H: EventHandler> EventLoop<H> {
             counters.datagrams_in.add(1);
             let action = if conn.codec.is_some() {
                 self.decode_frames(id, true);
-                Action::Continue
+                // A handler that ended decoding gets the rest at once.
+                self.after_decoding(id)
             } else {
                 self.call(id, |h, c| h.on_traffic(c))
             };
@@ -110,6 +111,12 @@ impl<H: EventHandler> EventLoop<H> {
         let Some(conn) = self.conns.get_mut(id) else { return };
         let counters = &self.engine.loops[self.index].counters;
         counters.bytes_out.add(mem::take(&mut conn.sent_by_flush));
+        counters
+            .datagrams_out
+            .add(u64::from(mem::take(&mut conn.datagrams_sent)));
+        counters
+            .datagrams_dropped
+            .add(u64::from(mem::take(&mut conn.datagrams_failed)));
         if !conn.outbound.is_empty() {
             match conn.peer {
                 Some(to) => match conn.outbound.send_datagram(conn.fd.as_fd(), to) {

@@ -174,6 +174,8 @@ impl<H: EventHandler> EventLoop<H> {
             timing: self.cfg.times_every_connection().then(|| Timing::new(self.now)),
             held: 0,
             sent_by_flush: 0,
+            datagrams_sent: 0,
+            datagrams_failed: 0,
             shared: None,
             mailbox: self.shared().mailbox.clone(),
             context: None,

@@ -71,6 +71,8 @@ pub(crate) struct EventLoop<H> {
     /// A big inbound buffer was freed since the loop last went idle: give
     /// free memory back to the system before the next wait.
     trim_owed: bool,
+    /// Set by `sync`: the connection it synced may have timers to arm.
+    arm_after_sync: bool,
 }
 
 impl<H: EventHandler> EventLoop<H> {
@@ -113,6 +115,7 @@ impl<H: EventHandler> EventLoop<H> {
             stopping: false,
             warned_truncation: false,
             trim_owed: false,
+            arm_after_sync: false,
             stop_deadline: None,
         };
         for socket in datagram_sockets {

@@ -21,10 +21,6 @@ use std::os::fd::AsFd;
 /// the connection's own buffer, so it is not copied again on every read.
 const SMALL_TAIL_BYTES: usize = 4 * 1024;
 
-/// Freeing a partial message's buffer at least this big makes the loop give
-/// free memory back to the system when it next goes idle.
-const TRIM_AFTER_FREEING_BYTES: usize = 1024 * 1024;
-
 /// Small tail buffers a loop keeps for reuse (at most 1 MiB of them).
 const TAIL_POOL_MAX: usize = 256;
 
@@ -99,8 +95,14 @@ impl<H: EventHandler> EventLoop<H> {
                 let old = mem::take(&mut self.read_buf);
                 let tail = conn.inbound.len();
                 let own = if tail == 0 {
-                    recycle_tail(pool, old);
-                    BytesMut::new()
+                    // The usual case (everything consumed) keeps the
+                    // connection's own buffer, empty and unallocated.
+                    if old.capacity() == 0 {
+                        old
+                    } else {
+                        recycle_tail(pool, old);
+                        BytesMut::new()
+                    }
                 } else {
                     let mut own = if old.capacity() >= tail {
                         old
@@ -115,12 +117,12 @@ impl<H: EventHandler> EventLoop<H> {
                 self.read_buf = mem::replace(&mut conn.inbound, own);
             } else if conn.inbound.is_empty() {
                 recycle_tail(pool, mem::take(&mut conn.inbound)); // what a partial message grew
-            } else if conn.inbound.len() <= SMALL_TAIL_BYTES && conn.inbound.capacity() > 2 * read_size {
-                // A huge message is done and a small one began behind it:
-                // keep the small one in a small buffer, not the huge one.
+            } else if conn.inbound.len() <= SMALL_TAIL_BYTES && conn.inbound.len() < arrived {
+                // A big message is done and a small one began behind it:
+                // keep the small one in a small buffer, not the big one.
                 let mut own = take_tail(pool, conn.inbound.len(), read_size);
                 own.extend_from_slice(&conn.inbound);
-                conn.inbound = own;
+                sys::memory::release_buffer(mem::replace(&mut conn.inbound, own));
             }
             // The engine-wide inbound budget counts what partial messages
             // hold; an echo that consumed everything touches no counter.
@@ -134,67 +136,73 @@ impl<H: EventHandler> EventLoop<H> {
                 conn.held = held;
                 if held as usize > before {
                     let grown = held as usize - before;
+                    // Published high; corrected when this loop next sheds.
                     self.shared().largest_held.fetch_max(held as usize, Ordering::Relaxed);
                     if total.fetch_add(grown, Ordering::Relaxed) + grown > self.cfg.inbound_budget {
-                        self.shed_partial_messages();
+                        self.shed_partial_messages(None);
                     }
                 } else {
                     total.fetch_sub(before - held as usize, Ordering::Relaxed);
-                    self.held_shrank(before);
+                    self.released(before);
                 }
             }
         }
         self.after_callback(id, action);
     }
 
-    /// A holder of `before` bytes holds less now (or is gone): if it was
-    /// the biggest, find the next biggest for the loops' shared view.
-    pub(super) fn held_shrank(&mut self, before: usize) {
-        if before >= TRIM_AFTER_FREEING_BYTES {
+    /// A holder of `before` bytes holds less now (or is gone): a big one
+    /// makes the loop give free memory back when it next goes idle.
+    pub(super) fn released(&mut self, before: usize) {
+        if before >= sys::memory::RELEASE_PAGES_BYTES {
             self.trim_owed = true;
         }
-        let largest = &self.engine.loops[self.index].largest_held;
-        if before >= largest.load(Ordering::Relaxed) {
-            let now = self.conns.largest_partial_holder().map_or(0, |(_, held)| held);
-            largest.store(now, Ordering::Relaxed);
-        }
+    }
+
+    /// This loop's biggest holder of a partial message and its size, now
+    /// published for the other loops (each loop publishes its biggest high
+    /// as holders grow, and exactly whenever it sheds: a scan, run only
+    /// over the budget).
+    fn biggest_holder(&self) -> (Option<ConnId>, usize) {
+        let own = self.conns.largest_partial_holder();
+        let held = own.map_or(0, |(_, held)| held);
+        self.shared().largest_held.store(held, Ordering::Relaxed);
+        (own.map(|(id, _)| id), held)
     }
 
     /// The engine holds more than its inbound budget in partial messages:
-    /// the biggest holders anywhere in the engine go first. When another
-    /// loop's biggest holder outweighs this loop's, that loop is asked to
-    /// shed (a task); otherwise this loop sheds its own, biggest first,
-    /// until the engine is back under.
-    fn shed_partial_messages(&mut self) {
+    /// the biggest holders anywhere in the engine go first. While another
+    /// loop says it has a bigger holder than this loop's biggest, that loop
+    /// is asked to shed (`Task::ShedInbound`, with this loop's biggest for
+    /// comparison) and this loop sheds nothing; otherwise this loop sheds
+    /// its own, biggest first, until the engine is back under.
+    ///
+    /// `asked`: this runs for another loop's request, which named the size
+    /// of its own biggest holder (`Some((from, size))`). If this loop's
+    /// biggest is smaller (what it published was stale), the request goes
+    /// back once, with a size of 0, so the asking loop sheds its own: no
+    /// request travels more than twice.
+    pub(super) fn shed_partial_messages(&mut self, asked: Option<(usize, usize)>) {
         let limit = self.cfg.inbound_budget;
         while self.engine.inbound_held.load(Ordering::Relaxed) > limit {
-            let own = self.conns.largest_partial_holder();
-            let own_held = own.map_or(0, |(_, held)| held);
-            let other = (0..self.engine.loops.len())
-                .filter(|&i| i != self.index)
-                .map(|i| (i, self.engine.loops[i].largest_held.load(Ordering::Relaxed)))
-                .max_by_key(|&(_, held)| held)
-                .filter(|&(_, held)| held > own_held);
-            if let Some((i, _)) = other {
+            let (own, own_held) = self.biggest_holder();
+            let defer_to = match asked {
+                Some((from, theirs)) => (own_held < theirs).then_some(from),
+                None => (0..self.engine.loops.len())
+                    .filter(|&i| i != self.index)
+                    .map(|i| (i, self.engine.loops[i].largest_held.load(Ordering::Relaxed)))
+                    .filter(|&(_, held)| held > own_held)
+                    .max_by_key(|&(_, held)| held)
+                    .map(|(i, _)| i),
+            };
+            if let Some(i) = defer_to {
+                let held = if asked.is_some() { 0 } else { own_held };
+                let task = Task::ShedInbound { from: self.index, held };
                 // That loop sheds on its own thread; if it has stopped, shed here.
-                if self.engine.loops[i].mailbox.post(Task::ShedInbound).is_ok() {
+                if self.engine.loops[i].mailbox.post(task).is_ok() {
                     return;
                 }
             }
-            let Some((victim, _)) = own else { return };
-            self.shed(victim, limit);
-        }
-    }
-
-    /// `Task::ShedInbound`: this loop has (or had) the engine's biggest
-    /// holders; shed them, biggest first, while the engine is over budget.
-    pub(super) fn shed_own_partial_messages(&mut self) {
-        let limit = self.cfg.inbound_budget;
-        while self.engine.inbound_held.load(Ordering::Relaxed) > limit {
-            let Some((victim, _)) = self.conns.largest_partial_holder() else {
-                self.shared().largest_held.store(0, Ordering::Relaxed);
-                return;
-            };
+            let Some(victim) = own else { return };
             self.shed(victim, limit);
         }
     }
@@ -208,9 +216,9 @@ impl<H: EventHandler> EventLoop<H> {
         );
         self.engine.inbound_held.fetch_sub(held, Ordering::Relaxed);
         conn.held = 0;
-        conn.inbound = BytesMut::new();
+        sys::memory::release_buffer(mem::take(&mut conn.inbound));
         conn.close_reason = Some(CloseReason::InboundBudget { limit });
-        self.held_shrank(held);
+        self.released(held);
         self.after_callback(victim, Action::Continue);
     }
 
@@ -256,5 +264,7 @@ fn recycle_tail(pool: &mut Vec<BytesMut>, mut buf: BytesMut) {
     buf.clear();
     if (SMALL_TAIL_BYTES..=2 * SMALL_TAIL_BYTES).contains(&buf.capacity()) && pool.len() < TAIL_POOL_MAX {
         pool.push(buf);
+    } else {
+        sys::memory::release_buffer(buf);
     }
 }

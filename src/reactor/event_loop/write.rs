@@ -69,16 +69,20 @@ impl<H: EventHandler> EventLoop<H> {
             };
             self.apply(id, action);
         }
-        self.arm_timers(id);
+        if self.arm_after_sync {
+            self.arm_timers(id);
+        }
     }
 
     /// Sends what is queued, brings the epoll registration in line with the
     /// connection's state, and closes it when it is done. Returns the
     /// writability callback now due, if any.
     pub(super) fn sync(&mut self, id: ConnId) -> Option<Notify> {
+        self.arm_after_sync = false;
         let conn = self.conns.get_mut(id)?;
         if conn.datagram {
             self.end_datagram_turn(id);
+            self.arm_after_sync = true; // a turn may have scheduled timers
             return None;
         }
         let counters = &self.engine.loops[self.index].counters;
@@ -164,6 +168,9 @@ impl<H: EventHandler> EventLoop<H> {
             }
             conn.interest = want;
         }
+        // Timers to arm after the callback: only a connection with timing
+        // state, or a partial message that starts one (see `arm_timers`).
+        self.arm_after_sync = conn.timing.is_some() || !conn.inbound.is_empty();
         notify
     }
 
@@ -193,6 +200,9 @@ impl<H: EventHandler> EventLoop<H> {
     }
 
     pub(super) fn flush_queued(&mut self) {
+        if self.flush_queue.is_empty() {
+            return;
+        }
         let mut queue = mem::take(&mut self.flush_queue);
         for id in queue.drain(..) {
             if let Some(c) = self.conns.get_mut(id) {

@@ -1,0 +1,224 @@
+//! Every example's command line, run as the built binaries: `--help` (and
+//! `-h`) lists exactly the example's flags and exits 0; an unknown flag, a
+//! missing or bad value, or a stray argument exits 2 with a message naming
+//! it, and nothing is served.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Each example and its flags (`--help` aside).
+const EXAMPLES: &[(&str, &[&str])] = &[
+    ("echo", &["--addr", "--loops", "--reuseport"]),
+    (
+        "length_field",
+        &["--addr", "--loops", "--mode", "--frames", "--max-size"],
+    ),
+    ("udp_echo", &["--addr", "--loops"]),
+    ("unix_echo", &["--addr", "--loops"]),
+    ("proxy", &["--addr", "--loops", "--upstream"]),
+    (
+        "http",
+        &["--addr", "--loops", "--idle-timeout", "--request-timeout", "--max-body"],
+    ),
+    (
+        "redis",
+        &[
+            "--addr",
+            "--loops",
+            "--proto-max-bulk-len",
+            "--max-args",
+            "--client-query-buffer-limit",
+        ],
+    ),
+];
+
+/// The example binaries, built (or found fresh) by cargo itself, so a test
+/// run never judges a stale binary: name -> executable.
+fn binaries() -> &'static BTreeMap<String, PathBuf> {
+    static BUILT: OnceLock<BTreeMap<String, PathBuf>> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--examples",
+                "--message-format=json-render-diagnostics",
+                "--quiet",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run cargo");
+        assert!(
+            out.status.success(),
+            "cargo build --examples failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut found = BTreeMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let is_example = msg["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "example"));
+            if let (true, Some(name), Some(exe)) =
+                (is_example, msg["target"]["name"].as_str(), msg["executable"].as_str())
+            {
+                found.insert(name.to_owned(), PathBuf::from(exe));
+            }
+        }
+        found
+    })
+}
+
+fn run(example: &str, args: &[&str]) -> Output {
+    let exe = binaries()
+        .get(example)
+        .unwrap_or_else(|| panic!("no example {example} was built"));
+    // A parser that let a bad flag through would start serving: the
+    // timeout turns that into a failure instead of a hang.
+    Command::new("timeout")
+        .arg("10")
+        .arg(exe)
+        .args(args)
+        .output()
+        .expect("run the example")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_list_here_names_every_example() {
+    let built: BTreeSet<&str> = binaries().keys().map(String::as_str).collect();
+    let listed: BTreeSet<&str> = EXAMPLES.iter().map(|(name, _)| *name).collect();
+    assert_eq!(built, listed, "examples built by cargo vs. listed in this test");
+}
+
+#[test]
+fn help_lists_every_flag_of_every_example_and_exits_0() {
+    for (example, flags) in EXAMPLES {
+        for help in ["--help", "-h"] {
+            let out = run(example, &[help]);
+            let stdout = text(&out.stdout);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{example} {help}: {stdout}{}",
+                text(&out.stderr)
+            );
+            assert!(
+                out.stderr.is_empty(),
+                "{example} {help} wrote to stderr: {}",
+                text(&out.stderr)
+            );
+            assert!(
+                stdout.contains(&format!("Usage: {example} [OPTIONS]")),
+                "{example}: {stdout}"
+            );
+            // Exactly the example's flags: none missing, none unknown here.
+            let listed: BTreeSet<&str> = stdout
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .filter(|w| w.starts_with("--") && *w != "--help")
+                .collect();
+            let expected: BTreeSet<&str> = flags.iter().copied().collect();
+            assert_eq!(listed, expected, "{example} {help}:\n{stdout}");
+        }
+    }
+}
+
+/// Runs `example` with `args`, expects exit 2, no output on stdout and an
+/// error on stderr that contains `names`.
+fn refused(example: &str, args: &[&str], names: &str) {
+    let out = run(example, args);
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{example} {args:?}: {stderr}{}",
+        text(&out.stdout)
+    );
+    assert!(out.stdout.is_empty(), "{example} {args:?} wrote {}", text(&out.stdout));
+    assert!(stderr.starts_with("error: "), "{example} {args:?}: {stderr}");
+    assert!(
+        stderr.contains(names),
+        "{example} {args:?}: {stderr:?} does not name {names:?}"
+    );
+}
+
+#[test]
+fn a_bad_flag_exits_2_with_a_message_naming_it() {
+    for (example, _) in EXAMPLES {
+        refused(example, &["--no-such-flag"], "unexpected argument '--no-such-flag'");
+        refused(
+            example,
+            &["--no-such-flag", "1"],
+            "unexpected argument '--no-such-flag'",
+        );
+        refused(example, &["stray"], "unexpected argument 'stray'");
+        refused(example, &["--loops"], "a value is required for '--loops <N>'");
+        refused(example, &["--loops", "many"], "invalid value 'many' for '--loops <N>'");
+        refused(example, &["--loops", "0"], "at least one loop is needed");
+        refused(example, &["--loops", "-1"], "unexpected argument '-1'");
+        refused(example, &["--addr"], "a value is required for '--addr <ADDR>'");
+        refused(
+            example,
+            &["--loops", "2", "--loops", "3"],
+            "'--loops <N>' cannot be used multiple times",
+        );
+    }
+}
+
+#[test]
+fn a_bad_value_of_an_examples_own_flag_exits_2_with_a_message_naming_it() {
+    refused(
+        "echo",
+        &["--reuseport", "yes"],
+        "invalid value 'yes' for '--reuseport <0|1>'",
+    );
+    refused(
+        "length_field",
+        &["--mode", "both"],
+        "invalid value 'both' for '--mode <server|client>'",
+    );
+    refused(
+        "length_field",
+        &["--frames", "1k"],
+        "invalid value '1k' for '--frames <N>'",
+    );
+    refused(
+        "length_field",
+        &["--max-size", "huge"],
+        "invalid value 'huge' for '--max-size <BYTES>'",
+    );
+    refused(
+        "proxy",
+        &["--upstream", "nowhere"],
+        "invalid value 'nowhere' for '--upstream <ADDR>'",
+    );
+    refused("proxy", &["--upstream", "sctp://127.0.0.1:1"], "unsupported scheme");
+    refused(
+        "http",
+        &["--idle-timeout", "soon"],
+        "invalid value 'soon' for '--idle-timeout <SECS>'",
+    );
+    refused("http", &["--request-timeout", "-1"], "value is negative");
+    refused(
+        "http",
+        &["--max-body", "1MiB"],
+        "invalid value '1MiB' for '--max-body <BYTES>'",
+    );
+    refused(
+        "redis",
+        &["--max-args", "many"],
+        "invalid value 'many' for '--max-args <N>'",
+    );
+    refused("redis", &["--proto-max-bulk-len", "-5"], "unexpected argument '-5'");
+    refused(
+        "redis",
+        &["--client-query-buffer-limit", "99999999999999999999999"],
+        "invalid value '99999999999999999999999' for '--client-query-buffer-limit <BYTES>'",
+    );
+}
