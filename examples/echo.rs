@@ -1,6 +1,9 @@
 //! Echo server: `cargo run --release --example echo` serves tcp://127.0.0.1:9000.
 //! Flags: `--addr proto://host:port`, `--loops N`, `--reuseport 0|1`
 //! (`--help` lists them). Ctrl-C stops it cleanly.
+//! Under systemd socket activation (`systemd-socket-activate -l
+//! 127.0.0.1:9000 target/release/examples/echo`) it serves the inherited
+//! socket whose address is `--addr`.
 
 mod common;
 
@@ -40,5 +43,6 @@ fn main() -> netreactor::Result<()> {
         .event_loops(args.loops)
         .reuse_port(args.get::<String>("reuseport").is_some_and(|v| v == "1"))
         .handle_signals(true)
+        .socket_activation(true)
         .run(Echo, &args.addr)
 }

@@ -18,6 +18,7 @@ use crate::error::{panic_message, Error, Result};
 use crate::framing::CodecPrototype;
 use crate::handle::{self, EngineHandle, EngineShared, LoopShared};
 use crate::handler::{Action, EventHandler};
+use crate::inherit::{self, Inherited};
 use crate::mailbox::{self, Task};
 use crate::options::*;
 use crate::reactor::acceptor::Coordinator;
@@ -25,6 +26,10 @@ use crate::reactor::event_loop::EventLoop;
 use crate::reactor::listener::ListenSocket;
 use crate::sys;
 use crate::sys::socket::ConnOptions;
+
+mod inherited;
+
+use inherited::record_listeners;
 
 /// Entry point: `Engine::builder()`.
 ///
@@ -127,6 +132,8 @@ pub struct EngineBuilder {
     ipv6_only: bool,
     handle_signals: bool,
     shutdown_deadline: Duration,
+    /// Listening sockets to take instead of binding (engine/inherited.rs).
+    inherit: inherit::Sources,
     cfg: Config,
 }
 
@@ -142,6 +149,7 @@ impl Default for EngineBuilder {
             ipv6_only: false,
             handle_signals: false,
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
+            inherit: inherit::Sources::default(),
             cfg: Config {
                 read_buffer_bytes: DEFAULT_READ_BUFFER_BYTES,
                 max_inbound_bytes: DEFAULT_MAX_INBOUND_BYTES,
@@ -978,7 +986,8 @@ impl EngineBuilder {
             )));
         }
         let n = self.event_loops;
-        let (bound, acceptor_listeners, mut loop_listeners) = self.bind(&addrs)?;
+        let (inherited, hand_off) = inherit::collect(&self.inherit, &addrs)?;
+        let (bound, mut acceptor_listeners, mut loop_listeners) = self.bind(&addrs, inherited)?;
 
         let signals = if self.handle_signals {
             Some(sys::signal::SignalReader::install()?)
@@ -996,6 +1005,12 @@ impl EngineBuilder {
         let (coord_mailbox, coord_inbox) = mailbox::mailbox()?;
         let shared = Arc::new(EngineShared::new(loops, bound, coord_mailbox, self.shutdown_deadline));
         let handle = EngineHandle::from_shared(shared.clone());
+        record_listeners(
+            &shared.listeners,
+            handle.local_addrs(),
+            &mut acceptor_listeners,
+            &mut loop_listeners,
+        );
         let handler = Arc::new(handler);
         let boot = {
             // `stop()` in on_boot must only ask: nothing runs yet to wait for.
@@ -1084,6 +1099,9 @@ impl EngineBuilder {
         if boot == Action::Shutdown {
             handle.request_stop(Duration::ZERO);
         }
+        if let Some(ack) = hand_off {
+            ack.ready(); // serving: the old process may stop accepting
+        }
         Ok(handle)
     }
 }
@@ -1106,9 +1124,10 @@ type Bound = (Vec<Address>, Vec<ListenSocket>, Vec<Vec<ListenSocket>>);
 impl EngineBuilder {
     /// Binds every address. TCP listeners go to the acceptor, or with
     /// `reuse_port` one per loop sharing the port; Unix listeners always go
-    /// to the acceptor. On error, everything bound so far is closed (and
-    /// socket files removed) as the values drop.
-    fn bind(&self, addrs: &[Address]) -> Result<Bound> {
+    /// to the acceptor. An address with inherited sockets is served on them
+    /// instead (`place_inherited`). On error, everything bound so far is
+    /// closed (and socket files removed) as the values drop.
+    fn bind(&self, addrs: &[Address], mut inherited: Vec<Vec<Inherited>>) -> Result<Bound> {
         let n = self.event_loops;
         let listen = sys::socket::ListenOptions {
             reuse_port: self.reuse_port,
@@ -1136,6 +1155,14 @@ impl EngineBuilder {
                 file,
             };
             let in_use = |e: std::io::Error| Error::Io(std::io::Error::new(e.kind(), format!("{addr}: {e}")));
+            let taken = mem::take(&mut inherited[index]);
+            if !taken.is_empty() {
+                bound.push(addr.clone());
+                for (k, s) in taken.into_iter().enumerate() {
+                    self.place_inherited(k, socket(s.fd, s.file), &mut acceptor, &mut per_loop);
+                }
+                continue;
+            }
             match addr {
                 Address::Tcp(a) => {
                     let first = sys::socket::tcp_listener(*a, &listen).map_err(in_use)?;

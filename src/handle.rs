@@ -15,6 +15,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use crate::addr::{Address, Origin};
 use crate::deadline;
 use crate::error::{Error, Result};
+use crate::listeners::Listeners;
 use crate::mailbox::{DialRequest, Incoming, Mailbox, Task};
 use crate::stats::{LoopCounters, Stats};
 use crate::sys;
@@ -87,6 +88,8 @@ pub trait Enroll: sealed::Sealed {
     #[doc(hidden)]
     fn into_parts(self) -> std::io::Result<(OwnedFd, Option<SocketAddr>, bool)>;
 }
+
+mod hand_off;
 
 mod sealed {
     pub trait Sealed {}
@@ -166,6 +169,8 @@ pub(crate) struct EngineShared {
     done_cv: Condvar,
     /// Why an engine thread ended unexpectedly, if one did.
     failure: Mutex<Option<String>>,
+    /// The listening sockets, for `hand_off_listeners`.
+    pub(crate) listeners: Listeners,
 }
 
 impl EngineShared {
@@ -186,6 +191,7 @@ impl EngineShared {
             done: Mutex::new(false),
             done_cv: Condvar::new(),
             failure: Mutex::new(None),
+            listeners: Listeners::default(),
         }
     }
 

@@ -43,7 +43,10 @@ mod framing;
 mod handle;
 mod handler;
 mod id;
+mod inherit;
+mod listeners;
 mod mailbox;
+pub mod metrics;
 pub mod options;
 mod reactor;
 mod stats;
@@ -68,6 +71,12 @@ pub use stats::Stats;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/guide.md")]
 pub struct GuideDoctests;
+
+/// The programs of docs/deployment.md, compiled (and the short ones run) as
+/// doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/deployment.md")]
+pub struct DeploymentDoctests;
 
 /// The program of README.md, compiled as a doc test.
 #[cfg(doctest)]

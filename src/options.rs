@@ -260,3 +260,36 @@ pub const DEFAULT_LOW_WATERMARK_BYTES: usize = 32 * 1024;
 /// assert_eq!(MAX_CONNECTIONS_RECHECK.as_millis(), 10);
 /// ```
 pub const MAX_CONNECTIONS_RECHECK: Duration = Duration::from_millis(10);
+
+/// How long each side of a listener hand-off waits for the other
+/// ([`EngineBuilder::inherit_listeners`](crate::EngineBuilder::inherit_listeners)
+/// for the old process's message, the old process for the new one's
+/// `ready`).
+///
+/// Any thread (a constant).
+///
+/// ```
+/// assert_eq!(netreactor::options::HAND_OFF_TIMEOUT.as_secs(), 30);
+/// ```
+pub const HAND_OFF_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest hand-off message a new process accepts (the addresses of at
+/// most 253 descriptors, the most one SCM_RIGHTS message carries, fit).
+///
+/// Any thread (a constant).
+///
+/// ```
+/// assert_eq!(netreactor::options::MAX_HAND_OFF_MESSAGE_BYTES, 64 * 1024);
+/// ```
+pub const MAX_HAND_OFF_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// More systemd sockets than this in `LISTEN_FDS` is refused as nonsense
+/// before any descriptor is looked at
+/// ([`EngineBuilder::socket_activation`](crate::EngineBuilder::socket_activation)).
+///
+/// Any thread (a constant).
+///
+/// ```
+/// assert_eq!(netreactor::options::MAX_LISTEN_FDS, 4096);
+/// ```
+pub const MAX_LISTEN_FDS: usize = 4096;

@@ -22,9 +22,12 @@ const LAYERS: &[(u32, &str)] = &[
     (3, "reactor"), // reactor/mod.rs: only declares the rooms above
     (4, "balancer"),
     (5, "handler"),
+    (5, "metrics"),
     (6, "conn"),
     (6, "handle"),
     (7, "mailbox"),
+    (7, "inherit"),
+    (7, "listeners"),
     (8, "addr"),
     (8, "config"),
     (8, "stats"),

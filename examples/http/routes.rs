@@ -1,6 +1,7 @@
 //! What the server answers: `/plaintext` and `/json` (GET and HEAD), `/echo`
 //! (POST or PUT: the request body back, so body framing can be checked from
-//! outside), 405 for another method on those paths, 404 for anything else.
+//! outside), `/metrics` (GET and HEAD: the engine's counters in the
+//! Prometheus text format), 405 for another method on those paths, 404 for anything else.
 //!
 //! The whole response to the most common request, `GET /plaintext` on a
 //! keep-alive connection, is assembled once a second per loop thread (it
@@ -9,7 +10,7 @@
 
 use std::cell::RefCell;
 
-use netreactor::Writer;
+use netreactor::{EngineHandle, Writer};
 use serde::Serialize;
 
 use super::chunked;
@@ -51,7 +52,14 @@ impl Body<'_> {
 }
 
 /// Writes the response to one complete, valid request.
-pub(crate) fn respond(tx: &mut Writer<'_>, req: &Head<'_>, body: Body<'_>, date: &HttpDate) {
+/// `engine` is the engine serving the request, for `/metrics`.
+pub(crate) fn respond(
+    tx: &mut Writer<'_>,
+    req: &Head<'_>,
+    body: Body<'_>,
+    date: &HttpDate,
+    engine: Option<&EngineHandle>,
+) {
     let connection = Connection::new(req.keep_alive, req.minor_version);
     let ok = |content_type, content_length| response::Head {
         status: Status::OK,
@@ -98,6 +106,13 @@ pub(crate) fn respond(tx: &mut Writer<'_>, req: &Head<'_>, body: Body<'_>, date:
                 Body::Chunked { wire, .. } => chunked::data(wire).for_each(|chunk| tx.write(chunk)),
             }
         }
+        ("/metrics", "GET" | "HEAD") if engine.is_some() => {
+            let mut text = String::new();
+            netreactor::metrics::render(engine.expect("checked"), &mut text);
+            let head = ok(netreactor::metrics::CONTENT_TYPE, text.len());
+            response::write(tx, head, if head_only { b"" } else { text.as_bytes() });
+        }
+        ("/metrics", _) => not_allowed(tx, connection, "Allow: GET, HEAD\r\n", date),
         ("/plaintext" | "/json", _) => not_allowed(tx, connection, "Allow: GET, HEAD\r\n", date),
         ("/echo", _) => not_allowed(tx, connection, "Allow: POST, PUT\r\n", date),
         _ => {

@@ -13,7 +13,9 @@
 use std::time::Duration;
 
 use netreactor::options::DEFAULT_READ_BUFFER_BYTES;
-use netreactor::{Action, Conn, Engine, EngineBuilder, EventHandler, Writer};
+use std::sync::OnceLock;
+
+use netreactor::{Action, Conn, Engine, EngineBuilder, EngineHandle, EventHandler, Writer};
 
 use super::chunked::{self, Scan};
 use super::date::{self, HttpDate};
@@ -68,6 +70,8 @@ pub(crate) fn engine_builder(config: &Config) -> EngineBuilder {
 #[derive(Debug)]
 pub(crate) struct HttpServer {
     config: Config,
+    /// The engine serving this handler (set in `on_boot`), for `/metrics`.
+    engine: OnceLock<EngineHandle>,
 }
 
 /// Per-connection state (the connection's context).
@@ -96,7 +100,10 @@ enum Served {
 
 impl HttpServer {
     pub(crate) fn new(config: Config) -> HttpServer {
-        HttpServer { config }
+        HttpServer {
+            config,
+            engine: OnceLock::new(),
+        }
     }
 
     /// Answers every complete request at the front of `input`; returns the
@@ -143,7 +150,7 @@ impl HttpServer {
                 Scan::TooLarge => return reject(tx, Status::PAYLOAD_TOO_LARGE, date),
             },
         };
-        routes::respond(tx, &head, body, date);
+        routes::respond(tx, &head, body, date, self.engine.get());
         Served::Answered {
             len: head.len + body_len,
             keep_alive: head.keep_alive,
@@ -168,6 +175,11 @@ fn await_body(head: &Head<'_>, body_so_far: &[u8], tx: &mut Writer<'_>) -> Serve
 }
 
 impl EventHandler for HttpServer {
+    fn on_boot(&self, engine: &EngineHandle) -> Action {
+        let _ = self.engine.set(engine.clone());
+        Action::Continue
+    }
+
     fn on_open(&self, conn: &mut Conn) -> Action {
         conn.set_context(ConnState::default());
         Action::Continue

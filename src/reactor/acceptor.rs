@@ -93,7 +93,7 @@ impl<H: EventHandler> Coordinator<H> {
             }
         };
         // Stop accepting first: close the listener before anything else.
-        self.listeners.clear();
+        self.stop_accepting();
         let handle = EngineHandle::from_shared(self.shared.clone());
         if catch_unwind(AssertUnwindSafe(|| self.handler.on_shutdown(&handle))).is_err() {
             log::error!("netreactor: on_shutdown panicked");
@@ -165,6 +165,16 @@ impl<H: EventHandler> Coordinator<H> {
         }
     }
 
+    /// Closes the listeners (told to `EngineShared::listeners` first, so no
+    /// hand-off sends a number being closed).
+    fn stop_accepting(&mut self) {
+        self.shared.listeners.close();
+        for l in self.listeners.drain(..) {
+            l.deregister(&self.poller);
+        }
+        self.shared.listeners.stopped_accepting(0);
+    }
+
     /// Hands over enrolled sockets; `Some(deadline)` once a stop was asked
     /// for (the earliest deadline when several were).
     fn take_stop(&mut self) -> Option<Option<Instant>> {
@@ -184,6 +194,12 @@ impl<H: EventHandler> Coordinator<H> {
     fn take_task(&mut self, task: Task) -> Option<Option<Instant>> {
         match task {
             Task::Stop(d) => return Some(d),
+            Task::StopAccepting => {
+                self.stop_accepting();
+                for l in &self.shared.loops {
+                    let _ = l.mailbox.post(Task::StopAccepting);
+                }
+            }
             Task::Dial(req) => self.handout.dial(&self.shared.loops, req),
             Task::Enroll(incoming, tcp) => {
                 sys::socket::apply_conn_options(incoming.fd.as_fd(), tcp, &self.cfg.conn_options);

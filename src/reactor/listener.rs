@@ -67,6 +67,15 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
+    /// Removes the listener from `poller` before it closes: its open file
+    /// description may live on in another process (handed off, or
+    /// systemd's), and closing alone would leave it registered and ready.
+    pub(crate) fn deregister(&self, poller: &Poller) {
+        if let Err(e) = poller.delete(self.fd.as_fd()) {
+            log::debug!("netreactor: removing listener {} from epoll: {e}", self.index);
+        }
+    }
+
     pub(crate) fn register(socket: ListenSocket, token: u64, poller: &Poller) -> std::io::Result<Self> {
         poller.add(socket.fd.as_fd(), token, Interest::READ)?;
         Ok(Listener {

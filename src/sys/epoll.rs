@@ -83,6 +83,14 @@ impl Poller {
         Ok(self.epoll.modify(fd, &mut ev)?)
     }
 
+    /// Removes `fd` from the interest list. Needed before closing a socket
+    /// whose open file description another descriptor (in this process or
+    /// another: an inherited or handed-off listener) keeps alive, which
+    /// closing alone would leave registered.
+    pub(crate) fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        Ok(self.epoll.delete(fd)?)
+    }
+
     /// Waits up to `timeout` (`None`: forever) and returns how many events
     /// are ready; read them with [`Poller::event`]. EINTR counts as zero.
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {

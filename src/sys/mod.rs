@@ -5,7 +5,10 @@
 compile_error!("netreactor drives epoll and eventfd directly and builds on Linux only");
 
 pub(crate) mod epoll;
+pub(crate) mod fdpass;
+pub(crate) mod inspect;
 pub(crate) mod io;
+pub(crate) mod listen_fds;
 pub(crate) mod memory;
 pub(crate) mod prefetch;
 pub(crate) mod signal;

@@ -293,10 +293,38 @@ pub(crate) struct SocketFile {
     path: PathBuf,
     dev: u64,
     ino: u64,
+    /// Set: the socket went to another process, whose file it now is.
+    handed_off: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl SocketFile {
+    /// The socket file at `path` as it is now (a socket handed over by the
+    /// process that bound it): removed when dropped, like one bound here.
+    pub(crate) fn existing(path: &Path) -> io::Result<SocketFile> {
+        let meta = std::fs::symlink_metadata(path)?;
+        Ok(SocketFile {
+            path: path.to_owned(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            handed_off: None,
+        })
+    }
+
+    /// The file is left in place if `flag` is set by the time it drops.
+    pub(crate) fn keep_if(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.handed_off = Some(flag);
+    }
 }
 
 impl Drop for SocketFile {
     fn drop(&mut self) {
+        if self
+            .handed_off
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            return;
+        }
         if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
             if meta.dev() == self.dev && meta.ino() == self.ino {
                 let _ = std::fs::remove_file(&self.path);
@@ -346,6 +374,7 @@ pub(crate) fn unix_listener(path: &Path, opts: &ListenOptions) -> io::Result<(Ow
         path: path.to_owned(),
         dev: meta.dev(),
         ino: meta.ino(),
+        handed_off: None,
     };
     socket.listen(opts.backlog)?;
     Ok((socket.into(), file))

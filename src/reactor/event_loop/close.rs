@@ -15,7 +15,8 @@ use crate::sys;
 
 impl<H: EventHandler> EventLoop<H> {
     /// The one place a connection ends: `on_close` exactly once, then the
-    /// descriptor closes (which also removes it from epoll: it is never duplicated).
+    /// descriptor closes (which also removes it from epoll: a connection is
+    /// never duplicated; a UDP socket may be, and is removed first).
     pub(super) fn close_now(&mut self, id: ConnId) {
         let Some(mut conn) = self.conns.remove(id) else { return };
         conn.closed = true;
@@ -30,6 +31,9 @@ impl<H: EventHandler> EventLoop<H> {
         }
         if conn.datagram {
             // A UDP socket (at a stop): not a connection, nothing to report.
+            // Out of epoll first: an inherited or handed-off socket lives on
+            // elsewhere, and closing alone would leave it registered.
+            let _ = self.poller.delete(conn.fd.as_fd());
             return drop_guarded(conn, id);
         }
         if conn.held > 0 {
@@ -69,6 +73,15 @@ impl<H: EventHandler> EventLoop<H> {
         self.shared().remove_connection();
     }
 
+    /// Closes this loop's own listeners (`reuse_port`), out of epoll first:
+    /// an inherited or handed-off one lives on elsewhere.
+    pub(super) fn stop_accepting(&mut self) {
+        for l in self.listeners.drain(..) {
+            l.deregister(&self.poller);
+        }
+        self.engine.listeners.stopped_accepting(1 + self.index);
+    }
+
     /// Stop: no new connections; every connection flushes what it has
     /// (until `deadline`, `None`: no deadline but each connection's linger)
     /// and closes with `CloseReason::Shutdown`.
@@ -78,7 +91,7 @@ impl<H: EventHandler> EventLoop<H> {
         }
         self.stopping = true;
         self.stop_deadline = deadline;
-        self.listeners.clear();
+        self.stop_accepting();
         for id in self.conns.ids() {
             if let Some(c) = self.conns.get_mut(id) {
                 c.close_reason.get_or_insert(CloseReason::Shutdown);
