@@ -69,7 +69,12 @@ fn many_stalled_partial_frames_stay_within_the_engine_wide_budget() {
         wait_until(SETTLE, "the engine read the client's bytes or shed it", || {
             engine.stats().bytes_in - before == (4 + SENT) as u64 || lock(&rec.closed).iter().any(|c| c.peer == peer)
         });
-        assert!(engine.stats().partial_inbound_bytes as usize <= BUDGET);
+        // Shedding may be asked of the other loop (the one holding the
+        // biggest partial frame), which does it on its own thread: back
+        // under the budget within that loop's next turn.
+        wait_until(SETTLE, "the engine is back within its budget", || {
+            engine.stats().partial_inbound_bytes as usize <= BUDGET
+        });
         clients.push(s);
     }
 
