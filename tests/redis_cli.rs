@@ -76,7 +76,7 @@ fn single_commands_and_their_exit_status() {
         cli(&["nosuch", "a"]),
         "(error) ERR unknown command 'nosuch', with args beginning with: 'a' \n"
     );
-    assert_eq!(cli(&["select", "1"]), "(error) ERR DB index is out of range\n");
+    assert_eq!(cli(&["select", "16"]), "(error) ERR DB index is out of range\n");
     let Reply::Int(count) = Client::connect(engine.local_addr()).cmd("COMMAND COUNT") else {
         panic!("COMMAND COUNT")
     };

@@ -119,6 +119,22 @@ impl Client {
         self.read()
     }
 
+    /// Sends a command (words split on spaces) and reads its reply, or
+    /// the error that reading met (a timeout: no reply).
+    pub(crate) fn try_call_line(&mut self, line: &str) -> io::Result<Reply> {
+        let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        self.send(&encode(&words));
+        self.try_read()
+    }
+
+    /// Reads exactly `n` bytes, as sent (for comparing replies byte for
+    /// byte with what redis-server sends).
+    pub(crate) fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut bytes = vec![0; n];
+        self.reader.read_exact(&mut bytes).expect("reading the reply bytes");
+        bytes
+    }
+
     /// Reads one reply.
     pub(crate) fn read(&mut self) -> Reply {
         self.try_read().unwrap_or_else(|e| panic!("reading a reply: {e}"))

@@ -17,6 +17,8 @@ use super::value::Bytes;
 pub(crate) struct Client {
     pub(crate) info: Arc<ClientInfo>,
     pub(crate) proto: Proto,
+    /// The selected database (SELECT).
+    pub(crate) db: usize,
     /// Progress through a command that has not fully arrived.
     pub(crate) progress: Progress,
     /// Commands queued since MULTI (None: not in a transaction).
@@ -34,6 +36,7 @@ impl Client {
         Client {
             info,
             proto: Proto::Resp2,
+            db: 0,
             progress: Progress::default(),
             multi: None,
             watched: Vec::new(),
@@ -59,9 +62,10 @@ pub(crate) struct Queued {
     pub(crate) spans: Vec<Span>,
 }
 
-/// A WATCHed key.
+/// A WATCHed key, in the database it was watched in.
 #[derive(Debug)]
 pub(crate) struct Watched {
+    pub(crate) db: usize,
     pub(crate) key: Bytes,
     pub(crate) version: u64,
 }

@@ -16,10 +16,18 @@ pub(crate) enum Lock {
     None,
     /// The shards of the keys at (first, last, step); last < 0 counts from the end.
     Keys(i32, i32, i32),
-    /// Every shard at once: the command sees the keyspace at one instant.
-    All,
-    /// Every shard, one at a time (SCAN, INFO).
+    /// Every shard of the selected database at once: the command sees it
+    /// at one instant (KEYS, DBSIZE, FLUSHDB).
+    Db,
+    /// Every shard of every database (FLUSHALL, SWAPDB).
+    Everything,
+    /// Every shard, one at a time, holding nothing else (SCAN, INFO).
     EachInTurn,
+    /// The shards of the keys the client WATCHes (UNWATCH, RESET).
+    Watched,
+    /// MOVE: the shard of its key in the selected database and in the
+    /// database its second argument names.
+    Move,
 }
 
 /// One command (or subcommand).
@@ -126,7 +134,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Close the connection",
         complexity: "O(1)",
         run: Some(connection::quit), subcommands: &[] },
-    Spec { name: "reset", arity: 1, flags: &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], keys: (0, 0, 0), lock: Lock::None,
+    Spec { name: "reset", arity: 1, flags: &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], keys: (0, 0, 0), lock: Lock::Watched,
         acl: &["@fast", "@connection"], group: "connection", since: "6.2.0",
         summary: "Reset the connection",
         complexity: "O(1)",
@@ -151,17 +159,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Get information and statistics about the server",
         complexity: "O(1)",
         run: Some(server::info), subcommands: &[] },
-    Spec { name: "dbsize", arity: 1, flags: &["readonly", "fast"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "dbsize", arity: 1, flags: &["readonly", "fast"], keys: (0, 0, 0), lock: Lock::Db,
         acl: &["@keyspace", "@read", "@fast"], group: "server", since: "1.0.0",
         summary: "Return the number of keys in the selected database",
         complexity: "O(1)",
         run: Some(server::dbsize), subcommands: &[] },
-    Spec { name: "flushall", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "flushall", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::Everything,
         acl: &["@keyspace", "@write", "@slow", "@dangerous"], group: "server", since: "1.0.0",
         summary: "Remove all keys from all databases",
         complexity: "O(N) where N is the total number of keys in all databases",
         run: Some(server::flushall), subcommands: &[] },
-    Spec { name: "flushdb", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "flushdb", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::Db,
         acl: &["@keyspace", "@write", "@slow", "@dangerous"], group: "server", since: "1.0.0",
         summary: "Remove all keys from the current database",
         complexity: "O(N) where N is the number of keys in the selected database",
@@ -226,7 +234,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Get the time to live for a key in milliseconds",
         complexity: "O(1)",
         run: Some(keys::pttl), subcommands: &[] },
-    Spec { name: "keys", arity: 2, flags: &["readonly"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "keys", arity: 2, flags: &["readonly"], keys: (0, 0, 0), lock: Lock::Db,
         acl: &["@keyspace", "@read", "@slow", "@dangerous"], group: "generic", since: "1.0.0",
         summary: "Find all keys matching the given pattern",
         complexity: "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.",
@@ -331,7 +339,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Watch the given keys to determine execution of the MULTI/EXEC block",
         complexity: "O(1) for every key.",
         run: Some(tx::watch), subcommands: &[] },
-    Spec { name: "unwatch", arity: 1, flags: &["noscript", "loading", "stale", "fast", "allow_busy"], keys: (0, 0, 0), lock: Lock::None,
+    Spec { name: "unwatch", arity: 1, flags: &["noscript", "loading", "stale", "fast", "allow_busy"], keys: (0, 0, 0), lock: Lock::Watched,
         acl: &["@fast", "@transaction"], group: "transactions", since: "2.2.0",
         summary: "Forget about all watched keys",
         complexity: "O(1)",

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use super::super::client::{is_valid_name, ClientInfo};
-use super::super::exec::{Args, Ctx};
+use super::super::exec::{db_index, Args, Ctx};
 use super::super::reply::{Proto, Reply};
 use super::super::table;
 use super::super::Server;
@@ -107,13 +107,19 @@ pub(crate) fn auth(_ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     }
 }
 
-/// One database: SELECT 0 works, any other index is out of range (as a
-/// Redis configured with `databases 1`).
-pub(crate) fn select(_ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    match super::int_arg(args.get(1), out) {
-        Some(0) => out.ok(),
-        Some(_) => out.error(b"ERR DB index is out of range"),
-        None => {}
+/// SELECT index: the database the client's next commands use (inside
+/// MULTI, queued, it takes effect for the commands queued after it).
+pub(crate) fn select(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let Some(n) = super::int_arg(args.get(1), out) else {
+        return;
+    };
+    match db_index(args.get(1)) {
+        Some(db) if i64::try_from(db) == Ok(n) => {
+            ctx.client.db = db;
+            ctx.db.index = db;
+            out.ok();
+        }
+        _ => out.error(b"ERR DB index is out of range"),
     }
 }
 
@@ -125,7 +131,9 @@ pub(crate) fn quit(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
 pub(crate) fn reset(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
     ctx.client.multi = None;
     ctx.client.info.multi.store(-1, Ordering::Relaxed);
-    unwatch_all(ctx.server, ctx.client, ctx.db.stats());
+    unwatch_all(&mut ctx.db, ctx.client);
+    ctx.client.db = 0;
+    ctx.db.index = 0;
     ctx.client.proto = Proto::Resp2;
     out.proto = Proto::Resp2;
     ctx.client.info.resp.store(2, Ordering::Relaxed);

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::super::exec::{Args, Ctx};
 use super::super::glob;
+use super::super::keyspace::DATABASES;
 use super::super::reply::Reply;
 use super::super::stats::HOLD_SAMPLE_EVERY;
 use super::super::table::{self, Spec, COMMANDS};
@@ -195,25 +196,43 @@ pub(crate) fn dbsize(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
     out.int(n as i64);
 }
 
-fn flush(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+/// FLUSHALL's and FLUSHDB's argument check: none, ASYNC or SYNC (both
+/// free at once here).
+fn flush_args_ok(args: &Args<'_>, out: &mut Reply<'_>) -> bool {
     match args.len() {
-        1 => {}
-        2 if args.get(1).eq_ignore_ascii_case(b"ASYNC") || args.get(1).eq_ignore_ascii_case(b"SYNC") => {}
-        _ => return out.syntax_error(),
+        1 => true,
+        2 if args.get(1).eq_ignore_ascii_case(b"ASYNC") || args.get(1).eq_ignore_ascii_case(b"SYNC") => true,
+        _ => {
+            out.syntax_error();
+            false
+        }
+    }
+}
+
+/// FLUSHALL: every database, at one instant (it holds every shard).
+pub(crate) fn flushall(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    if !flush_args_ok(args, out) {
+        return;
+    }
+    for db in 0..DATABASES {
+        ctx.db.each_shard_of(db, 0, |_, shard| {
+            shard.clear();
+            true
+        });
+    }
+    out.ok();
+}
+
+/// FLUSHDB: the selected database only.
+pub(crate) fn flushdb(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    if !flush_args_ok(args, out) {
+        return;
     }
     ctx.db.each_shard(0, |_, shard| {
         shard.clear();
         true
     });
     out.ok();
-}
-
-pub(crate) fn flushall(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    flush(ctx, args, out);
-}
-
-pub(crate) fn flushdb(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    flush(ctx, args, out);
 }
 
 pub(crate) fn time(_ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
