@@ -56,6 +56,8 @@ const INVOCATIONS: &[(&str, &str)] = &[
     ("persist", "PERSIST k"),
     ("ttl", "TTL k"),
     ("pttl", "PTTL k"),
+    ("move", "MOVE k 3"),
+    ("swapdb", "SWAPDB 0 1"),
     ("keys", "KEYS *"),
     ("scan", "SCAN 0"),
     ("set", "SET k 2"),

@@ -109,6 +109,30 @@ def commands(r, tag):
     eq(r.flushdb(), True, f"{tag} flushdb")
 
 
+def databases(protocol, tag):
+    """Redis(db=N) sends SELECT N first; each database keeps its own keys."""
+    r0, r1 = client(protocol), client(protocol, db=1)
+    r0.flushall()
+    eq(r1.set("a", "one"), True, f"{tag} set in db 1")
+    eq(r0.get("a"), None, f"{tag} db 0 does not see db 1's key")
+    eq(r1.get("a"), b"one", f"{tag} get in db 1")
+    eq(r1.dbsize(), 1, f"{tag} dbsize of db 1")
+    eq(r0.dbsize(), 0, f"{tag} dbsize of db 0")
+    eq(r0.info("keyspace"), {"db1": {"keys": 1, "expires": 0, "avg_ttl": 0}}, f"{tag} info keyspace per db")
+    eq(r1.move("a", 2), True, f"{tag} move to db 2")
+    eq(client(protocol, db=2).get("a"), b"one", f"{tag} the key is in db 2")
+    eq(r0.swapdb(0, 2), True, f"{tag} swapdb")
+    eq(r0.get("a"), b"one", f"{tag} db 0 holds what db 2 held")
+    eq(r1.flushdb(), True, f"{tag} flushdb of db 1")
+    eq(r0.get("a"), b"one", f"{tag} flushdb left db 0 alone")
+    p = r1.pipeline()
+    p.set("b", 1).get("b")
+    eq(p.execute(), [True, b"1"], f"{tag} transaction in db 1")
+    eq(r0.exists("b"), 0, f"{tag} the transaction wrote db 1 only")
+    eq(r0.flushall(), True, f"{tag} flushall")
+    eq(r1.dbsize(), 0, f"{tag} flushall emptied db 1")
+
+
 def pipelines(r, tag):
     r.flushall()
     p = r.pipeline(transaction=False)
@@ -159,6 +183,7 @@ def watch_and_retry(r, tag):
 for protocol, tag in [(None, "resp3-default"), (2, "resp2")]:
     r = client(protocol)
     commands(r, tag)
+    databases(protocol, tag)
     pipelines(r, tag)
     watch_and_retry(r, tag)
     hello = r.execute_command("HELLO")

@@ -44,6 +44,12 @@ impl Client {
             paused: false,
         }
     }
+
+    /// Selects database `db` (SELECT, RESET), for CLIENT LIST too.
+    pub(crate) fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db as u8, Ordering::Relaxed);
+    }
 }
 
 /// A transaction being queued.
@@ -83,6 +89,8 @@ pub(crate) struct ClientInfo {
     /// The address of the last command's `Spec` (0: none yet).
     pub(crate) last_command: AtomicUsize,
     pub(crate) resp: AtomicU8,
+    /// The selected database.
+    pub(crate) db: AtomicU8,
     /// Commands queued in MULTI, or -1.
     pub(crate) multi: AtomicI64,
     /// Allocated when the client first names itself (most never do).
@@ -114,6 +122,7 @@ impl ClientInfo {
             active_ms: AtomicU64::new(now_ms),
             last_command: AtomicUsize::new(0),
             resp: AtomicU8::new(2),
+            db: AtomicU8::new(0),
             multi: AtomicI64::new(-1),
             names: Mutex::new(None),
         }

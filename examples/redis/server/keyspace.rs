@@ -48,17 +48,20 @@ const SCAN_ROTATION: u32 = 64 - SHARD_SHIFT - SHARD_BITS;
 /// clients never SELECT pays nothing for the other fifteen.
 #[derive(Debug)]
 pub(crate) struct Keyspace {
-    dbs: Box<[OnceLock<Box<[Mutex<Shard>]>>]>,
+    dbs: Box<[OnceLock<Shards>]>,
     hasher: DefaultHashBuilder,
 }
 
-fn new_db() -> Box<[Mutex<Shard>]> {
+/// One database's shards.
+type Shards = Box<[Mutex<Shard>]>;
+
+fn new_db() -> Shards {
     (0..SHARDS).map(|_| Mutex::default()).collect()
 }
 
 impl Default for Keyspace {
     fn default() -> Self {
-        let dbs: Box<[OnceLock<Box<[Mutex<Shard>]>>]> = (0..DATABASES).map(|_| OnceLock::new()).collect();
+        let dbs: Box<[OnceLock<Shards>]> = (0..DATABASES).map(|_| OnceLock::new()).collect();
         let _ = dbs[0].set(new_db());
         Keyspace {
             dbs,

@@ -55,10 +55,12 @@ pub(crate) enum Ttl {
     At(u64),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Watch {
     watchers: u32,
     version: u64,
+    /// The key's hash (to find it in the table).
+    hash: u64,
 }
 
 /// Bumps the version of `key` if a client watches it.
@@ -331,14 +333,37 @@ impl Shard {
         self.volatile = 0;
     }
 
+    /// Trades keys and deadlines with `other` (the same shard of another
+    /// database: SWAPDB); each keeps its watchers, and a watched key that
+    /// exists on either side counts as changed (Redis's
+    /// `touchAllWatchedKeysInDb`).
+    pub(crate) fn swap_data(&mut self, other: &mut Shard) {
+        std::mem::swap(&mut self.table, &mut other.table);
+        std::mem::swap(&mut self.deadlines, &mut other.deadlines);
+        std::mem::swap(&mut self.volatile, &mut other.volatile);
+        let (a, b) = (&self.table, &other.table);
+        for watched in [&mut self.watched, &mut other.watched] {
+            for (key, w) in watched.iter_mut() {
+                let found = |t: &HashTable<Entry>| t.find(w.hash, |e| e.hash == w.hash && e.key == *key).is_some();
+                if found(a) || found(b) {
+                    w.version += 1;
+                }
+            }
+        }
+    }
+
     /// Every entry, expired or not (callers skip the expired).
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.table.iter()
     }
 
-    /// Starts watching `key`; returns its current version.
-    pub(crate) fn watch(&mut self, key: &[u8]) -> u64 {
-        let w = self.watched.entry(key.into()).or_default();
+    /// Starts watching `key` (hash `h`); returns its current version.
+    pub(crate) fn watch(&mut self, h: u64, key: &[u8]) -> u64 {
+        let w = self.watched.entry(key.into()).or_insert(Watch {
+            watchers: 0,
+            version: 0,
+            hash: h,
+        });
         w.watchers += 1;
         w.version
     }
@@ -396,7 +421,7 @@ mod tests {
     #[test]
     fn watch_versions_move_on_writes_only() {
         let mut s = Shard::default();
-        let v0 = s.watch(b"w");
+        let v0 = s.watch(6, b"w");
         s.insert_new(5, b"other", Value::Int(0), Ttl::Clear);
         assert_eq!(s.watch_version(b"w"), v0);
         s.put(6, b"w", Value::Int(1), Ttl::Clear, &clock(1));

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use super::super::client::{is_valid_name, ClientInfo};
-use super::super::exec::{db_index, Args, Ctx};
+use super::super::exec::{Args, Ctx};
 use super::super::reply::{Proto, Reply};
 use super::super::table;
 use super::super::Server;
@@ -110,16 +110,10 @@ pub(crate) fn auth(_ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
 /// SELECT index: the database the client's next commands use (inside
 /// MULTI, queued, it takes effect for the commands queued after it).
 pub(crate) fn select(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    let Some(n) = super::int_arg(args.get(1), out) else {
-        return;
-    };
-    match db_index(args.get(1)) {
-        Some(db) if i64::try_from(db) == Ok(n) => {
-            ctx.client.db = db;
-            ctx.db.index = db;
-            out.ok();
-        }
-        _ => out.error(b"ERR DB index is out of range"),
+    if let Some(db) = super::db_arg(args.get(1), out, None) {
+        ctx.client.select(db);
+        ctx.db.index = db;
+        out.ok();
     }
 }
 
@@ -132,7 +126,7 @@ pub(crate) fn reset(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
     ctx.client.multi = None;
     ctx.client.info.multi.store(-1, Ordering::Relaxed);
     unwatch_all(&mut ctx.db, ctx.client);
-    ctx.client.db = 0;
+    ctx.client.select(0);
     ctx.db.index = 0;
     ctx.client.proto = Proto::Resp2;
     out.proto = Proto::Resp2;
@@ -213,7 +207,7 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
         })
     });
     format!(
-        "id={} addr={} laddr={} fd={} name={name} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} \
+        "id={} addr={} laddr={} fd={} name={name} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
          cmd={} user=default redir=-1 resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
         c.id,
         addr(c.addr),
@@ -222,6 +216,7 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
         now.saturating_sub(c.opened_ms) / 1000,
         now.saturating_sub(c.active_ms.load(Ordering::Relaxed)) / 1000,
         if multi >= 0 { "x" } else { "N" },
+        c.db.load(Ordering::Relaxed),
         multi,
         cmd,
         c.resp.load(Ordering::Relaxed),

@@ -10,7 +10,7 @@ pub(crate) mod strings;
 pub(crate) mod tx;
 pub(crate) mod zsets;
 
-use super::exec::{Args, Ctx};
+use super::exec::{db_index, Args, Ctx};
 use super::reply::Reply;
 use super::resp::parse_i64;
 use super::value::Value;
@@ -40,6 +40,39 @@ pub(crate) fn int_arg(arg: &[u8], out: &mut Reply<'_>) -> Option<i64> {
         out.not_an_integer();
     }
     v
+}
+
+/// An integer argument as Redis's `getIntFromObjectOrReply` reads it (an
+/// `int`), or None after replying its error, or `err` in place of both.
+pub(crate) fn int32_arg(arg: &[u8], out: &mut Reply<'_>, err: Option<&str>) -> Option<i64> {
+    let v = parse_i64(arg);
+    match (v, err) {
+        (Some(n), _) if i32::try_from(n).is_ok() => Some(n),
+        (_, Some(err)) => {
+            out.error_str(err);
+            None
+        }
+        (Some(_), None) => {
+            out.error(b"ERR value is out of range, value must between -2147483648 and 2147483647");
+            None
+        }
+        (None, None) => {
+            out.not_an_integer();
+            None
+        }
+    }
+}
+
+/// A database index argument (SELECT, MOVE, SWAPDB): an `int` first (else
+/// Redis's error, or `err`), then one of the databases (else "DB index
+/// is out of range"); None after replying.
+pub(crate) fn db_arg(arg: &[u8], out: &mut Reply<'_>, err: Option<&str>) -> Option<usize> {
+    int32_arg(arg, out, err)?;
+    let db = db_index(arg);
+    if db.is_none() {
+        out.error(b"ERR DB index is out of range");
+    }
+    db
 }
 
 /// A float argument as Redis's `string2ld`/`strtold` reads it (no

@@ -53,7 +53,6 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
             let args = Args::new(&q.data, &q.spans);
             exec::run(ctx, q.spec, &args, out);
         }
-        ctx.client.db = ctx.db.index;
     }
     unwatch_all(&mut ctx.db, ctx.client);
     if locked_here {
@@ -108,7 +107,7 @@ pub(crate) fn watch(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
         }
         let (shard, h) = ctx.db.shard(key);
         shard.get(h, key, clock);
-        let version = shard.watch(key);
+        let version = shard.watch(h, key);
         ctx.client.watched.push(Watched {
             db,
             key: key.into(),
