@@ -5,9 +5,8 @@
 //! one fails these tests, it does not skip them.
 //!
 //! tests/redis/cli_session.expected is what Redis 7.0.15 prints for
-//! tests/redis/cli_session.txt, except two lines: CLIENT SETINFO (a 7.2
-//! command that 7.0 lacks) and COMMAND COUNT (the commands implemented
-//! here, not Redis's 240).
+//! tests/redis/cli_session.txt, except one line: COMMAND COUNT (the
+//! commands implemented here, not Redis's 240).
 
 mod util;
 

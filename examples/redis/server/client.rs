@@ -97,12 +97,10 @@ pub(crate) struct ClientInfo {
     names: Mutex<Option<Box<Names>>>,
 }
 
-/// Names a client gives itself (CLIENT SETNAME / SETINFO, HELLO SETNAME).
+/// The name a client gives itself (CLIENT SETNAME, HELLO SETNAME).
 #[derive(Debug, Default)]
 pub(crate) struct Names {
     pub(crate) name: Option<Bytes>,
-    pub(crate) lib_name: Option<Bytes>,
-    pub(crate) lib_ver: Option<Bytes>,
 }
 
 impl ClientInfo {

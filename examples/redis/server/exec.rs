@@ -74,6 +74,11 @@ pub(crate) fn execute(
     args: &Args<'_>,
     out: &mut Reply<'_>,
 ) {
+    if args.len() != 1 && args.get(0).eq_ignore_ascii_case(b"exec") {
+        // Redis answers a malformed EXEC by discarding the transaction.
+        let mut db = Db::new(&server.keyspace, stats, clock, client.db);
+        return super::cmd::tx::exec_rejected(&mut db, client, out);
+    }
     let Some(spec) = resolve(args, out) else {
         if let Some(m) = client.multi.as_mut() {
             m.failed = true;

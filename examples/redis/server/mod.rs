@@ -13,6 +13,7 @@ mod cmd;
 mod exec;
 mod glob;
 mod keyspace;
+mod long_double;
 mod reply;
 mod resp;
 mod shard;

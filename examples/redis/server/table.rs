@@ -2,7 +2,7 @@
 //! metadata that COMMAND, COMMAND DOCS and arity checks use. Names, arities,
 //! flags, key positions, ACL categories, groups, "since" versions,
 //! summaries and complexities are Redis 7.0.15's own (from its COMMAND INFO
-//! and COMMAND DOCS replies; CLIENT SETINFO's from 7.2, where it appeared).
+//! and COMMAND DOCS replies).
 
 use std::sync::OnceLock;
 
@@ -73,7 +73,7 @@ impl Spec {
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
     static BUCKETS: OnceLock<Vec<Vec<&'static Spec>>> = OnceLock::new();
     let buckets = BUCKETS.get_or_init(|| {
-        let mut b = vec![Vec::new(); 16 * 32];
+        let mut b = vec![Vec::new(); 24 * 32];
         for spec in COMMANDS {
             b[bucket(spec.name.as_bytes()).expect("command names are short")].push(spec);
         }
@@ -86,11 +86,11 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
         .copied()
 }
 
-/// A name's bucket: its length (1..16) and its first letter, any case.
+/// A name's bucket: its length (1..24) and its first letter, any case.
 #[inline]
 fn bucket(name: &[u8]) -> Option<usize> {
     let first = *name.first()?;
-    (name.len() < 16).then(|| name.len() * 32 + usize::from(first.to_ascii_lowercase() & 31))
+    (name.len() < 24).then(|| name.len() * 32 + usize::from(first.to_ascii_lowercase() & 31))
 }
 
 /// The command whose `Spec` lives at `addr` (CLIENT LIST's `cmd=` keeps
@@ -469,6 +469,36 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Return a range of members in a sorted set",
         complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
         run: Some(zsets::zrange), subcommands: &[] },
+    Spec { name: "zrevrange", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "1.2.0",
+        summary: "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        run: Some(zsets::zrevrange), subcommands: &[] },
+    Spec { name: "zrangebyscore", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "1.0.5",
+        summary: "Return a range of members in a sorted set, by score",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrangebyscore), subcommands: &[] },
+    Spec { name: "zrevrangebyscore", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "2.2.0",
+        summary: "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrevrangebyscore), subcommands: &[] },
+    Spec { name: "zrangebylex", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "2.8.9",
+        summary: "Return a range of members in a sorted set, by lexicographical range",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrangebylex), subcommands: &[] },
+    Spec { name: "zrevrangebylex", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "2.8.9",
+        summary: "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrevrangebylex), subcommands: &[] },
+    Spec { name: "zcount", arity: 4, flags: &["readonly", "fast"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@fast"], group: "sorted-set", since: "2.0.0",
+        summary: "Count the members in a sorted set with scores within the given values",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        run: Some(zsets::zcount), subcommands: &[] },
     Spec { name: "zrem", arity: -3, flags: &["write", "fast"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
         acl: &["@write", "@sortedset", "@fast"], group: "sorted-set", since: "1.2.0",
         summary: "Remove one or more members from a sorted set",
@@ -493,11 +523,6 @@ const CLIENT_SUBCOMMANDS: &[Spec] = &[
         summary: "Set the current connection name",
         complexity: "O(1)",
         run: Some(connection::client_setname), subcommands: &[] },
-    Spec { name: "client|setinfo", arity: -4, flags: &["noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
-        acl: &["@slow", "@connection"], group: "connection", since: "7.2.0",
-        summary: "Set client or connection specific info",
-        complexity: "O(1)",
-        run: Some(connection::client_setinfo), subcommands: &[] },
     Spec { name: "client|list", arity: -2, flags: &["admin", "noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
         acl: &["@admin", "@slow", "@dangerous", "@connection"], group: "connection", since: "2.4.0",
         summary: "Get the list of client connections",

@@ -75,32 +75,6 @@ pub(crate) fn db_arg(arg: &[u8], out: &mut Reply<'_>, err: Option<&str>) -> Opti
     db
 }
 
-/// A float argument as Redis's `string2ld`/`strtold` reads it (no
-/// blanks, no NaN), or None after replying `err`.
-pub(crate) fn float_arg(arg: &[u8], out: &mut Reply<'_>, err: &str) -> Option<f64> {
-    let v = parse_f64(arg);
-    if v.is_none() {
-        out.error_str(err);
-    }
-    v
-}
-
-/// Parses a float: decimal or exponent form, "inf"/"-inf"; no NaN, no
-/// surrounding blanks.
-pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
-    if s.is_empty() || s.len() > 5000 || s[0].is_ascii_whitespace() || s[s.len() - 1].is_ascii_whitespace() {
-        return None;
-    }
-    let text = std::str::from_utf8(s).ok()?;
-    let v: f64 = match text.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        t if t.contains("inf") || t.contains("nan") => return None,
-        _ => text.parse().ok()?,
-    };
-    (!v.is_nan()).then_some(v)
-}
-
 /// Redis's list/range index rule: negative counts from the end; the range
 /// is clamped; None when it is empty.
 pub(crate) fn clamp_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {

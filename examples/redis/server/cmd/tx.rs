@@ -60,6 +60,15 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
     }
 }
 
+/// EXEC with arguments, inside MULTI or not: the transaction (if any) is
+/// discarded and its watches dropped, with Redis's EXECABORT text.
+pub(crate) fn exec_rejected(db: &mut Db<'_>, client: &mut Client, out: &mut Reply<'_>) {
+    client.multi = None;
+    client.info.multi.store(-1, Ordering::Relaxed);
+    unwatch_all(db, client);
+    out.error(b"EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command");
+}
+
 /// What the transaction needs locked: the shards of the watched keys and
 /// whatever each queued command wants, in the database a queued SELECT
 /// will have chosen by the time it runs; every shard if one of them walks
