@@ -57,7 +57,7 @@ const INVOCATIONS: &[(&str, &str)] = &[
     ("ttl", "TTL k"),
     ("pttl", "PTTL k"),
     ("move", "MOVE k 3"),
-    ("swapdb", "SWAPDB 0 1"),
+    ("swapdb", "SWAPDB 0 9"),
     ("keys", "KEYS *"),
     ("scan", "SCAN 0"),
     ("set", "SET k 2"),
@@ -297,5 +297,49 @@ fn a_loop_answers_ping_while_transactions_run_on_the_other() {
         .sum();
     assert!(rounds > 0 && answered > 0, "rounds {rounds}, pings {answered}");
     eprintln!("{rounds} transaction rounds, {answered} pings answered, slowest {slowest:?}");
+    drop(ManuallyDrop::into_inner(engine));
+}
+
+/// A transaction that takes every lock (FLUSHALL, SCAN) also holds the
+/// databases it selects, swaps or moves into, even ones never used before.
+#[test]
+fn a_transaction_taking_every_lock_reaches_databases_made_inside_it() {
+    let engine = ManuallyDrop::new(serve());
+    let mut c = connect(engine.local_addr());
+    assert_eq!(c.cmd("SET a 1"), ok());
+    assert_eq!(c.cmd("WATCH a"), ok());
+    assert_eq!(c.cmd("MULTI"), ok());
+    for line in [
+        "FLUSHALL",
+        "SELECT 9",
+        "SET k v",
+        "SWAPDB 9 12",
+        "SELECT 12",
+        "MOVE k 13",
+        "SCAN 0",
+        "DBSIZE",
+        "INFO keyspace",
+    ] {
+        assert_eq!(c.cmd(line), Reply::status("QUEUED"), "{line}");
+    }
+    let Reply::Array(replies) = c.try_call_line("EXEC").expect("EXEC answers") else {
+        panic!("EXEC answers an array")
+    };
+    assert_eq!(
+        replies[..8],
+        [
+            ok(),
+            ok(),
+            ok(),
+            ok(),
+            ok(),
+            Reply::Int(1),
+            Reply::Array(vec![Reply::bulk("0"), Reply::Array(vec![])]),
+            Reply::Int(0),
+        ]
+    );
+    assert_eq!(replies[8].text(), "# Keyspace\r\ndb13:keys=1,expires=0,avg_ttl=0\r\n");
+    assert_eq!(c.cmd("SELECT 13"), ok());
+    assert_eq!(c.cmd("GET k"), Reply::bulk("v"));
     drop(ManuallyDrop::into_inner(engine));
 }

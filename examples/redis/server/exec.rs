@@ -210,6 +210,10 @@ pub(crate) fn wants(db: &Db<'_>, client: &Client, spec: &Spec, args: &Args<'_>, 
                 .collect(),
         ),
         Lock::Watched => watched_shards(db, client),
+        Lock::Swap => match (db_index(args.get(1)), db_index(args.get(2))) {
+            (Some(a), Some(b)) => Want::TwoDbs(a, b),
+            _ => Want::Nothing,
+        },
         Lock::Move => {
             let key = args.get(1);
             let here = db.shard_index(index, key);

@@ -110,6 +110,12 @@ impl Keyspace {
         self.dbs[db].get().is_some()
     }
 
+    /// Makes database `db` if it is not yet (before taking every lock for a
+    /// transaction that names it).
+    pub(crate) fn make(&self, db: usize) {
+        self.dbs[db].get_or_init(new_db);
+    }
+
     fn mutex(&self, g: usize) -> &Mutex<Shard> {
         &self.dbs[g / SHARDS].get_or_init(new_db)[g % SHARDS]
     }
@@ -171,22 +177,27 @@ pub(crate) enum Want {
     Set(Vec<usize>),
     /// Every shard of one database (the command sees it at one instant).
     Db(usize),
-    /// Every shard of every database (FLUSHALL, SWAPDB; EXEC of a
-    /// transaction that walks the keyspace).
+    /// Every shard of two databases (SWAPDB).
+    TwoDbs(usize, usize),
+    /// Every shard of every database made so far (FLUSHALL; EXEC of a
+    /// transaction that walks the keyspace). A database made later was
+    /// empty when these locks were taken, which is when such a command
+    /// happens.
     Everything,
 }
 
 impl Want {
-    /// Adds what `self` wants to `into` (None: everything).
-    pub(crate) fn add_to(self, into: &mut Option<Vec<usize>>) {
-        let Some(set) = into else { return };
+    /// Adds the shards `self` names to `set`; true if it wants everything.
+    pub(crate) fn add_to(self, set: &mut Vec<usize>) -> bool {
         match self {
             Want::Nothing => {}
             Want::One(g) => set.push(g),
             Want::Set(v) => set.extend(v),
             Want::Db(db) => set.extend((0..SHARDS).map(|s| global(db, s))),
-            Want::Everything => *into = None,
+            Want::TwoDbs(a, b) => set.extend((0..SHARDS).flat_map(|s| [global(a, s), global(b, s)])),
+            Want::Everything => return true,
         }
+        false
     }
 }
 
@@ -265,8 +276,22 @@ impl<'a> Db<'a> {
                 guards: lock_all(&(global(db, 0)..global(db + 1, 0)).collect::<Vec<_>>()),
                 everything: false,
             },
+            Want::TwoDbs(a, b) => {
+                let (lo, hi) = (a.min(b), a.max(b));
+                let set: Vec<usize> = (global(lo, 0)..global(lo + 1, 0))
+                    .chain((a != b).then(|| global(hi, 0)..global(hi + 1, 0)).into_iter().flatten())
+                    .collect();
+                Held::Several {
+                    guards: lock_all(&set),
+                    everything: false,
+                }
+            }
             Want::Everything => Held::Several {
-                guards: lock_all(&(0..DATABASES * SHARDS).collect::<Vec<_>>()),
+                guards: lock_all(
+                    &(0..DATABASES * SHARDS)
+                        .filter(|&g| ks.exists(g / SHARDS))
+                        .collect::<Vec<_>>(),
+                ),
                 everything: true,
             },
         };
@@ -285,6 +310,7 @@ impl<'a> Db<'a> {
             Want::One(g) => self.held_shard(*g).is_some(),
             Want::Set(set) => set.iter().all(|&g| self.held_shard(g).is_some()),
             Want::Db(db) => (0..SHARDS).all(|s| self.held_shard(global(*db, s)).is_some()),
+            Want::TwoDbs(a, b) => self.covers(&Want::Db(*a)) && self.covers(&Want::Db(*b)),
             Want::Everything => matches!(self.held, Held::Several { everything: true, .. }),
         }
     }
@@ -346,7 +372,7 @@ impl<'a> Db<'a> {
     /// `from`, until it returns false. Holding all of its locks, it uses
     /// them; holding none, it locks each shard in turn (through
     /// [`acquire`](Db::acquire)). A database never made has no keys, and
-    /// is left unmade.
+    /// is left unmade; so is one made after this view took every lock.
     ///
     /// # Panics
     /// If some locks are held but not all of that database's.
@@ -365,6 +391,10 @@ impl<'a> Db<'a> {
             }
             return;
         }
+        let everything = matches!(self.held, Held::Several { everything: true, .. });
+        if everything && self.held_shard(global(db, 0)).is_none() {
+            return;
+        }
         assert!(
             self.covers(&Want::Db(db)),
             "each_shard needs all shards of the database or none locked"
@@ -380,19 +410,22 @@ impl<'a> Db<'a> {
     /// every `i`.
     ///
     /// # Panics
-    /// Unless every shard of every database is held.
+    /// Unless every shard of both databases is held.
     pub(crate) fn each_shard_pair(&mut self, a: usize, b: usize, mut f: impl FnMut(&mut Shard, &mut Shard)) {
-        let Held::Several {
-            guards,
-            everything: true,
-        } = &mut self.held
-        else {
-            panic!("each_shard_pair needs every shard locked");
-        };
         let (lo, hi) = (a.min(b), a.max(b));
-        let (low, high) = guards.split_at_mut(global(hi, 0));
+        assert!(
+            self.covers(&Want::Db(lo)) && self.covers(&Want::Db(hi)),
+            "each_shard_pair needs both databases locked"
+        );
+        let (Some(at_lo), Some(at_hi)) = (self.held_shard(global(lo, 0)), self.held_shard(global(hi, 0))) else {
+            unreachable!("covered");
+        };
+        let Held::Several { guards, .. } = &mut self.held else {
+            unreachable!("two databases are several locks");
+        };
+        let (low, high) = guards.split_at_mut(at_hi);
         for s in 0..SHARDS {
-            let (x, y) = (&mut low[global(lo, s)], &mut high[s]);
+            let (x, y) = (&mut low[at_lo + s], &mut high[s]);
             debug_assert_eq!((x.0, y.0), (global(lo, s), global(hi, s)));
             f(&mut x.1, &mut y.1);
         }

@@ -19,8 +19,10 @@ pub(crate) enum Lock {
     /// Every shard of the selected database at once: the command sees it
     /// at one instant (KEYS, DBSIZE, FLUSHDB).
     Db,
-    /// Every shard of every database (FLUSHALL, SWAPDB).
+    /// Every shard of every database (FLUSHALL).
     Everything,
+    /// SWAPDB: every shard of the two databases its arguments name.
+    Swap,
     /// Every shard, one at a time, holding nothing else (SCAN, INFO).
     EachInTurn,
     /// The shards of the keys the client WATCHes (UNWATCH, RESET).
@@ -174,7 +176,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Remove all keys from the current database",
         complexity: "O(N) where N is the number of keys in the selected database",
         run: Some(server::flushdb), subcommands: &[] },
-    Spec { name: "swapdb", arity: 3, flags: &["write", "fast"], keys: (0, 0, 0), lock: Lock::Everything,
+    Spec { name: "swapdb", arity: 3, flags: &["write", "fast"], keys: (0, 0, 0), lock: Lock::Swap,
         acl: &["@keyspace", "@write", "@fast", "@dangerous"], group: "server", since: "4.0.0",
         summary: "Swaps two Redis databases",
         complexity: "O(N) where N is the count of clients watching or blocking on keys from both databases.",

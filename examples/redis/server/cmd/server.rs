@@ -238,7 +238,8 @@ pub(crate) fn flushdb(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
 }
 
 /// SWAPDB index1 index2: the two databases trade contents (clients keep
-/// their selected index, so they see the other data). Holds every shard.
+/// their selected index, so they see the other data). Holds every shard
+/// of both.
 pub(crate) fn swapdb(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let Some(a) = int32_arg(args.get(1), out, Some("ERR invalid first DB index")) else {
         return;

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 
 use super::super::client::{Client, Multi, Watched};
 use super::super::exec::{self, db_index, wants, watched_shards, Args, Ctx};
-use super::super::keyspace::{Db, Want};
+use super::super::keyspace::{Db, Want, SHARDS};
 use super::super::reply::Reply;
 use super::super::table::Lock;
 
@@ -74,20 +74,28 @@ pub(crate) fn exec_rejected(db: &mut Db<'_>, client: &mut Client, out: &mut Repl
 /// will have chosen by the time it runs; every shard if one of them walks
 /// the keyspace.
 fn transaction_wants(ctx: &mut Ctx<'_>, multi: &Multi) -> Want {
-    let mut set = Some(Vec::new());
-    watched_shards(&ctx.db, ctx.client).add_to(&mut set);
+    let mut set = Vec::new();
+    let mut everything = watched_shards(&ctx.db, ctx.client).add_to(&mut set);
     let mut index = ctx.db.index;
+    let mut selected = Vec::new();
     for q in &multi.queued {
         let args = Args::new(&q.data, &q.spans);
-        if q.spec.lock == Lock::EachInTurn {
-            return Want::Everything;
-        }
-        wants(&ctx.db, ctx.client, q.spec, &args, index).add_to(&mut set);
+        everything |= q.spec.lock == Lock::EachInTurn;
+        everything |= wants(&ctx.db, ctx.client, q.spec, &args, index).add_to(&mut set);
         if q.spec.name == "select" {
             index = db_index(args.get(1)).unwrap_or(index);
+            selected.push(index);
         }
     }
-    set.map_or(Want::Everything, Want::Set)
+    if !everything {
+        return Want::Set(set);
+    }
+    // Every shard: first make each database the transaction names, so
+    // that "every database made" includes them.
+    for db in set.into_iter().map(|g| g / SHARDS).chain(selected) {
+        ctx.server.keyspace.make(db);
+    }
+    Want::Everything
 }
 
 /// True if a watched key was written (or expired) since WATCH.
