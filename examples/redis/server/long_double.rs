@@ -239,12 +239,19 @@ fn parse_decimal(fmt: Format, neg: bool, s: &[u8]) -> Option<LongDouble> {
     let mut digits = 0usize;
     let mut exp10: i64 = 0;
     let mut seen_point = false;
+    // Digits gather in `chunk` and join the mantissa nine at a time.
+    let (mut chunk, mut in_chunk) = (0u64, 0u32);
     while at < s.len() {
         match s[at] {
             d @ b'0'..=b'9' => {
                 // Leading zeros add nothing; the rest are all kept (exactly).
                 if digits > 0 || d != b'0' {
-                    mantissa = mantissa.mul_small(10).add(&Big::from_u64(u64::from(d - b'0')));
+                    chunk = chunk * 10 + u64::from(d - b'0');
+                    in_chunk += 1;
+                    if in_chunk == 9 {
+                        mantissa = mantissa.mul_small(1_000_000_000).add(&Big::from_u64(chunk));
+                        (chunk, in_chunk) = (0, 0);
+                    }
                     digits += 1;
                 }
                 if seen_point {
@@ -255,6 +262,9 @@ fn parse_decimal(fmt: Format, neg: bool, s: &[u8]) -> Option<LongDouble> {
             _ => break,
         }
         at += 1;
+    }
+    if in_chunk > 0 {
+        mantissa = mantissa.mul_small(10u32.pow(in_chunk)).add(&Big::from_u64(chunk));
     }
     let had_digit = s[..at].iter().any(u8::is_ascii_digit);
     if !had_digit {
@@ -526,18 +536,43 @@ impl Big {
         Big(out)
     }
 
-    /// (self / d, self % d) for a quotient below 2^65.
+    /// (self / d, self % d) for a quotient below 2^66.
     fn div_small_quotient(&self, d: &Big) -> (u128, Big) {
         let mut rest = self.clone();
+        let mut part = d.shl(65);
         let mut q = 0u128;
         for bit in (0..66).rev() {
-            let part = d.shl(bit);
             if rest.cmp(&part) != Ordering::Less {
-                rest = rest.sub(&part);
+                rest.sub_assign(&part);
                 q |= 1 << bit;
             }
+            part.shr1();
         }
         (q, rest)
+    }
+
+    /// self -= other, in place; other must not be larger.
+    fn sub_assign(&mut self, other: &Big) {
+        let mut borrow = 0u64;
+        for (i, l) in self.0.iter_mut().enumerate() {
+            let sub = u64::from(*other.0.get(i).unwrap_or(&0)) + borrow;
+            let (v, under) = u64::from(*l).overflowing_sub(sub);
+            *l = v as u32;
+            borrow = u64::from(under);
+        }
+        debug_assert_eq!(borrow, 0, "sub underflow");
+        self.trim();
+    }
+
+    /// self >>= 1, in place.
+    fn shr1(&mut self) {
+        let mut carry = 0u32;
+        for l in self.0.iter_mut().rev() {
+            let next = *l << 31;
+            *l = (*l >> 1) | carry;
+            carry = next;
+        }
+        self.trim();
     }
 
     /// Decimal digits ("0" for zero).
