@@ -119,6 +119,64 @@ impl Client {
         self.read()
     }
 
+    /// Sends a command (words split on spaces) and reads its reply, or
+    /// the error that reading met (a timeout: no reply).
+    pub(crate) fn try_call_line(&mut self, line: &str) -> io::Result<Reply> {
+        let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        self.send(&encode(&words));
+        self.try_read()
+    }
+
+    /// Reads exactly `n` bytes, as sent (for comparing replies byte for
+    /// byte with what redis-server sends).
+    pub(crate) fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut bytes = vec![0; n];
+        self.reader.read_exact(&mut bytes).expect("reading the reply bytes");
+        bytes
+    }
+
+    /// Sends a command and returns its reply's bytes exactly as sent.
+    pub(crate) fn call_raw(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(&encode(args));
+        let mut raw = Vec::new();
+        self.read_raw(&mut raw)
+            .unwrap_or_else(|e| panic!("reading a reply: {e}"));
+        raw
+    }
+
+    /// Appends one reply's bytes, as sent, to `raw`.
+    fn read_raw(&mut self, raw: &mut Vec<u8>) -> io::Result<()> {
+        let start = raw.len();
+        self.reader.read_until(b'\n', raw)?;
+        let line = &raw[start..];
+        if line.len() < 3 || !line.ends_with(b"\r\n") {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed mid-reply",
+            ));
+        }
+        let kind = line[0];
+        let n: i64 = std::str::from_utf8(&line[1..line.len() - 2])
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        match kind {
+            b'$' | b'=' | b'!' if n >= 0 => {
+                let at = raw.len();
+                raw.resize(at + n as usize + 2, 0);
+                self.reader.read_exact(&mut raw[at..])?;
+            }
+            b'*' | b'~' | b'>' | b'%' if n > 0 => {
+                let items = if kind == b'%' { 2 * n } else { n };
+                for _ in 0..items {
+                    self.read_raw(raw)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Reads one reply.
     pub(crate) fn read(&mut self) -> Reply {
         self.try_read().unwrap_or_else(|e| panic!("reading a reply: {e}"))

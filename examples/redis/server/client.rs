@@ -20,6 +20,8 @@ use super::value::Bytes;
 pub(crate) struct Client {
     pub(crate) info: Arc<ClientInfo>,
     pub(crate) proto: Proto,
+    /// The selected database (SELECT).
+    pub(crate) db: usize,
     /// Progress through a command that has not fully arrived.
     pub(crate) progress: Progress,
     /// Commands queued since MULTI (None: not in a transaction).
@@ -45,6 +47,7 @@ impl Client {
         Client {
             info,
             proto: Proto::Resp2,
+            db: 0,
             progress: Progress::default(),
             multi: None,
             watched: Vec::new(),
@@ -55,6 +58,12 @@ impl Client {
             block_serial: 0,
             in_exec: false,
         }
+    }
+
+    /// Selects database `db` (SELECT, RESET), for CLIENT LIST too.
+    pub(crate) fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db as u8, Ordering::Relaxed);
     }
 }
 
@@ -74,9 +83,10 @@ pub(crate) struct Queued {
     pub(crate) spans: Vec<Span>,
 }
 
-/// A WATCHed key.
+/// A WATCHed key, in the database it was watched in.
 #[derive(Debug)]
 pub(crate) struct Watched {
+    pub(crate) db: usize,
     pub(crate) key: Bytes,
     pub(crate) version: u64,
 }
@@ -94,18 +104,18 @@ pub(crate) struct ClientInfo {
     /// The address of the last command's `Spec` (0: none yet).
     pub(crate) last_command: AtomicUsize,
     pub(crate) resp: AtomicU8,
+    /// The selected database.
+    pub(crate) db: AtomicU8,
     /// Commands queued in MULTI, or -1.
     pub(crate) multi: AtomicI64,
     /// Allocated when the client first names itself (most never do).
     names: Mutex<Option<Box<Names>>>,
 }
 
-/// Names a client gives itself (CLIENT SETNAME / SETINFO, HELLO SETNAME).
+/// The name a client gives itself (CLIENT SETNAME, HELLO SETNAME).
 #[derive(Debug, Default)]
 pub(crate) struct Names {
     pub(crate) name: Option<Bytes>,
-    pub(crate) lib_name: Option<Bytes>,
-    pub(crate) lib_ver: Option<Bytes>,
 }
 
 impl ClientInfo {
@@ -125,6 +135,7 @@ impl ClientInfo {
             active_ms: AtomicU64::new(now_ms),
             last_command: AtomicUsize::new(0),
             resp: AtomicU8::new(2),
+            db: AtomicU8::new(0),
             multi: AtomicI64::new(-1),
             names: Mutex::new(None),
         }

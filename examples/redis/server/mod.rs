@@ -14,6 +14,7 @@ mod cmd;
 mod exec;
 mod glob;
 mod keyspace;
+mod long_double;
 mod reply;
 mod resp;
 mod shard;
@@ -31,7 +32,7 @@ use netreactor::{Action, CloseReason, Conn, EngineBuilder, EngineHandle, EventHa
 
 use client::{Client, ClientInfo, Registry};
 use exec::Args;
-use keyspace::{Keyspace, SHARDS};
+use keyspace::{Db, Keyspace, Want, DATABASES, SHARDS};
 use reply::Reply;
 use resp::{Limits, Parsed, Span};
 use shard::{unix_ms, Clock};
@@ -140,21 +141,35 @@ impl Server {
         self.coarse_ms.load(Ordering::Relaxed)
     }
 
-    /// One pass of the active expiry sweep over up to every shard, from
-    /// where the last pass stopped, within the time budget. Returns true
-    /// if it stopped early (more may be due).
+    /// One pass of the active expiry sweep over up to every shard of every
+    /// database made, from where the last pass stopped, within the time
+    /// budget. Returns true if it stopped early (more may be due).
     fn sweep(&self, stats: &LoopStats) -> bool {
         /// Deadlines one shard may pop per pass.
         const PER_SHARD: usize = 256;
+        const TOTAL: usize = DATABASES * SHARDS;
         let start = Instant::now();
         let now = unix_ms();
-        let mut at = self.sweep_cursor.load(Ordering::Relaxed);
+        let clock = Clock::default();
+        let mut db = Db::new(&self.keyspace, stats, &clock, 0);
+        let mut at = self.sweep_cursor.load(Ordering::Relaxed) % TOTAL;
         let mut behind = false;
-        for visited in 1..=SHARDS {
-            let (looked, deleted) = self.keyspace.lock(at, stats).sweep(now, PER_SHARD);
+        let mut visited = 0;
+        while visited < TOTAL {
+            if !self.keyspace.exists(at / SHARDS) {
+                // A database never made: skip all of it.
+                let skip = SHARDS - at % SHARDS;
+                visited += skip;
+                at = (at + skip) % TOTAL;
+                continue;
+            }
+            db.acquire(Want::One(at));
+            let (looked, deleted) = db.shard_at(at).sweep(now, PER_SHARD);
+            db.release();
             stats.expired_keys.add(deleted);
             behind |= looked == PER_SHARD;
-            at = (at + 1) % SHARDS;
+            at = (at + 1) % TOTAL;
+            visited += 1;
             if visited % 64 == 0 && start.elapsed() > self.config.sweep_budget {
                 behind = true;
                 break;
@@ -393,7 +408,9 @@ impl EventHandler for RedisServer {
         if let Some(mut client) = slot.0.take() {
             with_local(server, |local| {
                 end_block(server, &mut client, local, conn, true);
-                cmd::tx::unwatch_all(server, &mut client, &local.stats);
+                let clock = Clock::default();
+                let mut db = Db::new(&server.keyspace, &local.stats, &clock, client.db);
+                cmd::tx::unwatch_all(&mut db, &mut client);
             });
         }
     }

@@ -279,19 +279,6 @@ fn trim_fraction(s: &str) -> &str {
     }
 }
 
-/// A double as INCRBYFLOAT and HINCRBYFLOAT print it: the shortest text
-/// that reads back as the same double, never in exponent form. (Redis
-/// computes in `long double` and prints 17 decimals, so it can show
-/// digits an f64 cannot hold, e.g. 3001.60000000000000009.)
-pub(crate) fn format_human(d: f64) -> String {
-    let s = format!("{d}");
-    if s == "-0" {
-        "0".into()
-    } else {
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! metadata that COMMAND, COMMAND DOCS and arity checks use. Names, arities,
 //! flags, key positions, ACL categories, groups, "since" versions,
 //! summaries and complexities are Redis 7.0.15's own (from its COMMAND INFO
-//! and COMMAND DOCS replies; CLIENT SETINFO's from 7.2, where it appeared).
+//! and COMMAND DOCS replies).
 
 use std::sync::OnceLock;
 
@@ -16,10 +16,20 @@ pub(crate) enum Lock {
     None,
     /// The shards of the keys at (first, last, step); last < 0 counts from the end.
     Keys(i32, i32, i32),
-    /// Every shard at once: the command sees the keyspace at one instant.
-    All,
-    /// Every shard, one at a time (SCAN, INFO).
+    /// Every shard of the selected database at once: the command sees it
+    /// at one instant (KEYS, DBSIZE, FLUSHDB).
+    Db,
+    /// Every shard of every database (FLUSHALL).
+    Everything,
+    /// SWAPDB: every shard of the two databases its arguments name.
+    Swap,
+    /// Every shard, one at a time, holding nothing else (SCAN, INFO).
     EachInTurn,
+    /// The shards of the keys the client WATCHes (UNWATCH, RESET).
+    Watched,
+    /// MOVE: the shard of its key in the selected database and in the
+    /// database its second argument names.
+    Move,
 }
 
 /// One command (or subcommand).
@@ -79,7 +89,7 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
 }
 
 /// A name's bucket: its length (below [`MAX_NAME`]) and its first letter, any case.
-/// Command names are shorter than this (ZREMRANGEBYSCORE has 16 letters).
+/// Command names are shorter than this (up to 23 bytes; ZREMRANGEBYSCORE has 16).
 const MAX_NAME: usize = 24;
 
 #[inline]
@@ -129,7 +139,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Close the connection",
         complexity: "O(1)",
         run: Some(connection::quit), subcommands: &[] },
-    Spec { name: "reset", arity: 1, flags: &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], keys: (0, 0, 0), lock: Lock::None,
+    Spec { name: "reset", arity: 1, flags: &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], keys: (0, 0, 0), lock: Lock::Watched,
         acl: &["@fast", "@connection"], group: "connection", since: "6.2.0",
         summary: "Reset the connection",
         complexity: "O(1)",
@@ -154,21 +164,26 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Get information and statistics about the server",
         complexity: "O(1)",
         run: Some(server::info), subcommands: &[] },
-    Spec { name: "dbsize", arity: 1, flags: &["readonly", "fast"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "dbsize", arity: 1, flags: &["readonly", "fast"], keys: (0, 0, 0), lock: Lock::Db,
         acl: &["@keyspace", "@read", "@fast"], group: "server", since: "1.0.0",
         summary: "Return the number of keys in the selected database",
         complexity: "O(1)",
         run: Some(server::dbsize), subcommands: &[] },
-    Spec { name: "flushall", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "flushall", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::Everything,
         acl: &["@keyspace", "@write", "@slow", "@dangerous"], group: "server", since: "1.0.0",
         summary: "Remove all keys from all databases",
         complexity: "O(N) where N is the total number of keys in all databases",
         run: Some(server::flushall), subcommands: &[] },
-    Spec { name: "flushdb", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "flushdb", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::Db,
         acl: &["@keyspace", "@write", "@slow", "@dangerous"], group: "server", since: "1.0.0",
         summary: "Remove all keys from the current database",
         complexity: "O(N) where N is the number of keys in the selected database",
         run: Some(server::flushdb), subcommands: &[] },
+    Spec { name: "swapdb", arity: 3, flags: &["write", "fast"], keys: (0, 0, 0), lock: Lock::Swap,
+        acl: &["@keyspace", "@write", "@fast", "@dangerous"], group: "server", since: "4.0.0",
+        summary: "Swaps two Redis databases",
+        complexity: "O(N) where N is the count of clients watching or blocking on keys from both databases.",
+        run: Some(server::swapdb), subcommands: &[] },
     Spec { name: "time", arity: 1, flags: &["loading", "stale", "fast"], keys: (0, 0, 0), lock: Lock::None,
         acl: &["@fast"], group: "server", since: "2.6.0",
         summary: "Return the current server time",
@@ -229,7 +244,12 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Get the time to live for a key in milliseconds",
         complexity: "O(1)",
         run: Some(keys::pttl), subcommands: &[] },
-    Spec { name: "keys", arity: 2, flags: &["readonly"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "move", arity: 3, flags: &["write", "fast"], keys: (1, 1, 1), lock: Lock::Move,
+        acl: &["@keyspace", "@write", "@fast"], group: "generic", since: "1.0.0",
+        summary: "Move a key to another database",
+        complexity: "O(1)",
+        run: Some(keys::move_), subcommands: &[] },
+    Spec { name: "keys", arity: 2, flags: &["readonly"], keys: (0, 0, 0), lock: Lock::Db,
         acl: &["@keyspace", "@read", "@slow", "@dangerous"], group: "generic", since: "1.0.0",
         summary: "Find all keys matching the given pattern",
         complexity: "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.",
@@ -334,7 +354,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Watch the given keys to determine execution of the MULTI/EXEC block",
         complexity: "O(1) for every key.",
         run: Some(tx::watch), subcommands: &[] },
-    Spec { name: "unwatch", arity: 1, flags: &["noscript", "loading", "stale", "fast", "allow_busy"], keys: (0, 0, 0), lock: Lock::None,
+    Spec { name: "unwatch", arity: 1, flags: &["noscript", "loading", "stale", "fast", "allow_busy"], keys: (0, 0, 0), lock: Lock::Watched,
         acl: &["@fast", "@transaction"], group: "transactions", since: "2.2.0",
         summary: "Forget about all watched keys",
         complexity: "O(1)",
@@ -454,6 +474,36 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Return a range of members in a sorted set",
         complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
         run: Some(zsets::zrange), subcommands: &[] },
+    Spec { name: "zrevrange", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "1.2.0",
+        summary: "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        run: Some(zsets::zrevrange), subcommands: &[] },
+    Spec { name: "zrangebyscore", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "1.0.5",
+        summary: "Return a range of members in a sorted set, by score",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrangebyscore), subcommands: &[] },
+    Spec { name: "zrevrangebyscore", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "2.2.0",
+        summary: "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrevrangebyscore), subcommands: &[] },
+    Spec { name: "zrangebylex", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "2.8.9",
+        summary: "Return a range of members in a sorted set, by lexicographical range",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrangebylex), subcommands: &[] },
+    Spec { name: "zrevrangebylex", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "2.8.9",
+        summary: "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrevrangebylex), subcommands: &[] },
+    Spec { name: "zcount", arity: 4, flags: &["readonly", "fast"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@fast"], group: "sorted-set", since: "2.0.0",
+        summary: "Count the members in a sorted set with scores within the given values",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        run: Some(zsets::zcount), subcommands: &[] },
     Spec { name: "zrem", arity: -3, flags: &["write", "fast"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
         acl: &["@write", "@sortedset", "@fast"], group: "sorted-set", since: "1.2.0",
         summary: "Remove one or more members from a sorted set",
@@ -688,11 +738,6 @@ const CLIENT_SUBCOMMANDS: &[Spec] = &[
         summary: "Set the current connection name",
         complexity: "O(1)",
         run: Some(connection::client_setname), subcommands: &[] },
-    Spec { name: "client|setinfo", arity: -4, flags: &["noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
-        acl: &["@slow", "@connection"], group: "connection", since: "7.2.0",
-        summary: "Set client or connection specific info",
-        complexity: "O(1)",
-        run: Some(connection::client_setinfo), subcommands: &[] },
     Spec { name: "client|list", arity: -2, flags: &["admin", "noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
         acl: &["@admin", "@slow", "@dangerous", "@connection"], group: "connection", since: "2.4.0",
         summary: "Get the list of client connections",

@@ -124,6 +124,30 @@ pub(crate) fn pexpireat(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>)
     expire_generic(ctx, args, 1, false, "pexpireat", out);
 }
 
+/// MOVE key db: the key, with its deadline, to database `db`, unless it
+/// is there already (0).
+pub(crate) fn move_(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let Some(dst) = super::db_arg(args.get(2), out, None) else {
+        return;
+    };
+    if dst == ctx.db.index {
+        return out.error(b"ERR source and destination objects are the same");
+    }
+    let key = args.get(1);
+    let clock = ctx.db.clock;
+    let (src, h) = ctx.db.shard(key);
+    if src.get(h, key, clock).is_none() {
+        return out.int(0);
+    }
+    if ctx.db.shard_in(dst, key).0.get(h, key, clock).is_some() {
+        return out.int(0);
+    }
+    let entry = ctx.db.shard(key).0.remove(h, key, clock).expect("found live above");
+    let ttl = Ttl::At(entry.expire_at());
+    ctx.db.shard_in(dst, key).0.insert_new(h, key, entry.value, ttl);
+    out.int(1);
+}
+
 pub(crate) fn persist(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let key = args.get(1);
     let clock = ctx.db.clock;
