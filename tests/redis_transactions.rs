@@ -119,12 +119,55 @@ const INVOCATIONS: &[(&str, &str)] = &[
     ("command|help", "COMMAND HELP"),
     ("config|get", "CONFIG GET port"),
     ("config|help", "CONFIG HELP"),
+    ("getrange", "GETRANGE k 0 -1"),
+    ("setrange", "SETRANGE k 1 x"),
+    ("setex", "SETEX k 100 v"),
+    ("psetex", "PSETEX k 100000 v"),
+    ("getset", "GETSET k v"),
+    ("lindex", "LINDEX l 0"),
+    ("lset", "LSET l 0 x"),
+    ("linsert", "LINSERT l BEFORE a x"),
+    ("lrem", "LREM l 0 a"),
+    ("ltrim", "LTRIM l 0 0"),
+    ("lpos", "LPOS l b"),
+    ("rpoplpush", "RPOPLPUSH l l2"),
+    ("lmove", "LMOVE l l2 LEFT RIGHT"),
+    ("blpop", "BLPOP l2 l 0"),
+    ("brpop", "BRPOP l2 l 1"),
+    ("blmove", "BLMOVE l l2 RIGHT LEFT 0"),
+    ("brpoplpush", "BRPOPLPUSH l2 l 0"),
+    ("hincrby", "HINCRBY h n 2"),
+    ("hincrbyfloat", "HINCRBYFLOAT h n 0.1"),
+    ("hsetnx", "HSETNX h f2 v"),
+    ("hstrlen", "HSTRLEN h f"),
+    ("hrandfield", "HRANDFIELD h -3 WITHVALUES"),
+    ("smove", "SMOVE s s2 m"),
+    ("srandmember", "SRANDMEMBER s -2"),
+    ("sinter", "SINTER s s2"),
+    ("sunion", "SUNION s s2"),
+    ("sdiff", "SDIFF s s2"),
+    ("sinterstore", "SINTERSTORE d s s2"),
+    ("sunionstore", "SUNIONSTORE d s s2"),
+    ("sdiffstore", "SDIFFSTORE d s s2"),
+    ("zincrby", "ZINCRBY z 2 m"),
+    ("zrank", "ZRANK z m"),
+    ("zrevrank", "ZREVRANK z m"),
+    ("zpopmax", "ZPOPMAX z"),
+    ("zremrangebyscore", "ZREMRANGEBYSCORE z (0 +inf"),
+    ("zremrangebyrank", "ZREMRANGEBYRANK z 0 -1"),
+    ("rename", "RENAME k k2"),
+    ("renamenx", "RENAMENX k k2"),
+    ("copy", "COPY l k2 DB 3 REPLACE"),
+    ("expiretime", "EXPIRETIME k"),
+    ("pexpiretime", "PEXPIRETIME k"),
+    ("object|encoding", "OBJECT ENCODING k"),
+    ("object|help", "OBJECT HELP"),
 ];
 
 /// Commands that run at once inside MULTI (never queued: the next test
 /// has them), and containers, which only their subcommands run.
 const NOT_QUEUED: &[&str] = &["multi", "exec", "discard", "watch", "quit", "reset"];
-const CONTAINERS: &[&str] = &["client", "config"];
+const CONTAINERS: &[&str] = &["client", "config", "object"];
 
 /// Fills the selected database with one key of each type.
 fn fill(c: &mut Client) {

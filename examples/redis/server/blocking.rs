@@ -134,7 +134,8 @@ pub(crate) fn block(
         state: Mutex::new(State::Waiting),
     });
     for key in &block.keys {
-        db.shard(key).0.block_on(key, block.clone());
+        let (shard, h) = db.shard(key);
+        shard.block_on(h, key, block.clone());
     }
     Blocked {
         block,

@@ -224,7 +224,30 @@ pub(crate) fn wants(db: &Db<'_>, client: &Client, spec: &Spec, args: &Args<'_>, 
                 None => Want::One(here),
             }
         }
+        Lock::Copy => {
+            let (from, to) = (args.get(1), args.get(2));
+            let mut set = vec![db.shard_index(index, from), db.shard_index(index, to)];
+            if let Some(there) = copy_target(args) {
+                set.push(db.shard_index(there, to));
+            }
+            Want::Set(set)
+        }
     }
+}
+
+/// The database a COPY's `DB` option names (the last one, as Redis reads
+/// them), if valid; the command itself replies to an invalid one.
+pub(crate) fn copy_target(args: &Args<'_>) -> Option<usize> {
+    let mut target = None;
+    let mut i = 3;
+    while i + 1 < args.len() {
+        if args.get(i).eq_ignore_ascii_case(b"DB") {
+            target = db_index(args.get(i + 1));
+            i += 1;
+        }
+        i += 1;
+    }
+    target
 }
 
 /// The shards of the keys `client` WATCHes.

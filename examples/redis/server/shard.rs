@@ -143,8 +143,8 @@ pub(crate) struct Shard {
     /// checks it with one branch.
     watched: HashMap<Bytes, Watch>,
     /// Clients blocked on keys of this shard (BLPOP and kin), in arrival
-    /// order per key; empty almost always.
-    blocked: HashMap<Bytes, VecDeque<Arc<Block>>>,
+    /// order per key, with the key's hash; empty almost always.
+    blocked: HashMap<Bytes, (u64, VecDeque<Arc<Block>>)>,
     /// Keys with blocked clients that became lists since the last look,
     /// each with its place in the order keys became ready.
     ready: Vec<(u64, Bytes)>,
@@ -368,6 +368,19 @@ impl Shard {
                 }
             }
         }
+        self.mark_blocked_lists_ready();
+        other.mark_blocked_lists_ready();
+    }
+
+    /// Marks ready every key with blocked clients that now holds a list
+    /// (after SWAPDB, as Redis's `scanDatabaseForReadyLists`).
+    fn mark_blocked_lists_ready(&mut self) {
+        for (key, (h, _)) in &self.blocked {
+            let is_list = |e: &Entry| e.hash == *h && e.key == *key && matches!(e.value, Value::List(_));
+            if self.table.find(*h, is_list).is_some() {
+                self.ready.push((next_ready_seq(), key.clone()));
+            }
+        }
     }
 
     /// Every entry, expired or not (callers skip the expired).
@@ -375,15 +388,19 @@ impl Shard {
         self.table.iter()
     }
 
-    /// Queues `block` behind the clients already blocked on `key`.
-    pub(crate) fn block_on(&mut self, key: &[u8], block: Arc<Block>) {
-        self.blocked.entry(key.into()).or_default().push_back(block);
+    /// Queues `block` behind the clients already blocked on `key` (hash `h`).
+    pub(crate) fn block_on(&mut self, h: u64, key: &[u8], block: Arc<Block>) {
+        self.blocked
+            .entry(key.into())
+            .or_insert_with(|| (h, VecDeque::new()))
+            .1
+            .push_back(block);
     }
 
     /// Takes `block` out of `key`'s queue (it was served, timed out or
     /// its client left).
     pub(crate) fn unblock(&mut self, key: &[u8], block: &Arc<Block>) {
-        if let Some(q) = self.blocked.get_mut(key) {
+        if let Some((_, q)) = self.blocked.get_mut(key) {
             q.retain(|b| !Arc::ptr_eq(b, block));
             if q.is_empty() {
                 self.blocked.remove(key);
@@ -393,7 +410,7 @@ impl Shard {
 
     /// The first client blocked on `key`.
     pub(crate) fn first_blocked(&self, key: &[u8]) -> Option<&Arc<Block>> {
-        self.blocked.get(key).and_then(VecDeque::front)
+        self.blocked.get(key).and_then(|(_, q)| q.front())
     }
 
     /// Moves the keys made ready since the last call to `into`, tagged

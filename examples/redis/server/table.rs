@@ -30,6 +30,9 @@ pub(crate) enum Lock {
     /// MOVE: the shard of its key in the selected database and in the
     /// database its second argument names.
     Move,
+    /// COPY: the shards of its two keys in the selected database, and of
+    /// its destination in the database a `DB` option names.
+    Copy,
 }
 
 /// One command (or subcommand).
@@ -699,7 +702,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Rename a key, only if the new key does not exist",
         complexity: "O(1)",
         run: Some(keys::renamenx), subcommands: &[] },
-    Spec { name: "copy", arity: -3, flags: &["write", "denyoom"], keys: (1, 2, 1), lock: Lock::Keys(1, 2, 1),
+    Spec { name: "copy", arity: -3, flags: &["write", "denyoom"], keys: (1, 2, 1), lock: Lock::Copy,
         acl: &["@keyspace", "@write", "@slow"], group: "generic", since: "6.2.0",
         summary: "Copy a key",
         complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
