@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use netreactor::ConnHandle;
+
+use super::pubsub::Subscriptions;
 use super::reply::Proto;
 use super::resp::{Progress, Span};
 use super::table::Spec;
@@ -16,6 +19,8 @@ use super::value::Bytes;
 #[derive(Debug)]
 pub(crate) struct Client {
     pub(crate) info: Arc<ClientInfo>,
+    /// This connection as other loops reach it (pub/sub delivery).
+    pub(crate) handle: ConnHandle,
     pub(crate) proto: Proto,
     /// Progress through a command that has not fully arrived.
     pub(crate) progress: Progress,
@@ -23,6 +28,8 @@ pub(crate) struct Client {
     pub(crate) multi: Option<Box<Multi>>,
     /// WATCHed keys with the version each had when watched.
     pub(crate) watched: Vec<Watched>,
+    /// Channels and patterns subscribed to (None: none).
+    pub(crate) pubsub: Option<Box<Subscriptions>>,
     /// QUIT, or a protocol error: close once the replies are sent.
     pub(crate) closing: bool,
     /// Input is waiting because enough output was queued.
@@ -30,13 +37,15 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(info: Arc<ClientInfo>) -> Client {
+    pub(crate) fn new(info: Arc<ClientInfo>, handle: ConnHandle) -> Client {
         Client {
             info,
+            handle,
             proto: Proto::Resp2,
             progress: Progress::default(),
             multi: None,
             watched: Vec::new(),
+            pubsub: None,
             closing: false,
             paused: false,
         }

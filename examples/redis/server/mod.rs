@@ -13,6 +13,7 @@ mod cmd;
 mod exec;
 mod glob;
 mod keyspace;
+mod pubsub;
 mod reply;
 mod resp;
 mod shard;
@@ -31,6 +32,7 @@ use netreactor::{Action, CloseReason, Conn, EngineBuilder, EngineHandle, EventHa
 use client::{Client, ClientInfo, Registry};
 use exec::Args;
 use keyspace::{Keyspace, SHARDS};
+use pubsub::{OutputLimit, PubSub, PUBSUB_OUTPUT_LIMIT};
 use reply::Reply;
 use resp::{Limits, Parsed, Span};
 use shard::{unix_ms, Clock};
@@ -49,6 +51,9 @@ pub(crate) struct Config {
     /// Output a connection may have queued before it is closed (a client
     /// that never reads).
     pub(crate) output_limit: usize,
+    /// When a subscriber that does not read is closed (Redis's
+    /// `client-output-buffer-limit pubsub`).
+    pub(crate) pubsub_output_limit: OutputLimit,
     /// Once this much output is queued, the rest of the input waits until
     /// it has been sent (pipelined GETs of big values stay bounded).
     pub(crate) output_pause_bytes: usize,
@@ -77,6 +82,7 @@ impl Default for Config {
             query_buffer_limit: DEFAULT_QUERY_BUFFER_BYTES,
             inbound_budget: 2 * DEFAULT_QUERY_BUFFER_BYTES,
             output_limit: 2 * DEFAULT_MAX_BULK_BYTES + 64 * 1024 * 1024,
+            pubsub_output_limit: PUBSUB_OUTPUT_LIMIT,
             output_pause_bytes: 1024 * 1024,
             sweep_interval: Duration::from_millis(100),
             sweep_budget: Duration::from_millis(2),
@@ -94,6 +100,7 @@ pub(crate) struct Server {
     pub(crate) config: Config,
     pub(crate) keyspace: Keyspace,
     pub(crate) clients: Registry,
+    pub(crate) pubsub: PubSub,
     pub(crate) engine: OnceLock<EngineHandle>,
     loop_stats: Mutex<Vec<Arc<LoopStats>>>,
     pub(crate) started: Instant,
@@ -111,6 +118,7 @@ impl Server {
         let id = SERVERS.fetch_add(1, Ordering::Relaxed);
         Server {
             id,
+            pubsub: PubSub::new(config.pubsub_output_limit),
             config,
             keyspace: Keyspace::default(),
             clients: Registry::default(),
@@ -321,7 +329,8 @@ impl EventHandler for RedisServer {
             server.coarse_ms(),
         ));
         server.clients.add(info.clone());
-        conn.set_context(Slot(Some(Client::new(info)), id));
+        let handle = conn.handle();
+        conn.set_context(Slot(Some(Client::new(info, handle)), id));
         Action::Continue
     }
 
@@ -355,7 +364,10 @@ impl EventHandler for RedisServer {
         let Some(slot) = conn.context_mut::<Slot>() else { return };
         server.clients.remove(slot.1);
         if let Some(mut client) = slot.0.take() {
+            server.pubsub.unsubscribe_all(&mut client.pubsub);
             with_local(server, |local| cmd::tx::unwatch_all(server, &mut client, &local.stats));
+        } else {
+            server.pubsub.forget_client(slot.1);
         }
     }
 

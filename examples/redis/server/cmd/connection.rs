@@ -17,7 +17,10 @@ use super::tx::unwatch_all;
 /// this server reproduces.
 pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
-pub(crate) fn ping(_ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+pub(crate) fn ping(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    if args.len() <= 2 && super::pubsub::subscribed_ping(ctx.client, args, out) {
+        return;
+    }
     match args.len() {
         1 => out.status(b"PONG"),
         2 => out.bulk(args.get(1)),
@@ -126,6 +129,7 @@ pub(crate) fn reset(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
     ctx.client.multi = None;
     ctx.client.info.multi.store(-1, Ordering::Relaxed);
     unwatch_all(ctx.server, ctx.client, ctx.db.stats());
+    ctx.server.pubsub.unsubscribe_all(&mut ctx.client.pubsub);
     ctx.client.proto = Proto::Resp2;
     out.proto = Proto::Resp2;
     ctx.client.info.resp.store(2, Ordering::Relaxed);
