@@ -124,6 +124,15 @@ impl Client {
         self.try_read().unwrap_or_else(|e| panic!("reading a reply: {e}"))
     }
 
+    /// Reads exactly `n` bytes, as sent (for replies compared byte for byte).
+    pub(crate) fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.reader
+            .read_exact(&mut buf)
+            .unwrap_or_else(|e| panic!("reading {n} bytes: {e}"));
+        buf
+    }
+
     pub(crate) fn try_read(&mut self) -> io::Result<Reply> {
         let mut line = Vec::new();
         self.reader.read_until(b'\n', &mut line)?;

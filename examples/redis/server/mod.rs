@@ -32,7 +32,8 @@ use netreactor::{Action, CloseReason, Conn, EngineBuilder, EngineHandle, EventHa
 use client::{Client, ClientInfo, Registry};
 use exec::Args;
 use keyspace::{Keyspace, SHARDS};
-use pubsub::{OutputLimit, PubSub, PUBSUB_OUTPUT_LIMIT};
+pub(crate) use pubsub::OutputLimit;
+use pubsub::{PubSub, PUBSUB_OUTPUT_LIMIT};
 use reply::Reply;
 use resp::{Limits, Parsed, Span};
 use shard::{unix_ms, Clock};
@@ -240,6 +241,9 @@ impl RedisServer {
             return Action::Close;
         };
         client.info.touch(server.coarse_ms());
+        if let Some(subs) = client.pubsub.as_mut() {
+            subs.drain(|message| conn.write_bytes(message));
+        }
         let paused = with_local(server, |local| serve_input(server, &mut client, local, conn));
         let closing = client.closing;
         client.paused = paused;

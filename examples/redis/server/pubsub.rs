@@ -2,21 +2,33 @@
 //!
 //! A subscriber is reached through its connection's `ConnHandle`, whatever
 //! loop it lives on: PUBLISH builds each message once per protocol (RESP2
-//! array, RESP3 push) and posts the shared bytes to every receiver's loop.
-//! A receiver on the publisher's own loop is posted to the same way, but
-//! the mailbox needs no wake-up there (the loop is running), so it costs no
-//! system call; the publisher itself, when it listens too, gets the message
+//! array, RESP3 push), appends the shared bytes to each receiver's pending
+//! queue and, if that queue was empty, wakes the receiver's connection
+//! (`ConnHandle::wake`); its loop moves everything pending into the
+//! connection's output in one go. A wake-up to a connection on the
+//! publisher's own loop is a task in the loop's own mailbox, which needs no
+//! system call. The publisher itself, when it listens too, gets the message
 //! in its own reply stream, before the PUBLISH reply, as in Redis.
 //!
-//! One mutex guards the registry and is held while a PUBLISH posts its
+//! Why a queue and a wake rather than `ConnHandle::async_write` per
+//! message: the loop handles socket events before its mailbox, so a
+//! command read in the same turn as a posted message would be answered
+//! first, and a subscriber could see the reply to a command it sent after a
+//! PUBLISH had returned before that PUBLISH's message. The connection
+//! drains its queue before it runs any command, so messages keep Redis's
+//! causal order; and a burst of messages costs one wake-up per subscriber,
+//! not one task per message.
+//!
+//! One mutex guards the registry and is held while a PUBLISH queues its
 //! messages, so every subscriber sees messages in one order, the order of
 //! the PUBLISH commands, as Redis's single thread gives.
 //!
 //! A subscriber that does not read is disconnected as Redis does past
 //! `client-output-buffer-limit pubsub 32mb 8mb 60` ([`OutputLimit`]): the
-//! bytes in flight to it (posted, queued, not yet taken by the socket) are
-//! checked at each delivery; past the hard limit, or over the soft limit
-//! for the soft duration, its pending output is dropped and it is closed.
+//! bytes waiting for it (pending here, queued in its connection, posted
+//! to it: `ConnHandle::queued_bytes`) are checked at each delivery; past
+//! the hard limit, or over the soft limit for the soft duration, its
+//! output is dropped and it is closed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -57,6 +69,14 @@ pub(crate) struct Subscriber {
     over_soft_since_ms: AtomicU64,
     /// Closed for its output: publishers skip it until it unsubscribes.
     dropped: AtomicBool,
+    /// Messages not yet moved into the connection's output.
+    pending: Mutex<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    messages: Vec<Bytes>,
+    bytes: usize,
 }
 
 impl Subscriber {
@@ -78,6 +98,9 @@ impl Subscriber {
 #[derive(Debug)]
 pub(crate) struct Subscriptions {
     me: Arc<Subscriber>,
+    /// The pending vector's spare, swapped in at each drain (no allocation
+    /// per drain once both have grown).
+    spare: Vec<Bytes>,
     channels: HashSet<Box<[u8]>>,
     patterns: HashSet<Box<[u8]>>,
 }
@@ -86,6 +109,21 @@ impl Subscriptions {
     /// Channels plus patterns: the count every (un)subscribe reply carries.
     pub(crate) fn count(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// Loop thread: hands every pending message, in order, to `write`.
+    pub(crate) fn drain(&mut self, mut write: impl FnMut(Bytes)) {
+        {
+            let mut pending = self.me.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.messages.is_empty() {
+                return;
+            }
+            pending.bytes = 0;
+            std::mem::swap(&mut pending.messages, &mut self.spare);
+        }
+        for m in self.spare.drain(..) {
+            write(m);
+        }
     }
 }
 
@@ -165,7 +203,9 @@ impl PubSub {
                     info: info.clone(),
                     over_soft_since_ms: AtomicU64::new(u64::MAX),
                     dropped: AtomicBool::new(false),
+                    pending: Mutex::default(),
                 }),
+                spare: Vec::new(),
                 channels: HashSet::new(),
                 patterns: HashSet::new(),
             })
@@ -219,6 +259,8 @@ impl PubSub {
             return event(out, kind.unsubscribe_word(), None, s.count());
         }
         let mut registry = self.lock();
+        // What was published before this command reaches the client first.
+        s.drain(|m| out.raw(&m));
         for name in named {
             let mine = match kind {
                 Kind::Channel => &mut s.channels,
@@ -293,12 +335,13 @@ impl PubSub {
             out.raw(bytes);
             return 1;
         }
-        if sub.dropped.load(Ordering::Relaxed) {
+        if sub.dropped.load(Ordering::Relaxed) || !sub.handle.is_alive() {
             return 0;
         }
-        // As Redis's checkClientOutputBufferLimits, on the bytes in flight
-        // once this message is added.
-        let after = sub.handle.queued_bytes().saturating_add(bytes.len());
+        let mut pending = sub.pending.lock().unwrap_or_else(|e| e.into_inner());
+        // As Redis's checkClientOutputBufferLimits, on what waits for the
+        // client once this message is added.
+        let after = (sub.handle.queued_bytes() + pending.bytes).saturating_add(bytes.len());
         let limit = &self.limit;
         let over_hard = limit.hard_bytes > 0 && after >= limit.hard_bytes;
         let soft_expired = if limit.soft_bytes > 0 && after >= limit.soft_bytes {
@@ -316,19 +359,22 @@ impl PubSub {
             false
         };
         if over_hard || soft_expired {
+            pending.messages = Vec::new();
+            pending.bytes = 0;
+            drop(pending);
             disconnect(sub, after, over_hard);
             return 1;
         }
-        match sub.handle.async_write(bytes.clone()) {
-            Ok(()) => 1,
-            // The engine's own cap (a limit configured above it).
-            Err(netreactor::Error::QueueFull { queued, .. }) => {
-                disconnect(sub, queued, true);
-                1
-            }
+        let first = pending.messages.is_empty();
+        pending.messages.push(bytes.clone());
+        pending.bytes += bytes.len();
+        drop(pending);
+        // One wake-up per batch: the loop takes every pending message.
+        if first && sub.handle.wake().is_err() {
             // Closed: its on_close is about to unsubscribe it.
-            Err(_) => 0,
+            return 0;
         }
+        1
     }
 
     /// PUBSUB CHANNELS: the channels with a subscriber, matching `pattern`.
