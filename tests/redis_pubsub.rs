@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use harness::server::OutputLimit;
-use harness::{encode, run, run_ok, serve, serve_with, Client, Config, Reply};
+use harness::{encode, run, run_ok, run_redis_py, serve, serve_with, Client, Config, Reply};
 use util::{read_exact_within, read_to_reset, wait_until, IO_TIMEOUT, SETTLE};
 
 /// Sends `line` (words split on spaces) and asserts the bytes that come back.
@@ -734,15 +734,5 @@ fn take_lines(lines: &mpsc::Receiver<String>, n: usize) -> Vec<String> {
 #[test]
 fn redis_py_pubsub_resp3_and_resp2() {
     let engine = serve();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/redis/pubsub_test.py");
-    let port = engine.local_addr().port().to_string();
-    let out = run("python3", &[script, "127.0.0.1", &port], None);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("No module named 'redis'"),
-        "redis-py is not installed (.ci/run: pip install redis)"
-    );
-    assert!(out.status.success(), "pubsub_test.py failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("checks passed"), "{stdout}");
+    run_redis_py("pubsub_test.py", engine.local_addr());
 }
