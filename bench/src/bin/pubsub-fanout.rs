@@ -135,7 +135,11 @@ fn main() {
         r.join().expect("reader");
     }
     let total = received.load(Ordering::Relaxed);
-    assert_eq!(total, published * per_message, "subscribers received more bytes than were published");
+    assert_eq!(
+        total,
+        published * per_message,
+        "subscribers received more bytes than were published"
+    );
 
     let deliveries = messages * subscribers as u64;
     let rate = deliveries as f64 / secs;
@@ -172,7 +176,8 @@ fn main() {
 /// A subscriber connection, subscribed (the confirmation read), non-blocking.
 fn subscribe(addr: std::net::SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).expect("connect a subscriber");
-    s.write_all(&command(&[b"SUBSCRIBE", CHANNEL.as_bytes()])).expect("SUBSCRIBE");
+    s.write_all(&command(&[b"SUBSCRIBE", CHANNEL.as_bytes()]))
+        .expect("SUBSCRIBE");
     let want = format!("*3\r\n$9\r\nsubscribe\r\n${}\r\n{CHANNEL}\r\n:1\r\n", CHANNEL.len());
     let mut got = vec![0; want.len()];
     s.read_exact(&mut got).expect("the SUBSCRIBE reply");
@@ -199,7 +204,11 @@ fn wait_for_subscribers(publisher: &mut TcpStream, n: usize) {
         if got == want.as_bytes() {
             return;
         }
-        assert!(Instant::now() < deadline, "only {:?} subscribed", String::from_utf8_lossy(&got));
+        assert!(
+            Instant::now() < deadline,
+            "only {:?} subscribed",
+            String::from_utf8_lossy(&got)
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
