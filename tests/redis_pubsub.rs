@@ -352,6 +352,15 @@ fn pubsub_introspection_matches_redis_bytes() {
           +    pattern subscriptions(default: no channels).\r\n\
           +HELP\r\n+    Prints this help.\r\n",
     );
+    // Redis's default pub/sub limit, as Redis prints it.
+    let normal = Config::default().output_limit;
+    assert_eq!(
+        c.cmd("CONFIG GET client-output-buffer-limit"),
+        Reply::bulks(&[
+            "client-output-buffer-limit",
+            &format!("normal {normal} 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+        ])
+    );
     let Reply::Array(info) = c.cmd("COMMAND INFO publish subscribe") else {
         panic!("COMMAND INFO")
     };
