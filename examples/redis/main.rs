@@ -3,7 +3,9 @@
 //!
 //! Flags: `--addr tcp://host:port`, `--loops N` (event loops, default: one
 //! per core), `--proto-max-bulk-len BYTES` (longest value, default 512 MiB),
-//! `--max-args N`, `--client-query-buffer-limit BYTES`. Ctrl-C stops it
+//! `--max-args N`, `--client-query-buffer-limit BYTES`,
+//! `--client-output-buffer-limit-pubsub "32mb 8mb 60"` (when a subscriber
+//! that does not read is closed; Redis's syntax). Ctrl-C stops it
 //! cleanly. docs/examples.md shows how to try it by hand.
 
 #[path = "../common/mod.rs"]
@@ -30,6 +32,12 @@ fn main() -> netreactor::Result<()> {
     }
     if let Some(n) = number("client-query-buffer-limit") {
         config.query_buffer_limit = n;
+    }
+    if let Some(v) = args.get("client-output-buffer-limit-pubsub") {
+        config.pubsub_output_limit = server::OutputLimit::parse(v).unwrap_or_else(|| {
+            eprintln!("redis: --client-output-buffer-limit-pubsub wants \"<hard> <soft> <seconds>\", e.g. \"32mb 8mb 60\"; got {v:?}");
+            std::process::exit(2)
+        });
     }
     // A value of the longest allowed length must fit a connection's input,
     // and two such commands the engine-wide budget.

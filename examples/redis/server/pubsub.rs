@@ -52,6 +52,38 @@ pub(crate) struct OutputLimit {
     pub(crate) soft_duration: Duration,
 }
 
+impl OutputLimit {
+    /// Redis's `<hard> <soft> <soft seconds>` (`32mb 8mb 60`): sizes in
+    /// bytes or with Redis's units (k = 1000, kb = 1024, m, mb, g, gb; any
+    /// case).
+    pub(crate) fn parse(text: &str) -> Option<OutputLimit> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let [hard, soft, secs] = words[..] else { return None };
+        Some(OutputLimit {
+            hard_bytes: memory(hard)?,
+            soft_bytes: memory(soft)?,
+            soft_duration: Duration::from_secs(secs.parse().ok()?),
+        })
+    }
+}
+
+/// Redis's `memtoull`: a byte count with an optional unit.
+fn memory(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit: usize = match &lower[digits.len()..] {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    digits.parse::<usize>().ok()?.checked_mul(unit)
+}
+
 /// Redis's default for pub/sub clients: `pubsub 32mb 8mb 60`.
 pub(crate) const PUBSUB_OUTPUT_LIMIT: OutputLimit = OutputLimit {
     hard_bytes: 32 * 1024 * 1024,
@@ -109,6 +141,13 @@ impl Subscriptions {
     /// Channels plus patterns: the count every (un)subscribe reply carries.
     pub(crate) fn count(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    fn names(&mut self, kind: Kind) -> &mut HashSet<Box<[u8]>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+        }
     }
 
     /// Loop thread: hands every pending message, in order, to `write`.
@@ -212,12 +251,7 @@ impl PubSub {
         });
         let mut registry = self.lock();
         for name in names {
-            let mine = match kind {
-                Kind::Channel => &mut subs.channels,
-                Kind::Pattern => &mut subs.patterns,
-            };
-            if !mine.contains(name) {
-                mine.insert(name.into());
+            if subs.names(kind).insert(name.into()) {
                 registry
                     .of(kind)
                     .entry(name.into())
@@ -248,10 +282,7 @@ impl PubSub {
             return;
         };
         let named: Vec<Box<[u8]>> = if names.is_empty() {
-            match kind {
-                Kind::Channel => s.channels.iter().cloned().collect(),
-                Kind::Pattern => s.patterns.iter().cloned().collect(),
-            }
+            s.names(kind).iter().cloned().collect()
         } else {
             names.iter().map(|&n| n.into()).collect()
         };
@@ -262,11 +293,7 @@ impl PubSub {
         // What was published before this command reaches the client first.
         s.drain(|m| out.raw(&m));
         for name in named {
-            let mine = match kind {
-                Kind::Channel => &mut s.channels,
-                Kind::Pattern => &mut s.patterns,
-            };
-            if mine.remove(&name) {
+            if s.names(kind).remove(&name) {
                 forget(registry.of(kind), &name, s.me.id());
             }
             event(out, kind.unsubscribe_word(), Some(&name), s.count());
@@ -466,4 +493,33 @@ fn event(out: &mut Reply<'_>, word: &[u8], name: Option<&[u8]>, count: usize) {
         None => out.null(),
     }
     out.int(count as i64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_limits_parse_as_redis_reads_them() {
+        assert_eq!(OutputLimit::parse("32mb 8mb 60"), Some(PUBSUB_OUTPUT_LIMIT));
+        assert_eq!(OutputLimit::parse("33554432 8388608 60"), Some(PUBSUB_OUTPUT_LIMIT));
+        let l = OutputLimit::parse(" 1K  2kb 0 ").expect("valid");
+        assert_eq!(
+            (l.hard_bytes, l.soft_bytes, l.soft_duration),
+            (1000, 2048, Duration::ZERO)
+        );
+        assert_eq!(OutputLimit::parse("0 0 0").map(|l| l.hard_bytes), Some(0));
+        for bad in [
+            "",
+            "32mb 8mb",
+            "32mb 8mb 60 1",
+            "32xb 8mb 60",
+            "-1 0 0",
+            "mb 0 0",
+            "1 1 x",
+            "99999999999gb 0 0",
+        ] {
+            assert_eq!(OutputLimit::parse(bad), None, "{bad:?}");
+        }
+    }
 }
