@@ -12,7 +12,8 @@ mod harness;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use harness::server::OutputLimit;
@@ -562,16 +563,24 @@ fn a_subscriber_that_does_not_read_is_closed_at_the_hard_limit() {
         p[..8].copy_from_slice(format!("{i:08}").as_bytes());
         p
     };
+    // The reading subscriber must keep up (the limit applies to it too):
+    // the publisher stays at most a few messages ahead of it.
+    let read = Arc::new(AtomicUsize::new(0));
+    let progress = read.clone();
     let reader = std::thread::spawn(move || {
         for i in 0..MESSAGES {
             let want = message_bytes("news", &payload(i));
             assert!(fast.read_bytes(want.len()) == want, "message {i} differs");
+            progress.store(i + 1, Ordering::Release);
         }
         fast
     });
     let mut publisher = Client::connect(addr);
     let mut receivers = Vec::new();
     for i in 0..MESSAGES {
+        wait_until(SETTLE, "the reading subscriber keeps up", || {
+            i < read.load(Ordering::Acquire) + 4 || reader.is_finished()
+        });
         match publisher.call(&[b"PUBLISH", b"news", &payload(i)]) {
             Reply::Int(n) => receivers.push(n),
             other => panic!("PUBLISH {i}: {other:?}"),
