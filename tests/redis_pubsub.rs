@@ -378,6 +378,56 @@ fn pubsub_introspection_matches_redis_bytes() {
     );
 }
 
+/// CLIENT LIST shows subscriptions as Redis does (flag P, sub, psub) and
+/// TYPE pubsub / normal tell subscribed connections from the others.
+#[test]
+fn client_list_shows_subscriptions() {
+    let engine = serve();
+    let mut sub = Client::connect(engine.local_addr());
+    let mut c = Client::connect(engine.local_addr());
+    exchange(
+        &mut sub,
+        "SUBSCRIBE a b",
+        b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n",
+    );
+    exchange(
+        &mut sub,
+        "PSUBSCRIBE c*",
+        b"*3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:3\r\n",
+    );
+    let Reply::Int(me) = c.cmd("CLIENT ID") else {
+        panic!("CLIENT ID")
+    };
+    let list = |c: &mut Client, args: &str| c.cmd(&format!("CLIENT LIST{args}")).text();
+    let pubsub = list(&mut c, " TYPE pubsub");
+    assert_eq!(pubsub.lines().count(), 1, "{pubsub}");
+    assert!(
+        pubsub.contains(" flags=P db=0 sub=2 psub=1 ssub=0 multi=-1 cmd=psubscribe "),
+        "{pubsub}"
+    );
+    let normal = list(&mut c, " TYPE NORMAL");
+    assert_eq!(normal.lines().count(), 1, "{normal}");
+    assert!(normal.starts_with(&format!("id={me} ")), "{normal}");
+    assert!(normal.contains(" flags=N db=0 sub=0 psub=0 "), "{normal}");
+    assert_eq!(list(&mut c, "").lines().count(), 2);
+    exchange(
+        &mut sub,
+        "UNSUBSCRIBE b",
+        b"*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:2\r\n",
+    );
+    assert!(list(&mut c, " TYPE pubsub").contains(" sub=1 psub=1 "));
+    exchange(&mut sub, "RESET", b"+RESET\r\n");
+    assert_eq!(list(&mut c, " TYPE pubsub"), "");
+    // Subscribed in RESP3, where any command may run.
+    assert!(matches!(sub.cmd("HELLO 3"), Reply::Map(_)));
+    exchange(&mut sub, "SUBSCRIBE z", b">3\r\n$9\r\nsubscribe\r\n$1\r\nz\r\n:1\r\n");
+    let info = sub.cmd("CLIENT INFO").text();
+    assert!(
+        info.contains(" flags=P db=0 sub=1 psub=0 ssub=0 multi=-1 cmd=client|info "),
+        "{info}"
+    );
+}
+
 /// Subscribers on both loops of a two-loop server, two publishers on
 /// different loops publishing at once: every subscriber receives every
 /// message, all in one order (each publisher's in its own order).

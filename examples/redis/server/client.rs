@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use netreactor::ConnHandle;
@@ -90,6 +90,8 @@ pub(crate) struct ClientInfo {
     pub(crate) resp: AtomicU8,
     /// Commands queued in MULTI, or -1.
     pub(crate) multi: AtomicI64,
+    /// Channels and patterns subscribed to (CLIENT LIST's sub and psub).
+    pub(crate) subscribed: [AtomicU32; 2],
     /// Allocated when the client first names itself (most never do).
     names: Mutex<Option<Box<Names>>>,
 }
@@ -120,6 +122,7 @@ impl ClientInfo {
             last_command: AtomicUsize::new(0),
             resp: AtomicU8::new(2),
             multi: AtomicI64::new(-1),
+            subscribed: [AtomicU32::new(0), AtomicU32::new(0)],
             names: Mutex::new(None),
         }
     }
@@ -133,6 +136,12 @@ impl ClientInfo {
     pub(crate) fn set_names(&self, f: impl FnOnce(&mut Names)) {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         f(names.get_or_insert_with(Box::default));
+    }
+
+    /// Subscribed to a channel or a pattern (CLIENT LIST's flag P and type
+    /// pubsub).
+    pub(crate) fn is_pubsub(&self) -> bool {
+        self.subscribed.iter().any(|n| n.load(Ordering::Relaxed) > 0)
     }
 
     /// Notes activity; a relaxed store, and only when the coarse clock moved.

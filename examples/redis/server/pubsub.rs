@@ -143,6 +143,13 @@ impl Subscriptions {
         self.channels.len() + self.patterns.len()
     }
 
+    /// Publishes the counts for CLIENT LIST (sub, psub).
+    fn show(&self) {
+        for (i, n) in [self.channels.len(), self.patterns.len()].into_iter().enumerate() {
+            self.me.info.subscribed[i].store(n as u32, Ordering::Relaxed);
+        }
+    }
+
     fn names(&mut self, kind: Kind) -> &mut HashSet<Box<[u8]>> {
         match kind {
             Kind::Channel => &mut self.channels,
@@ -260,6 +267,7 @@ impl PubSub {
             }
             event(out, kind.subscribe_word(), Some(name), subs.count());
         }
+        subs.show();
     }
 
     /// UNSUBSCRIBE / PUNSUBSCRIBE: removes each name (every one when none
@@ -299,6 +307,7 @@ impl PubSub {
             event(out, kind.unsubscribe_word(), Some(&name), s.count());
         }
         drop(registry);
+        s.show();
         if s.count() == 0 {
             // Back to a fresh start: the output-limit clock, the flag.
             *subs = None;
@@ -307,14 +316,15 @@ impl PubSub {
 
     /// Drops every subscription without replies (RESET, a closed connection).
     pub(crate) fn unsubscribe_all(&self, subs: &mut Option<Box<Subscriptions>>) {
-        let Some(s) = subs.take() else { return };
+        let Some(mut s) = subs.take() else { return };
         let mut registry = self.lock();
-        for name in &s.channels {
-            forget(&mut registry.channels, name, s.me.id());
+        for name in s.channels.drain() {
+            forget(&mut registry.channels, &name, s.me.id());
         }
-        for name in &s.patterns {
-            forget(&mut registry.patterns, name, s.me.id());
+        for name in s.patterns.drain() {
+            forget(&mut registry.patterns, &name, s.me.id());
         }
+        s.show();
     }
 
     /// Removes client `id` everywhere: for a connection whose state was

@@ -208,8 +208,19 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
             ]
         })
     });
+    let [sub, psub] = c.subscribed.each_ref().map(|n| n.load(Ordering::Relaxed));
+    let mut flags = String::new();
+    if c.is_pubsub() {
+        flags.push('P');
+    }
+    if multi >= 0 {
+        flags.push('x');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     format!(
-        "id={} addr={} laddr={} fd={} name={name} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} \
+        "id={} addr={} laddr={} fd={} name={name} age={} idle={} flags={flags} db=0 sub={sub} psub={psub} ssub=0 multi={} \
          cmd={} user=default redir=-1 resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
         c.id,
         addr(c.addr),
@@ -217,7 +228,6 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
         c.fd,
         now.saturating_sub(c.opened_ms) / 1000,
         now.saturating_sub(c.active_ms.load(Ordering::Relaxed)) / 1000,
-        if multi >= 0 { "x" } else { "N" },
         multi,
         cmd,
         c.resp.load(Ordering::Relaxed),
@@ -226,14 +236,17 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
 
 pub(crate) fn client_list(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let mut ids: Option<Vec<u64>> = None;
+    // TYPE pubsub / normal: subscribed or not.
+    let mut pubsub = None;
     let mut i = 2;
     while i < args.len() {
         let opt = args.get(i).to_ascii_uppercase();
         if opt == b"TYPE" && i + 1 < args.len() {
             let t = args.get(i + 1).to_ascii_lowercase();
             match t.as_slice() {
-                b"normal" => {}
-                b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
+                b"normal" => pubsub = Some(false),
+                b"pubsub" => pubsub = Some(true),
+                b"master" | b"replica" | b"slave" => ids = Some(Vec::new()),
                 _ => {
                     let mut m = b"ERR Unknown client type '".to_vec();
                     m.extend_from_slice(args.get(i + 1));
@@ -258,7 +271,7 @@ pub(crate) fn client_list(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_
     }
     let mut text = String::new();
     for c in ctx.server.clients.all() {
-        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) && pubsub.is_none_or(|p| c.is_pubsub() == p) {
             text.push_str(&describe(ctx.server, &c));
         }
     }
