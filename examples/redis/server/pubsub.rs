@@ -431,7 +431,14 @@ impl PubSub {
 
     /// PUBSUB NUMPAT: distinct patterns with a subscriber.
     pub(crate) fn numpat(&self) -> usize {
-        self.lock().patterns.len()
+        self.sizes().1
+    }
+
+    /// Channels and distinct patterns with a subscriber (INFO's
+    /// pubsub_channels and pubsub_patterns).
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        let registry = self.lock();
+        (registry.channels.len(), registry.patterns.len())
     }
 }
 

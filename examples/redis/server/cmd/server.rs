@@ -338,6 +338,9 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             line("evicted_keys", &0);
             line("keyspace_hits", &totals.hits);
             line("keyspace_misses", &totals.misses);
+            let (channels, patterns) = server.pubsub.sizes();
+            line("pubsub_channels", &channels);
+            line("pubsub_patterns", &patterns);
             line("total_error_replies", &totals.error_replies);
         }
         "replication" => {
