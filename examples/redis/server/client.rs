@@ -7,8 +7,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use netreactor::ConnHandle;
-
 use super::pubsub::Subscriptions;
 use super::reply::Proto;
 use super::resp::{Progress, Span};
@@ -19,8 +17,6 @@ use super::value::Bytes;
 #[derive(Debug)]
 pub(crate) struct Client {
     pub(crate) info: Arc<ClientInfo>,
-    /// This connection as other loops reach it (pub/sub delivery).
-    pub(crate) handle: ConnHandle,
     pub(crate) proto: Proto,
     /// Progress through a command that has not fully arrived.
     pub(crate) progress: Progress,
@@ -37,10 +33,9 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(info: Arc<ClientInfo>, handle: ConnHandle) -> Client {
+    pub(crate) fn new(info: Arc<ClientInfo>) -> Client {
         Client {
             info,
-            handle,
             proto: Proto::Resp2,
             progress: Progress::default(),
             multi: None,

@@ -245,6 +245,9 @@ impl RedisServer {
             subs.drain(|message| conn.write_bytes(message));
         }
         let paused = with_local(server, |local| serve_input(server, &mut client, local, conn));
+        if let Some(subs) = client.pubsub.as_mut() {
+            subs.attach(conn);
+        }
         let closing = client.closing;
         client.paused = paused;
         if let Some(slot) = conn.context_mut::<Slot>() {
@@ -333,8 +336,7 @@ impl EventHandler for RedisServer {
             server.coarse_ms(),
         ));
         server.clients.add(info.clone());
-        let handle = conn.handle();
-        conn.set_context(Slot(Some(Client::new(info, handle)), id));
+        conn.set_context(Slot(Some(Client::new(info)), id));
         Action::Continue
     }
 

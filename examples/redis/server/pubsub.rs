@@ -8,7 +8,9 @@
 //! connection's output in one go. A wake-up to a connection on the
 //! publisher's own loop is a task in the loop's own mailbox, which needs no
 //! system call. The publisher itself, when it listens too, gets the message
-//! in its own reply stream, before the PUBLISH reply, as in Redis.
+//! in its own reply stream, before the PUBLISH reply, as in Redis. Only
+//! connections that subscribe get a handle (made when the command that
+//! subscribed has run), so the others pay nothing for pub/sub.
 //!
 //! Why a queue and a wake rather than `ConnHandle::async_write` per
 //! message: the loop handles socket events before its mailbox, so a
@@ -32,10 +34,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use netreactor::{Action, Bytes, ConnHandle};
+use netreactor::{Action, Bytes, Conn, ConnHandle};
 
 use super::client::ClientInfo;
 use super::glob;
@@ -94,7 +96,11 @@ pub(crate) const PUBSUB_OUTPUT_LIMIT: OutputLimit = OutputLimit {
 /// A subscribed connection as publishers on any loop see it.
 #[derive(Debug)]
 pub(crate) struct Subscriber {
-    handle: ConnHandle,
+    /// Set by its loop when the command that subscribed has run (a
+    /// connection's handle can only be made outside a command's run, and
+    /// is made only for connections that subscribe); until then messages
+    /// wait in `pending`. Read under `pending`'s lock.
+    handle: OnceLock<ConnHandle>,
     info: Arc<ClientInfo>,
     /// Server time (ms) since which its output has been over the soft
     /// limit; `u64::MAX`: it is not.
@@ -155,6 +161,19 @@ impl Subscriptions {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
         }
+    }
+
+    /// Loop thread, after a batch of commands: gives a new subscriber its
+    /// connection's handle, then the messages published to it meanwhile
+    /// (after the batch's replies, the subscribe confirmation among them).
+    pub(crate) fn attach(&mut self, conn: &mut Conn) {
+        if self.me.handle.get().is_none() {
+            let _ = self.me.handle.set(conn.handle());
+            if self.me.dropped.load(Ordering::Relaxed) {
+                return conn.close_now();
+            }
+        }
+        self.drain(|message| conn.write_bytes(message));
     }
 
     /// Loop thread: hands every pending message, in order, to `write`.
@@ -236,7 +255,6 @@ impl PubSub {
     pub(crate) fn subscribe<'n>(
         &self,
         subs: &mut Option<Box<Subscriptions>>,
-        handle: &ConnHandle,
         info: &Arc<ClientInfo>,
         kind: Kind,
         names: impl Iterator<Item = &'n [u8]>,
@@ -245,7 +263,7 @@ impl PubSub {
         let subs = subs.get_or_insert_with(|| {
             Box::new(Subscriptions {
                 me: Arc::new(Subscriber {
-                    handle: handle.clone(),
+                    handle: OnceLock::new(),
                     info: info.clone(),
                     over_soft_since_ms: AtomicU64::new(u64::MAX),
                     dropped: AtomicBool::new(false),
@@ -372,13 +390,19 @@ impl PubSub {
             out.raw(bytes);
             return 1;
         }
-        if sub.dropped.load(Ordering::Relaxed) || !sub.handle.is_alive() {
+        if sub.dropped.load(Ordering::Relaxed) {
             return 0;
         }
         let mut pending = sub.pending.lock().unwrap_or_else(|e| e.into_inner());
+        // Under the lock: its loop sets the handle before it drains.
+        let handle = sub.handle.get();
+        if handle.is_some_and(|h| !h.is_alive()) {
+            return 0;
+        }
         // As Redis's checkClientOutputBufferLimits, on what waits for the
         // client once this message is added.
-        let after = (sub.handle.queued_bytes() + pending.bytes).saturating_add(bytes.len());
+        let queued = handle.map_or(0, ConnHandle::queued_bytes);
+        let after = (queued + pending.bytes).saturating_add(bytes.len());
         let limit = &self.limit;
         let over_hard = limit.hard_bytes > 0 && after >= limit.hard_bytes;
         let soft_expired = if limit.soft_bytes > 0 && after >= limit.soft_bytes {
@@ -399,7 +423,7 @@ impl PubSub {
             pending.messages = Vec::new();
             pending.bytes = 0;
             drop(pending);
-            disconnect(sub, after, over_hard);
+            disconnect(sub, handle, after, over_hard);
             return 1;
         }
         let first = pending.messages.is_empty();
@@ -407,7 +431,9 @@ impl PubSub {
         pending.bytes += bytes.len();
         drop(pending);
         // One wake-up per batch: the loop takes every pending message.
-        if first && sub.handle.wake().is_err() {
+        // Without a handle yet, its loop takes them when the current
+        // callback ends.
+        if first && handle.is_some_and(|h| h.wake().is_err()) {
             // Closed: its on_close is about to unsubscribe it.
             return 0;
         }
@@ -453,8 +479,9 @@ fn forget(listeners: &mut Listeners, name: &[u8], id: u64) {
 }
 
 /// Closes a subscriber over its output limit, dropping what is queued
-/// for it (Redis frees such a client without flushing it).
-fn disconnect(sub: &Subscriber, queued: usize, hard: bool) {
+/// for it (Redis frees such a client without flushing it); without a
+/// handle yet, its loop closes it when it attaches.
+fn disconnect(sub: &Subscriber, handle: Option<&ConnHandle>, queued: usize, hard: bool) {
     if sub.dropped.swap(true, Ordering::Relaxed) {
         return;
     }
@@ -463,10 +490,12 @@ fn disconnect(sub: &Subscriber, queued: usize, hard: bool) {
         sub.id(),
         if hard { "hard" } else { "soft" },
     );
-    let _ = sub.handle.call(|conn| {
-        conn.close_now();
-        Action::Continue
-    });
+    if let Some(h) = handle {
+        let _ = h.call(|conn| {
+            conn.close_now();
+            Action::Continue
+        });
+    }
 }
 
 /// A message encoded once per protocol, on first need.

@@ -29,7 +29,6 @@ fn listen(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>, kind: Kind) {
     let client = &mut *ctx.client;
     ctx.server.pubsub.subscribe(
         &mut client.pubsub,
-        &client.handle,
         &client.info,
         kind,
         args.from(1),
