@@ -488,6 +488,79 @@ fn publishers_reach_subscribers_on_every_loop_in_one_order() {
     );
 }
 
+/// Subscribers that join while messages flow: after its confirmation each
+/// gets an unbroken run of messages, in order, to the last one (nothing
+/// lost while its subscription is being set up on its loop, nothing
+/// twice).
+#[test]
+fn late_subscribers_get_every_later_message_in_order() {
+    const SUBSCRIBERS: usize = 8;
+    let engine = serve();
+    let addr = engine.local_addr();
+    let published = Arc::new(AtomicUsize::new(0));
+    let joined = Arc::new(AtomicUsize::new(0));
+    let (progress, all_in) = (published.clone(), joined.clone());
+    // Publishes numbered messages until every subscriber has joined and
+    // 200 more have gone out, then "end"; returns how many were numbered.
+    let publisher = std::thread::spawn(move || {
+        let mut p = Client::connect(addr);
+        let (mut sent, mut stop_at) = (0, usize::MAX);
+        while sent < stop_at {
+            let mut batch = Vec::new();
+            for i in sent..sent + 10 {
+                batch.extend(command(&format!("PUBLISH c {i}")));
+            }
+            p.send(&batch);
+            for _ in 0..10 {
+                assert!(matches!(p.read(), Reply::Int(_)));
+            }
+            sent += 10;
+            progress.store(sent, Ordering::Release);
+            if stop_at == usize::MAX && all_in.load(Ordering::Acquire) == SUBSCRIBERS {
+                stop_at = sent + 200;
+            }
+        }
+        assert_eq!(p.cmd("PUBLISH c end"), Reply::Int(SUBSCRIBERS as i64));
+        sent
+    });
+    let subscribers: Vec<_> = (0..SUBSCRIBERS)
+        .map(|k| {
+            // Join at staggered points of the stream (polled, no sleeps).
+            wait_until(SETTLE, "the publisher advances", || {
+                published.load(Ordering::Acquire) >= k * 100
+            });
+            let mut s = Client::connect(addr);
+            exchange(&mut s, "SUBSCRIBE c", b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
+            joined.fetch_add(1, Ordering::AcqRel);
+            std::thread::spawn(move || {
+                let mut next = None;
+                loop {
+                    let text = match s.read() {
+                        Reply::Array(m) if m.len() == 3 && m[0] == Reply::bulk("message") => m[2].text(),
+                        other => panic!("not a message: {other:?}"),
+                    };
+                    if text == "end" {
+                        return next.expect("at least 200 numbered messages");
+                    }
+                    let seq: usize = text.parse().expect("a number");
+                    if let Some(want) = next {
+                        assert_eq!(seq, want, "subscriber {k}: a message lost or out of order");
+                    }
+                    next = Some(seq + 1);
+                }
+            })
+        })
+        .collect();
+    let sent = publisher.join().expect("publisher");
+    for s in subscribers {
+        assert_eq!(
+            s.join().expect("a subscriber saw a gap"),
+            sent,
+            "the run stops short of the last message"
+        );
+    }
+}
+
 /// A closed subscriber leaves its channels and patterns: NUMSUB, NUMPAT
 /// and PUBLISH's count drop (the close is seen by the server a moment
 /// later: polled).

@@ -27,13 +27,9 @@ pub(crate) fn punsubscribe(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'
 
 fn listen(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>, kind: Kind) {
     let client = &mut *ctx.client;
-    ctx.server.pubsub.subscribe(
-        &mut client.pubsub,
-        &client.info,
-        kind,
-        args.from(1),
-        out,
-    );
+    ctx.server
+        .pubsub
+        .subscribe(&mut client.pubsub, &client.info, kind, args.from(1), out);
 }
 
 fn stop_listening(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>, kind: Kind) {
