@@ -47,18 +47,12 @@ RESULTS="$OUT/results.jsonl"
 
 log() { printf '[pubsub-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-    log "installing redis-server and redis-tools"
-    apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null
-fi
-log "building examples/redis and pubsub-fanout (release)"
-cargo build --release --example redis -q
-cargo build --release -p netreactor-bench --bin pubsub-fanout -q
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-NR_BIN="$TARGET_DIR/release/examples/redis"
-FANOUT="$TARGET_DIR/release/pubsub-fanout"
 # shellcheck source=benches/redis-servers.sh
 source "$ROOT/benches/redis-servers.sh"
+prepare_servers redis-cli
+log "building pubsub-fanout (release)"
+cargo build --release -p netreactor-bench --bin pubsub-fanout -q
+FANOUT="$TARGET_DIR/release/pubsub-fanout"
 # 1,000 subscribers need more than the usual 1,024 descriptors (redis-server
 # sizes its maxclients from this limit at start).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -1,7 +1,22 @@
-# Sourced by benches/redis.sh and benches/pubsub.sh: start and stop
-# examples/redis ("nr") or redis-server ("redis") on a free port, pinned to
-# $SERVER_CPU at niceness $NICE, logging into $OUT. Uses $NR_BIN and
-# $NR_LOOPS (examples/redis's event loops); needs log() and redis-cli.
+# Sourced by benches/redis.sh and benches/pubsub.sh: install redis-server
+# and build examples/redis, then start and stop examples/redis ("nr") or
+# redis-server ("redis") on a free port, pinned to $SERVER_CPU at niceness
+# $NICE, logging into $OUT. Uses $NR_LOOPS (examples/redis's event loops);
+# needs log().
+
+# prepare_servers TOOL: installs redis-server and redis-tools with apt-get
+# if redis-server or TOOL is missing, builds examples/redis (release); sets
+# TARGET_DIR and NR_BIN.
+prepare_servers() {
+    if ! command -v redis-server >/dev/null || ! command -v "$1" >/dev/null; then
+        log "installing redis-server and redis-tools"
+        apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null
+    fi
+    log "building examples/redis (release)"
+    cargo build --release --example redis -q
+    TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    NR_BIN="$TARGET_DIR/release/examples/redis"
+}
 
 PORT=0
 SPID=0

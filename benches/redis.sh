@@ -52,14 +52,12 @@ RESULTS="$OUT/results.tsv"
 
 log() { printf '[redis-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-    log "installing redis-server and redis-tools"
-    apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null
-fi
-log "building examples/redis (release)"
-cargo build --release --example redis -q
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-NR_BIN="$TARGET_DIR/release/examples/redis"
+# prepare_servers, start_server NAME, stop_server: benches/redis-servers.sh
+# (one loop here).
+NR_LOOPS=1
+# shellcheck source=benches/redis-servers.sh
+source "$ROOT/benches/redis-servers.sh"
+prepare_servers redis-benchmark
 
 # Requests per row: enough for ~1 s of server CPU at either depth, so the
 # 10 ms resolution of /proc/PID/stat stays under 1%.
@@ -69,11 +67,6 @@ requests() {
     if [[ $1 == mset ]]; then n=$((n / 4)); fi
     python3 -c "print(max(1000, int($n * $SCALE)))"
 }
-
-# start_server NAME / stop_server: benches/redis-servers.sh (one loop here).
-NR_LOOPS=1
-# shellcheck source=benches/redis-servers.sh
-source "$ROOT/benches/redis-servers.sh"
 
 # cpu_ticks PID: "utime stime" in clock ticks, then the time on CPU of all
 # its threads in ns.
