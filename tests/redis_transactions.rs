@@ -162,12 +162,21 @@ const INVOCATIONS: &[(&str, &str)] = &[
     ("pexpiretime", "PEXPIRETIME k"),
     ("object|encoding", "OBJECT ENCODING k"),
     ("object|help", "OBJECT HELP"),
+    ("subscribe", "SUBSCRIBE ch"),
+    ("unsubscribe", "UNSUBSCRIBE ch"),
+    ("psubscribe", "PSUBSCRIBE c*"),
+    ("punsubscribe", "PUNSUBSCRIBE c*"),
+    ("publish", "PUBLISH ch x"),
+    ("pubsub|channels", "PUBSUB CHANNELS"),
+    ("pubsub|numsub", "PUBSUB NUMSUB ch"),
+    ("pubsub|numpat", "PUBSUB NUMPAT"),
+    ("pubsub|help", "PUBSUB HELP"),
 ];
 
 /// Commands that run at once inside MULTI (never queued: the next test
 /// has them), and containers, which only their subcommands run.
 const NOT_QUEUED: &[&str] = &["multi", "exec", "discard", "watch", "quit", "reset"];
-const CONTAINERS: &[&str] = &["client", "config", "object"];
+const CONTAINERS: &[&str] = &["client", "config", "object", "pubsub"];
 
 /// Fills the selected database with one key of each type.
 fn fill(c: &mut Client) {
@@ -221,6 +230,8 @@ fn every_command_queued_after_watch_is_run_by_exec() {
                 Reply::Array(replies) => assert_eq!(replies.len(), queued + 1, "{line}: {replies:?}"),
                 other => panic!("EXEC of [{line}] answered {other:?}"),
             }
+            // RESET leaves the subscribed mode SUBSCRIBE may have entered.
+            assert_eq!(c.cmd("RESET"), Reply::status("RESET"), "{line}");
             assert_eq!(c.cmd("PING"), Reply::status("PONG"), "{line}");
             ran += 1;
         }

@@ -182,6 +182,15 @@ impl Client {
         self.try_read().unwrap_or_else(|e| panic!("reading a reply: {e}"))
     }
 
+    /// Reads exactly `n` bytes, as sent (for replies compared byte for byte).
+    pub(crate) fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.reader
+            .read_exact(&mut buf)
+            .unwrap_or_else(|e| panic!("reading {n} bytes: {e}"));
+        buf
+    }
+
     pub(crate) fn try_read(&mut self) -> io::Result<Reply> {
         let mut line = Vec::new();
         self.reader.read_until(b'\n', &mut line)?;
@@ -273,6 +282,22 @@ pub(crate) fn run(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Output 
         });
     }
     child.wait_with_output().expect("wait for the child")
+}
+
+/// Runs the redis-py script `tests/redis/<name>` against the server at
+/// `addr`; it must exit 0 and say "checks passed".
+pub(crate) fn run_redis_py(name: &str, addr: SocketAddr) {
+    let script = format!("{}/tests/redis/{name}", env!("CARGO_MANIFEST_DIR"));
+    let port = addr.port().to_string();
+    let out = run("python3", &[&script, &addr.ip().to_string(), &port], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'redis'"),
+        "redis-py is not installed (.ci/run: pip install redis)"
+    );
+    assert!(out.status.success(), "{name} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("checks passed"), "{stdout}");
 }
 
 /// As [`run`], and the program must succeed.

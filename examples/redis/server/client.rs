@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use netreactor::ConnHandle;
 
 use super::blocking::Blocked;
+use super::pubsub::Subscriptions;
 use super::reply::Proto;
 use super::resp::{Progress, Span};
 use super::table::Spec;
@@ -28,6 +29,8 @@ pub(crate) struct Client {
     pub(crate) multi: Option<Box<Multi>>,
     /// WATCHed keys with the version each had when watched.
     pub(crate) watched: Vec<Watched>,
+    /// Channels and patterns subscribed to (None: none).
+    pub(crate) pubsub: Option<Box<Subscriptions>>,
     /// QUIT, or a protocol error: close once the replies are sent.
     pub(crate) closing: bool,
     /// Input is waiting because enough output was queued.
@@ -51,6 +54,7 @@ impl Client {
             progress: Progress::default(),
             multi: None,
             watched: Vec::new(),
+            pubsub: None,
             closing: false,
             paused: false,
             handle,
@@ -108,6 +112,8 @@ pub(crate) struct ClientInfo {
     pub(crate) db: AtomicU8,
     /// Commands queued in MULTI, or -1.
     pub(crate) multi: AtomicI64,
+    /// Channels and patterns subscribed to (CLIENT LIST's sub and psub).
+    pub(crate) subscribed: [AtomicU32; 2],
     /// Allocated when the client first names itself (most never do).
     names: Mutex<Option<Box<Names>>>,
 }
@@ -137,6 +143,7 @@ impl ClientInfo {
             resp: AtomicU8::new(2),
             db: AtomicU8::new(0),
             multi: AtomicI64::new(-1),
+            subscribed: [AtomicU32::new(0), AtomicU32::new(0)],
             names: Mutex::new(None),
         }
     }
@@ -150,6 +157,12 @@ impl ClientInfo {
     pub(crate) fn set_names(&self, f: impl FnOnce(&mut Names)) {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         f(names.get_or_insert_with(Box::default));
+    }
+
+    /// Subscribed to a channel or a pattern (CLIENT LIST's flag P and type
+    /// pubsub).
+    pub(crate) fn is_pubsub(&self) -> bool {
+        self.subscribed.iter().any(|n| n.load(Ordering::Relaxed) > 0)
     }
 
     /// Notes activity; a relaxed store, and only when the coarse clock moved.

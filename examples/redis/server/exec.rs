@@ -86,6 +86,9 @@ pub(crate) fn execute(
         }
         return;
     };
+    if !super::cmd::pubsub::allowed(client, spec, out) {
+        return;
+    }
     if let Some(m) = client.multi.as_mut() {
         if !runs_inside_multi(spec) {
             m.queued.push(args.queue(spec));

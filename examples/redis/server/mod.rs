@@ -15,6 +15,7 @@ mod exec;
 mod glob;
 mod keyspace;
 mod long_double;
+mod pubsub;
 mod reply;
 mod resp;
 mod shard;
@@ -33,6 +34,8 @@ use netreactor::{Action, CloseReason, Conn, EngineBuilder, EngineHandle, EventHa
 use client::{Client, ClientInfo, Registry};
 use exec::Args;
 use keyspace::{Db, Keyspace, Want, DATABASES, SHARDS};
+pub(crate) use pubsub::OutputLimit;
+use pubsub::{PubSub, PUBSUB_OUTPUT_LIMIT};
 use reply::Reply;
 use resp::{Limits, Parsed, Span};
 use shard::{unix_ms, Clock};
@@ -51,6 +54,9 @@ pub(crate) struct Config {
     /// Output a connection may have queued before it is closed (a client
     /// that never reads).
     pub(crate) output_limit: usize,
+    /// When a subscriber that does not read is closed (Redis's
+    /// `client-output-buffer-limit pubsub`).
+    pub(crate) pubsub_output_limit: OutputLimit,
     /// Once this much output is queued, the rest of the input waits until
     /// it has been sent (pipelined GETs of big values stay bounded).
     pub(crate) output_pause_bytes: usize,
@@ -79,6 +85,7 @@ impl Default for Config {
             query_buffer_limit: DEFAULT_QUERY_BUFFER_BYTES,
             inbound_budget: 2 * DEFAULT_QUERY_BUFFER_BYTES,
             output_limit: 2 * DEFAULT_MAX_BULK_BYTES + 64 * 1024 * 1024,
+            pubsub_output_limit: PUBSUB_OUTPUT_LIMIT,
             output_pause_bytes: 1024 * 1024,
             sweep_interval: Duration::from_millis(100),
             sweep_budget: Duration::from_millis(2),
@@ -96,6 +103,7 @@ pub(crate) struct Server {
     pub(crate) config: Config,
     pub(crate) keyspace: Keyspace,
     pub(crate) clients: Registry,
+    pub(crate) pubsub: PubSub,
     pub(crate) engine: OnceLock<EngineHandle>,
     loop_stats: Mutex<Vec<Arc<LoopStats>>>,
     pub(crate) started: Instant,
@@ -115,6 +123,7 @@ impl Server {
         let id = SERVERS.fetch_add(1, Ordering::Relaxed);
         Server {
             id,
+            pubsub: PubSub::new(config.pubsub_output_limit),
             config,
             keyspace: Keyspace::default(),
             clients: Registry::default(),
@@ -251,6 +260,9 @@ impl RedisServer {
             return Action::Close;
         };
         client.info.touch(server.coarse_ms());
+        if let Some(subs) = client.pubsub.as_mut() {
+            subs.drain(|message| conn.write_bytes(message));
+        }
         let paused = with_local(server, |local| {
             if !end_block(server, &mut client, local, conn, false) {
                 return false;
@@ -261,6 +273,9 @@ impl RedisServer {
             if let Some((delay, token)) = blocked.timer_due() {
                 blocked.timer_armed(conn.schedule(delay, token));
             }
+        }
+        if let Some(subs) = client.pubsub.as_mut() {
+            subs.attach(conn);
         }
         let closing = client.closing;
         client.paused = paused;
@@ -406,12 +421,15 @@ impl EventHandler for RedisServer {
         let Some(slot) = conn.context_mut::<Slot>() else { return };
         server.clients.remove(slot.1);
         if let Some(mut client) = slot.0.take() {
+            server.pubsub.unsubscribe_all(&mut client.pubsub);
             with_local(server, |local| {
                 end_block(server, &mut client, local, conn, true);
                 let clock = Clock::default();
                 let mut db = Db::new(&server.keyspace, &local.stats, &clock, client.db);
                 cmd::tx::unwatch_all(&mut db, &mut client);
             });
+        } else {
+            server.pubsub.forget_client(slot.1);
         }
     }
 

@@ -184,6 +184,15 @@ impl<'s> Reply<'s> {
         self.header(b'*', n as i64);
     }
 
+    /// Out-of-band data of `n` elements (pub/sub messages): a push `>n` /
+    /// an array in RESP2.
+    pub(crate) fn push(&mut self, n: usize) {
+        match self.proto {
+            Proto::Resp2 => self.header(b'*', n as i64),
+            Proto::Resp3 => self.header(b'>', n as i64),
+        }
+    }
+
     /// A map of `n` pairs: `%n` / a flat array of 2n in RESP2.
     pub(crate) fn map(&mut self, n: usize) {
         match self.proto {

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use super::cmd::{blocking, connection, hashes, keys, lists, server, sets, strings, tx, zsets};
+use super::cmd::{blocking, connection, hashes, keys, lists, pubsub, server, sets, strings, tx, zsets};
 use super::exec::Handler;
 
 /// Which shard locks a command takes before it runs.
@@ -362,6 +362,36 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Forget about all watched keys",
         complexity: "O(1)",
         run: Some(tx::unwatch), subcommands: &[] },
+    Spec { name: "subscribe", arity: -2, flags: &["pubsub", "noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.0.0",
+        summary: "Listen for messages published to the given channels",
+        complexity: "O(N) where N is the number of channels to subscribe to.",
+        run: Some(pubsub::subscribe), subcommands: &[] },
+    Spec { name: "unsubscribe", arity: -1, flags: &["pubsub", "noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.0.0",
+        summary: "Stop listening for messages posted to the given channels",
+        complexity: "O(N) where N is the number of clients already subscribed to a channel.",
+        run: Some(pubsub::unsubscribe), subcommands: &[] },
+    Spec { name: "psubscribe", arity: -2, flags: &["pubsub", "noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.0.0",
+        summary: "Listen for messages published to channels matching the given patterns",
+        complexity: "O(N) where N is the number of patterns the client is already subscribed to.",
+        run: Some(pubsub::psubscribe), subcommands: &[] },
+    Spec { name: "punsubscribe", arity: -1, flags: &["pubsub", "noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.0.0",
+        summary: "Stop listening for messages posted to channels matching the given patterns",
+        complexity: "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).",
+        run: Some(pubsub::punsubscribe), subcommands: &[] },
+    Spec { name: "publish", arity: 3, flags: &["pubsub", "loading", "stale", "fast"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@fast"], group: "pubsub", since: "2.0.0",
+        summary: "Post a message to a channel",
+        complexity: "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
+        run: Some(pubsub::publish), subcommands: &[] },
+    Spec { name: "pubsub", arity: -2, flags: &[], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@slow"], group: "pubsub", since: "2.8.0",
+        summary: "A container for Pub/Sub commands",
+        complexity: "Depends on subcommand.",
+        run: None, subcommands: PUBSUB_SUBCOMMANDS },
     Spec { name: "hset", arity: -4, flags: &["write", "denyoom", "fast"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
         acl: &["@write", "@hash", "@fast"], group: "hash", since: "2.0.0",
         summary: "Set the string value of a hash field",
@@ -756,6 +786,30 @@ const CLIENT_SUBCOMMANDS: &[Spec] = &[
         summary: "Show helpful text about the different subcommands",
         complexity: "O(1)",
         run: Some(connection::client_help), subcommands: &[] },
+];
+
+#[rustfmt::skip]
+const PUBSUB_SUBCOMMANDS: &[Spec] = &[
+    Spec { name: "pubsub|channels", arity: -2, flags: &["pubsub", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.8.0",
+        summary: "List active channels",
+        complexity: "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)",
+        run: Some(pubsub::pubsub_channels), subcommands: &[] },
+    Spec { name: "pubsub|numsub", arity: -2, flags: &["pubsub", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.8.0",
+        summary: "Get the count of subscribers for channels",
+        complexity: "O(N) for the NUMSUB subcommand, where N is the number of requested channels",
+        run: Some(pubsub::pubsub_numsub), subcommands: &[] },
+    Spec { name: "pubsub|numpat", arity: 2, flags: &["pubsub", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.8.0",
+        summary: "Get the count of unique patterns pattern subscriptions",
+        complexity: "O(1)",
+        run: Some(pubsub::pubsub_numpat), subcommands: &[] },
+    Spec { name: "pubsub|help", arity: 2, flags: &["loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@slow"], group: "pubsub", since: "6.2.0",
+        summary: "Show helpful text about the different subcommands",
+        complexity: "O(1)",
+        run: Some(pubsub::pubsub_help), subcommands: &[] },
 ];
 
 #[rustfmt::skip]

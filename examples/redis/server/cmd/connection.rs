@@ -17,7 +17,10 @@ use super::tx::unwatch_all;
 /// this server reproduces.
 pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
-pub(crate) fn ping(_ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+pub(crate) fn ping(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    if args.len() <= 2 && super::pubsub::subscribed_ping(ctx.client, args, out) {
+        return;
+    }
     match args.len() {
         1 => out.status(b"PONG"),
         2 => out.bulk(args.get(1)),
@@ -126,6 +129,7 @@ pub(crate) fn reset(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
     ctx.client.multi = None;
     ctx.client.info.multi.store(-1, Ordering::Relaxed);
     unwatch_all(&mut ctx.db, ctx.client);
+    ctx.server.pubsub.unsubscribe_all(&mut ctx.client.pubsub);
     ctx.client.select(0);
     ctx.db.index = 0;
     ctx.client.proto = Proto::Resp2;
@@ -173,8 +177,19 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default()
     });
+    let [sub, psub] = c.subscribed.each_ref().map(|n| n.load(Ordering::Relaxed));
+    let mut flags = String::new();
+    if c.is_pubsub() {
+        flags.push('P');
+    }
+    if multi >= 0 {
+        flags.push('x');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     format!(
-        "id={} addr={} laddr={} fd={} name={name} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
+        "id={} addr={} laddr={} fd={} name={name} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub=0 multi={} \
          cmd={} user=default redir=-1 resp={}\n",
         c.id,
         addr(c.addr),
@@ -182,7 +197,6 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
         c.fd,
         now.saturating_sub(c.opened_ms) / 1000,
         now.saturating_sub(c.active_ms.load(Ordering::Relaxed)) / 1000,
-        if multi >= 0 { "x" } else { "N" },
         c.db.load(Ordering::Relaxed),
         multi,
         cmd,
@@ -192,14 +206,17 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
 
 pub(crate) fn client_list(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let mut ids: Option<Vec<u64>> = None;
+    // TYPE pubsub / normal: subscribed or not.
+    let mut pubsub = None;
     let mut i = 2;
     while i < args.len() {
         let opt = args.get(i).to_ascii_uppercase();
         if opt == b"TYPE" && i + 1 < args.len() {
             let t = args.get(i + 1).to_ascii_lowercase();
             match t.as_slice() {
-                b"normal" => {}
-                b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
+                b"normal" => pubsub = Some(false),
+                b"pubsub" => pubsub = Some(true),
+                b"master" | b"replica" | b"slave" => ids = Some(Vec::new()),
                 _ => {
                     let mut m = b"ERR Unknown client type '".to_vec();
                     m.extend_from_slice(args.get(i + 1));
@@ -224,7 +241,7 @@ pub(crate) fn client_list(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_
     }
     let mut text = String::new();
     for c in ctx.server.clients.all() {
-        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) && pubsub.is_none_or(|p| c.is_pubsub() == p) {
             text.push_str(&describe(ctx.server, &c));
         }
     }

@@ -161,7 +161,22 @@ fn config_table(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ("timeout", "0".into()),
         ("hz", (1000 / c.sweep_interval.as_millis().max(1)).to_string()),
         ("io-threads", "1".into()),
+        ("client-output-buffer-limit", output_limits(c)),
     ]
+}
+
+/// `client-output-buffer-limit` as Redis prints it: a normal client is
+/// closed past the engine's outbound limit (hard only), there are no
+/// replicas (Redis's default shown), pub/sub clients as configured.
+fn output_limits(c: &super::super::Config) -> String {
+    let p = &c.pubsub_output_limit;
+    format!(
+        "normal {} 0 0 slave 268435456 67108864 60 pubsub {} {} {}",
+        c.output_limit,
+        p.hard_bytes,
+        p.soft_bytes,
+        p.soft_duration.as_secs()
+    )
 }
 
 /// CONFIG GET parameter [parameter ...]: each a glob; unknown ones match
@@ -366,6 +381,9 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             line("evicted_keys", &0);
             line("keyspace_hits", &totals.hits);
             line("keyspace_misses", &totals.misses);
+            let (channels, patterns) = server.pubsub.sizes();
+            line("pubsub_channels", &channels);
+            line("pubsub_patterns", &patterns);
             line("total_error_replies", &totals.error_replies);
         }
         "replication" => {
