@@ -23,8 +23,8 @@ use netreactor::{ConnHandle, TimerId};
 
 use super::cmd::lists::{move_element, pop_one, End};
 use super::keyspace::{Db, Want};
-use super::shard::Clock;
 use super::reply::Reply;
+use super::shard::Clock;
 use super::stats::LoopStats;
 use super::value::{Bytes, Value};
 use super::Server;

@@ -419,7 +419,6 @@ impl Shard {
         into.extend(self.ready.drain(..).map(|(seq, key)| (seq, db, key)));
     }
 
-
     /// Starts watching `key` (hash `h`); returns its current version.
     pub(crate) fn watch(&mut self, h: u64, key: &[u8]) -> u64 {
         let w = self.watched.entry(key.into()).or_insert(Watch {

@@ -217,7 +217,12 @@ impl SortedSet {
     /// Removes members `start..=stop` in order (indices already clamped);
     /// returns how many.
     pub(crate) fn remove_ranks(&mut self, start: usize, stop: usize) -> usize {
-        let doomed: Vec<Bytes> = self.iter().skip(start).take(stop + 1 - start).map(|(m, _)| m.clone()).collect();
+        let doomed: Vec<Bytes> = self
+            .iter()
+            .skip(start)
+            .take(stop + 1 - start)
+            .map(|(m, _)| m.clone())
+            .collect();
         for m in &doomed {
             self.remove(m);
         }
