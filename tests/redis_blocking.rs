@@ -270,10 +270,20 @@ fn a_blocked_client_waits_in_its_database_and_wakes_on_move_copy_and_swapdb() {
     assert_eq!(pusher.cmd("RPUSH q a"), Reply::Int(1));
     assert_eq!(pusher.cmd("LLEN q"), Reply::Int(1), "served from database 0");
     assert_eq!(blocked_clients(&mut pusher), 1);
+    // CLIENT LIST shows it blocked (flag b), in its database, as Redis does.
+    let list = pusher.cmd("CLIENT LIST").text();
+    assert!(
+        list.lines()
+            .any(|l| l.contains(" flags=b db=5 ") && l.contains(" cmd=blpop ")),
+        "{list}"
+    );
     // MOVE makes it a list in database 5.
     assert_eq!(pusher.cmd("MOVE q 5"), Reply::Int(1));
     assert_eq!(blocked.read(), Reply::bulks(&["q", "a"]));
     assert_eq!(blocked.cmd("EXISTS q"), Reply::Int(0));
+    util::wait_until(Duration::from_secs(10), "flag b cleared", || {
+        !pusher.cmd("CLIENT LIST").text().contains("flags=b")
+    });
     // So does COPY ... DB 5, leaving the source.
     blocked.send(&encode(&[b"BLPOP", b"c", b"0"]));
     wait_blocked(&mut pusher, 1);

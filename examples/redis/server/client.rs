@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use netreactor::ConnHandle;
@@ -114,6 +114,8 @@ pub(crate) struct ClientInfo {
     pub(crate) multi: AtomicI64,
     /// Channels and patterns subscribed to (CLIENT LIST's sub and psub).
     pub(crate) subscribed: [AtomicU32; 2],
+    /// Blocked on keys (CLIENT LIST's flag b).
+    pub(crate) blocked: AtomicBool,
     /// Allocated when the client first names itself (most never do).
     names: Mutex<Option<Box<Names>>>,
 }
@@ -144,6 +146,7 @@ impl ClientInfo {
             db: AtomicU8::new(0),
             multi: AtomicI64::new(-1),
             subscribed: [AtomicU32::new(0), AtomicU32::new(0)],
+            blocked: AtomicBool::new(false),
             names: Mutex::new(None),
         }
     }

@@ -312,6 +312,7 @@ fn end_block(server: &Server, client: &mut Client, local: &mut LoopLocal, conn: 
         conn.cancel_timer(timer);
     }
     client.blocked = None;
+    client.info.blocked.store(false, Ordering::Relaxed);
     server.blocked_clients.fetch_sub(1, Ordering::Relaxed);
     true
 }

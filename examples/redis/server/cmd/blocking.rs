@@ -83,6 +83,10 @@ fn block<'k>(
         ctx.client.block_serial,
     );
     ctx.client.blocked = Some(Box::new(blocked));
+    ctx.client
+        .info
+        .blocked
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     ctx.server
         .blocked_clients
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -185,6 +185,9 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
     if multi >= 0 {
         flags.push('x');
     }
+    if c.blocked.load(Ordering::Relaxed) {
+        flags.push('b');
+    }
     if flags.is_empty() {
         flags.push('N');
     }
