@@ -52,14 +52,12 @@ RESULTS="$OUT/results.tsv"
 
 log() { printf '[redis-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-    log "installing redis-server and redis-tools"
-    apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null
-fi
-log "building examples/redis (release)"
-cargo build --release --example redis -q
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-NR_BIN="$TARGET_DIR/release/examples/redis"
+# prepare_servers, start_server NAME, stop_server: benches/redis-servers.sh
+# (one loop here).
+NR_LOOPS=1
+# shellcheck source=benches/redis-servers.sh
+source "$ROOT/benches/redis-servers.sh"
+prepare_servers redis-benchmark
 
 # Requests per row: enough for ~1 s of server CPU at either depth, so the
 # 10 ms resolution of /proc/PID/stat stays under 1%.
@@ -68,36 +66,6 @@ requests() {
     if ((pipeline > 1)); then n=1000000; else n=100000; fi
     if [[ $1 == mset ]]; then n=$((n / 4)); fi
     python3 -c "print(max(1000, int($n * $SCALE)))"
-}
-
-PORT=0
-SPID=0
-# start_server NAME: starts it pinned to SERVER_CPU on a free port; sets SPID, PORT.
-start_server() {
-    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    case $1 in
-        nr) nice -n "$NICE" taskset -c "$SERVER_CPU" "$NR_BIN" --addr "tcp://127.0.0.1:$PORT" --loops 1 >"$OUT/nr.log" 2>&1 & ;;
-        redis) nice -n "$NICE" taskset -c "$SERVER_CPU" redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no \
-            --daemonize no --logfile "$OUT/redis.log" >/dev/null 2>&1 & ;;
-        *) log "unknown server $1"; exit 2 ;;
-    esac
-    SPID=$!
-    local deadline=$((SECONDS + 20))
-    until redis-cli -p "$PORT" ping >/dev/null 2>&1; do
-        if ((SECONDS > deadline)) || ! kill -0 "$SPID" 2>/dev/null; then
-            log "$1 did not start (see $OUT/$1.log)"
-            exit 1
-        fi
-        sleep 0.05
-    done
-}
-
-stop_server() {
-    kill -TERM "$SPID" 2>/dev/null || true
-    local deadline=$((SECONDS + 10))
-    while kill -0 "$SPID" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
-    kill -KILL "$SPID" 2>/dev/null || true
-    wait "$SPID" 2>/dev/null || true
 }
 
 # cpu_ticks PID: "utime stime" in clock ticks, then the time on CPU of all

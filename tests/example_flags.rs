@@ -30,6 +30,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
             "--proto-max-bulk-len",
             "--max-args",
             "--client-query-buffer-limit",
+            "--client-output-buffer-limit-pubsub",
         ],
     ),
 ];
@@ -220,5 +221,10 @@ fn a_bad_value_of_an_examples_own_flag_exits_2_with_a_message_naming_it() {
         "redis",
         &["--client-query-buffer-limit", "99999999999999999999999"],
         "invalid value '99999999999999999999999' for '--client-query-buffer-limit <BYTES>'",
+    );
+    refused(
+        "redis",
+        &["--client-output-buffer-limit-pubsub", "32mb"],
+        "invalid value '32mb' for '--client-output-buffer-limit-pubsub <LIMITS>'",
     );
 }

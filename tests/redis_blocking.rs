@@ -257,3 +257,49 @@ fn keys_are_served_in_the_order_they_became_ready_and_a_key_named_twice_counts_o
     assert_eq!(c.read(), Reply::bulks(&["chain2", "link"]));
     assert_eq!(pusher.cmd("EXISTS chain1 chain2"), Reply::Int(0));
 }
+
+#[test]
+fn a_blocked_client_waits_in_its_database_and_wakes_on_move_copy_and_swapdb() {
+    let engine = two_loops();
+    let mut blocked = Client::connect(engine.local_addr());
+    let mut pusher = Client::connect(engine.local_addr());
+    assert_eq!(blocked.cmd("SELECT 5"), Reply::status("OK"));
+    // A push to the same name in another database serves nobody.
+    blocked.send(&encode(&[b"BLPOP", b"q", b"0"]));
+    wait_blocked(&mut pusher, 1);
+    assert_eq!(pusher.cmd("RPUSH q a"), Reply::Int(1));
+    assert_eq!(pusher.cmd("LLEN q"), Reply::Int(1), "served from database 0");
+    assert_eq!(blocked_clients(&mut pusher), 1);
+    // CLIENT LIST shows it blocked (flag b), in its database, as Redis does.
+    let list = pusher.cmd("CLIENT LIST").text();
+    assert!(
+        list.lines()
+            .any(|l| l.contains(" flags=b db=5 ") && l.contains(" cmd=blpop ")),
+        "{list}"
+    );
+    // MOVE makes it a list in database 5.
+    assert_eq!(pusher.cmd("MOVE q 5"), Reply::Int(1));
+    assert_eq!(blocked.read(), Reply::bulks(&["q", "a"]));
+    assert_eq!(blocked.cmd("EXISTS q"), Reply::Int(0));
+    util::wait_until(Duration::from_secs(10), "flag b cleared", || {
+        !pusher.cmd("CLIENT LIST").text().contains("flags=b")
+    });
+    // So does COPY ... DB 5, leaving the source.
+    blocked.send(&encode(&[b"BLPOP", b"c", b"0"]));
+    wait_blocked(&mut pusher, 1);
+    assert_eq!(pusher.cmd("RPUSH src x"), Reply::Int(1));
+    assert_eq!(pusher.cmd("COPY src c DB 5"), Reply::Int(1));
+    assert_eq!(blocked.read(), Reply::bulks(&["c", "x"]));
+    assert_eq!(pusher.cmd("LRANGE src 0 -1"), Reply::bulks(&["x"]));
+    // And SWAPDB, which brings database 0's list into 5 (Redis's
+    // scanDatabaseForReadyLists).
+    blocked.send(&encode(&[b"BLPOP", b"s", b"0"]));
+    wait_blocked(&mut pusher, 1);
+    assert_eq!(pusher.cmd("RPUSH s y"), Reply::Int(1));
+    assert_eq!(pusher.cmd("SWAPDB 0 5"), Reply::status("OK"));
+    assert_eq!(blocked.read(), Reply::bulks(&["s", "y"]));
+    assert_eq!(blocked.cmd("EXISTS s"), Reply::Int(0));
+    assert_eq!(pusher.cmd("EXISTS s"), Reply::Int(0));
+    assert_eq!(blocked.cmd("LRANGE src 0 -1"), Reply::bulks(&["x"]), "swapped");
+    assert_eq!(blocked_clients(&mut pusher), 0);
+}

@@ -9,20 +9,10 @@ mod util;
 #[path = "redis/harness.rs"]
 mod harness;
 
-use harness::{run, serve_with, Config};
+use harness::{run_redis_py, serve_with, Config};
 
 #[test]
 fn redis_py_resp3_and_resp2() {
     let engine = serve_with(Config::default(), 2);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/redis/client_test.py");
-    let port = engine.local_addr().port().to_string();
-    let out = run("python3", &[script, "127.0.0.1", &port], None);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("No module named 'redis'"),
-        "redis-py is not installed (.ci/run: pip install redis)"
-    );
-    assert!(out.status.success(), "client_test.py failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("checks passed"), "{stdout}");
+    run_redis_py("client_test.py", engine.local_addr());
 }

@@ -3,7 +3,9 @@
 //!
 //! Flags: `--addr tcp://host:port`, `--loops N` (event loops, default: one
 //! per core), `--proto-max-bulk-len BYTES` (longest value, default 512 MiB),
-//! `--max-args N`, `--client-query-buffer-limit BYTES`. Ctrl-C stops it
+//! `--max-args N`, `--client-query-buffer-limit BYTES`,
+//! `--client-output-buffer-limit-pubsub "32mb 8mb 60"` (when a subscriber
+//! that does not read is closed; Redis's syntax). Ctrl-C stops it
 //! cleanly. docs/examples.md shows how to try it by hand.
 
 #[path = "../common/mod.rs"]
@@ -34,7 +36,19 @@ fn main() -> netreactor::Result<()> {
                     "Most unparsed input one client may hold [default: {}]",
                     config.query_buffer_limit
                 ),
-            )),
+            ))
+            .arg(
+                common::flag(
+                    "client-output-buffer-limit-pubsub",
+                    "LIMITS",
+                    "When a subscriber that does not read is closed: \"<hard> <soft> <seconds>\", \
+                     Redis's syntax [default: \"32mb 8mb 60\"]",
+                )
+                .value_parser(|v: &str| {
+                    server::OutputLimit::parse(v)
+                        .ok_or_else(|| "wants \"<hard> <soft> <seconds>\", e.g. \"32mb 8mb 60\"".to_owned())
+                }),
+            ),
     );
     if let Some(n) = args.get("proto-max-bulk-len") {
         config.limits.max_bulk_len = n;
@@ -45,6 +59,9 @@ fn main() -> netreactor::Result<()> {
     }
     if let Some(n) = args.get("client-query-buffer-limit") {
         config.query_buffer_limit = n;
+    }
+    if let Some(limit) = args.get("client-output-buffer-limit-pubsub") {
+        config.pubsub_output_limit = limit;
     }
     // A value of the longest allowed length must fit a connection's input,
     // and two such commands the engine-wide budget.

@@ -119,9 +119,76 @@ impl Client {
         self.read()
     }
 
+    /// Sends a command (words split on spaces) and reads its reply, or
+    /// the error that reading met (a timeout: no reply).
+    pub(crate) fn try_call_line(&mut self, line: &str) -> io::Result<Reply> {
+        let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        self.send(&encode(&words));
+        self.try_read()
+    }
+
+    /// Reads exactly `n` bytes, as sent (for comparing replies byte for
+    /// byte with what redis-server sends).
+    pub(crate) fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut bytes = vec![0; n];
+        self.reader.read_exact(&mut bytes).expect("reading the reply bytes");
+        bytes
+    }
+
+    /// Sends a command and returns its reply's bytes exactly as sent.
+    pub(crate) fn call_raw(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(&encode(args));
+        let mut raw = Vec::new();
+        self.read_raw(&mut raw)
+            .unwrap_or_else(|e| panic!("reading a reply: {e}"));
+        raw
+    }
+
+    /// Appends one reply's bytes, as sent, to `raw`.
+    fn read_raw(&mut self, raw: &mut Vec<u8>) -> io::Result<()> {
+        let start = raw.len();
+        self.reader.read_until(b'\n', raw)?;
+        let line = &raw[start..];
+        if line.len() < 3 || !line.ends_with(b"\r\n") {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed mid-reply",
+            ));
+        }
+        let kind = line[0];
+        let n: i64 = std::str::from_utf8(&line[1..line.len() - 2])
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        match kind {
+            b'$' | b'=' | b'!' if n >= 0 => {
+                let at = raw.len();
+                raw.resize(at + n as usize + 2, 0);
+                self.reader.read_exact(&mut raw[at..])?;
+            }
+            b'*' | b'~' | b'>' | b'%' if n > 0 => {
+                let items = if kind == b'%' { 2 * n } else { n };
+                for _ in 0..items {
+                    self.read_raw(raw)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Reads one reply.
     pub(crate) fn read(&mut self) -> Reply {
         self.try_read().unwrap_or_else(|e| panic!("reading a reply: {e}"))
+    }
+
+    /// Reads exactly `n` bytes, as sent (for replies compared byte for byte).
+    pub(crate) fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.reader
+            .read_exact(&mut buf)
+            .unwrap_or_else(|e| panic!("reading {n} bytes: {e}"));
+        buf
     }
 
     pub(crate) fn try_read(&mut self) -> io::Result<Reply> {
@@ -215,6 +282,22 @@ pub(crate) fn run(program: &str, args: &[&str], stdin: Option<&[u8]>) -> Output 
         });
     }
     child.wait_with_output().expect("wait for the child")
+}
+
+/// Runs the redis-py script `tests/redis/<name>` against the server at
+/// `addr`; it must exit 0 and say "checks passed".
+pub(crate) fn run_redis_py(name: &str, addr: SocketAddr) {
+    let script = format!("{}/tests/redis/{name}", env!("CARGO_MANIFEST_DIR"));
+    let port = addr.port().to_string();
+    let out = run("python3", &[&script, &addr.ip().to_string(), &port], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'redis'"),
+        "redis-py is not installed (.ci/run: pip install redis)"
+    );
+    assert!(out.status.success(), "{name} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("checks passed"), "{stdout}");
 }
 
 /// As [`run`], and the program must succeed.

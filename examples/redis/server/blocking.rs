@@ -7,7 +7,8 @@
 //! of those keys a list marks it ready in its shard; once that command
 //! (or EXEC) has released its locks, its own loop serves the clients
 //! queued on the key, in the order they blocked, as Redis does: it locks
-//! the key's shard (and a BLMOVE's destination) through [`Db`], pops the
+//! the key's shard (and a BLMOVE's destination) through [`Db::acquire`],
+//! in the key's database (the one the client had selected), pops the
 //! element for the client, leaves it in the client's `Block`, and wakes
 //! the client's connection through its `ConnHandle`, on whatever loop it
 //! lives. The client's loop then writes the reply and goes on with the
@@ -21,8 +22,9 @@ use std::time::Instant;
 use netreactor::{ConnHandle, TimerId};
 
 use super::cmd::lists::{move_element, pop_one, End};
-use super::keyspace::{shard_of, Db};
+use super::keyspace::{Db, Want};
 use super::reply::Reply;
+use super::shard::Clock;
 use super::stats::LoopStats;
 use super::value::{Bytes, Value};
 use super::Server;
@@ -31,6 +33,8 @@ use super::Server;
 #[derive(Debug)]
 pub(crate) struct Block {
     handle: ConnHandle,
+    /// The database of its keys (the client's, when it blocked).
+    db: usize,
     /// The keys it waits on, each once.
     keys: Vec<Bytes>,
     /// The end it pops from.
@@ -123,13 +127,15 @@ pub(crate) fn block(
     }
     let block = Arc::new(Block {
         handle,
+        db: db.index,
         keys: unique,
         from,
         to,
         state: Mutex::new(State::Waiting),
     });
     for key in &block.keys {
-        db.shard(key).0.block_on(key, block.clone());
+        let (shard, h) = db.shard(key);
+        shard.block_on(h, key, block.clone());
     }
     Blocked {
         block,
@@ -173,56 +179,66 @@ pub(crate) fn try_finish(
             State::Withdrawn => {}
         }
     }
+    let clock = Clock::default();
+    let mut db = Db::new(&server.keyspace, stats, &clock, block.db);
+    let shards = block.keys.iter().map(|key| db.shard_index(block.db, key)).collect();
+    db.acquire(Want::Set(shards));
     for key in &block.keys {
-        let i = shard_of(server.keyspace.hash(key));
-        server.keyspace.lock(i, stats).unblock(key, block);
+        db.shard(key).0.unblock(key, block);
     }
+    db.release();
     true
 }
 
 /// Serves the clients blocked on the keys that the last command (which
 /// holds no lock any more) made ready, one client at a time, each under
-/// the locks of its key and destination.
+/// the locks of its key and destination, in the key's database.
 pub(crate) fn serve_ready(db: &mut Db<'_>) {
+    let selected = db.index;
     loop {
         // Serving a BLMOVE can make its destination ready in turn.
         let ready = db.take_ready();
         if ready.is_empty() {
-            return;
+            break;
         }
-        for key in ready {
+        for (index, key) in ready {
+            db.index = index;
             while serve_first(db, &key) {}
         }
     }
+    db.index = selected;
 }
 
-/// Serves the first client blocked on `key`, if the key holds a list.
-/// Returns false when there is nothing more to do for the key.
+/// Serves the first client blocked on `key` (in the selected database),
+/// if the key holds a list. Returns false when there is nothing more to
+/// do for the key.
 fn serve_first(db: &mut Db<'_>, key: &[u8]) -> bool {
-    db.lock_key(key);
+    let index = db.index;
+    let at = db.shard_index(index, key);
+    db.acquire(Want::One(at));
     let Some(block) = db.shard(key).0.first_blocked(key).cloned() else {
-        db.unlock();
+        db.release();
         return false;
     };
     if let Some((dest, _)) = &block.to {
-        let (a, b) = (shard_of(db.hash(key)), shard_of(db.hash(dest)));
-        if a != b {
-            // Both shards, in order: let go of the one held first.
-            db.unlock();
-            db.lock_shards(vec![a, b]);
+        let dest_at = db.shard_index(index, dest);
+        if dest_at != at {
+            // Both shards, in ascending order: let go of the one held.
+            db.release();
+            db.acquire(Want::Set(vec![at, dest_at]));
             let still_first = db
                 .shard(key)
                 .0
                 .first_blocked(key)
                 .is_some_and(|f| Arc::ptr_eq(f, &block));
             if !still_first {
-                db.unlock();
+                db.release();
                 return true;
             }
         }
     }
     let more = serve(db, key, &block);
-    db.unlock();
+    db.release();
     more
 }
 

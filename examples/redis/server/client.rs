@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use netreactor::ConnHandle;
 
 use super::blocking::Blocked;
+use super::pubsub::Subscriptions;
 use super::reply::Proto;
 use super::resp::{Progress, Span};
 use super::table::Spec;
@@ -20,12 +21,16 @@ use super::value::Bytes;
 pub(crate) struct Client {
     pub(crate) info: Arc<ClientInfo>,
     pub(crate) proto: Proto,
+    /// The selected database (SELECT).
+    pub(crate) db: usize,
     /// Progress through a command that has not fully arrived.
     pub(crate) progress: Progress,
     /// Commands queued since MULTI (None: not in a transaction).
     pub(crate) multi: Option<Box<Multi>>,
     /// WATCHed keys with the version each had when watched.
     pub(crate) watched: Vec<Watched>,
+    /// Channels and patterns subscribed to (None: none).
+    pub(crate) pubsub: Option<Box<Subscriptions>>,
     /// QUIT, or a protocol error: close once the replies are sent.
     pub(crate) closing: bool,
     /// Input is waiting because enough output was queued.
@@ -45,9 +50,11 @@ impl Client {
         Client {
             info,
             proto: Proto::Resp2,
+            db: 0,
             progress: Progress::default(),
             multi: None,
             watched: Vec::new(),
+            pubsub: None,
             closing: false,
             paused: false,
             handle,
@@ -55,6 +62,12 @@ impl Client {
             block_serial: 0,
             in_exec: false,
         }
+    }
+
+    /// Selects database `db` (SELECT, RESET), for CLIENT LIST too.
+    pub(crate) fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db as u8, Ordering::Relaxed);
     }
 }
 
@@ -74,9 +87,10 @@ pub(crate) struct Queued {
     pub(crate) spans: Vec<Span>,
 }
 
-/// A WATCHed key.
+/// A WATCHed key, in the database it was watched in.
 #[derive(Debug)]
 pub(crate) struct Watched {
+    pub(crate) db: usize,
     pub(crate) key: Bytes,
     pub(crate) version: u64,
 }
@@ -94,18 +108,22 @@ pub(crate) struct ClientInfo {
     /// The address of the last command's `Spec` (0: none yet).
     pub(crate) last_command: AtomicUsize,
     pub(crate) resp: AtomicU8,
+    /// The selected database.
+    pub(crate) db: AtomicU8,
     /// Commands queued in MULTI, or -1.
     pub(crate) multi: AtomicI64,
+    /// Channels and patterns subscribed to (CLIENT LIST's sub and psub).
+    pub(crate) subscribed: [AtomicU32; 2],
+    /// Blocked on keys (CLIENT LIST's flag b).
+    pub(crate) blocked: AtomicBool,
     /// Allocated when the client first names itself (most never do).
     names: Mutex<Option<Box<Names>>>,
 }
 
-/// Names a client gives itself (CLIENT SETNAME / SETINFO, HELLO SETNAME).
+/// The name a client gives itself (CLIENT SETNAME, HELLO SETNAME).
 #[derive(Debug, Default)]
 pub(crate) struct Names {
     pub(crate) name: Option<Bytes>,
-    pub(crate) lib_name: Option<Bytes>,
-    pub(crate) lib_ver: Option<Bytes>,
 }
 
 impl ClientInfo {
@@ -125,7 +143,10 @@ impl ClientInfo {
             active_ms: AtomicU64::new(now_ms),
             last_command: AtomicUsize::new(0),
             resp: AtomicU8::new(2),
+            db: AtomicU8::new(0),
             multi: AtomicI64::new(-1),
+            subscribed: [AtomicU32::new(0), AtomicU32::new(0)],
+            blocked: AtomicBool::new(false),
             names: Mutex::new(None),
         }
     }
@@ -139,6 +160,12 @@ impl ClientInfo {
     pub(crate) fn set_names(&self, f: impl FnOnce(&mut Names)) {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         f(names.get_or_insert_with(Box::default));
+    }
+
+    /// Subscribed to a channel or a pattern (CLIENT LIST's flag P and type
+    /// pubsub).
+    pub(crate) fn is_pubsub(&self) -> bool {
+        self.subscribed.iter().any(|n| n.load(Ordering::Relaxed) > 0)
     }
 
     /// Notes activity; a relaxed store, and only when the coarse clock moved.

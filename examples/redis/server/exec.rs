@@ -3,7 +3,7 @@
 
 use super::blocking;
 use super::client::{Client, Queued};
-use super::keyspace::{shard_of, Db};
+use super::keyspace::{Db, Want, DATABASES};
 use super::reply::Reply;
 use super::resp::Span;
 use super::shard::Clock;
@@ -75,12 +75,20 @@ pub(crate) fn execute(
     args: &Args<'_>,
     out: &mut Reply<'_>,
 ) {
+    if args.len() != 1 && args.get(0).eq_ignore_ascii_case(b"exec") {
+        // Redis answers a malformed EXEC by discarding the transaction.
+        let mut db = Db::new(&server.keyspace, stats, clock, client.db);
+        return super::cmd::tx::exec_rejected(&mut db, client, out);
+    }
     let Some(spec) = resolve(args, out) else {
         if let Some(m) = client.multi.as_mut() {
             m.failed = true;
         }
         return;
     };
+    if !super::cmd::pubsub::allowed(client, spec, out) {
+        return;
+    }
     if let Some(m) = client.multi.as_mut() {
         if !runs_inside_multi(spec) {
             m.queued.push(args.queue(spec));
@@ -92,10 +100,11 @@ pub(crate) fn execute(
             return;
         }
     }
+    let db = client.db;
     let mut ctx = Ctx {
         server,
         client,
-        db: Db::unlocked(&server.keyspace, stats, clock),
+        db: Db::new(&server.keyspace, stats, clock, db),
     };
     run(&mut ctx, spec, args, out);
     blocking::serve_ready(&mut ctx.db);
@@ -109,14 +118,12 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, spec: &'static Spec, args: &Args<'_>, out: 
         .info
         .last_command
         .store(std::ptr::from_ref(spec) as usize, std::sync::atomic::Ordering::Relaxed);
-    let locked_here = !ctx.db.holds_locks();
-    if locked_here {
-        lock_for(&mut ctx.db, spec, args);
-    }
+    let want = wants(&ctx.db, ctx.client, spec, args, ctx.db.index);
+    let locked_here = ctx.db.acquire(want);
     let handler = spec.run.expect("resolve returns runnable specs");
     handler(ctx, args, out);
     if locked_here {
-        ctx.db.unlock();
+        ctx.db.release();
     }
 }
 
@@ -191,19 +198,70 @@ pub(crate) fn key_positions(spec: &Spec, argc: usize) -> impl Iterator<Item = us
     (first as usize..end).step_by(step)
 }
 
-/// Locks the shards `spec` needs for `args`.
-fn lock_for(db: &mut Db<'_>, spec: &Spec, args: &Args<'_>) {
+/// The shards `spec` needs locked to run `args` in database `db` for
+/// `client` (EXEC asks for each queued command with the database that a
+/// queued SELECT will have chosen by then).
+pub(crate) fn wants(db: &Db<'_>, client: &Client, spec: &Spec, args: &Args<'_>, index: usize) -> Want {
     match spec.lock {
-        Lock::None | Lock::EachInTurn => {}
-        Lock::All => db.lock_all(),
+        Lock::None | Lock::EachInTurn => Want::Nothing,
+        Lock::Db => Want::Db(index),
+        Lock::Everything => Want::Everything,
         Lock::Keys(first, last, _) if first == last || (last == -1 && args.len() == 2) => {
-            db.lock_key(args.get(first as usize));
+            Want::One(db.shard_index(index, args.get(first as usize)))
         }
-        Lock::Keys(..) => {
-            let shards = key_positions(spec, args.len())
-                .map(|i| shard_of(db.hash(args.get(i))))
-                .collect();
-            db.lock_shards(shards);
+        Lock::Keys(..) => Want::Set(
+            key_positions(spec, args.len())
+                .map(|i| db.shard_index(index, args.get(i)))
+                .collect(),
+        ),
+        Lock::Watched => watched_shards(db, client),
+        Lock::Swap => match (db_index(args.get(1)), db_index(args.get(2))) {
+            (Some(a), Some(b)) => Want::TwoDbs(a, b),
+            _ => Want::Nothing,
+        },
+        Lock::Move => {
+            let key = args.get(1);
+            let here = db.shard_index(index, key);
+            match db_index(args.get(2)) {
+                Some(there) => Want::Set(vec![here, db.shard_index(there, key)]),
+                None => Want::One(here),
+            }
+        }
+        Lock::Copy => {
+            let (from, to) = (args.get(1), args.get(2));
+            let mut set = vec![db.shard_index(index, from), db.shard_index(index, to)];
+            if let Some(there) = copy_target(args) {
+                set.push(db.shard_index(there, to));
+            }
+            Want::Set(set)
         }
     }
+}
+
+/// The database a COPY's `DB` option names (the last one, as Redis reads
+/// them), if valid; the command itself replies to an invalid one.
+pub(crate) fn copy_target(args: &Args<'_>) -> Option<usize> {
+    let mut target = None;
+    let mut i = 3;
+    while i + 1 < args.len() {
+        if args.get(i).eq_ignore_ascii_case(b"DB") {
+            target = db_index(args.get(i + 1));
+            i += 1;
+        }
+        i += 1;
+    }
+    target
+}
+
+/// The shards of the keys `client` WATCHes.
+pub(crate) fn watched_shards(db: &Db<'_>, client: &Client) -> Want {
+    Want::Set(client.watched.iter().map(|w| db.shard_index(w.db, &w.key)).collect())
+}
+
+/// A database number as SELECT, MOVE and SWAPDB read it (0..DATABASES),
+/// or None.
+pub(crate) fn db_index(arg: &[u8]) -> Option<usize> {
+    super::resp::parse_i64(arg)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n < DATABASES)
 }

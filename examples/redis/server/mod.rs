@@ -14,6 +14,8 @@ mod cmd;
 mod exec;
 mod glob;
 mod keyspace;
+mod long_double;
+mod pubsub;
 mod reply;
 mod resp;
 mod shard;
@@ -31,7 +33,9 @@ use netreactor::{Action, CloseReason, Conn, EngineBuilder, EngineHandle, EventHa
 
 use client::{Client, ClientInfo, Registry};
 use exec::Args;
-use keyspace::{Keyspace, SHARDS};
+use keyspace::{Db, Keyspace, Want, DATABASES, SHARDS};
+pub(crate) use pubsub::OutputLimit;
+use pubsub::{PubSub, PUBSUB_OUTPUT_LIMIT};
 use reply::Reply;
 use resp::{Limits, Parsed, Span};
 use shard::{unix_ms, Clock};
@@ -50,6 +54,9 @@ pub(crate) struct Config {
     /// Output a connection may have queued before it is closed (a client
     /// that never reads).
     pub(crate) output_limit: usize,
+    /// When a subscriber that does not read is closed (Redis's
+    /// `client-output-buffer-limit pubsub`).
+    pub(crate) pubsub_output_limit: OutputLimit,
     /// Once this much output is queued, the rest of the input waits until
     /// it has been sent (pipelined GETs of big values stay bounded).
     pub(crate) output_pause_bytes: usize,
@@ -78,6 +85,7 @@ impl Default for Config {
             query_buffer_limit: DEFAULT_QUERY_BUFFER_BYTES,
             inbound_budget: 2 * DEFAULT_QUERY_BUFFER_BYTES,
             output_limit: 2 * DEFAULT_MAX_BULK_BYTES + 64 * 1024 * 1024,
+            pubsub_output_limit: PUBSUB_OUTPUT_LIMIT,
             output_pause_bytes: 1024 * 1024,
             sweep_interval: Duration::from_millis(100),
             sweep_budget: Duration::from_millis(2),
@@ -95,6 +103,7 @@ pub(crate) struct Server {
     pub(crate) config: Config,
     pub(crate) keyspace: Keyspace,
     pub(crate) clients: Registry,
+    pub(crate) pubsub: PubSub,
     pub(crate) engine: OnceLock<EngineHandle>,
     loop_stats: Mutex<Vec<Arc<LoopStats>>>,
     pub(crate) started: Instant,
@@ -114,6 +123,7 @@ impl Server {
         let id = SERVERS.fetch_add(1, Ordering::Relaxed);
         Server {
             id,
+            pubsub: PubSub::new(config.pubsub_output_limit),
             config,
             keyspace: Keyspace::default(),
             clients: Registry::default(),
@@ -140,21 +150,35 @@ impl Server {
         self.coarse_ms.load(Ordering::Relaxed)
     }
 
-    /// One pass of the active expiry sweep over up to every shard, from
-    /// where the last pass stopped, within the time budget. Returns true
-    /// if it stopped early (more may be due).
+    /// One pass of the active expiry sweep over up to every shard of every
+    /// database made, from where the last pass stopped, within the time
+    /// budget. Returns true if it stopped early (more may be due).
     fn sweep(&self, stats: &LoopStats) -> bool {
         /// Deadlines one shard may pop per pass.
         const PER_SHARD: usize = 256;
+        const TOTAL: usize = DATABASES * SHARDS;
         let start = Instant::now();
         let now = unix_ms();
-        let mut at = self.sweep_cursor.load(Ordering::Relaxed);
+        let clock = Clock::default();
+        let mut db = Db::new(&self.keyspace, stats, &clock, 0);
+        let mut at = self.sweep_cursor.load(Ordering::Relaxed) % TOTAL;
         let mut behind = false;
-        for visited in 1..=SHARDS {
-            let (looked, deleted) = self.keyspace.lock(at, stats).sweep(now, PER_SHARD);
+        let mut visited = 0;
+        while visited < TOTAL {
+            if !self.keyspace.exists(at / SHARDS) {
+                // A database never made: skip all of it.
+                let skip = SHARDS - at % SHARDS;
+                visited += skip;
+                at = (at + skip) % TOTAL;
+                continue;
+            }
+            db.acquire(Want::One(at));
+            let (looked, deleted) = db.shard_at(at).sweep(now, PER_SHARD);
+            db.release();
             stats.expired_keys.add(deleted);
             behind |= looked == PER_SHARD;
-            at = (at + 1) % SHARDS;
+            at = (at + 1) % TOTAL;
+            visited += 1;
             if visited % 64 == 0 && start.elapsed() > self.config.sweep_budget {
                 behind = true;
                 break;
@@ -236,6 +260,9 @@ impl RedisServer {
             return Action::Close;
         };
         client.info.touch(server.coarse_ms());
+        if let Some(subs) = client.pubsub.as_mut() {
+            subs.drain(|message| conn.write_bytes(message));
+        }
         let paused = with_local(server, |local| {
             if !end_block(server, &mut client, local, conn, false) {
                 return false;
@@ -246,6 +273,9 @@ impl RedisServer {
             if let Some((delay, token)) = blocked.timer_due() {
                 blocked.timer_armed(conn.schedule(delay, token));
             }
+        }
+        if let Some(subs) = client.pubsub.as_mut() {
+            subs.attach(conn);
         }
         let closing = client.closing;
         client.paused = paused;
@@ -282,6 +312,7 @@ fn end_block(server: &Server, client: &mut Client, local: &mut LoopLocal, conn: 
         conn.cancel_timer(timer);
     }
     client.blocked = None;
+    client.info.blocked.store(false, Ordering::Relaxed);
     server.blocked_clients.fetch_sub(1, Ordering::Relaxed);
     true
 }
@@ -391,10 +422,15 @@ impl EventHandler for RedisServer {
         let Some(slot) = conn.context_mut::<Slot>() else { return };
         server.clients.remove(slot.1);
         if let Some(mut client) = slot.0.take() {
+            server.pubsub.unsubscribe_all(&mut client.pubsub);
             with_local(server, |local| {
                 end_block(server, &mut client, local, conn, true);
-                cmd::tx::unwatch_all(server, &mut client, &local.stats);
+                let clock = Clock::default();
+                let mut db = Db::new(&server.keyspace, &local.stats, &clock, client.db);
+                cmd::tx::unwatch_all(&mut db, &mut client);
             });
+        } else {
+            server.pubsub.forget_client(slot.1);
         }
     }
 

@@ -184,6 +184,15 @@ impl<'s> Reply<'s> {
         self.header(b'*', n as i64);
     }
 
+    /// Out-of-band data of `n` elements (pub/sub messages): a push `>n` /
+    /// an array in RESP2.
+    pub(crate) fn push(&mut self, n: usize) {
+        match self.proto {
+            Proto::Resp2 => self.header(b'*', n as i64),
+            Proto::Resp3 => self.header(b'>', n as i64),
+        }
+    }
+
     /// A map of `n` pairs: `%n` / a flat array of 2n in RESP2.
     pub(crate) fn map(&mut self, n: usize) {
         match self.proto {
@@ -274,19 +283,6 @@ pub(crate) fn format_g17(d: f64) -> String {
 fn trim_fraction(s: &str) -> &str {
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
-}
-
-/// A double as INCRBYFLOAT and HINCRBYFLOAT print it: the shortest text
-/// that reads back as the same double, never in exponent form. (Redis
-/// computes in `long double` and prints 17 decimals, so it can show
-/// digits an f64 cannot hold, e.g. 3001.60000000000000009.)
-pub(crate) fn format_human(d: f64) -> String {
-    let s = format!("{d}");
-    if s == "-0" {
-        "0".into()
     } else {
         s
     }

@@ -57,10 +57,12 @@ pub(crate) enum Ttl {
     At(u64),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Watch {
     watchers: u32,
     version: u64,
+    /// The key's hash (to find it in the table).
+    hash: u64,
 }
 
 /// The next place in the order in which keys become ready for blocked
@@ -141,8 +143,8 @@ pub(crate) struct Shard {
     /// checks it with one branch.
     watched: HashMap<Bytes, Watch>,
     /// Clients blocked on keys of this shard (BLPOP and kin), in arrival
-    /// order per key; empty almost always.
-    blocked: HashMap<Bytes, VecDeque<Arc<Block>>>,
+    /// order per key, with the key's hash; empty almost always.
+    blocked: HashMap<Bytes, (u64, VecDeque<Arc<Block>>)>,
     /// Keys with blocked clients that became lists since the last look,
     /// each with its place in the order keys became ready.
     ready: Vec<(u64, Bytes)>,
@@ -349,20 +351,56 @@ impl Shard {
         self.volatile = 0;
     }
 
+    /// Trades keys and deadlines with `other` (the same shard of another
+    /// database: SWAPDB); each keeps its watchers, and a watched key that
+    /// exists on either side counts as changed (Redis's
+    /// `touchAllWatchedKeysInDb`).
+    pub(crate) fn swap_data(&mut self, other: &mut Shard) {
+        std::mem::swap(&mut self.table, &mut other.table);
+        std::mem::swap(&mut self.deadlines, &mut other.deadlines);
+        std::mem::swap(&mut self.volatile, &mut other.volatile);
+        let (a, b) = (&self.table, &other.table);
+        for watched in [&mut self.watched, &mut other.watched] {
+            for (key, w) in watched.iter_mut() {
+                let found = |t: &HashTable<Entry>| t.find(w.hash, |e| e.hash == w.hash && e.key == *key).is_some();
+                if found(a) || found(b) {
+                    w.version += 1;
+                }
+            }
+        }
+        self.mark_blocked_lists_ready();
+        other.mark_blocked_lists_ready();
+    }
+
+    /// Marks ready every key with blocked clients that now holds a list
+    /// (after SWAPDB, as Redis's `scanDatabaseForReadyLists`).
+    fn mark_blocked_lists_ready(&mut self) {
+        for (key, (h, _)) in &self.blocked {
+            let is_list = |e: &Entry| e.hash == *h && e.key == *key && matches!(e.value, Value::List(_));
+            if self.table.find(*h, is_list).is_some() {
+                self.ready.push((next_ready_seq(), key.clone()));
+            }
+        }
+    }
+
     /// Every entry, expired or not (callers skip the expired).
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.table.iter()
     }
 
-    /// Queues `block` behind the clients already blocked on `key`.
-    pub(crate) fn block_on(&mut self, key: &[u8], block: Arc<Block>) {
-        self.blocked.entry(key.into()).or_default().push_back(block);
+    /// Queues `block` behind the clients already blocked on `key` (hash `h`).
+    pub(crate) fn block_on(&mut self, h: u64, key: &[u8], block: Arc<Block>) {
+        self.blocked
+            .entry(key.into())
+            .or_insert_with(|| (h, VecDeque::new()))
+            .1
+            .push_back(block);
     }
 
     /// Takes `block` out of `key`'s queue (it was served, timed out or
     /// its client left).
     pub(crate) fn unblock(&mut self, key: &[u8], block: &Arc<Block>) {
-        if let Some(q) = self.blocked.get_mut(key) {
+        if let Some((_, q)) = self.blocked.get_mut(key) {
             q.retain(|b| !Arc::ptr_eq(b, block));
             if q.is_empty() {
                 self.blocked.remove(key);
@@ -372,19 +410,22 @@ impl Shard {
 
     /// The first client blocked on `key`.
     pub(crate) fn first_blocked(&self, key: &[u8]) -> Option<&Arc<Block>> {
-        self.blocked.get(key).and_then(VecDeque::front)
+        self.blocked.get(key).and_then(|(_, q)| q.front())
     }
 
-    /// Moves the keys made ready since the last call to `into`.
-    pub(crate) fn take_ready(&mut self, into: &mut Vec<(u64, Bytes)>) {
-        if !self.ready.is_empty() {
-            into.append(&mut self.ready);
-        }
+    /// Moves the keys made ready since the last call to `into`, tagged
+    /// with this shard's database `db`.
+    pub(crate) fn take_ready(&mut self, db: usize, into: &mut Vec<(u64, usize, Bytes)>) {
+        into.extend(self.ready.drain(..).map(|(seq, key)| (seq, db, key)));
     }
 
-    /// Starts watching `key`; returns its current version.
-    pub(crate) fn watch(&mut self, key: &[u8]) -> u64 {
-        let w = self.watched.entry(key.into()).or_default();
+    /// Starts watching `key` (hash `h`); returns its current version.
+    pub(crate) fn watch(&mut self, h: u64, key: &[u8]) -> u64 {
+        let w = self.watched.entry(key.into()).or_insert(Watch {
+            watchers: 0,
+            version: 0,
+            hash: h,
+        });
         w.watchers += 1;
         w.version
     }
@@ -442,7 +483,7 @@ mod tests {
     #[test]
     fn watch_versions_move_on_writes_only() {
         let mut s = Shard::default();
-        let v0 = s.watch(b"w");
+        let v0 = s.watch(6, b"w");
         s.insert_new(5, b"other", Value::Int(0), Ttl::Clear);
         assert_eq!(s.watch_version(b"w"), v0);
         s.put(6, b"w", Value::Int(1), Ttl::Clear, &clock(1));

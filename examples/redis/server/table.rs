@@ -2,11 +2,11 @@
 //! metadata that COMMAND, COMMAND DOCS and arity checks use. Names, arities,
 //! flags, key positions, ACL categories, groups, "since" versions,
 //! summaries and complexities are Redis 7.0.15's own (from its COMMAND INFO
-//! and COMMAND DOCS replies; CLIENT SETINFO's from 7.2, where it appeared).
+//! and COMMAND DOCS replies).
 
 use std::sync::OnceLock;
 
-use super::cmd::{blocking, connection, hashes, keys, lists, server, sets, strings, tx, zsets};
+use super::cmd::{blocking, connection, hashes, keys, lists, pubsub, server, sets, strings, tx, zsets};
 use super::exec::Handler;
 
 /// Which shard locks a command takes before it runs.
@@ -16,10 +16,23 @@ pub(crate) enum Lock {
     None,
     /// The shards of the keys at (first, last, step); last < 0 counts from the end.
     Keys(i32, i32, i32),
-    /// Every shard at once: the command sees the keyspace at one instant.
-    All,
-    /// Every shard, one at a time (SCAN, INFO).
+    /// Every shard of the selected database at once: the command sees it
+    /// at one instant (KEYS, DBSIZE, FLUSHDB).
+    Db,
+    /// Every shard of every database (FLUSHALL).
+    Everything,
+    /// SWAPDB: every shard of the two databases its arguments name.
+    Swap,
+    /// Every shard, one at a time, holding nothing else (SCAN, INFO).
     EachInTurn,
+    /// The shards of the keys the client WATCHes (UNWATCH, RESET).
+    Watched,
+    /// MOVE: the shard of its key in the selected database and in the
+    /// database its second argument names.
+    Move,
+    /// COPY: the shards of its two keys in the selected database, and of
+    /// its destination in the database a `DB` option names.
+    Copy,
 }
 
 /// One command (or subcommand).
@@ -79,7 +92,7 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
 }
 
 /// A name's bucket: its length (below [`MAX_NAME`]) and its first letter, any case.
-/// Command names are shorter than this (ZREMRANGEBYSCORE has 16 letters).
+/// Command names are shorter than this (up to 23 bytes; ZREMRANGEBYSCORE has 16).
 const MAX_NAME: usize = 24;
 
 #[inline]
@@ -129,7 +142,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Close the connection",
         complexity: "O(1)",
         run: Some(connection::quit), subcommands: &[] },
-    Spec { name: "reset", arity: 1, flags: &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], keys: (0, 0, 0), lock: Lock::None,
+    Spec { name: "reset", arity: 1, flags: &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], keys: (0, 0, 0), lock: Lock::Watched,
         acl: &["@fast", "@connection"], group: "connection", since: "6.2.0",
         summary: "Reset the connection",
         complexity: "O(1)",
@@ -154,21 +167,26 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Get information and statistics about the server",
         complexity: "O(1)",
         run: Some(server::info), subcommands: &[] },
-    Spec { name: "dbsize", arity: 1, flags: &["readonly", "fast"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "dbsize", arity: 1, flags: &["readonly", "fast"], keys: (0, 0, 0), lock: Lock::Db,
         acl: &["@keyspace", "@read", "@fast"], group: "server", since: "1.0.0",
         summary: "Return the number of keys in the selected database",
         complexity: "O(1)",
         run: Some(server::dbsize), subcommands: &[] },
-    Spec { name: "flushall", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "flushall", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::Everything,
         acl: &["@keyspace", "@write", "@slow", "@dangerous"], group: "server", since: "1.0.0",
         summary: "Remove all keys from all databases",
         complexity: "O(N) where N is the total number of keys in all databases",
         run: Some(server::flushall), subcommands: &[] },
-    Spec { name: "flushdb", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "flushdb", arity: -1, flags: &["write"], keys: (0, 0, 0), lock: Lock::Db,
         acl: &["@keyspace", "@write", "@slow", "@dangerous"], group: "server", since: "1.0.0",
         summary: "Remove all keys from the current database",
         complexity: "O(N) where N is the number of keys in the selected database",
         run: Some(server::flushdb), subcommands: &[] },
+    Spec { name: "swapdb", arity: 3, flags: &["write", "fast"], keys: (0, 0, 0), lock: Lock::Swap,
+        acl: &["@keyspace", "@write", "@fast", "@dangerous"], group: "server", since: "4.0.0",
+        summary: "Swaps two Redis databases",
+        complexity: "O(N) where N is the count of clients watching or blocking on keys from both databases.",
+        run: Some(server::swapdb), subcommands: &[] },
     Spec { name: "time", arity: 1, flags: &["loading", "stale", "fast"], keys: (0, 0, 0), lock: Lock::None,
         acl: &["@fast"], group: "server", since: "2.6.0",
         summary: "Return the current server time",
@@ -229,7 +247,12 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Get the time to live for a key in milliseconds",
         complexity: "O(1)",
         run: Some(keys::pttl), subcommands: &[] },
-    Spec { name: "keys", arity: 2, flags: &["readonly"], keys: (0, 0, 0), lock: Lock::All,
+    Spec { name: "move", arity: 3, flags: &["write", "fast"], keys: (1, 1, 1), lock: Lock::Move,
+        acl: &["@keyspace", "@write", "@fast"], group: "generic", since: "1.0.0",
+        summary: "Move a key to another database",
+        complexity: "O(1)",
+        run: Some(keys::move_), subcommands: &[] },
+    Spec { name: "keys", arity: 2, flags: &["readonly"], keys: (0, 0, 0), lock: Lock::Db,
         acl: &["@keyspace", "@read", "@slow", "@dangerous"], group: "generic", since: "1.0.0",
         summary: "Find all keys matching the given pattern",
         complexity: "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.",
@@ -334,11 +357,41 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Watch the given keys to determine execution of the MULTI/EXEC block",
         complexity: "O(1) for every key.",
         run: Some(tx::watch), subcommands: &[] },
-    Spec { name: "unwatch", arity: 1, flags: &["noscript", "loading", "stale", "fast", "allow_busy"], keys: (0, 0, 0), lock: Lock::None,
+    Spec { name: "unwatch", arity: 1, flags: &["noscript", "loading", "stale", "fast", "allow_busy"], keys: (0, 0, 0), lock: Lock::Watched,
         acl: &["@fast", "@transaction"], group: "transactions", since: "2.2.0",
         summary: "Forget about all watched keys",
         complexity: "O(1)",
         run: Some(tx::unwatch), subcommands: &[] },
+    Spec { name: "subscribe", arity: -2, flags: &["pubsub", "noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.0.0",
+        summary: "Listen for messages published to the given channels",
+        complexity: "O(N) where N is the number of channels to subscribe to.",
+        run: Some(pubsub::subscribe), subcommands: &[] },
+    Spec { name: "unsubscribe", arity: -1, flags: &["pubsub", "noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.0.0",
+        summary: "Stop listening for messages posted to the given channels",
+        complexity: "O(N) where N is the number of clients already subscribed to a channel.",
+        run: Some(pubsub::unsubscribe), subcommands: &[] },
+    Spec { name: "psubscribe", arity: -2, flags: &["pubsub", "noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.0.0",
+        summary: "Listen for messages published to channels matching the given patterns",
+        complexity: "O(N) where N is the number of patterns the client is already subscribed to.",
+        run: Some(pubsub::psubscribe), subcommands: &[] },
+    Spec { name: "punsubscribe", arity: -1, flags: &["pubsub", "noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.0.0",
+        summary: "Stop listening for messages posted to channels matching the given patterns",
+        complexity: "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).",
+        run: Some(pubsub::punsubscribe), subcommands: &[] },
+    Spec { name: "publish", arity: 3, flags: &["pubsub", "loading", "stale", "fast"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@fast"], group: "pubsub", since: "2.0.0",
+        summary: "Post a message to a channel",
+        complexity: "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
+        run: Some(pubsub::publish), subcommands: &[] },
+    Spec { name: "pubsub", arity: -2, flags: &[], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@slow"], group: "pubsub", since: "2.8.0",
+        summary: "A container for Pub/Sub commands",
+        complexity: "Depends on subcommand.",
+        run: None, subcommands: PUBSUB_SUBCOMMANDS },
     Spec { name: "hset", arity: -4, flags: &["write", "denyoom", "fast"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
         acl: &["@write", "@hash", "@fast"], group: "hash", since: "2.0.0",
         summary: "Set the string value of a hash field",
@@ -454,6 +507,36 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Return a range of members in a sorted set",
         complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
         run: Some(zsets::zrange), subcommands: &[] },
+    Spec { name: "zrevrange", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "1.2.0",
+        summary: "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        run: Some(zsets::zrevrange), subcommands: &[] },
+    Spec { name: "zrangebyscore", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "1.0.5",
+        summary: "Return a range of members in a sorted set, by score",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrangebyscore), subcommands: &[] },
+    Spec { name: "zrevrangebyscore", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "2.2.0",
+        summary: "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrevrangebyscore), subcommands: &[] },
+    Spec { name: "zrangebylex", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "2.8.9",
+        summary: "Return a range of members in a sorted set, by lexicographical range",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrangebylex), subcommands: &[] },
+    Spec { name: "zrevrangebylex", arity: -4, flags: &["readonly"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@slow"], group: "sorted-set", since: "2.8.9",
+        summary: "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        run: Some(zsets::zrevrangebylex), subcommands: &[] },
+    Spec { name: "zcount", arity: 4, flags: &["readonly", "fast"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
+        acl: &["@read", "@sortedset", "@fast"], group: "sorted-set", since: "2.0.0",
+        summary: "Count the members in a sorted set with scores within the given values",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        run: Some(zsets::zcount), subcommands: &[] },
     Spec { name: "zrem", arity: -3, flags: &["write", "fast"], keys: (1, 1, 1), lock: Lock::Keys(1, 1, 1),
         acl: &["@write", "@sortedset", "@fast"], group: "sorted-set", since: "1.2.0",
         summary: "Remove one or more members from a sorted set",
@@ -649,7 +732,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
         summary: "Rename a key, only if the new key does not exist",
         complexity: "O(1)",
         run: Some(keys::renamenx), subcommands: &[] },
-    Spec { name: "copy", arity: -3, flags: &["write", "denyoom"], keys: (1, 2, 1), lock: Lock::Keys(1, 2, 1),
+    Spec { name: "copy", arity: -3, flags: &["write", "denyoom"], keys: (1, 2, 1), lock: Lock::Copy,
         acl: &["@keyspace", "@write", "@slow"], group: "generic", since: "6.2.0",
         summary: "Copy a key",
         complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
@@ -688,11 +771,6 @@ const CLIENT_SUBCOMMANDS: &[Spec] = &[
         summary: "Set the current connection name",
         complexity: "O(1)",
         run: Some(connection::client_setname), subcommands: &[] },
-    Spec { name: "client|setinfo", arity: -4, flags: &["noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
-        acl: &["@slow", "@connection"], group: "connection", since: "7.2.0",
-        summary: "Set client or connection specific info",
-        complexity: "O(1)",
-        run: Some(connection::client_setinfo), subcommands: &[] },
     Spec { name: "client|list", arity: -2, flags: &["admin", "noscript", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
         acl: &["@admin", "@slow", "@dangerous", "@connection"], group: "connection", since: "2.4.0",
         summary: "Get the list of client connections",
@@ -708,6 +786,30 @@ const CLIENT_SUBCOMMANDS: &[Spec] = &[
         summary: "Show helpful text about the different subcommands",
         complexity: "O(1)",
         run: Some(connection::client_help), subcommands: &[] },
+];
+
+#[rustfmt::skip]
+const PUBSUB_SUBCOMMANDS: &[Spec] = &[
+    Spec { name: "pubsub|channels", arity: -2, flags: &["pubsub", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.8.0",
+        summary: "List active channels",
+        complexity: "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)",
+        run: Some(pubsub::pubsub_channels), subcommands: &[] },
+    Spec { name: "pubsub|numsub", arity: -2, flags: &["pubsub", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.8.0",
+        summary: "Get the count of subscribers for channels",
+        complexity: "O(N) for the NUMSUB subcommand, where N is the number of requested channels",
+        run: Some(pubsub::pubsub_numsub), subcommands: &[] },
+    Spec { name: "pubsub|numpat", arity: 2, flags: &["pubsub", "loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@pubsub", "@slow"], group: "pubsub", since: "2.8.0",
+        summary: "Get the count of unique patterns pattern subscriptions",
+        complexity: "O(1)",
+        run: Some(pubsub::pubsub_numpat), subcommands: &[] },
+    Spec { name: "pubsub|help", arity: 2, flags: &["loading", "stale"], keys: (0, 0, 0), lock: Lock::None,
+        acl: &["@slow"], group: "pubsub", since: "6.2.0",
+        summary: "Show helpful text about the different subcommands",
+        complexity: "O(1)",
+        run: Some(pubsub::pubsub_help), subcommands: &[] },
 ];
 
 #[rustfmt::skip]

@@ -217,22 +217,11 @@ impl SortedSet {
     /// Removes members `start..=stop` in order (indices already clamped);
     /// returns how many.
     pub(crate) fn remove_ranks(&mut self, start: usize, stop: usize) -> usize {
-        let doomed: Vec<Bytes> = self.range(start, stop).map(|(m, _)| m.clone()).collect();
-        for m in &doomed {
-            self.remove(m);
-        }
-        doomed.len()
-    }
-
-    /// Removes the members whose score `in_range` accepts, scanning from
-    /// the lowest score until `past_end`; returns how many.
-    pub(crate) fn remove_scores(&mut self, in_range: impl Fn(f64) -> bool, past_end: impl Fn(f64) -> bool) -> usize {
         let doomed: Vec<Bytes> = self
-            .order
             .iter()
-            .take_while(|(s, _)| !past_end(s.0))
-            .filter(|(s, _)| in_range(s.0))
-            .map(|(_, m)| m.clone())
+            .skip(start)
+            .take(stop + 1 - start)
+            .map(|(m, _)| m.clone())
             .collect();
         for m in &doomed {
             self.remove(m);
@@ -240,13 +229,26 @@ impl SortedSet {
         doomed.len()
     }
 
-    /// Members `start..=stop` in order (indices already clamped).
-    pub(crate) fn range(&self, start: usize, stop: usize) -> impl Iterator<Item = (&Bytes, f64)> {
-        self.order
-            .iter()
-            .skip(start)
-            .take(stop + 1 - start)
-            .map(|(s, m)| (m, s.0))
+    /// Every (member, score) in order; `.rev()` for the reverse.
+    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = (&Bytes, f64)> {
+        self.order.iter().map(|(s, m)| (m, s.0))
+    }
+
+    /// In order, from the first member whose score is at least `min`.
+    pub(crate) fn up_from_score(&self, min: f64) -> impl Iterator<Item = (&Bytes, f64)> {
+        let from = (Score(min), Bytes::from(&b""[..]));
+        self.order.range(from..).map(|(s, m)| (m, s.0))
+    }
+
+    /// In reverse order, from the last member whose score is at most `max`.
+    pub(crate) fn down_from_score(&self, max: f64) -> impl Iterator<Item = (&Bytes, f64)> {
+        use std::ops::Bound;
+        let to = if max == f64::INFINITY {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded((Score(max.next_up()), Bytes::from(&b""[..])))
+        };
+        self.order.range((Bound::Unbounded, to)).rev().map(|(s, m)| (m, s.0))
     }
 }
 
@@ -280,7 +282,7 @@ mod tests {
         z.insert(b"a", 1.0);
         z.insert(b"c", -2.5);
         z.insert(b"b", 0.5);
-        let all: Vec<_> = z.range(0, 2).map(|(m, s)| (m.to_vec(), s)).collect();
+        let all: Vec<_> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
         assert_eq!(
             all,
             vec![(b"c".to_vec(), -2.5), (b"b".to_vec(), 0.5), (b"a".to_vec(), 1.0)]

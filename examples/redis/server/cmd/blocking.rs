@@ -7,17 +7,17 @@ use std::time::{Duration, Instant};
 
 use super::super::blocking;
 use super::super::exec::{Args, Ctx};
+use super::super::long_double::strtod;
 use super::super::reply::Reply;
 use super::super::value::Value;
 use super::lists::{list_or_absent, move_element, pop_one, End};
-use super::parse_f64_or_hex;
 
 /// A timeout in seconds (fractions allowed, hexadecimal too, no blanks)
-/// as Redis's `string2ld` reads it: None for
+/// as Redis's `string2ld` reads it, within a double's range: None for
 /// "forever" (0, or more than this process can count), or Err after
 /// replying the error.
 fn timeout_arg(arg: &[u8], out: &mut Reply<'_>) -> Result<Option<Instant>, ()> {
-    let Some(seconds) = parse_f64_or_hex(arg) else {
+    let Some(seconds) = strtod(arg) else {
         out.error(b"ERR timeout is not a float or out of range");
         return Err(());
     };
@@ -83,6 +83,10 @@ fn block<'k>(
         ctx.client.block_serial,
     );
     ctx.client.blocked = Some(Box::new(blocked));
+    ctx.client
+        .info
+        .blocked
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     ctx.server
         .blocked_clients
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -17,7 +17,10 @@ use super::tx::unwatch_all;
 /// this server reproduces.
 pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
-pub(crate) fn ping(_ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+pub(crate) fn ping(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    if args.len() <= 2 && super::pubsub::subscribed_ping(ctx.client, args, out) {
+        return;
+    }
     match args.len() {
         1 => out.status(b"PONG"),
         2 => out.bulk(args.get(1)),
@@ -107,13 +110,13 @@ pub(crate) fn auth(_ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     }
 }
 
-/// One database: SELECT 0 works, any other index is out of range (as a
-/// Redis configured with `databases 1`).
-pub(crate) fn select(_ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    match super::int_arg(args.get(1), out) {
-        Some(0) => out.ok(),
-        Some(_) => out.error(b"ERR DB index is out of range"),
-        None => {}
+/// SELECT index: the database the client's next commands use (inside
+/// MULTI, queued, it takes effect for the commands queued after it).
+pub(crate) fn select(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    if let Some(db) = super::db_arg(args.get(1), out, None) {
+        ctx.client.select(db);
+        ctx.db.index = db;
+        out.ok();
     }
 }
 
@@ -125,7 +128,10 @@ pub(crate) fn quit(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
 pub(crate) fn reset(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
     ctx.client.multi = None;
     ctx.client.info.multi.store(-1, Ordering::Relaxed);
-    unwatch_all(ctx.server, ctx.client, ctx.db.stats());
+    unwatch_all(&mut ctx.db, ctx.client);
+    ctx.server.pubsub.unsubscribe_all(&mut ctx.client.pubsub);
+    ctx.client.select(0);
+    ctx.db.index = 0;
     ctx.client.proto = Proto::Resp2;
     out.proto = Proto::Resp2;
     ctx.client.info.resp.store(2, Ordering::Relaxed);
@@ -157,33 +163,6 @@ pub(crate) fn client_setname(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply
     out.ok();
 }
 
-/// CLIENT SETINFO LIB-NAME | LIB-VER (Redis 7.2's; redis-py sends it).
-pub(crate) fn client_setinfo(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    let (attr, value) = (args.get(2), args.get(3));
-    let lib_name = attr.eq_ignore_ascii_case(b"lib-name");
-    if !lib_name && !attr.eq_ignore_ascii_case(b"lib-ver") {
-        let mut m = b"ERR Unrecognized option '".to_vec();
-        m.extend_from_slice(attr);
-        m.push(b'\'');
-        return out.error(&m);
-    }
-    if !is_valid_name(value) {
-        let mut m = b"ERR ".to_vec();
-        m.extend_from_slice(attr);
-        m.extend_from_slice(b" cannot contain spaces, newlines or special characters.");
-        return out.error(&m);
-    }
-    ctx.client.info.set_names(|names| {
-        let slot = if lib_name {
-            &mut names.lib_name
-        } else {
-            &mut names.lib_ver
-        };
-        *slot = (!value.is_empty()).then(|| value.into());
-    });
-    out.ok();
-}
-
 /// One CLIENT LIST line. The fields are Redis's, less those about buffers
 /// and events that this server does not track (qbuf, qbuf-free, argv-mem,
 /// multi-mem, rbs, rbp, obl, oll, omem, tot-mem, events).
@@ -192,28 +171,36 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
     let addr = |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
     let multi = c.multi.load(Ordering::Relaxed);
     let cmd = table::by_address(c.last_command.load(Ordering::Relaxed)).map_or("NULL", |s| s.name);
-    let [name, lib_name, lib_ver] = c.names(|names| {
-        let text = |b: Option<&super::super::value::Bytes>| {
-            b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
-        };
-        names.map_or_else(Default::default, |n| {
-            [
-                text(n.name.as_ref()),
-                text(n.lib_name.as_ref()),
-                text(n.lib_ver.as_ref()),
-            ]
-        })
+    let name = c.names(|names| {
+        names
+            .and_then(|n| n.name.as_ref())
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
     });
+    let [sub, psub] = c.subscribed.each_ref().map(|n| n.load(Ordering::Relaxed));
+    let mut flags = String::new();
+    if c.is_pubsub() {
+        flags.push('P');
+    }
+    if multi >= 0 {
+        flags.push('x');
+    }
+    if c.blocked.load(Ordering::Relaxed) {
+        flags.push('b');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     format!(
-        "id={} addr={} laddr={} fd={} name={name} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} \
-         cmd={} user=default redir=-1 resp={} lib-name={lib_name} lib-ver={lib_ver}\n",
+        "id={} addr={} laddr={} fd={} name={name} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub=0 multi={} \
+         cmd={} user=default redir=-1 resp={}\n",
         c.id,
         addr(c.addr),
         addr(c.laddr),
         c.fd,
         now.saturating_sub(c.opened_ms) / 1000,
         now.saturating_sub(c.active_ms.load(Ordering::Relaxed)) / 1000,
-        if multi >= 0 { "x" } else { "N" },
+        c.db.load(Ordering::Relaxed),
         multi,
         cmd,
         c.resp.load(Ordering::Relaxed),
@@ -222,14 +209,17 @@ fn describe(server: &Server, c: &ClientInfo) -> String {
 
 pub(crate) fn client_list(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let mut ids: Option<Vec<u64>> = None;
+    // TYPE pubsub / normal: subscribed or not.
+    let mut pubsub = None;
     let mut i = 2;
     while i < args.len() {
         let opt = args.get(i).to_ascii_uppercase();
         if opt == b"TYPE" && i + 1 < args.len() {
             let t = args.get(i + 1).to_ascii_lowercase();
             match t.as_slice() {
-                b"normal" => {}
-                b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
+                b"normal" => pubsub = Some(false),
+                b"pubsub" => pubsub = Some(true),
+                b"master" | b"replica" | b"slave" => ids = Some(Vec::new()),
                 _ => {
                     let mut m = b"ERR Unknown client type '".to_vec();
                     m.extend_from_slice(args.get(i + 1));
@@ -254,7 +244,7 @@ pub(crate) fn client_list(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_
     }
     let mut text = String::new();
     for c in ctx.server.clients.all() {
-        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) && pubsub.is_none_or(|p| c.is_pubsub() == p) {
             text.push_str(&describe(ctx.server, &c));
         }
     }
@@ -278,8 +268,6 @@ pub(crate) fn client_help(_ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<
             "    Return information about the current client connection.",
             "LIST [TYPE <type>] [ID <id> [<id> ...]]",
             "    Return information about client connections.",
-            "SETINFO <option> <value>",
-            "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
         ],

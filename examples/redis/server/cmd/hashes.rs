@@ -4,12 +4,13 @@
 use hashbrown::HashMap;
 
 use super::super::exec::{wrong_arity, Args, Ctx};
-use super::super::reply::{format_human, write_i64, Proto, Reply};
+use super::super::long_double::{LongDouble, Parsed};
+use super::super::reply::{write_i64, Proto, Reply};
 use super::super::resp::parse_i64;
 use super::super::shard::Ttl;
 use super::super::table;
 use super::super::value::{Bytes, Value};
-use super::{float_arg, int_arg, nonmin_i64_arg, parse_f64, random_picks, random_u64, spend};
+use super::{int_arg, nonmin_i64_arg, random_picks, random_u64, spend};
 
 pub(crate) fn hset(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     if !args.len().is_multiple_of(2) {
@@ -167,29 +168,32 @@ pub(crate) fn hincrby(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     out.int(new);
 }
 
+/// HINCRBYFLOAT: in `long double`, as Redis computes it (and INCRBYFLOAT).
 pub(crate) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    let Some(delta) = float_arg(args.get(3), out, "ERR value is not a valid float") else {
-        return;
+    let delta = match LongDouble::parse(args.get(3)) {
+        None => return out.error(b"ERR value is not a valid float"),
+        Some(Parsed::Infinite) => return out.error(b"ERR value is NaN or Infinity"),
+        Some(Parsed::Finite(d)) => d,
     };
-    if delta.is_infinite() {
-        return out.error(b"ERR value is NaN or Infinity");
-    }
     let Some(hash) = hash_or_new(ctx, args.get(1), out) else {
         return;
     };
     let field = args.get(2);
     let current = match hash.get(field) {
-        None => 0.0,
-        Some(v) => match parse_f64(v) {
+        None => Parsed::Finite(LongDouble::from_i64(0)),
+        Some(v) => match LongDouble::parse(v) {
             Some(n) => n,
             None => return out.error(b"ERR hash value is not a float"),
         },
     };
-    let new = current + delta;
-    if !new.is_finite() {
+    let sum = match current {
+        Parsed::Finite(current) => current.add(delta),
+        Parsed::Infinite => None,
+    };
+    let Some(sum) = sum else {
         return out.error(b"ERR increment would produce NaN or Infinity");
-    }
-    let text = format_human(new);
+    };
+    let text = sum.to_human();
     hash.insert(field.into(), text.as_bytes().into());
     ctx.db.shard(args.get(1)).0.touch(args.get(1));
     out.bulk(text.as_bytes());

@@ -124,6 +124,30 @@ pub(crate) fn pexpireat(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>)
     expire_generic(ctx, args, 1, false, "pexpireat", out);
 }
 
+/// MOVE key db: the key, with its deadline, to database `db`, unless it
+/// is there already (0).
+pub(crate) fn move_(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let Some(dst) = super::db_arg(args.get(2), out, None) else {
+        return;
+    };
+    if dst == ctx.db.index {
+        return out.error(b"ERR source and destination objects are the same");
+    }
+    let key = args.get(1);
+    let clock = ctx.db.clock;
+    let (src, h) = ctx.db.shard(key);
+    if src.get(h, key, clock).is_none() {
+        return out.int(0);
+    }
+    if ctx.db.shard_in(dst, key).0.get(h, key, clock).is_some() {
+        return out.int(0);
+    }
+    let entry = ctx.db.shard(key).0.remove(h, key, clock).expect("found live above");
+    let ttl = Ttl::At(entry.expire_at());
+    ctx.db.shard_in(dst, key).0.insert_new(h, key, entry.value, ttl);
+    out.int(1);
+}
+
 pub(crate) fn persist(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let key = args.get(1);
     let clock = ctx.db.clock;
@@ -361,22 +385,21 @@ pub(crate) fn renamenx(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) 
     rename_generic(ctx, args, true, out);
 }
 
-/// COPY source destination [DB db] [REPLACE]. Only the current database
-/// exists here, so `DB` accepts only its index.
+/// COPY source destination [DB db] [REPLACE], checked in the order of
+/// Redis's `copyCommand`; the copy keeps the deadline.
 pub(crate) fn copy(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let mut replace = false;
+    let mut dst = ctx.db.index;
     let mut i = 3;
     while i < args.len() {
         let opt = args.get(i);
         if opt.eq_ignore_ascii_case(b"REPLACE") {
             replace = true;
         } else if opt.eq_ignore_ascii_case(b"DB") && i + 1 < args.len() {
-            let Some(db) = int_arg(args.get(i + 1), out) else {
+            let Some(db) = super::db_arg(args.get(i + 1), out, None) else {
                 return;
             };
-            if db != 0 {
-                return out.error(b"ERR DB index is out of range");
-            }
+            dst = db;
             i += 1;
         } else {
             return out.syntax_error();
@@ -384,7 +407,7 @@ pub(crate) fn copy(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
         i += 1;
     }
     let (from, to) = (args.get(1), args.get(2));
-    if from == to {
+    if dst == ctx.db.index && from == to {
         return out.error(b"ERR source and destination objects are the same");
     }
     let clock = ctx.db.clock;
@@ -393,11 +416,15 @@ pub(crate) fn copy(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
         return out.int(0);
     };
     let (value, expire_at) = (e.value.clone(), e.expire_at());
-    let (dest, h2) = ctx.db.shard(to);
-    if !replace && dest.get(h2, to, clock).is_some() {
-        return out.int(0);
+    let (dest, h2) = ctx.db.shard_in(dst, to);
+    if dest.get(h2, to, clock).is_some() {
+        if !replace {
+            return out.int(0);
+        }
+        dest.remove(h2, to, clock);
     }
-    store_new(ctx, to, value, expire_at);
+    let ttl = if expire_at == 0 { Ttl::Clear } else { Ttl::At(expire_at) };
+    dest.insert_new(h2, to, value, ttl);
     out.int(1);
 }
 

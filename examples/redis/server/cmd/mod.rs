@@ -5,13 +5,14 @@ pub(crate) mod connection;
 pub(crate) mod hashes;
 pub(crate) mod keys;
 pub(crate) mod lists;
+pub(crate) mod pubsub;
 pub(crate) mod server;
 pub(crate) mod sets;
 pub(crate) mod strings;
 pub(crate) mod tx;
 pub(crate) mod zsets;
 
-use super::exec::{Args, Ctx};
+use super::exec::{db_index, Args, Ctx};
 use super::reply::Reply;
 use super::resp::parse_i64;
 use super::value::Value;
@@ -43,49 +44,37 @@ pub(crate) fn int_arg(arg: &[u8], out: &mut Reply<'_>) -> Option<i64> {
     v
 }
 
-/// A float argument as Redis's `string2ld`/`strtold` reads it (no
-/// blanks, no NaN), or None after replying `err`.
-pub(crate) fn float_arg(arg: &[u8], out: &mut Reply<'_>, err: &str) -> Option<f64> {
-    let v = parse_f64(arg);
-    if v.is_none() {
-        out.error_str(err);
-    }
-    v
-}
-
-/// Parses a float: decimal or exponent form, "inf"/"-inf"; no NaN, no
-/// surrounding blanks.
-pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
-    if s.is_empty() || s.len() > 5000 || s[0].is_ascii_whitespace() || s[s.len() - 1].is_ascii_whitespace() {
-        return None;
-    }
-    let text = std::str::from_utf8(s).ok()?;
-    let v: f64 = match text.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        t if t.contains("inf") || t.contains("nan") => return None,
-        _ => text.parse().ok()?,
-    };
-    (!v.is_nan()).then_some(v)
-}
-
-/// As [`parse_f64`], and hexadecimal integers ("0x1f", "-0X10") too, as
-/// C's `strtod`/`strtold` read them (hexadecimal fractions are refused).
-pub(crate) fn parse_f64_or_hex(s: &[u8]) -> Option<f64> {
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, s),
-    };
-    match digits.strip_prefix(b"0x").or_else(|| digits.strip_prefix(b"0X")) {
-        Some(hex) if !hex.is_empty() && hex.iter().all(u8::is_ascii_hexdigit) => {
-            let v = hex
-                .iter()
-                .fold(0.0, |v, d| v * 16.0 + f64::from((*d as char).to_digit(16).unwrap_or(0)));
-            Some(if negative { -v } else { v })
+/// An integer argument as Redis's `getIntFromObjectOrReply` reads it (an
+/// `int`), or None after replying its error, or `err` in place of both.
+pub(crate) fn int32_arg(arg: &[u8], out: &mut Reply<'_>, err: Option<&str>) -> Option<i64> {
+    let v = parse_i64(arg);
+    match (v, err) {
+        (Some(n), _) if i32::try_from(n).is_ok() => Some(n),
+        (_, Some(err)) => {
+            out.error_str(err);
+            None
         }
-        _ => parse_f64(s),
+        (Some(_), None) => {
+            out.error(b"ERR value is out of range, value must between -2147483648 and 2147483647");
+            None
+        }
+        (None, None) => {
+            out.not_an_integer();
+            None
+        }
     }
+}
+
+/// A database index argument (SELECT, MOVE, SWAPDB): an `int` first (else
+/// Redis's error, or `err`), then one of the databases (else "DB index
+/// is out of range"); None after replying.
+pub(crate) fn db_arg(arg: &[u8], out: &mut Reply<'_>, err: Option<&str>) -> Option<usize> {
+    int32_arg(arg, out, err)?;
+    let db = db_index(arg);
+    if db.is_none() {
+        out.error(b"ERR DB index is out of range");
+    }
+    db
 }
 
 /// Redis's list/range index rule: negative counts from the end; the range

@@ -1,4 +1,5 @@
-//! Server commands: COMMAND, CONFIG GET, INFO, DBSIZE, FLUSHALL, FLUSHDB, TIME.
+//! Server commands: COMMAND, CONFIG GET, INFO, DBSIZE, FLUSHALL, FLUSHDB,
+//! SWAPDB, TIME.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -6,10 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::super::exec::{Args, Ctx};
 use super::super::glob;
+use super::super::keyspace::DATABASES;
 use super::super::reply::Reply;
 use super::super::stats::HOLD_SAMPLE_EVERY;
 use super::super::table::{self, Spec, COMMANDS};
 use super::connection::{help, REDIS_VERSION};
+use super::int32_arg;
 
 /// COMMAND's entry for one command: name, arity, flags, key positions,
 /// ACL categories, tips (none), key specs (none given), subcommands.
@@ -148,7 +151,7 @@ fn config_table(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
     vec![
         ("save", String::new()),
         ("appendonly", "no".into()),
-        ("databases", "1".into()),
+        ("databases", DATABASES.to_string()),
         ("port", addr.map_or(c.port, |a| a.port()).to_string()),
         ("bind", addr.map_or_else(String::new, |a| a.ip().to_string())),
         ("proto-max-bulk-len", c.limits.max_bulk_len.to_string()),
@@ -158,7 +161,22 @@ fn config_table(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ("timeout", "0".into()),
         ("hz", (1000 / c.sweep_interval.as_millis().max(1)).to_string()),
         ("io-threads", "1".into()),
+        ("client-output-buffer-limit", output_limits(c)),
     ]
+}
+
+/// `client-output-buffer-limit` as Redis prints it: a normal client is
+/// closed past the engine's outbound limit (hard only), there are no
+/// replicas (Redis's default shown), pub/sub clients as configured.
+fn output_limits(c: &super::super::Config) -> String {
+    let p = &c.pubsub_output_limit;
+    format!(
+        "normal {} 0 0 slave 268435456 67108864 60 pubsub {} {} {}",
+        c.output_limit,
+        p.hard_bytes,
+        p.soft_bytes,
+        p.soft_duration.as_secs()
+    )
 }
 
 /// CONFIG GET parameter [parameter ...]: each a glob; unknown ones match
@@ -195,11 +213,37 @@ pub(crate) fn dbsize(ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
     out.int(n as i64);
 }
 
-fn flush(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+/// FLUSHALL's and FLUSHDB's argument check: none, ASYNC or SYNC (both
+/// free at once here).
+fn flush_args_ok(args: &Args<'_>, out: &mut Reply<'_>) -> bool {
     match args.len() {
-        1 => {}
-        2 if args.get(1).eq_ignore_ascii_case(b"ASYNC") || args.get(1).eq_ignore_ascii_case(b"SYNC") => {}
-        _ => return out.syntax_error(),
+        1 => true,
+        2 if args.get(1).eq_ignore_ascii_case(b"ASYNC") || args.get(1).eq_ignore_ascii_case(b"SYNC") => true,
+        _ => {
+            out.syntax_error();
+            false
+        }
+    }
+}
+
+/// FLUSHALL: every database, at one instant (it holds every shard).
+pub(crate) fn flushall(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    if !flush_args_ok(args, out) {
+        return;
+    }
+    for db in 0..DATABASES {
+        ctx.db.each_shard_of(db, 0, |_, shard| {
+            shard.clear();
+            true
+        });
+    }
+    out.ok();
+}
+
+/// FLUSHDB: the selected database only.
+pub(crate) fn flushdb(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    if !flush_args_ok(args, out) {
+        return;
     }
     ctx.db.each_shard(0, |_, shard| {
         shard.clear();
@@ -208,12 +252,26 @@ fn flush(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     out.ok();
 }
 
-pub(crate) fn flushall(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    flush(ctx, args, out);
-}
-
-pub(crate) fn flushdb(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    flush(ctx, args, out);
+/// SWAPDB index1 index2: the two databases trade contents (clients keep
+/// their selected index, so they see the other data). Holds every shard
+/// of both.
+pub(crate) fn swapdb(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let Some(a) = int32_arg(args.get(1), out, Some("ERR invalid first DB index")) else {
+        return;
+    };
+    let Some(b) = int32_arg(args.get(2), out, Some("ERR invalid second DB index")) else {
+        return;
+    };
+    let (Ok(a), Ok(b)) = (usize::try_from(a), usize::try_from(b)) else {
+        return out.error(b"ERR DB index is out of range");
+    };
+    if a >= DATABASES || b >= DATABASES {
+        return out.error(b"ERR DB index is out of range");
+    }
+    if a != b {
+        ctx.db.each_shard_pair(a, b, |x, y| x.swap_data(y));
+    }
+    out.ok();
 }
 
 pub(crate) fn time(_ctx: &mut Ctx<'_>, _args: &Args<'_>, out: &mut Reply<'_>) {
@@ -323,6 +381,9 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             line("evicted_keys", &0);
             line("keyspace_hits", &totals.hits);
             line("keyspace_misses", &totals.misses);
+            let (channels, patterns) = server.pubsub.sizes();
+            line("pubsub_channels", &channels);
+            line("pubsub_patterns", &patterns);
             line("total_error_replies", &totals.error_replies);
         }
         "replication" => {
@@ -335,14 +396,16 @@ fn info_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             line("used_cpu_user", &format!("{user:.6}"));
         }
         "keyspace" => {
-            let (mut keys, mut expires) = (0, 0);
-            ctx.db.each_shard(0, |_, shard| {
-                keys += shard.len();
-                expires += shard.volatile();
-                true
-            });
-            if keys > 0 {
-                line("db0", &format!("keys={keys},expires={expires},avg_ttl=0"));
+            for db in 0..DATABASES {
+                let (mut keys, mut expires) = (0, 0);
+                ctx.db.each_shard_of(db, 0, |_, shard| {
+                    keys += shard.len();
+                    expires += shard.volatile();
+                    true
+                });
+                if keys > 0 {
+                    line(&format!("db{db}"), &format!("keys={keys},expires={expires},avg_ttl=0"));
+                }
             }
         }
         "locks" => {

@@ -1,11 +1,12 @@
 //! String commands: SET and GET and their relatives, counters, MGET/MSET.
 
 use super::super::exec::{wrong_arity, Args, Ctx};
-use super::super::reply::{format_human, write_i64, Reply};
+use super::super::long_double::{LongDouble, Parsed};
+use super::super::reply::{write_i64, Reply};
 use super::super::resp::parse_i64;
 use super::super::shard::{Shard, Ttl};
 use super::super::value::Value;
-use super::{float_arg, int_arg, parse_f64};
+use super::int_arg;
 
 /// A string value's bytes (an integer is formatted into `buf`); None for
 /// another type.
@@ -68,8 +69,10 @@ struct Options<'a> {
     expire: Option<(Unit, &'a [u8])>,
 }
 
-/// Parses SET (`getex` false) or GETEX options from `args[from..]`;
-/// None after replying a syntax error.
+/// Parses SET (`getex` false) or GETEX options from `args[from..]` as
+/// Redis's `parseExtendedStringArgumentsOrReply` does: an option may be
+/// repeated (the last expiry value counts), only conflicting ones are a
+/// syntax error. None after replying it.
 fn parse_options<'a>(args: &Args<'a>, from: usize, getex: bool, out: &mut Reply<'_>) -> Option<Options<'a>> {
     let mut o = Options::default();
     let mut i = from;
@@ -82,17 +85,17 @@ fn parse_options<'a>(args: &Args<'a>, from: usize, getex: bool, out: &mut Reply<
             b"PXAT" => Some(Unit::UnixMillis),
             _ => None,
         };
-        let has_expiry = o.expire.is_some() || o.keepttl || o.persist;
+        let other_unit = |u: Unit| o.expire.is_some_and(|(set, _)| set != u);
         match (opt.as_slice(), unit) {
-            (_, Some(unit)) if !has_expiry && i + 1 < args.len() => {
+            (_, Some(unit)) if !o.keepttl && !o.persist && !other_unit(unit) && i + 1 < args.len() => {
                 o.expire = Some((unit, args.get(i + 1)));
                 i += 1;
             }
             (b"NX", _) if !getex && !o.xx => o.nx = true,
             (b"XX", _) if !getex && !o.nx => o.xx = true,
             (b"GET", _) if !getex => o.get = true,
-            (b"KEEPTTL", _) if !getex && !has_expiry => o.keepttl = true,
-            (b"PERSIST", _) if getex && !has_expiry => o.persist = true,
+            (b"KEEPTTL", _) if !getex && o.expire.is_none() => o.keepttl = true,
+            (b"PERSIST", _) if getex && o.expire.is_none() => o.persist = true,
             _ => {
                 out.syntax_error();
                 return None;
@@ -213,18 +216,12 @@ pub(crate) fn getdel(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     }
 }
 
+/// GETEX key [EX|PX|EXAT|PXAT time | PERSIST], in Redis's order: the
+/// options' syntax, then the key (nil, WRONGTYPE), then the time.
 pub(crate) fn getex(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let clock = ctx.db.clock;
     let Some(o) = parse_options(args, 2, true, out) else {
         return;
-    };
-    let new_deadline = match o.expire {
-        Some((unit, arg)) => match deadline(unit, arg, || clock.now_ms(), "getex", out) {
-            Some(at) => Some(at),
-            None => return,
-        },
-        None if o.persist => Some(0),
-        None => None,
     };
     let key = args.get(1);
     let (shard, h) = ctx.db.shard(key);
@@ -234,6 +231,14 @@ pub(crate) fn getex(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     if !matches!(e.value, Value::Str(_) | Value::Int(_)) {
         return out.wrong_type();
     }
+    let new_deadline = match o.expire {
+        Some((unit, arg)) => match deadline(unit, arg, || clock.now_ms(), "getex", out) {
+            Some(at) => Some(at),
+            None => return,
+        },
+        None if o.persist => Some(0),
+        None => None,
+    };
     reply_string(&e.value, out);
     match new_deadline {
         Some(at) if clock.is_past(at) => {
@@ -304,30 +309,34 @@ pub(crate) fn decrby(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     incr_by(ctx, args.get(1), -delta, out);
 }
 
+/// INCRBYFLOAT key increment, in Redis's order: WRONGTYPE, then the
+/// stored value, then the increment; computed as Redis computes it, in an
+/// 80-bit `long double` (see `long_double`).
 pub(crate) fn incrbyfloat(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     const NOT_FLOAT: &str = "ERR value is not a valid float";
-    let Some(delta) = float_arg(args.get(2), out, NOT_FLOAT) else {
-        return;
-    };
     let key = args.get(1);
     let clock = ctx.db.clock;
     let (shard, h) = ctx.db.shard(key);
-    let current = match shard.get(h, key, clock) {
-        None => 0.0,
-        Some(e) => match &e.value {
-            Value::Int(n) => *n as f64,
-            Value::Str(s) => match parse_f64(s) {
-                Some(v) => v,
-                None => return out.error_str(NOT_FLOAT),
-            },
-            _ => return out.wrong_type(),
-        },
+    let current = match shard.get(h, key, clock).map(|e| &e.value) {
+        None => Some(Parsed::Finite(LongDouble::from_i64(0))),
+        Some(Value::Int(n)) => Some(Parsed::Finite(LongDouble::from_i64(*n))),
+        Some(Value::Str(s)) => LongDouble::parse(s),
+        Some(_) => return out.wrong_type(),
     };
-    let new = current + delta;
-    if !new.is_finite() {
+    let Some(current) = current else {
+        return out.error_str(NOT_FLOAT);
+    };
+    let Some(delta) = LongDouble::parse(args.get(2)) else {
+        return out.error_str(NOT_FLOAT);
+    };
+    let sum = match (current, delta) {
+        (Parsed::Finite(a), Parsed::Finite(b)) => a.add(b),
+        _ => None,
+    };
+    let Some(sum) = sum else {
         return out.error(b"ERR increment would produce NaN or Infinity");
-    }
-    let text = format_human(new);
+    };
+    let text = sum.to_human();
     out.bulk(text.as_bytes());
     shard.put(h, key, Value::Str(text.into_bytes()), Ttl::Keep, clock);
 }

@@ -1,13 +1,16 @@
 //! Sorted set commands: ZADD, ZINCRBY, ZPOPMIN, ZPOPMAX, ZCARD, ZSCORE,
-//! ZRANK, ZREVRANK, ZRANGE (by index), ZREM, ZREMRANGEBYRANK,
-//! ZREMRANGEBYSCORE.
+//! ZCOUNT, ZRANK, ZREVRANK, ZREM, ZREMRANGEBYRANK, ZREMRANGEBYSCORE, and
+//! the range family (ZRANGE with BYSCORE, BYLEX, REV, LIMIT; ZREVRANGE,
+//! Z[REV]RANGEBYSCORE, Z[REV]RANGEBYLEX), parsed and checked in the order
+//! of Redis 7.0's `zrangeGenericCommand`.
 
 use super::super::exec::{Args, Ctx};
+use super::super::long_double::{strtod, strtod_range};
 use super::super::reply::{Proto, Reply};
 use super::super::resp::parse_i64;
 use super::super::shard::Ttl;
-use super::super::value::{SortedSet, Value};
-use super::{clamp_range, int_arg, parse_f64, parse_f64_or_hex};
+use super::super::value::{Bytes, SortedSet, Value};
+use super::{clamp_range, int_arg};
 
 pub(crate) fn zadd(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) = (false, false, false, false, false, false);
@@ -72,7 +75,7 @@ fn zadd_pairs(ctx: &mut Ctx<'_>, args: &Args<'_>, at: usize, flags: AddFlags, ou
     } = flags;
     let mut scores = Vec::with_capacity((args.len() - at) / 2);
     for i in (at..args.len()).step_by(2) {
-        match parse_f64(args.get(i)) {
+        match strtod(args.get(i)) {
             Some(s) => scores.push((s, args.get(i + 1))),
             None => return out.error(b"ERR value is not a valid float"),
         }
@@ -237,31 +240,332 @@ pub(crate) fn zscore(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
     }
 }
 
-/// ZRANGE by index only: BYSCORE, BYLEX, REV and LIMIT are not
-/// implemented and get a syntax error.
-pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    let with_scores = match args.len() {
-        4 => false,
-        5 if args.get(4).eq_ignore_ascii_case(b"WITHSCORES") => true,
-        _ => return out.syntax_error(),
+/// How a range is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    Rank,
+    Score,
+    Lex,
+}
+
+/// One end of a BYSCORE range: a score, exclusive after "(".
+#[derive(Debug, Clone, Copy)]
+struct ScoreBound {
+    value: f64,
+    exclusive: bool,
+}
+
+/// Redis's `zslParseRange` for one end.
+fn score_bound(arg: &[u8]) -> Option<ScoreBound> {
+    let (exclusive, text) = match arg.strip_prefix(b"(") {
+        Some(rest) => (true, rest),
+        None => (false, arg),
     };
-    let Some(start) = int_arg(args.get(2), out) else { return };
-    let Some(stop) = int_arg(args.get(3), out) else { return };
-    let Some(z) = read_zset(ctx, args.get(1), |out| out.array(0), out) else {
+    Some(ScoreBound {
+        value: strtod_range(text)?,
+        exclusive,
+    })
+}
+
+impl ScoreBound {
+    fn above_min(self, s: f64) -> bool {
+        if self.exclusive {
+            s > self.value
+        } else {
+            s >= self.value
+        }
+    }
+
+    fn below_max(self, s: f64) -> bool {
+        if self.exclusive {
+            s < self.value
+        } else {
+            s <= self.value
+        }
+    }
+}
+
+/// The members with scores between `min` and `max`, in order.
+fn score_range(z: &SortedSet, min: ScoreBound, max: ScoreBound) -> impl Iterator<Item = (&Bytes, f64)> {
+    z.up_from_score(min.value)
+        .skip_while(move |&(_, s)| !min.above_min(s))
+        .take_while(move |&(_, s)| max.below_max(s))
+}
+
+/// One end of a BYLEX range: "-", "+", or "[" / "(" and a member.
+#[derive(Debug, Clone, Copy)]
+enum LexBound<'a> {
+    Min,
+    Max,
+    Inclusive(&'a [u8]),
+    Exclusive(&'a [u8]),
+}
+
+fn lex_bound(arg: &[u8]) -> Option<LexBound<'_>> {
+    match arg.first()? {
+        b'-' if arg.len() == 1 => Some(LexBound::Min),
+        b'+' if arg.len() == 1 => Some(LexBound::Max),
+        b'[' => Some(LexBound::Inclusive(&arg[1..])),
+        b'(' => Some(LexBound::Exclusive(&arg[1..])),
+        _ => None,
+    }
+}
+
+impl<'a> LexBound<'a> {
+    /// Where the bound sorts ("-" first, "+" last) and if it is exclusive.
+    fn order_key(self) -> (u8, &'a [u8], bool) {
+        match self {
+            LexBound::Min => (0, b"", false),
+            LexBound::Max => (2, b"", false),
+            LexBound::Inclusive(m) => (1, m, false),
+            LexBound::Exclusive(m) => (1, m, true),
+        }
+    }
+
+    fn above_min(self, m: &[u8]) -> bool {
+        match self {
+            LexBound::Min => true,
+            LexBound::Max => false,
+            LexBound::Inclusive(b) => m >= b,
+            LexBound::Exclusive(b) => m > b,
+        }
+    }
+
+    fn below_max(self, m: &[u8]) -> bool {
+        match self {
+            LexBound::Min => false,
+            LexBound::Max => true,
+            LexBound::Inclusive(b) => m <= b,
+            LexBound::Exclusive(b) => m < b,
+        }
+    }
+}
+
+/// Redis's walk over a BYSCORE or BYLEX range: from the first member where
+/// `starts` holds (which must also be `in_range`, else nothing), `offset`
+/// members skipped whatever they are, then members while `in_range`, at
+/// most `count` of them (negative: no limit; a negative offset: nothing).
+fn walk<'z>(
+    it: impl Iterator<Item = (&'z Bytes, f64)>,
+    starts: impl Fn(&[u8], f64) -> bool,
+    in_range: impl Fn(&[u8], f64) -> bool,
+    offset: i64,
+    count: i64,
+    items: &mut Vec<(Bytes, f64)>,
+) {
+    let Ok(offset) = usize::try_from(offset) else {
         return;
     };
-    let Some((from, to)) = clamp_range(start, stop, z.len()) else {
-        return out.array(0);
+    let mut it = it.skip_while(|&(m, s)| !starts(m, s)).peekable();
+    if !it.peek().is_some_and(|&(m, s)| in_range(m, s)) {
+        return;
+    }
+    let limit = usize::try_from(count).unwrap_or(usize::MAX);
+    let it = it.skip(offset).take_while(|&(m, s)| in_range(m, s)).take(limit);
+    items.extend(it.map(|(m, s)| (m.clone(), s)));
+}
+
+/// Redis's `zslIsInLexRange`: false when min is above max, or the last
+/// member is below min, or the first above max (with members of mixed
+/// scores, not in lexical order, this decides the answer as it does in
+/// Redis).
+fn lex_range_possible(z: &SortedSet, min: LexBound<'_>, max: LexBound<'_>) -> bool {
+    let ((a, am, aex), (b, bm, bex)) = (min.order_key(), max.order_key());
+    match (a, am).cmp(&(b, bm)) {
+        std::cmp::Ordering::Greater => return false,
+        std::cmp::Ordering::Equal if aex || bex => return false,
+        _ => {}
+    }
+    let mut all = z.iter();
+    let (Some((first, _)), Some((last, _))) = (all.next(), z.iter().next_back()) else {
+        return false;
     };
-    let n = to - from + 1;
+    min.above_min(last) && max.below_max(first)
+}
+
+/// A long argument (LIMIT, ranks), or None after Redis's error.
+fn long_arg(arg: &[u8], out: &mut Reply<'_>) -> Option<i64> {
+    int_arg(arg, out)
+}
+
+/// Redis's `zrangeGenericCommand`: options (WITHSCORES, LIMIT, and REV,
+/// BYSCORE, BYLEX where the command leaves them open), their conflicts,
+/// the range, and only then the key.
+fn zrange_generic(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>, by: Option<By>, rev: Option<bool>) {
+    let (mut by, mut rev) = (by, rev);
+    let mut with_scores = false;
+    // Redis keeps LIMIT as (offset 0, count -1) when absent, and only a
+    // count other than -1 marks it as given.
+    let (mut offset, mut count): (i64, i64) = (0, -1);
+    let mut j = 4;
+    while j < args.len() {
+        let opt = args.get(j);
+        let left = args.len() - j - 1;
+        if opt.eq_ignore_ascii_case(b"WITHSCORES") {
+            with_scores = true;
+        } else if opt.eq_ignore_ascii_case(b"LIMIT") && left >= 2 {
+            let Some(o) = long_arg(args.get(j + 1), out) else {
+                return;
+            };
+            let Some(c) = long_arg(args.get(j + 2), out) else {
+                return;
+            };
+            (offset, count) = (o, c);
+            j += 2;
+        } else if rev.is_none() && opt.eq_ignore_ascii_case(b"REV") {
+            rev = Some(true);
+        } else if by.is_none() && opt.eq_ignore_ascii_case(b"BYLEX") {
+            by = Some(By::Lex);
+        } else if by.is_none() && opt.eq_ignore_ascii_case(b"BYSCORE") {
+            by = Some(By::Score);
+        } else {
+            return out.syntax_error();
+        }
+        j += 1;
+    }
+    let (by, rev) = (by.unwrap_or(By::Rank), rev.unwrap_or(false));
+    if count != -1 && by == By::Rank {
+        return out.error(b"ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
+    }
+    if with_scores && by == By::Lex {
+        return out.error(b"ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+    }
+    // BYSCORE and BYLEX reversed give the range as max, min.
+    let (lo, hi) = if rev && by != By::Rank {
+        (args.get(3), args.get(2))
+    } else {
+        (args.get(2), args.get(3))
+    };
+    let mut items: Vec<(Bytes, f64)> = Vec::new();
+    match by {
+        By::Rank => {
+            let Some(start) = long_arg(lo, out) else { return };
+            let Some(stop) = long_arg(hi, out) else { return };
+            let Some(z) = read_zset(ctx, args.get(1), |out| out.array(0), out) else {
+                return;
+            };
+            let len = z.len() as i64;
+            let start = if start < 0 { (len + start).max(0) } else { start };
+            let stop = if stop < 0 { len + stop } else { stop };
+            if start > stop || start >= len {
+                return out.array(0);
+            }
+            let (start, stop) = (start as usize, stop.min(len - 1) as usize);
+            let n = stop - start + 1;
+            if rev {
+                items.extend(z.iter().rev().skip(start).take(n).map(|(m, s)| (m.clone(), s)));
+            } else {
+                items.extend(z.iter().skip(start).take(n).map(|(m, s)| (m.clone(), s)));
+            }
+        }
+        By::Score => {
+            let (Some(min), Some(max)) = (score_bound(lo), score_bound(hi)) else {
+                return out.error(b"ERR min or max is not a float");
+            };
+            let Some(z) = read_zset(ctx, args.get(1), |out| out.array(0), out) else {
+                return;
+            };
+            if rev {
+                let it = z.down_from_score(max.value);
+                walk(
+                    it,
+                    |_, s| max.below_max(s),
+                    |_, s| min.above_min(s),
+                    offset,
+                    count,
+                    &mut items,
+                );
+            } else {
+                let it = z.up_from_score(min.value);
+                walk(
+                    it,
+                    |_, s| min.above_min(s),
+                    |_, s| max.below_max(s),
+                    offset,
+                    count,
+                    &mut items,
+                );
+            }
+        }
+        By::Lex => {
+            let (Some(min), Some(max)) = (lex_bound(lo), lex_bound(hi)) else {
+                return out.error(b"ERR min or max not valid string range item");
+            };
+            let Some(z) = read_zset(ctx, args.get(1), |out| out.array(0), out) else {
+                return;
+            };
+            if !lex_range_possible(z, min, max) {
+                return out.array(0);
+            }
+            if rev {
+                let it = z.iter().rev();
+                walk(
+                    it,
+                    |m, _| max.below_max(m),
+                    |m, _| min.above_min(m),
+                    offset,
+                    count,
+                    &mut items,
+                );
+            } else {
+                walk(
+                    z.iter(),
+                    |m, _| min.above_min(m),
+                    |m, _| max.below_max(m),
+                    offset,
+                    count,
+                    &mut items,
+                );
+            }
+        }
+    }
     let resp3_nested = with_scores && out.proto == Proto::Resp3;
-    out.array(if with_scores && !resp3_nested { 2 * n } else { n });
-    for (m, s) in z.range(from, to) {
+    out.array(if with_scores && !resp3_nested {
+        2 * items.len()
+    } else {
+        items.len()
+    });
+    for (m, s) in &items {
         if with_scores {
-            pair(out, m, s, true);
+            pair(out, m, *s, true);
         } else {
             out.bulk(m);
         }
+    }
+}
+
+pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    zrange_generic(ctx, args, out, None, None);
+}
+
+pub(crate) fn zrevrange(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    zrange_generic(ctx, args, out, Some(By::Rank), Some(true));
+}
+
+pub(crate) fn zrangebyscore(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    zrange_generic(ctx, args, out, Some(By::Score), Some(false));
+}
+
+pub(crate) fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    zrange_generic(ctx, args, out, Some(By::Score), Some(true));
+}
+
+pub(crate) fn zrangebylex(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    zrange_generic(ctx, args, out, Some(By::Lex), Some(false));
+}
+
+pub(crate) fn zrevrangebylex(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    zrange_generic(ctx, args, out, Some(By::Lex), Some(true));
+}
+
+/// ZCOUNT key min max: the range first, then the key.
+pub(crate) fn zcount(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
+    let (Some(min), Some(max)) = (score_bound(args.get(2)), score_bound(args.get(3))) else {
+        return out.error(b"ERR min or max is not a float");
+    };
+    if let Some(z) = read_zset(ctx, args.get(1), |out| out.int(0), out) {
+        let n = score_range(z, min, max).count();
+        out.int(n as i64);
     }
 }
 
@@ -303,37 +607,6 @@ pub(crate) fn zrevrank(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) 
     zrank_generic(ctx, args, true, out);
 }
 
-/// One end of a score range: "(" makes it exclusive.
-#[derive(Debug, Clone, Copy)]
-struct Bound {
-    score: f64,
-    exclusive: bool,
-}
-
-impl Bound {
-    fn parse(arg: &[u8]) -> Option<Bound> {
-        let (exclusive, text) = match arg.split_first() {
-            Some((b'(', rest)) => (true, rest),
-            _ => (false, arg),
-        };
-        Some(Bound {
-            score: parse_strtod(text)?,
-            exclusive,
-        })
-    }
-}
-
-/// A score bound as C's `strtod` reads it where Redis requires the
-/// whole text to be used: leading blanks are skipped, an empty text is
-/// 0, and hexadecimal integers ("0x1f") are accepted besides decimals.
-fn parse_strtod(text: &[u8]) -> Option<f64> {
-    if text.is_empty() {
-        return Some(0.0);
-    }
-    let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
-    parse_f64_or_hex(&text[start..])
-}
-
 /// Removes the members of the sorted set at `args[1]` that `remove`
 /// picks; replies how many, deleting the key if it empties.
 fn zremrange(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>, remove: impl FnOnce(&mut SortedSet) -> usize) {
@@ -366,12 +639,11 @@ pub(crate) fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Repl
 }
 
 pub(crate) fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &Args<'_>, out: &mut Reply<'_>) {
-    let (Some(min), Some(max)) = (Bound::parse(args.get(2)), Bound::parse(args.get(3))) else {
+    let (Some(min), Some(max)) = (score_bound(args.get(2)), score_bound(args.get(3))) else {
         return out.error(b"ERR min or max is not a float");
     };
     zremrange(ctx, args, out, |z| {
-        let above_min = |s: f64| if min.exclusive { s > min.score } else { s >= min.score };
-        let past_max = |s: f64| if max.exclusive { s >= max.score } else { s > max.score };
-        z.remove_scores(above_min, past_max)
+        let doomed: Vec<Bytes> = score_range(z, min, max).map(|(m, _)| m.clone()).collect();
+        doomed.iter().filter(|m| z.remove(m)).count()
     });
 }
