@@ -118,8 +118,9 @@ impl<H: EventHandler> EventLoop<H> {
     }
 
     /// Registers `fd` with the poller for `interest` and puts a fresh
-    /// connection for it in the slab (the one way a connection joins a
-    /// loop: accepted, enrolled, dialed, or a UDP socket).
+    /// connection for it in the slab (how an accepted or enrolled
+    /// connection or a UDP socket joins a loop; a dial is stored first,
+    /// so that a failure to register still ends in its `on_close`).
     pub(super) fn insert_conn(
         &mut self,
         fd: OwnedFd,
