@@ -260,7 +260,10 @@ impl<T: ListenAddrs> ListenAddrs for [T] {
             all.extend(a.listen_addrs()?);
         }
         if all.is_empty() {
-            return Err(Error::InvalidAddress("no address to listen on".into()));
+            return Err(Error::InvalidAddress(
+                "no address to listen on (an engine that only dials out starts with EngineBuilder::start_client)"
+                    .into(),
+            ));
         }
         Ok(all)
     }

@@ -979,6 +979,57 @@ impl EngineBuilder {
     pub fn start<H: EventHandler>(self, handler: H, addrs: impl ListenAddrs) -> Result<EngineHandle> {
         self.validate()?;
         let addrs = addrs.listen_addrs()?;
+        self.start_on(handler, addrs)
+    }
+
+    /// Starts an engine that listens nowhere: a pure client, whose
+    /// connections come from [`EngineHandle::dial`] (or
+    /// [`enroll`](EngineHandle::enroll)), with the loops, codecs, timers and
+    /// handles of any engine (gnet's `Client`). `on_boot` is the place to
+    /// dial the first connections.
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Errors
+    /// As [`start`](EngineBuilder::start), without the address errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// use netreactor::{Action, Conn, Engine, EngineHandle, EventHandler};
+    ///
+    /// /// Dials one server at boot and says hello to it.
+    /// struct Hello(std::net::SocketAddr);
+    /// impl EventHandler for Hello {
+    ///     fn on_boot(&self, engine: &EngineHandle) -> Action {
+    ///         let _ = engine.dial(&self.0.to_string(), Duration::from_secs(5));
+    ///         Action::Continue
+    ///     }
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         conn.write(b"hello");
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let engine = Engine::builder().event_loops(1).start_client(Hello(server.local_addr()?))?;
+    /// assert!(engine.local_addrs().is_empty());
+    /// let (mut peer, _) = server.accept()?;
+    /// let mut got = [0; 5];
+    /// peer.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"hello");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start_client<H: EventHandler>(self, handler: H) -> Result<EngineHandle> {
+        self.validate()?;
+        self.start_on(handler, Vec::new())
+    }
+
+    /// `start` with the addresses parsed (none: a client-only engine).
+    fn start_on<H: EventHandler>(self, handler: H, addrs: Vec<Address>) -> Result<EngineHandle> {
         if addrs.len() > MAX_LISTENERS {
             return Err(Error::InvalidConfig(format!(
                 "at most {MAX_LISTENERS} listen addresses, got {}",
