@@ -211,17 +211,22 @@ pub enum CloseReason {
     /// A dialed connection never connected: refused, unreachable, or not
     /// done within its timeout (`ErrorKind::TimedOut`). `on_open` never ran.
     ConnectFailed(Arc<io::Error>),
+    /// The handler closed the connection with a reason of its own
+    /// ([`Conn::close_with`](crate::Conn::close_with)): the reason a server
+    /// logs or counts in `on_close`, where the decision's context is gone.
+    /// Counted with `Local` in `Stats`.
+    User(String),
 }
 
 impl CloseReason {
     /// True when this side chose to close (not the peer, not an error):
-    /// `Local` and `Shutdown`.
+    /// `Local`, `User` and `Shutdown`.
     ///
     /// Any thread.
     ///
     /// See the example on [`CloseReason`].
     pub fn is_local(&self) -> bool {
-        matches!(self, CloseReason::Local | CloseReason::Shutdown)
+        matches!(self, CloseReason::Local | CloseReason::Shutdown | CloseReason::User(_))
     }
 
     pub(crate) fn from_io(e: io::Error) -> CloseReason {
@@ -241,7 +246,7 @@ impl PartialEq for CloseReason {
             (Io(a), Io(b)) | (ConnectFailed(a), ConnectFailed(b)) => {
                 a.kind() == b.kind() && a.raw_os_error() == b.raw_os_error() && a.to_string() == b.to_string()
             }
-            (HandlerPanic(a), HandlerPanic(b)) | (Codec(a), Codec(b)) => a == b,
+            (HandlerPanic(a), HandlerPanic(b)) | (Codec(a), Codec(b)) | (User(a), User(b)) => a == b,
             (InboundOverflow { limit: a }, InboundOverflow { limit: b })
             | (InboundBudget { limit: a }, InboundBudget { limit: b })
             | (OutboundOverflow { limit: a }, OutboundOverflow { limit: b }) => a == b,
@@ -292,6 +297,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Timeout(k) => write!(f, "{k} timeout"),
             CloseReason::Codec(m) => write!(f, "codec error: {m}"),
             CloseReason::ConnectFailed(e) => write!(f, "connect failed: {e}"),
+            CloseReason::User(m) => write!(f, "closed by the handler: {m}"),
         }
     }
 }

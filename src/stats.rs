@@ -43,7 +43,7 @@ fn close_kind(reason: &CloseReason) -> usize {
         CloseReason::PeerEof => 0,
         CloseReason::PeerReset => 1,
         CloseReason::Io(_) | CloseReason::ConnectFailed(_) => 2,
-        CloseReason::Local => 3,
+        CloseReason::Local | CloseReason::User(_) => 3,
         CloseReason::Shutdown => 4,
         CloseReason::HandlerPanic(_) => 5,
         CloseReason::InboundOverflow { .. }

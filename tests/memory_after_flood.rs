@@ -19,7 +19,7 @@ struct FrameEcho;
 
 impl EventHandler for FrameEcho {
     fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
-        conn.write_frame(&frame).map_or(Action::Close, |()| Action::Continue)
+        conn.write_frame(&frame).into()
     }
 }
 

@@ -144,6 +144,48 @@ pub struct Conn {
     pub(crate) context: Option<Box<dyn Any + Send>>,
 }
 
+/// A framed handler's reply in one line: `conn.write_frame(&reply).into()`
+/// continues when the frame was queued and closes the connection when the
+/// codec could not encode it (the connection then closes with
+/// `CloseReason::Codec`, as `write_frame` already arranged).
+///
+/// Any thread (a plain conversion).
+///
+/// # Examples
+///
+/// ```
+/// # use std::io::{Read, Write};
+/// # use std::time::Duration;
+/// use netreactor::codec::LineCodec;
+/// use netreactor::{Action, Conn, Engine, EventHandler, Frame};
+///
+/// /// Answers every line with its length.
+/// struct Length;
+/// impl EventHandler for Length {
+///     fn on_frame(&self, conn: &mut Conn, line: Frame<'_>) -> Action {
+///         conn.write_frame(line.len().to_string().as_bytes()).into()
+///     }
+/// }
+///
+/// let engine = Engine::builder().event_loops(1).codec(LineCodec::new()).start(Length, "tcp://127.0.0.1:0")?;
+/// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+/// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// client.write_all(b"hello\nhi\n")?;
+/// let mut reply = [0; 4];
+/// client.read_exact(&mut reply)?;
+/// assert_eq!(&reply, b"5\n2\n");
+/// engine.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl From<Result<()>> for crate::action::Action {
+    fn from(written: Result<()>) -> Self {
+        match written {
+            Ok(()) => crate::action::Action::Continue,
+            Err(_) => crate::action::Action::Close,
+        }
+    }
+}
+
 impl fmt::Debug for Conn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Conn")
@@ -629,7 +671,7 @@ impl Conn {
     ///     fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
     ///         // 300 bytes do not fit a 1-byte length field.
     ///         assert!(matches!(conn.write_frame(&[0; 300]), Err(Error::Encode(_))));
-    ///         conn.write_frame(&frame).map_or(Action::Close, |()| Action::Continue)
+    ///         conn.write_frame(&frame).into()
     ///     }
     /// }
     ///
@@ -892,6 +934,58 @@ impl Conn {
     /// ```
     pub fn close(&mut self) {
         self.close_reason.get_or_insert(CloseReason::Local);
+    }
+
+    /// Closes the connection as [`close`](Conn::close) does (after its
+    /// output is sent), with a reason of the handler's own: `on_close`
+    /// gets [`CloseReason::User`] with it, so the server can log or count
+    /// why in one place, and the engine logs it (`info`). If the connection
+    /// is already closing, its first reason stands.
+    ///
+    /// Loop thread only (inside a callback on this connection).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// # use std::time::Duration;
+    /// use std::sync::mpsc;
+    /// use netreactor::{Action, CloseReason, Conn, Engine, EventHandler};
+    ///
+    /// /// Takes one command; anything but "hello" ends the conversation.
+    /// struct Strict(mpsc::Sender<CloseReason>);
+    /// impl EventHandler for Strict {
+    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    ///         if conn.peek_all() != b"hello" {
+    ///             conn.write(b"bye\n");
+    ///             conn.close_with("unknown greeting");
+    ///         }
+    ///         conn.discard(usize::MAX);
+    ///         Action::Continue
+    ///     }
+    ///     fn on_close(&self, _conn: &mut Conn, reason: CloseReason) {
+    ///         let _ = self.0.send(reason);
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder().event_loops(1).start(Strict(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// client.write_all(b"howdy")?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert_eq!(reply, "bye\n");
+    /// let reason = rx.recv_timeout(Duration::from_secs(10))?;
+    /// assert_eq!(reason, CloseReason::User("unknown greeting".into()));
+    /// assert_eq!(reason.to_string(), "closed by the handler: unknown greeting");
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close_with(&mut self, reason: impl Into<String>) {
+        if self.close_reason.is_none() {
+            self.close_reason = Some(CloseReason::User(reason.into()));
+        }
     }
 
     /// Closes the connection when the callback returns, dropping queued

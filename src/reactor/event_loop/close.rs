@@ -44,6 +44,12 @@ impl<H: EventHandler> EventLoop<H> {
             self.released(held);
         }
         let reason = conn.close_reason.take().unwrap_or(CloseReason::Local);
+        if let CloseReason::User(why) = &reason {
+            log::info!(
+                "netreactor: connection {id} ({:?}) closed by the handler: {why}",
+                conn.peer
+            );
+        }
         self.shared().counters.closed(&reason);
         // Output we dropped must not end in a clean FIN, or the peer would
         // take a truncated stream for a complete one: reset instead.

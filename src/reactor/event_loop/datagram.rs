@@ -19,7 +19,6 @@ use bytes::Bytes;
 use super::EventLoop;
 use crate::addr::Origin;
 use crate::conn::WriteSide;
-use crate::error::CloseReason;
 use crate::handler::EventHandler;
 use crate::id::ConnId;
 use crate::reactor::listener::ListenSocket;
@@ -145,7 +144,7 @@ impl<H: EventHandler> EventLoop<H> {
             return self.close_now(id);
         }
         // A close, a codec error or a panic ends only this turn.
-        if let Some(reason) = conn.close_reason.take().filter(|r| *r != CloseReason::Local) {
+        if let Some(reason) = conn.close_reason.take().filter(|r| !r.is_local()) {
             log::warn!("netreactor: UDP datagram handling on socket {id} ended: {reason}");
             conn.codec = None; // mid-frame or discarding: start afresh
         }
