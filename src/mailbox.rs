@@ -81,6 +81,8 @@ pub(crate) enum Task {
     SendTo(ConnId, SocketAddr, Bytes),
     Wake(ConnId),
     Close(ConnId),
+    /// `ConnHandle::reset`: close with RST, dropping queued output.
+    Reset(ConnId),
     /// Flush and close every connection by the deadline, then exit.
     /// `None`: no deadline beyond each connection's linger.
     Stop(Option<Instant>),

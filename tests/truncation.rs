@@ -221,3 +221,31 @@ fn close_now_with_nothing_queued_ends_in_eof() {
     assert_eq!(read_to_eof(&mut s, IO_TIMEOUT), b"bye\n");
     assert_eq!(close_reason(&handler, &s), CloseReason::Local);
 }
+
+/// Queues a big reply at open and hands out the connection's handle.
+struct HandOut(std::sync::mpsc::Sender<netreactor::ConnHandle>);
+
+impl EventHandler for HandOut {
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        conn.write_bytes(Bytes::from(vec![b'x'; BIG]));
+        let _ = self.0.send(conn.handle());
+        Action::Continue
+    }
+}
+
+#[test]
+fn a_handle_reset_ends_a_stalled_connection_in_a_reset_at_once() {
+    // With a linger of an hour, only a reset can end this connection soon.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let engine = start(
+        Engine::builder().event_loops(1).close_linger(Duration::from_secs(3600)),
+        HandOut(tx),
+    );
+    let mut client = connect(engine.local_addr());
+    let handle = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    handle.reset().unwrap();
+    let got = read_to_reset(&mut client, IO_TIMEOUT);
+    assert!(got.len() < BIG, "the whole reply arrived: {} bytes", got.len());
+    wait_until(SETTLE, "the connection is gone", || !handle.is_alive());
+    assert!(matches!(handle.reset(), Err(netreactor::Error::ConnectionClosed)));
+}

@@ -145,6 +145,7 @@ fn udp_handle_refuses_async_writes_wake_and_close_and_the_socket_keeps_answering
         assert_unsupported("async_write_frame", handle.async_write_frame("no destination"));
         assert_unsupported("wake", handle.wake());
         assert_unsupported("close", handle.close());
+        assert_unsupported("reset", handle.reset());
         assert_eq!(handle.queued_bytes(), 0, "a refused write was counted");
         let msg = format!("still answering, round {round}");
         assert_eq!(udp_round_trip(&client, server, msg.as_bytes()), msg.as_bytes());

@@ -623,4 +623,46 @@ impl ConnHandle {
         self.stream_only("a UDP socket is not a connection: a handle cannot close it (stopping the engine does)")?;
         self.post(Task::Close(self.id))
     }
+
+    /// Ends the connection with a reset (RST), dropping what is queued for
+    /// it, as [`Conn::reset`](crate::Conn::reset) does: for a peer that does
+    /// not read (a slow subscriber past its limit, where `close` would wait
+    /// for the linger deadline first), or to pass a cut stream on as cut.
+    ///
+    /// Any thread.
+    ///
+    /// # Errors
+    /// As [`close`](ConnHandle::close).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::{ErrorKind, Read};
+    /// # use std::time::Duration;
+    /// use std::sync::mpsc;
+    /// use netreactor::{Action, Conn, ConnHandle, Engine, EventHandler};
+    ///
+    /// struct Publish(mpsc::Sender<ConnHandle>);
+    /// impl EventHandler for Publish {
+    ///     fn on_open(&self, conn: &mut Conn) -> Action {
+    ///         let _ = self.0.send(conn.handle());
+    ///         Action::Continue
+    ///     }
+    /// }
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let engine = Engine::builder().event_loops(1).start(Publish(tx), "tcp://127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
+    /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// let handle = rx.recv_timeout(Duration::from_secs(10))?;
+    /// handle.reset()?;
+    /// let err = client.read(&mut [0; 1]).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+    /// engine.stop();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reset(&self) -> Result<()> {
+        self.stream_only("a UDP socket is not a connection: a handle cannot reset it")?;
+        self.post(Task::Reset(self.id))
+    }
 }

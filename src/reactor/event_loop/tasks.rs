@@ -57,6 +57,7 @@ impl<H: EventHandler> EventLoop<H> {
                 }
             }
             Task::Close(id) => self.task_write(id, 0, Conn::close),
+            Task::Reset(id) => self.task_write(id, 0, Conn::reset),
             Task::Dial(req) => self.dial(req),
             Task::Call(id, f) => self.run_call(id, f),
             Task::Stop(deadline) => self.begin_stop(deadline),
