@@ -34,27 +34,12 @@ impl EventHandler for Pong {
     }
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hand-off-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::yield_now();
-    }
-}
-
 /// Starts `old.hand_off_listeners(path)` on a thread and waits until it
 /// listens.
 fn hand_off_in_background(old: &EngineHandle, path: &Path) -> thread::JoinHandle<netreactor::Result<()>> {
     let (old, p) = (old.clone(), path.to_owned());
     let t = thread::spawn(move || old.hand_off_listeners(&p, Duration::from_secs(30)));
-    wait_until("the hand-off socket", Duration::from_secs(30), || path.exists());
+    util::wait_until(Duration::from_secs(30), "the hand-off socket", || path.exists());
     t
 }
 
@@ -142,7 +127,7 @@ fn unix(path: PathBuf) -> impl FnOnce() -> std::io::Result<UnixStream> {
 /// B has answered 300 more. Every request is answered; none refused or reset.
 #[test]
 fn upgrade_under_load_answers_every_request() {
-    let dir = scratch("load");
+    let dir = util::scratch_dir("hand-off-load");
     let sock = dir.join("app.sock");
     let old = Engine::builder()
         .event_loops(2)
@@ -171,7 +156,7 @@ fn upgrade_under_load_answers_every_request() {
             }
         }));
     }
-    wait_until("the old engine to answer 300", Duration::from_secs(60), || {
+    util::wait_until(Duration::from_secs(60), "the old engine to answer 300", || {
         tally.answered_old.load(Ordering::SeqCst) >= 300
     });
 
@@ -190,7 +175,7 @@ fn upgrade_under_load_answers_every_request() {
     );
     assert!(sock.exists(), "the handed-off Unix socket file must stay");
     let at_stop = tally.answered_new.load(Ordering::SeqCst);
-    wait_until("the new engine to answer 300 more", Duration::from_secs(60), || {
+    util::wait_until(Duration::from_secs(60), "the new engine to answer 300 more", || {
         tally.answered_new.load(Ordering::SeqCst) >= at_stop + 300
     });
     stop.store(true, Ordering::SeqCst);
@@ -253,7 +238,7 @@ fn upgrade_to_another_process_under_load() {
     if std::env::var_os("NR_HAND_OFF_RECEIVER").is_some() {
         return;
     }
-    let dir = scratch("process");
+    let dir = util::scratch_dir("hand-off-process");
     let old = Engine::builder()
         .event_loops(2)
         .start(Pong("old"), "tcp://127.0.0.1:0")
@@ -272,7 +257,7 @@ fn upgrade_to_another_process_under_load() {
             })
         })
         .collect();
-    wait_until("the old engine to answer 200", Duration::from_secs(60), || {
+    util::wait_until(Duration::from_secs(60), "the old engine to answer 200", || {
         tally.answered_old.load(Ordering::SeqCst) >= 200
     });
     let path = dir.join("hand-off.sock");
@@ -292,7 +277,7 @@ fn upgrade_to_another_process_under_load() {
     handed.expect("the hand-off to the child succeeds");
     assert!(old.is_stopped());
     let at_stop = tally.answered_new.load(Ordering::SeqCst);
-    wait_until("the new process to answer 200 more", Duration::from_secs(60), || {
+    util::wait_until(Duration::from_secs(60), "the new process to answer 200 more", || {
         tally.answered_new.load(Ordering::SeqCst) >= at_stop + 200
     });
     stop.store(true, Ordering::SeqCst);
@@ -321,7 +306,7 @@ fn upgrade_to_another_process_under_load() {
 /// datagram is answered by the new one, and the abstract name serves.
 #[test]
 fn udp_and_abstract_sockets_are_handed_over() {
-    let dir = scratch("udp");
+    let dir = util::scratch_dir("hand-off-udp");
     let name = format!("nr-hand-off-{}", std::process::id());
     let old = Engine::builder()
         .event_loops(2)
@@ -374,7 +359,7 @@ fn udp_and_abstract_sockets_are_handed_over() {
 /// too. Its listeners are still there for a real receiver afterwards.
 #[test]
 fn a_failed_receiver_leaves_the_old_engine_serving() {
-    let dir = scratch("failed");
+    let dir = util::scratch_dir("hand-off-failed");
     let old = Engine::builder()
         .event_loops(1)
         .start(Pong("old"), "tcp://127.0.0.1:0")
@@ -432,7 +417,7 @@ fn hand_off_from_a_callback_is_refused() {
             Action::Continue
         }
     }
-    let dir = scratch("callback");
+    let dir = util::scratch_dir("hand-off-callback");
     let said = Said::default();
     let engine = Engine::builder()
         .event_loops(1)

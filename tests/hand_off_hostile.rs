@@ -37,13 +37,6 @@ impl EventHandler for Pong {
     }
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hand-off-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn hand_off_in_background(old: &EngineHandle, path: &Path) -> thread::JoinHandle<netreactor::Result<()>> {
     let (old, p) = (old.clone(), path.to_owned());
     let t = thread::spawn(move || old.hand_off_listeners(&p, Duration::from_secs(30)));
@@ -85,7 +78,7 @@ fn refused_by_receiver(path: &Path, addrs: &[String]) -> String {
 #[test]
 fn hostile_senders_are_refused_and_leak_no_descriptor() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = scratch("hostile");
+    let dir = util::scratch_dir("hand-off-hostile");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let other = TcpListener::bind("127.0.0.1:0").unwrap();
     let l = listener.as_raw_fd();

@@ -291,15 +291,5 @@ fn every_new_command_runs_inside_multi_after_watch() {
 #[test]
 fn redis_py_drives_every_new_command_in_resp3_and_resp2() {
     let engine = serve();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/redis/commands_test.py");
-    let port = engine.local_addr().port().to_string();
-    let out = harness::run("python3", &[script, "127.0.0.1", &port], None);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("No module named 'redis'"),
-        "redis-py is not installed (.ci/run: pip install redis)"
-    );
-    assert!(out.status.success(), "commands_test.py failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("checks passed"), "{stdout}");
+    harness::run_redis_py("commands_test.py", engine.local_addr());
 }

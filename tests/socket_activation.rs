@@ -17,7 +17,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,13 +47,6 @@ impl Drop for ChildGuard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("activation-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Runs scenario `scenario` in a child with `fds` at descriptors 3, 4, ...
@@ -298,7 +291,7 @@ fn adopts_tcp_udp_and_unix_sockets_and_binds_the_rest() {
     if std::env::var_os(SCENARIO_ENV).is_some() {
         return;
     }
-    let dir = scratch_dir("all");
+    let dir = util::scratch_dir("activation-all");
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let path = dir.join("ctl.sock");
@@ -414,7 +407,7 @@ fn systemd_socket_activate_starts_the_server_on_first_connection() {
     if std::env::var_os(SCENARIO_ENV).is_some() {
         return;
     }
-    let dir = scratch_dir("real");
+    let dir = util::scratch_dir("activation-real");
     let path = dir.join("echo.sock");
     // A free port: bound and released; if another process takes it in
     // between, the tool fails to bind and we try another.

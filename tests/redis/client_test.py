@@ -6,25 +6,11 @@ runs with that default and again with protocol=2. Exits non-zero, naming the
 failed check, on the first mismatch; prints "N checks passed" at the end.
 """
 
-import sys
 import threading
 
 import redis
 
-HOST, PORT = sys.argv[1], int(sys.argv[2])
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print(f"FAILED: {what}", file=sys.stderr)
-        sys.exit(1)
-    checks += 1
-
-
-def eq(got, want, what):
-    check(got == want, f"{what}: got {got!r}, want {want!r}")
+from checks import HOST, PORT, check, done, eq
 
 
 def client(protocol, **kw):
@@ -204,4 +190,4 @@ for protocol, tag in [(None, "resp3-default"), (2, "resp2")]:
     proto = hello.get(b"proto", hello.get("proto")) if isinstance(hello, dict) else dict(zip(hello[::2], hello[1::2]))[b"proto"]
     eq(proto, 3 if protocol is None else 2, f"{tag} speaks the protocol it asked for")
 
-print(f"{checks} checks passed")
+done()

@@ -4,26 +4,12 @@ protocol=2. Usage: python3 commands_test.py HOST PORT. Exits non-zero,
 naming the failed check, on the first mismatch; prints "N checks passed".
 """
 
-import sys
 import threading
 import time
 
 import redis
 
-HOST, PORT = sys.argv[1], int(sys.argv[2])
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print(f"FAILED: {what}", file=sys.stderr)
-        sys.exit(1)
-    checks += 1
-
-
-def eq(got, want, what):
-    check(got == want, f"{what}: got {got!r}, want {want!r}")
+from checks import HOST, PORT, check, done, eq
 
 
 def raises(fn, text, what):
@@ -196,4 +182,4 @@ for protocol, tag in [(None, "resp3-default"), (2, "resp2")]:
     keys(r, tag)
     blocking(r, tag)
 
-print(f"{checks} checks passed")
+done()

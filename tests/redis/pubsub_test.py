@@ -7,26 +7,12 @@ mismatch; prints "N checks passed" at the end. No sleeps: every wait is a
 get_message timeout or a join with a deadline.
 """
 
-import sys
 import threading
 import time
 
 import redis
 
-HOST, PORT = sys.argv[1], int(sys.argv[2])
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print(f"FAILED: {what}", file=sys.stderr)
-        sys.exit(1)
-    checks += 1
-
-
-def eq(got, want, what):
-    check(got == want, f"{what}: got {got!r}, want {want!r}")
+from checks import HOST, PORT, check, done, eq
 
 
 def client(protocol):
@@ -186,4 +172,4 @@ for proto in (3, 2):
     handlers_and_run_in_thread(proto)
     subscribed_mode(proto)
 
-print(f"{checks} checks passed")
+done()

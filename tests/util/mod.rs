@@ -478,3 +478,12 @@ pub(crate) fn udp_round_trip(s: &UdpSocket, to: SocketAddr, msg: &[u8]) -> Vec<u
     s.send_to(msg, to).unwrap();
     recv_datagram(s, to)
 }
+
+/// A fresh, empty directory under the test target's scratch space, named
+/// for the test and this process (for Unix socket paths and the like).
+pub(crate) fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use netreactor::{Action, Bytes, Conn, ConnHandle};
+use netreactor::{Bytes, Conn, ConnHandle};
 
 use super::client::ClientInfo;
 use super::glob;
@@ -170,7 +170,7 @@ impl Subscriptions {
         if self.me.handle.get().is_none() {
             let _ = self.me.handle.set(conn.handle());
             if self.me.dropped.load(Ordering::Relaxed) {
-                return conn.close_now();
+                return conn.reset();
             }
         }
         self.drain(|message| conn.write_bytes(message));
@@ -491,10 +491,7 @@ fn disconnect(sub: &Subscriber, handle: Option<&ConnHandle>, queued: usize, hard
         if hard { "hard" } else { "soft" },
     );
     if let Some(h) = handle {
-        let _ = h.call(|conn| {
-            conn.close_now();
-            Action::Continue
-        });
+        let _ = h.reset();
     }
 }
 
