@@ -29,9 +29,32 @@ pub(crate) struct Config {
     pub(crate) inbound_budget: usize,
     pub(crate) ticker: bool,
     pub(crate) codec: Option<CodecPrototype>,
+    /// Bound services (`EngineBuilder::bind`): each one's own codec, if it
+    /// has one (empty for an engine of one service).
+    pub(crate) service_codecs: Vec<Option<CodecPrototype>>,
+    /// Each listener's service, by listener number (empty: all service 0).
+    pub(crate) listener_service: Vec<usize>,
 }
 
 impl Config {
+    /// The service of a connection accepted on `listener` (`None`: dialed
+    /// or enrolled, with the service it was given, `given`).
+    pub(crate) fn service_of(&self, listener: Option<usize>, given: usize) -> usize {
+        match listener {
+            Some(l) => self.listener_service.get(l).copied().unwrap_or(0),
+            None => given,
+        }
+    }
+
+    /// The codec that frames `service`'s connections: its own, else the
+    /// engine's.
+    pub(crate) fn codec_of(&self, service: usize) -> Option<&CodecPrototype> {
+        match self.service_codecs.get(service) {
+            Some(Some(own)) => Some(own),
+            _ => self.codec.as_ref(),
+        }
+    }
+
     pub(crate) fn has_idle_timeouts(&self) -> bool {
         self.read_idle_timeout.is_some() || self.write_idle_timeout.is_some() || self.frame_timeout.is_some()
     }

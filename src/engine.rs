@@ -12,18 +12,20 @@ use bytes::Bytes;
 
 use crate::addr::{Address, ListenAddrs};
 use crate::balancer::{LoadBalancer, LoadBalancing};
+use crate::bind::{Bind, Router};
 use crate::codec::{Decoder, Encoder};
 use crate::config::{Config, Keepalive, MaxConnectionsPolicy};
 use crate::error::{panic_message, Error, Result};
 use crate::framing::CodecPrototype;
-use crate::handle::{self, EngineHandle, EngineShared, LoopShared};
-use crate::handler::{Action, EventHandler};
+use crate::handle::{self, EngineHandle, EngineShared, LoopShared, ServiceInfo};
+use crate::handler::Action;
 use crate::inherit::{self, Inherited};
 use crate::mailbox::{self, Task};
 use crate::options::*;
 use crate::reactor::acceptor::Coordinator;
 use crate::reactor::event_loop::EventLoop;
 use crate::reactor::listener::ListenSocket;
+use crate::service::{One, Serve, Service};
 use crate::sys;
 use crate::sys::socket::ConnOptions;
 
@@ -134,6 +136,8 @@ pub struct EngineBuilder {
     shutdown_deadline: Duration,
     /// Listening sockets to take instead of binding (engine/inherited.rs).
     inherit: inherit::Sources,
+    /// Services bound to their own listeners (`bind`, `start_bound`).
+    binds: Vec<Bind>,
     cfg: Config,
 }
 
@@ -171,7 +175,10 @@ impl Default for EngineBuilder {
                 max_connections: None,
                 ticker: false,
                 codec: None,
+                service_codecs: Vec::new(),
+                listener_service: Vec::new(),
             },
+            binds: Vec::new(),
         }
     }
 }
@@ -933,7 +940,7 @@ impl EngineBuilder {
     /// Engine::builder().event_loops(1).run(UntilStop, "tcp://127.0.0.1:0")?; // returns once stopped
     /// # Ok::<(), netreactor::Error>(())
     /// ```
-    pub fn run<H: EventHandler>(self, handler: H, addrs: impl ListenAddrs) -> Result<()> {
+    pub fn run<S: Service>(self, handler: S, addrs: impl ListenAddrs) -> Result<()> {
         self.start(handler, addrs)?.wait()
     }
 
@@ -976,10 +983,10 @@ impl EngineBuilder {
     /// engine.stop();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn start<H: EventHandler>(self, handler: H, addrs: impl ListenAddrs) -> Result<EngineHandle> {
+    pub fn start<S: Service>(self, handler: S, addrs: impl ListenAddrs) -> Result<EngineHandle> {
         self.validate()?;
         let addrs = addrs.listen_addrs()?;
-        self.start_on(handler, addrs)
+        self.start_one(handler, addrs)
     }
 
     /// Starts an engine that listens nowhere: a pure client, whose
@@ -1023,13 +1030,90 @@ impl EngineBuilder {
     /// engine.stop();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn start_client<H: EventHandler>(self, handler: H) -> Result<EngineHandle> {
+    pub fn start_client<S: Service>(self, handler: S) -> Result<EngineHandle> {
         self.validate()?;
-        self.start_on(handler, Vec::new())
+        self.start_one(handler, Vec::new())
+    }
+
+    /// Adds a service on its own listeners ([`Bind`]): an engine of several
+    /// services starts with [`start_bound`](EngineBuilder::start_bound) (or
+    /// [`run_bound`](EngineBuilder::run_bound)), each connection served by
+    /// the service of the listener it came from. Engine-wide options (loops,
+    /// limits, timeouts, the default codec) apply to every service.
+    ///
+    /// Any thread (before start). See the example on [`Bind`].
+    pub fn bind(mut self, service: Bind) -> Self {
+        self.binds.push(service);
+        self
+    }
+
+    /// Starts the services added with [`bind`](EngineBuilder::bind), as
+    /// [`start`](EngineBuilder::start) starts one: their listeners are the
+    /// engine's, in the order bound (`Origin::Accepted { listener }`
+    /// numbers them so), and `on_boot`, `on_tick` and `on_shutdown` run for
+    /// every service (ticking at the soonest any asks for). A service's
+    /// state is boxed per connection (no allocation when it is zero-sized,
+    /// as for an [`EventHandler`]); an engine of one service keeps it
+    /// inline.
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Errors
+    /// As [`start`](EngineBuilder::start); [`Error::InvalidConfig`] when no
+    /// service is bound or two share a name; [`Error::InvalidAddress`] for
+    /// a service's address that does not parse.
+    ///
+    /// See the example on [`Bind`].
+    pub fn start_bound(mut self) -> Result<EngineHandle> {
+        self.validate()?;
+        let binds = mem::take(&mut self.binds);
+        if binds.is_empty() {
+            return Err(Error::InvalidConfig(
+                "start_bound: no service bound (EngineBuilder::bind)".into(),
+            ));
+        }
+        let mut addrs = Vec::new();
+        for (i, b) in binds.iter().enumerate() {
+            if binds[..i].iter().any(|earlier| earlier.name == b.name) {
+                return Err(Error::InvalidConfig(format!(
+                    "start_bound: two services are named {:?}",
+                    b.name
+                )));
+            }
+            let own = b.addrs.clone().map_err(Error::InvalidAddress)?;
+            self.cfg.listener_service.extend(std::iter::repeat_n(i, own.len()));
+            addrs.extend(own);
+        }
+        self.cfg.service_codecs = binds.iter().map(|b| b.codec.clone()).collect();
+        let services = binds.iter().map(|b| b.info.clone()).collect();
+        self.start_on(Router::new(&binds), services, addrs)
+    }
+
+    /// [`start_bound`](EngineBuilder::start_bound), then wait until the
+    /// engine stops, as [`run`](EngineBuilder::run).
+    ///
+    /// Any thread (before start).
+    ///
+    /// # Errors
+    /// As [`start_bound`](EngineBuilder::start_bound) and
+    /// [`run`](EngineBuilder::run).
+    pub fn run_bound(self) -> Result<()> {
+        self.start_bound()?.wait()
+    }
+
+    /// An engine of one service on `addrs`.
+    fn start_one<S: Service>(self, service: S, addrs: Vec<Address>) -> Result<EngineHandle> {
+        if !self.binds.is_empty() {
+            return Err(Error::InvalidConfig(
+                "services were bound (EngineBuilder::bind): start them with start_bound".into(),
+            ));
+        }
+        let info = vec![ServiceInfo::of::<S>("")];
+        self.start_on(One(service), info, addrs)
     }
 
     /// `start` with the addresses parsed (none: a client-only engine).
-    fn start_on<H: EventHandler>(self, handler: H, addrs: Vec<Address>) -> Result<EngineHandle> {
+    fn start_on<S: Serve>(self, handler: S, services: Vec<ServiceInfo>, addrs: Vec<Address>) -> Result<EngineHandle> {
         if addrs.len() > MAX_LISTENERS {
             return Err(Error::InvalidConfig(format!(
                 "at most {MAX_LISTENERS} listen addresses, got {}",
@@ -1038,7 +1122,7 @@ impl EngineBuilder {
         }
         let n = self.event_loops;
         let (inherited, hand_off) = inherit::collect(&self.inherit, &addrs)?;
-        let (bound, mut acceptor_listeners, mut loop_listeners) = self.bind(&addrs, inherited)?;
+        let (bound, mut acceptor_listeners, mut loop_listeners) = self.open_listeners(&addrs, inherited)?;
 
         let signals = if self.handle_signals {
             Some(sys::signal::SignalReader::install()?)
@@ -1054,7 +1138,13 @@ impl EngineBuilder {
             inboxes.push(inbox);
         }
         let (coord_mailbox, coord_inbox) = mailbox::mailbox()?;
-        let shared = Arc::new(EngineShared::new(loops, bound, coord_mailbox, self.shutdown_deadline));
+        let shared = Arc::new(EngineShared::new(
+            loops,
+            bound,
+            coord_mailbox,
+            self.shutdown_deadline,
+            services,
+        ));
         let handle = EngineHandle::from_shared(shared.clone());
         record_listeners(
             &shared.listeners,
@@ -1178,7 +1268,7 @@ impl EngineBuilder {
     /// to the acceptor. An address with inherited sockets is served on them
     /// instead (`place_inherited`). On error, everything bound so far is
     /// closed (and socket files removed) as the values drop.
-    fn bind(&self, addrs: &[Address], mut inherited: Vec<Vec<Inherited>>) -> Result<Bound> {
+    fn open_listeners(&self, addrs: &[Address], mut inherited: Vec<Vec<Inherited>>) -> Result<Bound> {
         let n = self.event_loops;
         let listen = sys::socket::ListenOptions {
             reuse_port: self.reuse_port,
@@ -1338,6 +1428,7 @@ mod tests {
     //! says which thread died and why. Needs the crate's internals, so it
     //! lives here rather than in tests/.
 
+    use crate::handler::EventHandler;
     use std::io::Read;
     use std::net::TcpStream;
     use std::sync::mpsc;

@@ -1,7 +1,7 @@
 //! The engine's shared state (what the loops, the acceptor and handles all
 //! read) and [`EngineHandle`], the way any thread controls a running engine.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::Cell;
 use std::fmt;
 use std::net::SocketAddr;
@@ -45,16 +45,18 @@ impl Drop for ServingGuard {
     }
 }
 
-/// Where a dialed connection goes and what it starts with: for
-/// [`EngineHandle::dial_with`].
+/// Where a dialed connection goes, which service serves it and what state
+/// it starts with: for [`EngineHandle::dial_with`].
 #[derive(Debug, Default)]
 pub struct DialOptions {
     event_loop: Option<usize>,
-    context: Option<Box<dyn Any + Send>>,
+    service: Option<String>,
+    state: Option<(Box<dyn Any + Send>, &'static str)>,
 }
 
 impl DialOptions {
-    /// The balancer picks the loop; no context. Any thread.
+    /// The balancer picks the loop; the engine's first service; its
+    /// state's `Default`. Any thread.
     ///
     /// See the example on [`EngineHandle::dial_with`].
     pub fn new() -> Self {
@@ -70,13 +72,33 @@ impl DialOptions {
         self
     }
 
-    /// The connection's context from the start, as if `set_context(value)`.
+    /// The connection's state from the start (instead of its `Default`):
+    /// it must be the serving service's [`Service::State`](crate::Service::State)
+    /// type, which `dial_with` checks before anything is sent.
     ///
     /// See the example on [`EngineHandle::dial_with`].
-    pub fn context<T: Any + Send>(mut self, value: T) -> Self {
-        self.context = Some(Box::new(value));
+    pub fn state<T: Any + Send>(mut self, value: T) -> Self {
+        self.state = Some((Box::new(value), std::any::type_name::<T>()));
         self
     }
+
+    /// The bound service ([`Bind`](crate::Bind)) named `name` serves the
+    /// connection (default: the first bound).
+    ///
+    /// See the example on [`Bind::dialing`](crate::Bind::dialing).
+    pub fn service(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+}
+
+/// What a service's connections are made with: its name and state type, so
+/// a dial is checked on the caller's thread.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceInfo {
+    pub(crate) name: String,
+    pub(crate) state: TypeId,
+    pub(crate) state_name: &'static str,
 }
 
 /// A connected socket [`EngineHandle::enroll`] can adopt:
@@ -171,6 +193,8 @@ pub(crate) struct EngineShared {
     failure: Mutex<Option<String>>,
     /// The listening sockets, for `hand_off_listeners`.
     pub(crate) listeners: Listeners,
+    /// The services, by number (`Bind` order; one for `start`).
+    pub(crate) services: Vec<ServiceInfo>,
 }
 
 impl EngineShared {
@@ -179,6 +203,7 @@ impl EngineShared {
         local_addrs: Vec<Address>,
         coordinator: Mailbox,
         shutdown_deadline: Duration,
+        services: Vec<ServiceInfo>,
     ) -> Self {
         EngineShared {
             loops,
@@ -192,6 +217,35 @@ impl EngineShared {
             done_cv: Condvar::new(),
             failure: Mutex::new(None),
             listeners: Listeners::default(),
+            services,
+        }
+    }
+
+    /// The service a dial names (by number) and its state, checked against
+    /// that service's state type.
+    fn check_dial(
+        &self,
+        name: Option<&str>,
+        state: Option<(Box<dyn Any + Send>, &'static str)>,
+    ) -> Result<(usize, Option<Box<dyn Any + Send>>)> {
+        let service = match name {
+            None => 0,
+            Some(name) => self.services.iter().position(|s| s.name == name).ok_or_else(|| {
+                let names: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+                Error::InvalidConfig(format!(
+                    "dial_with: no service named {name:?} (the engine has {names:?})"
+                ))
+            })?,
+        };
+        let Some((state, type_name)) = state else {
+            return Ok((service, None));
+        };
+        match self.services.get(service) {
+            Some(s) if s.state != (*state).type_id() => Err(Error::InvalidConfig(format!(
+                "dial_with: the state is a {type_name}, but service {:?} keeps a {}",
+                s.name, s.state_name
+            ))),
+            _ => Ok((service, Some(state))),
         }
     }
 
@@ -559,37 +613,43 @@ impl EngineHandle {
         self.dial_with(addr, timeout, DialOptions::default())
     }
 
-    /// As [`dial`](EngineHandle::dial), with a given loop and a context the
-    /// connection starts with (read it in `on_open`, or in `on_close` when
-    /// the connect failed, to tell which dial it was). Any thread.
+    /// As [`dial`](EngineHandle::dial), with a given loop, service, and
+    /// state the connection starts with (to tell in `on_open`, or in
+    /// `on_close` when the connect failed, which dial it was). Any thread.
     ///
     /// # Errors
     /// As [`dial`](EngineHandle::dial); [`Error::InvalidConfig`] for a loop
-    /// the engine does not have.
+    /// or a service the engine does not have, or a state of another type
+    /// than the service's (`Service::State`): checked here, before any
+    /// connect, so a wrong type is an error, not a state that is not there.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::sync::mpsc;
     /// use std::time::Duration;
-    /// use netreactor::{Action, CloseReason, Conn, DialOptions, Engine, EventHandler};
+    /// use netreactor::{Action, CloseReason, Conn, DialOptions, Engine, Error, Service};
     ///
-    /// struct Report(std::sync::Mutex<mpsc::Sender<(u32, String)>>);
-    /// impl EventHandler for Report {
-    ///     fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-    ///         let which = *conn.context::<u32>().unwrap();
-    ///         let _ = self.0.lock().unwrap().send((which, reason.to_string()));
+    /// struct Report(mpsc::SyncSender<(u32, String)>);
+    /// impl Service for Report {
+    ///     type State = u32; // which dial
+    ///     fn on_close(&self, _conn: &mut Conn, which: &mut u32, reason: CloseReason) {
+    ///         let _ = self.0.send((*which, reason.to_string()));
     ///     }
     /// }
     ///
-    /// let (tx, rx) = mpsc::channel();
-    /// let engine = Engine::builder().event_loops(2).start(Report(tx.into()), "tcp://127.0.0.1:0")?;
+    /// let (tx, rx) = mpsc::sync_channel(1);
+    /// let engine = Engine::builder().event_loops(2).start(Report(tx), "tcp://127.0.0.1:0")?;
     /// // Nobody listens on this port: the connect is refused.
     /// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    /// engine.dial_with(&closed.to_string(), Duration::from_secs(5), DialOptions::new().on_loop(1).context(7u32))?;
+    /// let to = closed.to_string();
+    /// engine.dial_with(&to, Duration::from_secs(5), DialOptions::new().on_loop(1).state(7u32))?;
     /// let (which, why) = rx.recv_timeout(Duration::from_secs(10))?;
     /// assert_eq!(which, 7);
     /// assert!(why.starts_with("connect failed"), "{why}");
+    /// // A state of another type is refused at once.
+    /// let wrong = engine.dial_with(&to, Duration::from_secs(5), DialOptions::new().state(7usize));
+    /// assert!(matches!(wrong, Err(Error::InvalidConfig(_))), "{wrong:?}");
     /// engine.stop();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -599,12 +659,14 @@ impl EngineHandle {
             other => return Err(Error::InvalidAddress(format!("dial takes a TCP address, not {other}"))),
         };
         // The socket is made here, so a caller out of descriptors hears it.
+        let (service, state) = self.shared.check_dial(options.service.as_deref(), options.state)?;
         let fd = sys::socket::tcp_socket(addr)?;
         let req = DialRequest {
             fd,
             addr,
             timeout,
-            context: options.context,
+            service,
+            state,
         };
         let mailbox = match options.event_loop {
             None => &self.shared.coordinator,

@@ -1,6 +1,5 @@
 //! The callbacks a server implements.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::action::Action;
@@ -358,8 +357,7 @@ pub trait EventHandler: Send + Sync + 'static {
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU32, Ordering};
-    /// use std::sync::Arc;
-    /// use std::time::Duration;
+    ///     /// use std::time::Duration;
     /// use netreactor::{Action, Engine, EngineHandle, EventHandler};
     ///
     /// /// Ticks every 5 ms and stops the engine from the third tick on.
@@ -527,69 +525,5 @@ pub trait EventHandler: Send + Sync + 'static {
     /// ```
     fn on_shutdown(&self, engine: &EngineHandle) {
         let _ = engine;
-    }
-}
-
-/// An `Arc` of a handler is a handler, so you can keep a clone of the one
-/// you give the engine and read its state while it runs.
-///
-/// ```
-/// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use std::sync::Arc;
-/// use netreactor::{Action, Conn, Engine, EventHandler};
-///
-/// #[derive(Default)]
-/// struct Opens(AtomicUsize);
-/// impl EventHandler for Opens {
-///     fn on_open(&self, _conn: &mut Conn) -> Action {
-///         self.0.fetch_add(1, Ordering::Relaxed);
-///         Action::Continue
-///     }
-/// }
-///
-/// let opens = Arc::new(Opens::default());
-/// let engine = Engine::builder().start(opens.clone(), "tcp://127.0.0.1:0")?;
-/// let _client = std::net::TcpStream::connect(engine.local_addr())?;
-/// # let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-/// # while opens.0.load(Ordering::Relaxed) == 0 && std::time::Instant::now() < deadline {
-/// #     std::thread::yield_now();
-/// # }
-/// assert_eq!(opens.0.load(Ordering::Relaxed), 1);
-/// engine.stop();
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-impl<H: EventHandler> EventHandler for Arc<H> {
-    fn on_boot(&self, engine: &EngineHandle) -> Action {
-        (**self).on_boot(engine)
-    }
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        (**self).on_open(conn)
-    }
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        (**self).on_traffic(conn)
-    }
-    fn on_frame(&self, conn: &mut Conn, frame: Frame<'_>) -> Action {
-        (**self).on_frame(conn, frame)
-    }
-    fn on_eof(&self, conn: &mut Conn) -> Action {
-        (**self).on_eof(conn)
-    }
-    fn on_writability_changed(&self, conn: &mut Conn, writable: bool) -> Action {
-        (**self).on_writability_changed(conn, writable)
-    }
-    fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {
-        (**self).on_timer(conn, token)
-    }
-    fn on_tick(&self, engine: &EngineHandle) -> (Duration, Action) {
-        (**self).on_tick(engine)
-    }
-    fn on_writable(&self, conn: &mut Conn) -> Action {
-        (**self).on_writable(conn)
-    }
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-        (**self).on_close(conn, reason)
-    }
-    fn on_shutdown(&self, engine: &EngineHandle) {
-        (**self).on_shutdown(engine)
     }
 }

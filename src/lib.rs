@@ -33,6 +33,7 @@
 mod action;
 mod addr;
 mod balancer;
+mod bind;
 mod buffer;
 mod config;
 mod conn;
@@ -49,11 +50,13 @@ mod mailbox;
 pub mod metrics;
 pub mod options;
 mod reactor;
+mod service;
 mod stats;
 mod sys;
 
 pub use addr::{Address, ListenAddrs, Origin};
 pub use balancer::{LeastConnections, LoadBalancer, LoadBalancing, LoopLoads, RoundRobin, SourceAddrHash};
+pub use bind::Bind;
 pub use bytes::{Bytes, BytesMut};
 pub use config::{Keepalive, MaxConnectionsPolicy};
 pub use conn::{Conn, ConnHandle, PeerCredentials, Reader, Writer};
@@ -65,6 +68,7 @@ pub use handler::{Action, EventHandler};
 pub use id::{ConnId, TimerId};
 /// Frame codecs (the `netreactor-codecs` crate).
 pub use netreactor_codecs as codec;
+pub use service::Service;
 pub use stats::Stats;
 
 /// The programs of docs/guide.md, compiled and run as doc tests.

@@ -48,14 +48,16 @@ impl std::fmt::Debug for CallFn {
     }
 }
 
-/// A connection to open: where, how long to wait, the context it starts with.
+/// A connection to open: where, how long to wait, the service that serves
+/// it and the state it starts with (checked against that service's type).
 #[derive(Debug)]
 pub(crate) struct DialRequest {
     /// The socket, made by the caller (not yet connecting).
     pub(crate) fd: OwnedFd,
     pub(crate) addr: SocketAddr,
     pub(crate) timeout: Duration,
-    pub(crate) context: Option<Box<dyn Any + Send>>,
+    pub(crate) service: usize,
+    pub(crate) state: Option<Box<dyn Any + Send>>,
 }
 
 /// Work posted to a loop from another thread.
@@ -69,6 +71,9 @@ pub(crate) enum Task {
     /// Open a connection (to the acceptor, which picks the loop; or to a
     /// loop, which connects).
     Dial(DialRequest),
+    /// `Conn::relay_to`, posted by the connection's own loop to itself:
+    /// dial the upstream for this connection and relay the two.
+    Relay(ConnId, DialRequest),
     /// Run a closure on a connection (`ConnHandle::call`). It takes the
     /// connection as `&mut dyn Any`, so the mailbox knows no connection
     /// types (the closure downcasts; one allocation per call).

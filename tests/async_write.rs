@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use netreactor::{Action, Bytes, CloseReason, Conn, ConnHandle, Engine, Error, EventHandler};
+use netreactor::{Action, Bytes, CloseReason, Conn, ConnHandle, Engine, Error, Service};
 use util::*;
 
 /// Hands each connection's handle out through a channel; echoes traffic;
@@ -17,17 +17,17 @@ struct HandleOut {
     rec: Arc<Recorder>,
 }
 
-impl EventHandler for HandleOut {
-    fn on_open(&self, conn: &mut Conn) -> Action {
+impl Service for HandleOut {
+    type State = u64; // times woken
+
+    fn on_open(&self, conn: &mut Conn, _: &mut u64) -> Action {
         self.rec.open(conn);
-        conn.set_context(0u64);
         let _ = lock(&self.tx).send(conn.handle());
         Action::Continue
     }
 
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
+    fn on_traffic(&self, conn: &mut Conn, n: &mut u64) -> Action {
         if conn.inbound_len() == 0 {
-            let n = conn.context_mut::<u64>().expect("context set in on_open");
             *n += 1;
             let msg = format!("woken {n}\n");
             conn.write(msg.as_bytes());
@@ -37,7 +37,7 @@ impl EventHandler for HandleOut {
         Action::Continue
     }
 
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
+    fn on_close(&self, conn: &mut Conn, _: &mut u64, reason: CloseReason) {
         self.rec.close(conn, reason);
     }
 }

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
-use netreactor::{Action, CloseReason, Conn, DialOptions, Engine, EventHandler, Origin};
+use netreactor::{Action, CloseReason, Conn, DialOptions, Engine, Origin, Service};
 use util::*;
 
 #[derive(Debug, PartialEq)]
@@ -36,9 +36,10 @@ impl Dialer {
     }
 }
 
-impl EventHandler for Dialer {
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        let tag = conn.context::<u32>().copied().unwrap_or(0);
+impl Service for Dialer {
+    type State = u32; // the dial's tag (0: the default)
+
+    fn on_open(&self, conn: &mut Conn, &mut tag: &mut u32) -> Action {
         self.send(Event::Open {
             tag,
             origin: conn.origin(),
@@ -48,12 +49,11 @@ impl EventHandler for Dialer {
         conn.write(b"hello upstream\n");
         Action::Continue
     }
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
+    fn on_traffic(&self, conn: &mut Conn, _: &mut u32) -> Action {
         self.send(Event::Data(conn.take_inbound().to_vec()));
         Action::Continue
     }
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-        let tag = conn.context::<u32>().copied().unwrap_or(0);
+    fn on_close(&self, _conn: &mut Conn, &mut tag: &mut u32, reason: CloseReason) {
         self.send(Event::Close { tag, reason });
     }
 }
@@ -72,7 +72,7 @@ fn dial_to_a_live_listener_opens_a_connection_both_ways() {
         .dial_with(
             &addr.to_string(),
             Duration::from_secs(5),
-            DialOptions::new().on_loop(1).context(5u32),
+            DialOptions::new().on_loop(1).state(5u32),
         )
         .unwrap();
     let (mut far, _) = upstream.accept().unwrap();
@@ -122,7 +122,7 @@ fn dial_to_a_closed_port_is_reported_as_connect_failed_without_on_open() {
         .dial_with(
             &closed.to_string(),
             Duration::from_secs(5),
-            DialOptions::new().context(9u32),
+            DialOptions::new().state(9u32),
         )
         .unwrap();
     match events.recv_timeout(IO_TIMEOUT).unwrap() {
@@ -167,7 +167,7 @@ fn dial_to_a_listener_whose_accept_queue_is_full_times_out() {
         .dial_with(
             &addr.to_string(),
             Duration::from_millis(300),
-            DialOptions::new().context(3u32),
+            DialOptions::new().state(3u32),
         )
         .unwrap();
     match events.recv_timeout(IO_TIMEOUT).unwrap() {

@@ -1,11 +1,11 @@
 //! Every dial is accounted for: one that `dial` accepts (`Ok`) ends in a
 //! callback (`on_close`, after `on_open` if it connected), one the engine
 //! cannot take is an `Err` at once, and neither path lets user code (the
-//! dial's context, dropped) take the engine down.
+//! dial's state, dropped) take the engine down.
 //!
 //! Issue 17: before it a dial made while the engine stopped (from
 //! `on_shutdown`, or from an `on_close` of the stop) vanished with no
-//! callback, its context dropped outside the panic guard (a panicking
+//! callback, its context (now its state) dropped outside the panic guard (a panicking
 //! `Drop` killed the loop: `Error::EngineFailed`); and a dial out of file
 //! descriptors returned `Ok` and then nothing happened.
 //!
@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use netreactor::{Action, CloseReason, Conn, DialOptions, Engine, EngineHandle, Error, EventHandler, Origin};
+use netreactor::{Action, CloseReason, Conn, DialOptions, Engine, EngineHandle, Error, Origin, Service};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use util::*;
 
@@ -31,7 +31,7 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `stop()` may take here (nothing to flush).
 const STOP_BOUND: Duration = Duration::from_secs(10);
 
-/// A dial's context: which dial it is, and a counter bumped when it is
+/// A dial's state: which dial it is, and a counter bumped when it is
 /// dropped (then, if `panics`, its `Drop` panics).
 struct Tag {
     name: String,
@@ -43,7 +43,7 @@ impl Drop for Tag {
     fn drop(&mut self) {
         self.drops.fetch_add(1, Ordering::SeqCst);
         if self.panics && !std::thread::panicking() {
-            panic!("the Drop of dial {}'s context panics", self.name);
+            panic!("the Drop of dial {}'s state panics", self.name);
         }
     }
 }
@@ -81,26 +81,25 @@ impl StopDialer {
             drops: self.drops.clone(),
             panics: self.panics,
         };
-        // A dial refused with an error drops its context here, in the
+        // A dial refused with an error drops its state here, in the
         // caller: a panicking Drop panics in the caller's thread.
         let target = self.target.to_string();
         let result = catch_unwind(AssertUnwindSafe(|| {
-            engine.dial_with(&target, DIAL_TIMEOUT, options.context(tag))
+            engine.dial_with(&target, DIAL_TIMEOUT, options.state(Some(tag)))
         }));
         let result = match result {
             Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => Err("refused; its context's Drop panicked in the caller".to_string()),
+            Err(_) => Err("refused; its state's Drop panicked in the caller".to_string()),
         };
         lock(&self.made).push((name, result));
     }
 
-    fn tag(conn: &Conn) -> String {
-        conn.context::<Tag>()
-            .map_or_else(|| "?".to_string(), |t| t.name.clone())
+    fn tag(tag: &Option<Tag>) -> String {
+        tag.as_ref().map_or_else(|| "?".to_string(), |t| t.name.clone())
     }
 
     /// Checks every accepted dial ended in exactly one `on_close` (after at
-    /// most one `on_open`), every refused one in none, and every context
+    /// most one `on_open`), every refused one in none, and every state
     /// was dropped exactly once. Returns the dials made.
     fn check_accounts(&self) -> Vec<(String, Result<(), String>)> {
         let made = lock(&self.made).clone();
@@ -136,33 +135,35 @@ impl StopDialer {
         assert_eq!(
             self.drops.load(Ordering::SeqCst),
             made.len(),
-            "every dial's context is dropped exactly once: {report}"
+            "every dial's state is dropped exactly once: {report}"
         );
         made
     }
 }
 
-impl EventHandler for StopDialer {
+impl Service for StopDialer {
+    type State = Option<Tag>; // a dial's; None for an accepted connection
+
     fn on_boot(&self, engine: &EngineHandle) -> Action {
         let _ = self.engine.set(engine.clone());
         Action::Continue
     }
 
-    fn on_open(&self, conn: &mut Conn) -> Action {
+    fn on_open(&self, conn: &mut Conn, tag: &mut Option<Tag>) -> Action {
         if conn.origin() == Origin::Dialed {
-            lock(&self.opened).push(Self::tag(conn));
+            lock(&self.opened).push(Self::tag(tag));
         }
         Action::Continue
     }
 
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
+    fn on_traffic(&self, conn: &mut Conn, _: &mut Option<Tag>) -> Action {
         conn.echo_all();
         Action::Continue
     }
 
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
+    fn on_close(&self, conn: &mut Conn, tag: &mut Option<Tag>, reason: CloseReason) {
         if conn.origin() == Origin::Dialed {
-            lock(&self.closed).push((Self::tag(conn), reason));
+            lock(&self.closed).push((Self::tag(tag), reason));
             return;
         }
         if reason == CloseReason::Shutdown {
@@ -232,8 +233,8 @@ fn dials_made_while_the_engine_stops_each_end_in_on_close_or_an_error() {
 }
 
 #[test]
-fn a_dial_context_whose_drop_panics_does_not_take_the_engine_down() {
-    // Running: a refused dial's context is dropped after its on_close.
+fn a_dial_state_whose_drop_panics_does_not_take_the_engine_down() {
+    // Running: a refused dial's state is dropped after its on_close.
     let refusing = TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = refusing.local_addr().unwrap();
     drop(refusing);
@@ -247,7 +248,7 @@ fn a_dial_context_whose_drop_panics_does_not_take_the_engine_down() {
         );
     }
     wait_until(SETTLE, "both refused dials closed", || lock(&handler.closed).len() == 2);
-    wait_until(SETTLE, "both contexts dropped", || {
+    wait_until(SETTLE, "both states dropped", || {
         handler.drops.load(Ordering::SeqCst) == 2
     });
     // The engine serves on, on both loops.
@@ -256,11 +257,11 @@ fn a_dial_context_whose_drop_panics_does_not_take_the_engine_down() {
         round_trip(c, format!("served after a panicking drop {i}").as_bytes());
     }
     // Stopping: dials from on_shutdown and from the stop's on_close, each
-    // with a context that panics when dropped.
+    // with a state that panics when dropped.
     assert_eq!(
         stop_within_bound(engine).map_err(|e| e.to_string()),
         Ok(()),
-        "a panicking dial context took the engine down"
+        "a panicking dial state took the engine down"
     );
     let made = handler.check_accounts();
     assert_eq!(made.len(), 2 + 2 + 2 * 2, "{made:?}");

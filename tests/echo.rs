@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netreactor::{Action, Conn, Engine, EventHandler};
+use netreactor::{Action, Conn, Engine, EventHandler, Service};
 use util::*;
 
 /// The 200-client test saturates a small machine; the tests here run one at
@@ -95,25 +95,21 @@ fn split_halves_echo_upper_cased() {
 }
 
 /// Answers each complete line `L\n` with `[L]\n`, written as three slices.
-/// The context holds how much of the inbound buffer is known to have no
+/// The state holds how much of the inbound buffer is known to have no
 /// newline, so a long line is scanned once, not once per read.
 struct Bracket;
 
-impl EventHandler for Bracket {
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        conn.set_context(0usize);
-        Action::Continue
-    }
+impl Service for Bracket {
+    type State = usize;
 
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        let mut scanned = *conn.context::<usize>().expect("set in on_open");
-        while let Some(at) = conn.peek_all()[scanned..].iter().position(|&b| b == b'\n') {
-            let pos = scanned + at;
+    fn on_traffic(&self, conn: &mut Conn, scanned: &mut usize) -> Action {
+        while let Some(at) = conn.peek_all()[*scanned..].iter().position(|&b| b == b'\n') {
+            let pos = *scanned + at;
             let line = conn.next(pos + 1).expect("line is there");
             conn.write_vectored(&[IoSlice::new(b"["), IoSlice::new(&line[..pos]), IoSlice::new(b"]\n")]);
-            scanned = 0;
+            *scanned = 0;
         }
-        *conn.context_mut::<usize>().expect("set in on_open") = conn.inbound_len();
+        *scanned = conn.inbound_len();
         Action::Continue
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netreactor::{Action, Bytes, CloseReason, Conn, ConnHandle, Engine, EventHandler};
+use netreactor::{Action, Bytes, CloseReason, Conn, ConnHandle, Engine, EventHandler, Service};
 use util::*;
 
 /// The kernel id of the calling thread (from the /proc/thread-self link).
@@ -104,7 +104,7 @@ impl EventHandler for HalfClose {
 fn peer_shutdown_write_is_reported_and_output_flushed() {
     const LEN: usize = 1 << 20;
     let h = Arc::new(HalfClose::new(Action::Close));
-    let engine = start(Engine::builder().event_loops(2), ArcHandler(h.clone()));
+    let engine = start(Engine::builder().event_loops(2), h.clone());
     let mut s = connect(engine.local_addr());
     let peer = s.local_addr().unwrap();
     let data = Arc::new(Rng::new(3).bytes(LEN));
@@ -129,7 +129,7 @@ fn half_open_is_opt_in_reply_from_another_thread_after_eof() {
     let (tx, rx) = mpsc::channel();
     let h = Arc::new(HalfClose::new(Action::Continue));
     *lock(&h.eof_handles) = Some(tx);
-    let engine = start(Engine::builder().event_loops(2), ArcHandler(h.clone()));
+    let engine = start(Engine::builder().event_loops(2), h.clone());
     let mut s = connect(engine.local_addr());
     let peer = s.local_addr().unwrap();
 
@@ -159,7 +159,7 @@ fn half_open_is_opt_in_reply_on_a_timer_then_shutdown_write_closes() {
     let mut handler = HalfClose::new(Action::Continue);
     handler.timer_on_eof = Some(7);
     let h = Arc::new(handler);
-    let engine = start(Engine::builder().event_loops(1), ArcHandler(h.clone()));
+    let engine = start(Engine::builder().event_loops(1), h.clone());
     let mut s = connect(engine.local_addr());
     let peer = s.local_addr().unwrap();
 
@@ -185,11 +185,13 @@ struct ReplyThenFin {
     rec: Recorder,
 }
 
-impl EventHandler for ReplyThenFin {
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
+impl Service for ReplyThenFin {
+    type State = bool; // replied
+
+    fn on_traffic(&self, conn: &mut Conn, replied: &mut bool) -> Action {
         let data = conn.take_inbound();
-        if conn.context::<bool>().is_none() {
-            conn.set_context(true);
+        if !*replied {
+            *replied = true;
             conn.write(b"reply to ");
             conn.write(&data);
             conn.shutdown_write();
@@ -200,12 +202,12 @@ impl EventHandler for ReplyThenFin {
         Action::Continue
     }
 
-    fn on_eof(&self, _conn: &mut Conn) -> Action {
+    fn on_eof(&self, _conn: &mut Conn, _: &mut bool) -> Action {
         self.eofs.fetch_add(1, Ordering::SeqCst);
         Action::Close
     }
 
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
+    fn on_close(&self, conn: &mut Conn, _: &mut bool, reason: CloseReason) {
         self.rec.close(conn, reason);
     }
 }
@@ -213,7 +215,7 @@ impl EventHandler for ReplyThenFin {
 #[test]
 fn server_shutdown_write_sends_fin_and_keeps_reading() {
     let h = Arc::new(ReplyThenFin::default());
-    let engine = start(Engine::builder().event_loops(2), ArcHandler(h.clone()));
+    let engine = start(Engine::builder().event_loops(2), h.clone());
     let mut s = connect(engine.local_addr());
     let peer = s.local_addr().unwrap();
 
@@ -248,7 +250,7 @@ fn no_spin_after_eof_half_open_connection_costs_no_cpu() {
     let (tx, rx) = mpsc::channel();
     let h = Arc::new(HalfClose::new(Action::Continue));
     *lock(&h.eof_handles) = Some(tx);
-    let engine = start(Engine::builder().event_loops(1), ArcHandler(h.clone()));
+    let engine = start(Engine::builder().event_loops(1), h.clone());
     let mut s = connect(engine.local_addr());
     round_trip(&mut s, b"x");
     s.shutdown(Shutdown::Write).unwrap();
@@ -281,7 +283,7 @@ fn reset_of_a_half_open_connection_closes_it_with_peer_reset() {
     let (tx, rx) = mpsc::channel();
     let h = Arc::new(HalfClose::new(Action::Continue));
     *lock(&h.eof_handles) = Some(tx);
-    let engine = start(Engine::builder().event_loops(1), ArcHandler(h.clone()));
+    let engine = start(Engine::builder().event_loops(1), h.clone());
     let mut s = connect(engine.local_addr());
     let peer = s.local_addr().unwrap();
     round_trip(&mut s, b"x");
@@ -297,25 +299,4 @@ fn reset_of_a_half_open_connection_closes_it_with_peer_reset() {
         engine.connection_count() == 0
     });
     engine.stop();
-}
-
-/// Lets a test keep an `Arc` to its handler to inspect it.
-struct ArcHandler<H>(Arc<H>);
-
-impl<H: EventHandler> EventHandler for ArcHandler<H> {
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        self.0.on_open(conn)
-    }
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        self.0.on_traffic(conn)
-    }
-    fn on_eof(&self, conn: &mut Conn) -> Action {
-        self.0.on_eof(conn)
-    }
-    fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {
-        self.0.on_timer(conn, token)
-    }
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-        self.0.on_close(conn, reason)
-    }
 }

@@ -10,9 +10,9 @@ mod harness;
 
 use std::sync::Mutex;
 
-use harness::server::{self, Config, HttpServer};
+use harness::server::{self, Config, ConnState, HttpServer};
 use harness::{get, Client};
-use netreactor::{Action, CloseReason, Conn, EventHandler};
+use netreactor::{Action, CloseReason, Conn, Service};
 
 #[global_allocator]
 static GLOBAL: util::counting::Counting = util::counting::Counting;
@@ -20,22 +20,24 @@ static GLOBAL: util::counting::Counting = util::counting::Counting;
 /// The example's handler, marking its loop thread as counted.
 struct Counted(HttpServer);
 
-impl EventHandler for Counted {
-    fn on_open(&self, conn: &mut Conn) -> Action {
+impl Service for Counted {
+    type State = ConnState;
+
+    fn on_open(&self, conn: &mut Conn, state: &mut ConnState) -> Action {
         util::counting::count_this_thread();
-        self.0.on_open(conn)
+        self.0.on_open(conn, state)
     }
 
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        self.0.on_traffic(conn)
+    fn on_traffic(&self, conn: &mut Conn, state: &mut ConnState) -> Action {
+        self.0.on_traffic(conn, state)
     }
 
-    fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {
-        self.0.on_timer(conn, token)
+    fn on_timer(&self, conn: &mut Conn, state: &mut ConnState, token: u64) -> Action {
+        self.0.on_timer(conn, state, token)
     }
 
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-        self.0.on_close(conn, reason)
+    fn on_close(&self, conn: &mut Conn, state: &mut ConnState, reason: CloseReason) {
+        self.0.on_close(conn, state, reason)
     }
 }
 

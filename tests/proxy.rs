@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use netreactor::{Action, Conn, Engine, EventHandler};
+use netreactor::{Action, Conn, Engine, EventHandler, Service};
 use relay::Relay;
 use util::*;
 
@@ -112,15 +112,14 @@ fn a_client_that_does_not_read_pauses_the_chain_and_memory_stays_bounded() {
 /// Counts what it receives; answers the count when the client half-closes.
 struct CountThenAnswer;
 
-impl EventHandler for CountThenAnswer {
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        let n = conn.discard(usize::MAX) as u64;
-        let total = conn.context::<u64>().copied().unwrap_or(0) + n;
-        conn.set_context(total);
+impl Service for CountThenAnswer {
+    type State = u64; // bytes received
+
+    fn on_traffic(&self, conn: &mut Conn, total: &mut u64) -> Action {
+        *total += conn.discard(usize::MAX) as u64;
         Action::Continue
     }
-    fn on_eof(&self, conn: &mut Conn) -> Action {
-        let total = conn.context::<u64>().copied().unwrap_or(0);
+    fn on_eof(&self, conn: &mut Conn, total: &mut u64) -> Action {
         conn.write(format!("got {total} bytes").as_bytes());
         Action::Close
     }

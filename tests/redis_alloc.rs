@@ -14,9 +14,9 @@ mod harness;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use harness::server::{self, Config, RedisServer};
+use harness::server::{self, Config, RedisServer, Slot};
 use harness::{encode, Client, Reply};
-use netreactor::{Action, CloseReason, Conn, Engine, EngineHandle, EventHandler};
+use netreactor::{Action, CloseReason, Conn, Engine, EngineHandle, Service};
 
 #[global_allocator]
 static GLOBAL: util::counting::Counting = util::counting::Counting;
@@ -24,30 +24,32 @@ static GLOBAL: util::counting::Counting = util::counting::Counting;
 /// The example's handler, marking its loop thread as counted.
 struct Counted(RedisServer);
 
-impl EventHandler for Counted {
+impl Service for Counted {
+    type State = Slot;
+
     fn on_boot(&self, engine: &EngineHandle) -> Action {
         self.0.on_boot(engine)
     }
 
-    fn on_open(&self, conn: &mut Conn) -> Action {
+    fn on_open(&self, conn: &mut Conn, slot: &mut Slot) -> Action {
         util::counting::count_this_thread();
-        self.0.on_open(conn)
+        self.0.on_open(conn, slot)
     }
 
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        self.0.on_traffic(conn)
+    fn on_traffic(&self, conn: &mut Conn, slot: &mut Slot) -> Action {
+        self.0.on_traffic(conn, slot)
     }
 
-    fn on_writable(&self, conn: &mut Conn) -> Action {
-        self.0.on_writable(conn)
+    fn on_writable(&self, conn: &mut Conn, slot: &mut Slot) -> Action {
+        self.0.on_writable(conn, slot)
     }
 
     fn on_tick(&self, engine: &EngineHandle) -> (Duration, Action) {
         self.0.on_tick(engine)
     }
 
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
-        self.0.on_close(conn, reason)
+    fn on_close(&self, conn: &mut Conn, slot: &mut Slot, reason: CloseReason) {
+        self.0.on_close(conn, slot, reason)
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netreactor::{Action, Bytes, Engine, EventHandler};
+use netreactor::{Action, Bytes, Engine, Service};
 use util::*;
 
 const CHUNK: usize = 1 << 20;
@@ -50,9 +50,8 @@ struct Streamer {
 impl Streamer {
     /// Queues chunks until the socket pushes back (or the stream is done):
     /// with output held back, `on_writable` calls again once it drains.
-    fn pump(&self, conn: &mut netreactor::Conn) {
+    fn pump(&self, conn: &mut netreactor::Conn, st: &mut Streaming) {
         loop {
-            let st = conn.context_mut::<Streaming>().expect("streaming");
             if st.next == CHUNKS {
                 return;
             }
@@ -69,25 +68,26 @@ impl Streamer {
     }
 }
 
-impl EventHandler for Streamer {
-    fn on_traffic(&self, conn: &mut netreactor::Conn) -> Action {
-        if conn.context::<Streaming>().is_some() {
+impl Service for Streamer {
+    type State = Option<Streaming>; // said "GO"
+
+    fn on_traffic(&self, conn: &mut netreactor::Conn, streaming: &mut Option<Streaming>) -> Action {
+        if streaming.is_some() {
             let n = conn.inbound_len();
             conn.discard(n);
         } else if conn.peek_all() == b"GO" {
             conn.discard(2);
-            conn.set_context(Streaming { next: 0 });
-            self.pump(conn);
+            self.pump(conn, streaming.insert(Streaming { next: 0 }));
         } else {
             conn.echo_all();
         }
         Action::Continue
     }
 
-    fn on_writable(&self, conn: &mut netreactor::Conn) -> Action {
+    fn on_writable(&self, conn: &mut netreactor::Conn, streaming: &mut Option<Streaming>) -> Action {
         self.stats.writable_calls.fetch_add(1, Ordering::SeqCst);
-        if conn.context::<Streaming>().is_some() {
-            self.pump(conn);
+        if let Some(st) = streaming {
+            self.pump(conn, st);
         }
         Action::Continue
     }

@@ -1,6 +1,6 @@
 //! User code that runs on an engine thread outside the connection callbacks
 //! (a load balancer's `pick` on the acceptor, an encoder run for
-//! `ConnHandle::async_write_frame`, a connection context's `Drop`, and
+//! `ConnHandle::async_write_frame`, a connection state's `Drop`, and
 //! `on_boot`) may panic: the panic costs at most the one connection it
 //! concerns, never a loop, the acceptor or the engine, and a panic in
 //! `on_boot` is an error from `start`/`run`, not a panic of the caller.
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use netreactor::codec::{Decoder, Encoder};
 use netreactor::{
     Action, Bytes, BytesMut, CloseReason, Conn, ConnHandle, Engine, EngineHandle, Error, EventHandler, LoadBalancer,
-    LoopLoads,
+    LoopLoads, Service,
 };
 use util::*;
 
@@ -260,11 +260,11 @@ fn encoder_panic_on_the_task_path_closes_only_that_connection_with_handler_panic
 }
 
 // ---------------------------------------------------------------------------
-// (c) A connection context whose Drop panics.
+// (c) A connection state whose Drop panics.
 
-const GRENADE_MESSAGE: &str = "context exploded while being dropped";
+const GRENADE_MESSAGE: &str = "state exploded while being dropped";
 
-/// A context value whose `Drop` panics.
+/// A state value whose `Drop` panics.
 struct Grenade;
 
 impl Drop for Grenade {
@@ -273,22 +273,24 @@ impl Drop for Grenade {
     }
 }
 
-/// Echoes; "arm" stores a [`Grenade`] as the connection's context (answers
+/// Echoes; "arm" stores a [`Grenade`] in the connection's state (answers
 /// "armed").
 struct ArmsGrenades {
     rec: Arc<Recorder>,
 }
 
-impl EventHandler for ArmsGrenades {
-    fn on_open(&self, conn: &mut Conn) -> Action {
+impl Service for ArmsGrenades {
+    type State = Option<Grenade>;
+
+    fn on_open(&self, conn: &mut Conn, _: &mut Option<Grenade>) -> Action {
         self.rec.open(conn);
         Action::Continue
     }
 
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
+    fn on_traffic(&self, conn: &mut Conn, grenade: &mut Option<Grenade>) -> Action {
         if conn.peek_all() == b"arm" {
             conn.discard(3);
-            conn.set_context(Grenade);
+            *grenade = Some(Grenade);
             conn.write(b"armed");
         } else {
             conn.echo_all();
@@ -296,21 +298,21 @@ impl EventHandler for ArmsGrenades {
         Action::Continue
     }
 
-    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
+    fn on_close(&self, conn: &mut Conn, _: &mut Option<Grenade>, reason: CloseReason) {
         self.rec.close(conn, reason);
     }
 }
 
 #[test]
-fn context_whose_drop_panics_does_not_take_the_loop_down() {
+fn a_state_whose_drop_panics_does_not_take_the_loop_down() {
     let rec = Arc::new(Recorder::default());
     let engine = start(Engine::builder().event_loops(1), ArmsGrenades { rec: rec.clone() });
     let addr = engine.local_addr();
     let mut bystander = connect(addr);
     round_trip(&mut bystander, b"hello");
 
-    // Three connections in a row drop a panicking context as they close:
-    // the peer closes, on_close runs, then the context is dropped.
+    // Three connections in a row drop a panicking state as they close:
+    // the peer closes, on_close runs, then the state is dropped.
     for i in 0..3 {
         let mut armed = connect(addr);
         armed.write_all(b"arm").unwrap();

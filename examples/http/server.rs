@@ -1,4 +1,4 @@
-//! The HTTP/1.1 server as a netreactor [`EventHandler`]: every complete
+//! The HTTP/1.1 server as a netreactor [`Service`]: every complete
 //! request of a read is answered in `on_traffic` (the engine sends all the
 //! responses with one write when it returns), a partial request is left in
 //! the buffer for the next read, and a response that ends the connection is
@@ -15,7 +15,7 @@ use std::time::Duration;
 use netreactor::options::DEFAULT_READ_BUFFER_BYTES;
 use std::sync::OnceLock;
 
-use netreactor::{Action, Conn, Engine, EngineBuilder, EngineHandle, EventHandler, Writer};
+use netreactor::{Action, Conn, Engine, EngineBuilder, EngineHandle, Service, Writer};
 
 use super::chunked::{self, Scan};
 use super::date::{self, HttpDate};
@@ -74,9 +74,9 @@ pub(crate) struct HttpServer {
     engine: OnceLock<EngineHandle>,
 }
 
-/// Per-connection state (the connection's context).
+/// Per-connection state (the service's `State`).
 #[derive(Debug, Clone, Copy, Default)]
-struct ConnState {
+pub(crate) struct ConnState {
     /// How far the chunked body of the request at the front of the buffer
     /// has been checked.
     chunked: chunked::Progress,
@@ -174,19 +174,15 @@ fn await_body(head: &Head<'_>, body_so_far: &[u8], tx: &mut Writer<'_>) -> Serve
     Served::Incomplete
 }
 
-impl EventHandler for HttpServer {
+impl Service for HttpServer {
+    type State = ConnState;
+
     fn on_boot(&self, engine: &EngineHandle) -> Action {
         let _ = self.engine.set(engine.clone());
         Action::Continue
     }
 
-    fn on_open(&self, conn: &mut Conn) -> Action {
-        conn.set_context(ConnState::default());
-        Action::Continue
-    }
-
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
-        let mut state = conn.context::<ConnState>().copied().unwrap_or_default();
+    fn on_traffic(&self, conn: &mut Conn, state: &mut ConnState) -> Action {
         if state.draining {
             let n = conn.inbound_len();
             conn.discard(n);
@@ -194,7 +190,7 @@ impl EventHandler for HttpServer {
         }
         let date = date::now();
         let (mut rx, mut tx) = conn.split();
-        let (consumed, ends) = self.serve_all(rx.peek_all(), &mut state, &date, &mut tx);
+        let (consumed, ends) = self.serve_all(rx.peek_all(), state, &date, &mut tx);
         rx.discard(consumed);
         if ends {
             // Lingering close: FIN after the response, then drop whatever
@@ -205,13 +201,10 @@ impl EventHandler for HttpServer {
             conn.shutdown_write();
             conn.schedule(self.config.linger, LINGER_TIMER);
         }
-        if let Some(s) = conn.context_mut::<ConnState>() {
-            *s = state;
-        }
         Action::Continue
     }
 
-    fn on_timer(&self, _conn: &mut Conn, token: u64) -> Action {
+    fn on_timer(&self, _conn: &mut Conn, _: &mut ConnState, token: u64) -> Action {
         if token == LINGER_TIMER {
             Action::Close
         } else {

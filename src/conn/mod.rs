@@ -3,12 +3,12 @@
 
 mod halves;
 mod handle;
+mod relay;
 
 pub use self::halves::{Reader, Writer};
 pub use self::handle::ConnHandle;
 pub(crate) use self::handle::HandleShared;
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, IoSlice};
@@ -24,6 +24,7 @@ use crate::buffer::outbound::Outbound;
 use crate::config::Keepalive;
 use crate::error::{CloseReason, Result};
 use crate::framing::FrameCodec;
+use crate::handle::EngineHandle;
 use crate::id::{ConnId, TimerId, TimerKey};
 use crate::mailbox::Mailbox;
 use crate::options::OUTBOUND_COPY_THRESHOLD_BYTES;
@@ -141,7 +142,29 @@ pub struct Conn {
     /// Shared with the connection's handles, once one exists.
     pub(crate) shared: Option<Arc<HandleShared>>,
     pub(crate) mailbox: Arc<Mailbox>,
-    pub(crate) context: Option<Box<dyn Any + Send>>,
+    /// The engine (`Conn::engine`).
+    pub(crate) engine: EngineHandle,
+    /// Which bound service serves it (0 in an engine of one).
+    pub(crate) service: u16,
+    /// Relayed to another connection on this loop (`relay_to`); boxed, so
+    /// the connections that are not relayed stay small.
+    pub(crate) relay: Option<Box<RelayLink>>,
+}
+
+impl Conn {
+    /// The relay this connection is a side of, if any.
+    #[inline]
+    pub(crate) fn relay_link(&self) -> Option<RelayLink> {
+        self.relay.as_deref().copied()
+    }
+}
+
+/// One side of a relay (`Conn::relay_to`): the other side, and whether
+/// this is the dialed upstream, which no callback ever sees.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RelayLink {
+    pub(crate) peer: ConnId,
+    pub(crate) upstream: bool,
 }
 
 /// A framed handler's reply in one line: `conn.write_frame(&reply).into()`
@@ -1187,22 +1210,22 @@ impl Conn {
     /// ```
     /// # use std::io::{Read, Write};
     /// use std::time::{Duration, Instant};
-    /// use netreactor::{Action, Conn, Engine, EventHandler, TimerId};
+    /// use netreactor::{Action, Conn, Engine, Service, TimerId};
     ///
     /// /// Echoes, and closes a connection 50 ms after its last message; each
-    /// /// message re-arms the timer.
+    /// /// message re-arms the timer (the one armed is the state).
     /// struct Quiet;
-    /// impl EventHandler for Quiet {
-    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
+    /// impl Service for Quiet {
+    ///     type State = Option<TimerId>;
+    ///     fn on_traffic(&self, conn: &mut Conn, armed: &mut Option<TimerId>) -> Action {
     ///         conn.echo_all();
-    ///         if let Some(old) = conn.take_context::<TimerId>() {
+    ///         if let Some(old) = armed.take() {
     ///             conn.cancel_timer(old);
     ///         }
-    ///         let timer = conn.schedule(Duration::from_millis(50), 0);
-    ///         conn.set_context(timer);
+    ///         *armed = Some(conn.schedule(Duration::from_millis(50), 0));
     ///         Action::Continue
     ///     }
-    ///     fn on_timer(&self, _conn: &mut Conn, _token: u64) -> Action {
+    ///     fn on_timer(&self, _conn: &mut Conn, _: &mut Option<TimerId>, _token: u64) -> Action {
     ///         Action::Close
     ///     }
     /// }
@@ -1406,91 +1429,40 @@ impl Conn {
         }
     }
 
-    /// Stores a per-connection value, replacing any earlier one (of any
-    /// type). It is dropped when the connection closes, after `on_close`.
+    /// The engine this connection belongs to: to dial from a callback, read
+    /// [`stats`](EngineHandle::stats) for an admin command, or stop it.
     ///
-    /// Loop thread only (inside a callback on this connection).
+    /// Loop thread only (inside a callback on this connection); the handle
+    /// itself may be cloned and sent anywhere.
     ///
     /// # Examples
-    ///
-    /// [`set_context`](Conn::set_context), [`context`](Conn::context),
-    /// [`context_mut`](Conn::context_mut) and
-    /// [`take_context`](Conn::take_context):
     ///
     /// ```
     /// # use std::io::{Read, Write};
     /// # use std::time::Duration;
     /// use netreactor::{Action, Conn, Engine, EventHandler};
     ///
-    /// /// Counts the bytes of each connection; says the total at the end.
-    /// struct Counter;
-    /// impl EventHandler for Counter {
+    /// /// Answers every connection with the number open.
+    /// struct Census;
+    /// impl EventHandler for Census {
     ///     fn on_open(&self, conn: &mut Conn) -> Action {
-    ///         conn.set_context(0u64);
-    ///         Action::Continue
-    ///     }
-    ///     fn on_traffic(&self, conn: &mut Conn) -> Action {
-    ///         let n = conn.discard(usize::MAX) as u64;
-    ///         *conn.context_mut::<u64>().unwrap() += n;
-    ///         Action::Continue
-    ///     }
-    ///     fn on_eof(&self, conn: &mut Conn) -> Action {
-    ///         assert_eq!(conn.context::<String>(), None); // another type: not there
-    ///         let total = conn.take_context::<u64>().unwrap();
-    ///         assert_eq!(conn.context::<u64>(), None); // taken
-    ///         conn.write(format!("{total} bytes").as_bytes());
+    ///         let open = conn.engine().connection_count();
+    ///         conn.write(format!("{open} open\n").as_bytes());
     ///         Action::Close
     ///     }
     /// }
     ///
-    /// let engine = Engine::builder().event_loops(1).start(Counter, "tcp://127.0.0.1:0")?;
+    /// let engine = Engine::builder().start(Census, "tcp://127.0.0.1:0")?;
     /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
     /// # client.set_read_timeout(Some(Duration::from_secs(10)))?;
-    /// client.write_all(b"abc")?;
-    /// client.write_all(b"de")?;
-    /// client.shutdown(std::net::Shutdown::Write)?;
     /// let mut reply = String::new();
     /// client.read_to_string(&mut reply)?;
-    /// assert_eq!(reply, "5 bytes");
+    /// assert_eq!(reply, "1 open\n");
     /// engine.stop();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn set_context<T: Any + Send>(&mut self, value: T) {
-        self.context = Some(Box::new(value));
-    }
-
-    /// The per-connection value, if one of type `T` is stored.
-    ///
-    /// Loop thread only (inside a callback on this connection).
-    ///
-    /// See the example on [`Conn::set_context`].
-    pub fn context<T: Any + Send>(&self) -> Option<&T> {
-        self.context.as_ref()?.downcast_ref()
-    }
-
-    /// The per-connection value, mutably, if one of type `T` is stored.
-    ///
-    /// Loop thread only (inside a callback on this connection).
-    ///
-    /// See the example on [`Conn::set_context`].
-    pub fn context_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
-        self.context.as_mut()?.downcast_mut()
-    }
-
-    /// Removes and returns the per-connection value, if one of type `T` is
-    /// stored (a value of another type stays).
-    ///
-    /// Loop thread only (inside a callback on this connection).
-    ///
-    /// See the example on [`Conn::set_context`].
-    pub fn take_context<T: Any + Send>(&mut self) -> Option<T> {
-        match self.context.take()?.downcast::<T>() {
-            Ok(b) => Some(*b),
-            Err(other) => {
-                self.context = Some(other);
-                None
-            }
-        }
+    pub fn engine(&self) -> &EngineHandle {
+        &self.engine
     }
 }
 

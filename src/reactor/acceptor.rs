@@ -15,9 +15,9 @@ use crate::config::Config;
 use crate::deadline;
 use crate::error::panic_message;
 use crate::handle::{EngineHandle, EngineShared, LoopShared};
-use crate::handler::EventHandler;
 use crate::mailbox::{DialRequest, Inbox, Incoming, Task};
 use crate::reactor::listener::{admission, ListenSocket, Listener};
+use crate::service::Serve;
 use crate::sys;
 use crate::sys::epoll::{Interest, Poller};
 use crate::sys::signal::SignalReader;
@@ -27,19 +27,19 @@ const SIGNALS: u64 = 2;
 /// Listener `i` has token `FIRST_LISTENER + i`.
 const FIRST_LISTENER: u64 = 16;
 
-pub(crate) struct Coordinator<H> {
+pub(crate) struct Coordinator<S: Serve> {
     poller: Poller,
     listeners: Vec<Listener>,
     signals: Option<SignalReader>,
     inbox: Inbox,
     shared: Arc<EngineShared>,
     cfg: Arc<Config>,
-    handler: Arc<H>,
+    handler: Arc<S>,
     loop_threads: Vec<JoinHandle<()>>,
     handout: Handout,
 }
 
-impl<H: EventHandler> Coordinator<H> {
+impl<S: Serve> Coordinator<S> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         listeners: Vec<ListenSocket>,
@@ -48,7 +48,7 @@ impl<H: EventHandler> Coordinator<H> {
         shared: Arc<EngineShared>,
         balancer: Arc<dyn LoadBalancer>,
         cfg: Arc<Config>,
-        handler: Arc<H>,
+        handler: Arc<S>,
         loop_threads: Vec<JoinHandle<()>>,
     ) -> std::io::Result<Self> {
         let poller = Poller::new(64)?;

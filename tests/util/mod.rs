@@ -13,7 +13,7 @@ use std::ops::Deref;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use netreactor::{Action, Address, CloseReason, Conn, ConnId, EngineBuilder, EngineHandle, EventHandler};
+use netreactor::{Action, Address, CloseReason, Conn, ConnId, EngineBuilder, EngineHandle, EventHandler, Service};
 
 /// Read/write timeout put on every client socket: a bug fails a test instead
 /// of hanging it.
@@ -25,7 +25,7 @@ pub(crate) const SETTLE: Duration = Duration::from_secs(5);
 
 /// Starts `handler` on 127.0.0.1 with an ephemeral port. The returned guard
 /// stops the engine when dropped (also when a test panics).
-pub(crate) fn start<H: EventHandler>(builder: EngineBuilder, handler: H) -> Engine {
+pub(crate) fn start<H: Service>(builder: EngineBuilder, handler: H) -> Engine {
     let handle = builder
         .start(handler, "tcp://127.0.0.1:0")
         .expect("engine failed to start on tcp://127.0.0.1:0");

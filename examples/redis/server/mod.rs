@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use netreactor::{Action, CloseReason, Conn, EngineBuilder, EngineHandle, EventHandler};
+use netreactor::{Action, CloseReason, Conn, EngineBuilder, EngineHandle, Service};
 
 use client::{Client, ClientInfo, Registry};
 use exec::Args;
@@ -238,11 +238,11 @@ fn with_local<R>(server: &Server, f: impl FnOnce(&mut LoopLocal) -> R) -> R {
     })
 }
 
-/// The connection context: the client is moved out while a batch runs
-/// (the batch also needs the connection's buffers), and back after; held
-/// inline, so a connection's state is one allocation. The id stays, so
-/// that `on_close` can unregister a client lost to a panic mid-batch.
-struct Slot(Option<Client>, u64);
+/// The connection's state: the client is moved out while a batch runs and
+/// back after, so a panic mid-batch leaves none half-changed behind; the id
+/// stays, so that `on_close` can unregister a client lost that way.
+#[derive(Default)]
+pub(crate) struct Slot(Option<Client>, u64);
 
 /// The event handler.
 #[derive(Debug, Clone)]
@@ -254,9 +254,9 @@ impl RedisServer {
     }
 
     /// Runs every whole command in the connection's input.
-    fn serve(&self, conn: &mut Conn) -> Action {
+    fn serve(&self, conn: &mut Conn, slot: &mut Slot) -> Action {
         let server = &*self.0;
-        let Some(mut client) = conn.context_mut::<Slot>().and_then(|s| s.0.take()) else {
+        let Some(mut client) = slot.0.take() else {
             return Action::Close;
         };
         client.info.touch(server.coarse_ms());
@@ -279,9 +279,7 @@ impl RedisServer {
         }
         let closing = client.closing;
         client.paused = paused;
-        if let Some(slot) = conn.context_mut::<Slot>() {
-            slot.0 = Some(client);
-        }
+        slot.0 = Some(client);
         if closing {
             return Action::Close;
         }
@@ -369,13 +367,15 @@ fn serve_input(server: &Server, client: &mut Client, local: &mut LoopLocal, conn
 /// more gets a vector of its own, dropped after it).
 const SCRATCH_KEEP_SPANS: usize = 4096;
 
-impl EventHandler for RedisServer {
+impl Service for RedisServer {
+    type State = Slot;
+
     fn on_boot(&self, engine: &EngineHandle) -> Action {
         let _ = self.0.engine.set(engine.clone());
         Action::Continue
     }
 
-    fn on_open(&self, conn: &mut Conn) -> Action {
+    fn on_open(&self, conn: &mut Conn, slot: &mut Slot) -> Action {
         let server = &*self.0;
         let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
         server.connections_received.fetch_add(1, Ordering::Relaxed);
@@ -388,38 +388,28 @@ impl EventHandler for RedisServer {
         ));
         server.clients.add(info.clone());
         let handle = conn.handle();
-        conn.set_context(Slot(Some(Client::new(info, handle)), id));
+        *slot = Slot(Some(Client::new(info, handle)), id);
         Action::Continue
     }
 
-    fn on_traffic(&self, conn: &mut Conn) -> Action {
+    fn on_traffic(&self, conn: &mut Conn, slot: &mut Slot) -> Action {
         // Paused with output still in flight: on_writable resumes.
-        if conn.outbound_len() > 0
-            && conn
-                .context::<Slot>()
-                .and_then(|s| s.0.as_ref())
-                .is_some_and(|c| c.paused)
-        {
+        if conn.outbound_len() > 0 && slot.0.as_ref().is_some_and(|c| c.paused) {
             return Action::Continue;
         }
-        self.serve(conn)
+        self.serve(conn, slot)
     }
 
-    fn on_writable(&self, conn: &mut Conn) -> Action {
-        let paused = conn
-            .context::<Slot>()
-            .and_then(|s| s.0.as_ref())
-            .is_some_and(|c| c.paused);
-        if paused {
-            self.serve(conn)
+    fn on_writable(&self, conn: &mut Conn, slot: &mut Slot) -> Action {
+        if slot.0.as_ref().is_some_and(|c| c.paused) {
+            self.serve(conn, slot)
         } else {
             Action::Continue
         }
     }
 
-    fn on_close(&self, conn: &mut Conn, _reason: CloseReason) {
+    fn on_close(&self, conn: &mut Conn, slot: &mut Slot, _reason: CloseReason) {
         let server = &*self.0;
-        let Some(slot) = conn.context_mut::<Slot>() else { return };
         server.clients.remove(slot.1);
         if let Some(mut client) = slot.0.take() {
             server.pubsub.unsubscribe_all(&mut client.pubsub);
@@ -434,14 +424,14 @@ impl EventHandler for RedisServer {
         }
     }
 
-    fn on_timer(&self, conn: &mut Conn, token: u64) -> Action {
-        let blocked_timer = conn
-            .context_mut::<Slot>()
-            .and_then(|s| s.0.as_mut())
+    fn on_timer(&self, conn: &mut Conn, slot: &mut Slot, token: u64) -> Action {
+        let blocked_timer = slot
+            .0
+            .as_mut()
             .and_then(|c| c.blocked.as_mut())
             .is_some_and(|b| b.timer_fired(token));
         if blocked_timer {
-            self.serve(conn)
+            self.serve(conn, slot)
         } else {
             Action::Continue
         }

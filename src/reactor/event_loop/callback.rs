@@ -7,21 +7,22 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use super::EventLoop;
+use crate::action::Action;
 use crate::buffer::outbound::Outbound;
 use crate::conn::Conn;
 use crate::error::{panic_message, CloseReason};
-use crate::handler::{Action, EventHandler};
 use crate::id::ConnId;
+use crate::service::Serve;
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     /// Runs a callback with the loop's spare outbound buffer lent to the
     /// connection; a panic closes the connection instead of the loop.
-    pub(super) fn call(&mut self, id: ConnId, f: impl FnOnce(&H, &mut Conn) -> Action) -> Action {
-        let Some(conn) = self.conns.get_mut(id) else {
+    pub(super) fn call(&mut self, id: ConnId, f: impl FnOnce(&S, &mut Conn, &mut S::State) -> Action) -> Action {
+        let Some((conn, state)) = self.conns.get_pair(id) else {
             return Action::Continue;
         };
         lend_spare(conn, &mut self.spare_out, self.now);
-        invoke(&*self.handler, conn, f)
+        invoke(&*self.handler, conn, state, f)
     }
 
     pub(super) fn apply(&mut self, id: ConnId, action: Action) {
@@ -52,8 +53,13 @@ pub(super) fn lend_spare(conn: &mut Conn, spare: &mut Outbound, now: Instant) {
 }
 
 /// Runs a callback; a panic closes the connection instead of the loop.
-fn invoke<H>(handler: &H, conn: &mut Conn, f: impl FnOnce(&H, &mut Conn) -> Action) -> Action {
-    match catch_unwind(AssertUnwindSafe(|| f(handler, conn))) {
+fn invoke<S, St>(
+    handler: &S,
+    conn: &mut Conn,
+    state: &mut St,
+    f: impl FnOnce(&S, &mut Conn, &mut St) -> Action,
+) -> Action {
+    match catch_unwind(AssertUnwindSafe(|| f(handler, conn, state))) {
         Ok(action) => action,
         Err(payload) => {
             close_for_panic(conn, payload.as_ref());

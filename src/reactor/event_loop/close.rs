@@ -9,16 +9,18 @@ use super::timers::TimerKind;
 use super::EventLoop;
 use crate::conn::{Conn, Timing, WriteSide};
 use crate::error::{panic_message, CloseReason, TimeoutKind};
-use crate::handler::EventHandler;
 use crate::id::ConnId;
+use crate::service::Serve;
 use crate::sys;
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     /// The one place a connection ends: `on_close` exactly once, then the
     /// descriptor closes (which also removes it from epoll: a connection is
     /// never duplicated; a UDP socket may be, and is removed first).
     pub(super) fn close_now(&mut self, id: ConnId) {
-        let Some(mut conn) = self.conns.remove(id) else { return };
+        let Some((mut conn, mut state)) = self.conns.remove(id) else {
+            return;
+        };
         conn.closed = true;
         if let Some(shared) = &conn.shared {
             shared.mark_closed();
@@ -34,7 +36,7 @@ impl<H: EventHandler> EventLoop<H> {
             // Out of epoll first: an inherited or handed-off socket lives on
             // elsewhere, and closing alone would leave it registered.
             let _ = self.poller.delete(conn.fd.as_fd());
-            return drop_guarded(conn, id);
+            return drop_guarded(conn, state, id);
         }
         if conn.held > 0 {
             let held = mem::take(&mut conn.held) as usize;
@@ -44,6 +46,8 @@ impl<H: EventHandler> EventLoop<H> {
             self.released(held);
         }
         let reason = conn.close_reason.take().unwrap_or(CloseReason::Local);
+        // A relay's other side ends with it (after this one's callback).
+        let relay = conn.relay_link().map(|link| (link, reason.clone()));
         if let CloseReason::User(why) = &reason {
             log::info!(
                 "netreactor: connection {id} ({:?}) closed by the handler: {why}",
@@ -68,15 +72,22 @@ impl<H: EventHandler> EventLoop<H> {
         conn.outbound.clear();
         conn.write_side = WriteSide::Discarding;
         let handler = &*self.handler;
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler.on_close(&mut conn, reason))) {
-            log::error!(
-                "netreactor: on_close panicked on connection {id}: {}",
-                panic_message(p.as_ref())
-            );
+        // A relay's upstream is the loop's own: no callback sees it.
+        let seen = !relay.as_ref().is_some_and(|(link, _)| link.upstream);
+        if seen {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler.on_close(&mut conn, &mut state, reason))) {
+                log::error!(
+                    "netreactor: on_close panicked on connection {id}: {}",
+                    panic_message(p.as_ref())
+                );
+            }
         }
         sys::memory::release_buffer(mem::take(&mut conn.inbound));
-        drop_guarded(conn, id);
+        drop_guarded(conn, state, id);
         self.shared().remove_connection();
+        if let Some((link, reason)) = relay {
+            self.relay_partner_gone(link.peer, reason);
+        }
     }
 
     /// Closes this loop's own listeners (`reuse_port`), out of epoll first:
@@ -114,11 +125,12 @@ impl<H: EventHandler> EventLoop<H> {
     }
 }
 
-/// Dropping a connection drops its context: user code, under the guard.
-fn drop_guarded(conn: Conn, id: ConnId) {
-    if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(conn))) {
+/// Dropping a connection's state (and the connection) runs user code
+/// (`Drop`): under the guard.
+fn drop_guarded<St>(conn: Conn, state: St, id: ConnId) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop((state, conn)))) {
         log::error!(
-            "netreactor: dropping the context of connection {id} panicked: {}",
+            "netreactor: dropping the state of connection {id} panicked: {}",
             panic_message(p.as_ref())
         );
     }

@@ -19,9 +19,9 @@ use bytes::Bytes;
 use super::EventLoop;
 use crate::addr::Origin;
 use crate::conn::WriteSide;
-use crate::handler::EventHandler;
 use crate::id::ConnId;
 use crate::reactor::listener::ListenSocket;
+use crate::service::Serve;
 use crate::sys;
 use crate::sys::epoll::Interest;
 use crate::sys::socket::Received;
@@ -30,12 +30,16 @@ use crate::sys::socket::Received;
 /// cannot hold the loop (level-triggered: the rest are read next time round).
 const DATAGRAMS_PER_EVENT: usize = 64;
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     /// Puts this loop's socket for a UDP address in its slab.
     pub(super) fn add_datagram_socket(&mut self, socket: ListenSocket) -> std::io::Result<()> {
-        let codec = self.clone_codec().flatten();
         let origin = Origin::Accepted { listener: socket.index };
-        let id = self.insert_conn(socket.fd, None, origin, codec, Interest::READ)?;
+        let service = self.service_of(origin, 0);
+        let codec = self.clone_codec(service).flatten();
+        let state = self
+            .new_state(service, None)
+            .ok_or_else(|| std::io::Error::other("making the UDP socket's state panicked"))?;
+        let id = self.insert_conn(socket.fd, None, origin, codec, Interest::READ, (service, state))?;
         let conn = self.conns.get_mut(id).expect("just inserted");
         conn.datagram = true;
         conn.timing = None; // no timeouts on a socket that is not a connection
@@ -85,7 +89,7 @@ impl<H: EventHandler> EventLoop<H> {
                 // A handler that ended decoding gets the rest at once.
                 self.after_decoding(id)
             } else {
-                self.call(id, |h, c| h.on_traffic(c))
+                self.call(id, |h, c, s| h.on_traffic(c, s))
             };
             // A datagram ends here: what the handler left is not kept for
             // the next one (datagrams are never merged), nor is a partial
@@ -157,9 +161,10 @@ impl<H: EventHandler> EventLoop<H> {
         if let Some(shared) = &conn.shared {
             shared.update(0, 0);
         }
-        if conn.codec.is_none() && self.cfg.codec.is_some() {
+        let service = conn.service as usize;
+        if conn.codec.is_none() && self.cfg.codec_of(service).is_some() {
             // Ended by the handler (`end_decoding`) or reset above.
-            if let Some(codec) = self.clone_codec().flatten() {
+            if let Some(codec) = self.clone_codec(service).flatten() {
                 if let Some(conn) = self.conns.get_mut(id) {
                     conn.codec = Some(codec);
                 }

@@ -11,40 +11,58 @@ use super::EventLoop;
 use crate::addr::Origin;
 use crate::deadline;
 use crate::error::CloseReason;
-use crate::handler::EventHandler;
 use crate::id::ConnId;
 use crate::mailbox::DialRequest;
+use crate::service::Serve;
 use crate::sys;
 use crate::sys::epoll::Interest;
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     /// Starts connecting. Success is `on_open`; failure, now or later,
-    /// `on_close` with `ConnectFailed` (the context tells the handler which
+    /// `on_close` with `ConnectFailed` (the state tells the handler which
     /// dial it was). Every dial that reaches the loop ends in one of the
     /// two, a stopping loop's included.
     pub(super) fn dial(&mut self, req: DialRequest) {
+        self.dial_for(req, None);
+    }
+
+    /// `dial`, for the connection `relay_of` when it is a relay's upstream
+    /// (no codec, no callbacks: linked to it before the connect starts, so
+    /// a failure reaches it).
+    pub(super) fn dial_for(&mut self, req: DialRequest, relay_of: Option<ConnId>) {
         self.shared().add_connection();
         let DialRequest {
             fd,
             addr,
             timeout,
-            context,
+            service,
+            state,
         } = req;
+        // A state whose making panics (user code: `Default`) ends the dial
+        // here, logged: without a state there is no connection to report.
+        let Some(state) = self.new_state(service, state) else {
+            self.shared().remove_connection();
+            return;
+        };
         // A codec that cannot be cloned fails the dial, like a stop does.
         let (codec, failed) = if self.stopping {
             (None, Some(io::Error::other("the engine is stopping")))
+        } else if relay_of.is_some() {
+            (None, None)
         } else {
-            match self.clone_codec() {
+            match self.clone_codec(service) {
                 Some(codec) => (codec, None),
                 None => (None, Some(io::Error::other("cloning the codec panicked"))),
             }
         };
         // Writable is the connect's outcome; nothing is read before on_open.
-        let id = self.store_conn(fd, Some(addr), Origin::Dialed, codec, Interest::WRITE);
+        let id = self.store_conn(fd, Some(addr), Origin::Dialed, codec, Interest::WRITE, (service, state));
         self.shared().counters.dialed.add(1);
+        if let Some(client) = relay_of {
+            self.link(client, id);
+        }
         let conn = self.conns.get_mut(id).expect("just stored");
         conn.connecting = true;
-        conn.context = context;
         let failed = failed
             .or_else(|| sys::socket::tcp_connect(conn.fd.as_fd(), addr))
             .or_else(|| self.poller.add(conn.fd.as_fd(), id.token(), Interest::WRITE).err());
@@ -68,7 +86,10 @@ impl<H: EventHandler> EventLoop<H> {
             t.last_read = self.now;
             t.last_progress = self.now;
         }
-        let action = self.call(id, |h, c| h.on_open(c));
+        if let Some(link) = conn.relay_link() {
+            return self.relay_connected(id, link.peer);
+        }
+        let action = self.call(id, |h, c, s| h.on_open(c, s));
         self.after_callback(id, action);
     }
 

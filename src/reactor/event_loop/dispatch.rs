@@ -13,13 +13,15 @@ use crate::buffer::outbound::Outbound;
 use crate::conn::{Conn, Timing, WriteSide};
 use crate::error::panic_message;
 use crate::framing::FrameCodec;
-use crate::handler::EventHandler;
+use crate::handle::EngineHandle;
 use crate::id::ConnId;
 use crate::mailbox::Incoming;
 use crate::reactor::listener::admission;
+use crate::service::GivenState;
+use crate::service::Serve;
 use crate::sys::epoll::{Event, Interest};
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     pub(super) fn dispatch(&mut self, ev: Event) {
         match ev.token {
             WAKER => {
@@ -81,8 +83,10 @@ impl<H: EventHandler> EventLoop<H> {
 
     /// A connection's own copy of the engine's codec, or `None` (logged)
     /// if the codec's `Clone`, user code, panicked.
-    pub(super) fn clone_codec(&self) -> Option<Option<Box<dyn FrameCodec>>> {
-        match catch_unwind(AssertUnwindSafe(|| self.cfg.codec.as_ref().map(|c| c.0.clone_box()))) {
+    /// A codec for a new connection of `service` (`None`: cloning it
+    /// panicked; `Some(None)`: it has none).
+    pub(super) fn clone_codec(&self, service: usize) -> Option<Option<Box<dyn FrameCodec>>> {
+        match catch_unwind(AssertUnwindSafe(|| self.cfg.codec_of(service).map(|c| c.0.clone_box()))) {
             Ok(codec) => Some(codec),
             Err(p) => {
                 log::error!(
@@ -99,12 +103,13 @@ impl<H: EventHandler> EventLoop<H> {
             self.shared().remove_connection();
             return;
         }
-        let Some(codec) = self.clone_codec() else {
+        let Incoming { fd, peer, origin } = incoming;
+        let service = self.service_of(origin, 0);
+        let (Some(codec), Some(state)) = (self.clone_codec(service), self.new_state(service, None)) else {
             self.shared().remove_connection();
             return;
         };
-        let Incoming { fd, peer, origin } = incoming;
-        let id = match self.insert_conn(fd, peer, origin, codec, Interest::READ) {
+        let id = match self.insert_conn(fd, peer, origin, codec, Interest::READ, (service, state)) {
             Ok(id) => id,
             Err(e) => {
                 log::error!("netreactor: registering a connection failed: {e}");
@@ -113,7 +118,7 @@ impl<H: EventHandler> EventLoop<H> {
             }
         };
         self.shared().counters.accepted.add(1);
-        let action = self.call(id, |h, c| h.on_open(c));
+        let action = self.call(id, |h, c, s| h.on_open(c, s));
         self.after_callback(id, action);
     }
 
@@ -128,8 +133,9 @@ impl<H: EventHandler> EventLoop<H> {
         origin: Origin,
         codec: Option<Box<dyn FrameCodec>>,
         interest: Interest,
+        state: (usize, S::State),
     ) -> std::io::Result<ConnId> {
-        let id = self.store_conn(fd, peer, origin, codec, interest);
+        let id = self.store_conn(fd, peer, origin, codec, interest, state);
         let conn = self.conns.get_mut(id).expect("just stored");
         if let Err(e) = self.poller.add(conn.fd.as_fd(), id.token(), interest) {
             // Nothing of the user's is in it yet: no callback to run.
@@ -148,6 +154,7 @@ impl<H: EventHandler> EventLoop<H> {
         origin: Origin,
         codec: Option<Box<dyn FrameCodec>>,
         interest: Interest,
+        (service, state): (usize, S::State),
     ) -> ConnId {
         let id = self.conns.next_id();
         let conn = Conn {
@@ -179,9 +186,37 @@ impl<H: EventHandler> EventLoop<H> {
             datagrams_failed: 0,
             shared: None,
             mailbox: self.shared().mailbox.clone(),
-            context: None,
+            engine: EngineHandle::from_shared(self.engine.clone()),
+            service: service as u16,
+            relay: None,
         };
-        self.conns.insert(conn);
+        self.conns.insert(conn, state);
         id
+    }
+
+    /// The service number of a connection from `origin` (a dial's or an
+    /// enrolled socket's: `given`).
+    pub(super) fn service_of(&self, origin: Origin, given: usize) -> usize {
+        let listener = match origin {
+            Origin::Accepted { listener } => Some(listener),
+            _ => None,
+        };
+        self.cfg.service_of(listener, given)
+    }
+
+    /// A new connection's state: `Default`, or the one its dial gave; user
+    /// code (`Default`), under the guard (`None`: it panicked).
+    pub(super) fn new_state(&self, service: usize, given: Option<GivenState>) -> Option<S::State> {
+        let handler = &*self.handler;
+        match catch_unwind(AssertUnwindSafe(|| handler.new_state(service, given))) {
+            Ok(state) => Some(state),
+            Err(p) => {
+                log::error!(
+                    "netreactor: making the state of a new connection panicked: {}; closing it",
+                    panic_message(p.as_ref())
+                );
+                None
+            }
+        }
     }
 }

@@ -9,15 +9,16 @@ use bytes::{Buf, BytesMut};
 
 use super::callback::{close_for_panic, lend_spare};
 use super::EventLoop;
+use crate::action::Action;
 use crate::buffer::outbound::Outbound;
 use crate::codec::FrameSpan;
 use crate::conn::Conn;
 use crate::error::CloseReason;
 use crate::framing::Frame;
-use crate::handler::{Action, EventHandler};
 use crate::id::ConnId;
+use crate::service::Serve;
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     /// Hands every whole frame in the inbound buffer to `on_frame`, in one
     /// pass that holds the connection (no lookup or hand-off per frame).
     /// Frames are lent in place when the decoder can find them there
@@ -25,10 +26,13 @@ impl<H: EventHandler> EventLoop<H> {
     /// panic guard covers the pass: a panic closes the connection, which
     /// would end the pass anyway.
     pub(super) fn decode_frames(&mut self, id: ConnId, eof: bool) {
-        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Some((conn, state)) = self.conns.get_pair(id) else {
+            return;
+        };
         // Outlives the panic guard: a Shutdown asked for by one frame still
         // stands if a later frame of the same read panics.
         let mut pass = FramePass {
+            state,
             handler: &*self.handler,
             spare: &mut self.spare_out,
             now: self.now,
@@ -60,15 +64,16 @@ const FRAMES_PER_BATCH: usize = 16;
 
 /// One pass of [`EventLoop::decode_frames`]: what delivering frames needs
 /// besides the connection and its buffer, and what the pass found out.
-struct FramePass<'a, H> {
-    handler: &'a H,
+struct FramePass<'a, S: Serve> {
+    handler: &'a S,
+    state: &'a mut S::State,
     spare: &'a mut Outbound,
     now: Instant,
     frames: u64,
     shutdown: bool,
 }
 
-impl<H: EventHandler> FramePass<'_, H> {
+impl<S: Serve> FramePass<'_, S> {
     /// Decodes and delivers frames until the buffer holds no whole one, the
     /// connection is closing or the handler ended decoding.
     pub(super) fn run(&mut self, conn: &mut Conn, buf: &mut BytesMut, eof: bool) {
@@ -129,7 +134,7 @@ impl<H: EventHandler> FramePass<'_, H> {
     pub(super) fn deliver(&mut self, conn: &mut Conn, frame: Frame<'_>) {
         self.frames += 1;
         lend_spare(conn, self.spare, self.now);
-        match self.handler.on_frame(conn, frame) {
+        match self.handler.on_frame(conn, self.state, frame) {
             Action::Continue => {}
             Action::Close => conn.close(),
             Action::Shutdown => self.shutdown = true,

@@ -12,6 +12,7 @@ mod dial;
 mod dispatch;
 mod frames;
 mod read;
+mod relay;
 mod slab;
 mod tasks;
 mod timers;
@@ -27,11 +28,11 @@ use self::timers::TimerKind;
 use crate::buffer::outbound::Outbound;
 use crate::config::Config;
 use crate::handle::{EngineShared, LoopShared};
-use crate::handler::EventHandler;
 use crate::id::ConnId;
 use crate::mailbox::{Inbox, Mailbox};
 use crate::reactor::listener::{ListenSocket, Listener};
 use crate::reactor::timer::TimerWheel;
+use crate::service::Serve;
 use crate::sys::epoll::{Interest, Poller};
 
 const WAKER: u64 = u64::MAX;
@@ -40,14 +41,14 @@ const WAKER: u64 = u64::MAX;
 /// half is a slot number).
 const FIRST_LISTENER: u64 = u64::MAX - 1;
 
-pub(crate) struct EventLoop<H> {
+pub(crate) struct EventLoop<S: Serve> {
     index: usize,
-    handler: Arc<H>,
+    handler: Arc<S>,
     poller: Poller,
     inbox: Inbox,
     engine: Arc<EngineShared>,
     cfg: Arc<Config>,
-    conns: Slab,
+    conns: Slab<S::State>,
     /// Shared by every connection: data is read here, and only a partial
     /// message left unconsumed is copied into the connection's own buffer.
     read_buf: BytesMut,
@@ -75,10 +76,10 @@ pub(crate) struct EventLoop<H> {
     arm_after_sync: bool,
 }
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     pub(crate) fn new(
         index: usize,
-        handler: Arc<H>,
+        handler: Arc<S>,
         inbox: Inbox,
         engine: Arc<EngineShared>,
         cfg: Arc<Config>,

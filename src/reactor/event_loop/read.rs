@@ -8,10 +8,11 @@ use std::sync::atomic::Ordering;
 use bytes::BytesMut;
 
 use super::EventLoop;
+use crate::action::Action;
 use crate::error::CloseReason;
-use crate::handler::{Action, EventHandler};
 use crate::id::ConnId;
 use crate::mailbox::Task;
+use crate::service::Serve;
 use crate::sys;
 use crate::sys::io::ReadOutcome;
 use std::os::fd::AsFd;
@@ -24,7 +25,7 @@ const SMALL_TAIL_BYTES: usize = 4 * 1024;
 /// Small tail buffers a loop keeps for reuse (at most 1 MiB of them).
 const TAIL_POOL_MAX: usize = 256;
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     pub(super) fn on_read_ready(&mut self, id: ConnId) {
         let max_inbound = self.cfg.max_inbound_bytes;
         let read_size = self.cfg.read_buffer_bytes;
@@ -46,6 +47,7 @@ impl<H: EventHandler> EventLoop<H> {
             mem::swap(&mut conn.inbound, &mut self.read_buf);
         }
         let framed = conn.codec.is_some();
+        let relay = conn.relay_link();
         // What was waiting plus what arrives: less is left afterwards when
         // the handler consumed a message.
         let mut arrived = conn.inbound.len();
@@ -59,8 +61,11 @@ impl<H: EventHandler> EventLoop<H> {
                 if framed {
                     self.decode_frames(id, false);
                     self.after_decoding(id)
+                } else if let Some(link) = relay {
+                    self.relay_forward(id, link.peer);
+                    Action::Continue
                 } else {
-                    self.call(id, |h, c| h.on_traffic(c))
+                    self.call(id, |h, c, s| h.on_traffic(c, s))
                 }
             }
             Ok(ReadOutcome::WouldBlock) => Action::Continue,
@@ -227,8 +232,8 @@ impl<H: EventHandler> EventLoop<H> {
     /// come to deliver it).
     pub(super) fn after_decoding(&mut self, id: ConnId) -> Action {
         match self.conns.get_mut(id) {
-            Some(c) if c.codec.is_none() && !c.inbound.is_empty() && c.close_reason.is_none() => {
-                self.call(id, |h, c| h.on_traffic(c))
+            Some(c) if c.codec.is_none() && !c.inbound.is_empty() && c.close_reason.is_none() && c.relay.is_none() => {
+                self.call(id, |h, c, s| h.on_traffic(c, s))
             }
             _ => Action::Continue,
         }
@@ -236,10 +241,14 @@ impl<H: EventHandler> EventLoop<H> {
 
     /// The peer sent FIN: the handler decides (default: close after flushing).
     pub(super) fn on_eof(&mut self, id: ConnId) -> Action {
-        if self.conns.get_mut(id).is_none_or(|c| c.close_reason.is_some()) {
+        let Some(conn) = self.conns.get_mut(id).filter(|c| c.close_reason.is_none()) else {
+            return Action::Continue;
+        };
+        if let Some(link) = conn.relay_link() {
+            self.relay_eof(id, link.peer);
             return Action::Continue;
         }
-        let action = self.call(id, |h, c| h.on_eof(c));
+        let action = self.call(id, |h, c, s| h.on_eof(c, s));
         if action == Action::Close {
             if let Some(c) = self.conns.get_mut(id) {
                 c.close_reason.get_or_insert(CloseReason::PeerEof);

@@ -6,15 +6,15 @@ use crate::sys;
 
 /// Connections by slot, each slot with a generation bumped on reuse.
 #[derive(Debug)]
-pub(super) struct Slab {
+pub(super) struct Slab<St> {
     /// The owning loop's index, part of every id it hands out.
     event_loop: usize,
-    entries: Vec<(u32, Option<Conn>)>,
+    entries: Vec<(u32, Option<(Conn, St)>)>,
     free: Vec<u32>,
     len: usize,
 }
 
-impl Slab {
+impl<St> Slab<St> {
     pub(super) fn new(event_loop: usize) -> Self {
         Slab {
             event_loop,
@@ -41,25 +41,31 @@ impl Slab {
     }
 
     /// Inserts at the id `next_id` returned.
-    pub(super) fn insert(&mut self, conn: Conn) {
+    pub(super) fn insert(&mut self, conn: Conn, state: St) {
         let slot = conn.id.slot();
         if self.free.last().is_some_and(|&s| s as usize == slot) {
             self.free.pop();
-            self.entries[slot].1 = Some(conn);
+            self.entries[slot].1 = Some((conn, state));
         } else {
-            self.entries.push((0, Some(conn)));
+            self.entries.push((0, Some((conn, state))));
         }
         self.len += 1;
     }
 
     pub(super) fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.get_pair(id).map(|(c, _)| c)
+    }
+
+    /// The connection and its service's state for it.
+    #[inline]
+    pub(super) fn get_pair(&mut self, id: ConnId) -> Option<(&mut Conn, &mut St)> {
         match self.entries.get_mut(id.slot()) {
-            Some((generation, Some(c))) if *generation == id.generation() => Some(c),
+            Some((generation, Some((c, s)))) if *generation == id.generation() => Some((c, s)),
             _ => None,
         }
     }
 
-    pub(super) fn remove(&mut self, id: ConnId) -> Option<Conn> {
+    pub(super) fn remove(&mut self, id: ConnId) -> Option<(Conn, St)> {
         let (generation, entry) = self.entries.get_mut(id.slot())?;
         if *generation != id.generation() || entry.is_none() {
             return None;
@@ -85,7 +91,7 @@ impl Slab {
     pub(super) fn largest_partial_holder(&self) -> Option<(ConnId, usize)> {
         self.entries
             .iter()
-            .filter_map(|(_, c)| c.as_ref())
+            .filter_map(|(_, e)| e.as_ref().map(|(c, _)| c))
             .filter(|c| c.held > 0 && c.close_reason.is_none())
             .max_by_key(|c| c.held)
             .map(|c| (c.id, c.held as usize))
@@ -94,7 +100,7 @@ impl Slab {
     pub(super) fn ids(&self) -> Vec<ConnId> {
         self.entries
             .iter()
-            .filter_map(|(_, c)| c.as_ref().map(|c| c.id))
+            .filter_map(|(_, e)| e.as_ref().map(|(c, _)| c.id))
             .collect()
     }
 }

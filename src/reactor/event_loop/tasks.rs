@@ -7,11 +7,11 @@ use super::EventLoop;
 use crate::conn::Conn;
 use crate::error::panic_message;
 use crate::error::CloseReason;
-use crate::handler::EventHandler;
 use crate::id::ConnId;
 use crate::mailbox::{CallFn, Task};
+use crate::service::Serve;
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     pub(super) fn run_tasks(&mut self) {
         if !self.mailbox().take_pending() {
             return;
@@ -52,13 +52,14 @@ impl<H: EventHandler> EventLoop<H> {
             Task::SendTo(id, to, data) => self.task_send_to(id, to, data),
             Task::Wake(id) => {
                 if self.conns.get_mut(id).is_some_and(|c| c.close_reason.is_none()) {
-                    let action = self.call(id, |h, c| h.on_traffic(c));
+                    let action = self.call(id, |h, c, s| h.on_traffic(c, s));
                     self.after_callback(id, action);
                 }
             }
             Task::Close(id) => self.task_write(id, 0, Conn::close),
             Task::Reset(id) => self.task_write(id, 0, Conn::reset),
             Task::Dial(req) => self.dial(req),
+            Task::Relay(id, req) => self.relay_start(id, req),
             Task::Call(id, f) => self.run_call(id, f),
             Task::Stop(deadline) => self.begin_stop(deadline),
             Task::StopAccepting => self.stop_accepting(),
@@ -69,7 +70,7 @@ impl<H: EventHandler> EventLoop<H> {
     }
 }
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     /// `ConnHandle::call`: the closure runs like a callback on the
     /// connection; dropped (under the guard: it is user code) if the
     /// connection has gone.
@@ -87,7 +88,7 @@ impl<H: EventHandler> EventLoop<H> {
             }
             return;
         }
-        let action = self.call(id, |_, c| (f.0)(c));
+        let action = self.call(id, |_, c, _| (f.0)(c));
         self.after_callback(id, action);
     }
 }

@@ -6,14 +6,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use super::EventLoop;
+use crate::action::Action;
 use crate::config::Config;
 use crate::conn::{Conn, Timing};
 use crate::deadline;
 use crate::error::{panic_message, CloseReason, TimeoutKind};
 use crate::handle::EngineHandle;
-use crate::handler::{Action, EventHandler};
 use crate::id::{ConnId, TimerId};
 use crate::reactor::timer::TICK;
+use crate::service::Serve;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum TimerKind {
@@ -27,7 +28,7 @@ pub(super) enum TimerKind {
     Tick,
 }
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     /// Timers the callback asked for, and the idle/frame timer.
     pub(super) fn arm_timers(&mut self, id: ConnId) {
         let Some(conn) = self.conns.get_mut(id) else { return };
@@ -115,7 +116,7 @@ impl<H: EventHandler> EventLoop<H> {
                         t.armed.remove(&timer);
                     }
                     if c.close_reason.is_none() {
-                        let action = self.call(id, |h, c| h.on_timer(c, token));
+                        let action = self.call(id, |h, c, s| h.on_timer(c, s, token));
                         self.after_callback(id, action);
                     }
                 }

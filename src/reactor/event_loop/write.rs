@@ -11,12 +11,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use super::callback::close_for_panic;
 use super::timers::TimerKind;
 use super::EventLoop;
+use crate::action::Action;
 use crate::buffer::outbound::Outbound;
 use crate::conn::{Conn, Timing, WriteSide};
 use crate::deadline;
 use crate::error::CloseReason;
-use crate::handler::{Action, EventHandler};
 use crate::id::ConnId;
+use crate::service::Serve;
 use crate::sys;
 use crate::sys::epoll::Interest;
 
@@ -30,7 +31,7 @@ pub(super) enum Notify {
     Drained,
 }
 
-impl<H: EventHandler> EventLoop<H> {
+impl<S: Serve> EventLoop<S> {
     pub(super) fn on_write_ready(&mut self, id: ConnId, dead: bool) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         if conn.connecting {
@@ -63,9 +64,14 @@ impl<H: EventHandler> EventLoop<H> {
                 log::warn!("netreactor: connection {id} keeps toggling writability; deferring");
                 break;
             }
-            let action = match notify {
-                Notify::Writability(w) => self.call(id, |h, c| h.on_writability_changed(c, w)),
-                Notify::Drained => self.call(id, |h, c| h.on_writable(c)),
+            let relay = self.conns.get_mut(id).and_then(|c| c.relay_link());
+            let action = match (notify, relay) {
+                (_, Some(link)) => {
+                    self.relay_notify(id, link.peer, notify);
+                    Action::Continue
+                }
+                (Notify::Writability(w), None) => self.call(id, |h, c, s| h.on_writability_changed(c, s, w)),
+                (Notify::Drained, None) => self.call(id, |h, c, s| h.on_writable(c, s)),
             };
             self.apply(id, action);
         }
@@ -152,7 +158,8 @@ impl<H: EventHandler> EventLoop<H> {
                 conn.owe_on_writable = false;
                 notify = Some(Notify::Drained);
             }
-            let paused = conn.reading_paused || (!conn.writable && self.cfg.pause_reading_when_unwritable);
+            let paused = conn.reading_paused
+                || (!conn.writable && self.cfg.pause_reading_when_unwritable && conn.relay.is_none());
             Interest {
                 read: !conn.read_closed && !paused,
                 write: len > 0,

@@ -1,0 +1,128 @@
+//! Relays (`Conn::relay_to`): a connection and the upstream dialed for it
+//! on the same loop, bytes copied between them as they are read, with no
+//! callback, task or lock per message. Backpressure rides on the
+//! watermarks: a side over the high one stops its partner reading until it
+//! is back at the low one. An EOF is passed on as a half-close; any other
+//! end of one side ends the other (whole ends by a close, the rest by a
+//! reset, so a peer never takes a cut stream for a complete one).
+
+use std::mem;
+
+use super::write::Notify;
+use super::EventLoop;
+use crate::action::Action;
+use crate::conn::{RelayLink, WriteSide};
+use crate::error::CloseReason;
+use crate::id::ConnId;
+use crate::mailbox::DialRequest;
+use crate::service::Serve;
+
+impl<S: Serve> EventLoop<S> {
+    /// `Task::Relay`: dial the upstream of `client` (gone or closing
+    /// meanwhile: the socket is just closed).
+    pub(super) fn relay_start(&mut self, client: ConnId, req: DialRequest) {
+        if self.conns.get_mut(client).is_some_and(|c| c.close_reason.is_none()) {
+            self.dial_for(req, Some(client));
+        }
+    }
+
+    /// Pairs `client` with its `upstream`, before the connect starts.
+    pub(super) fn link(&mut self, client: ConnId, upstream: ConnId) {
+        if let Some(c) = self.conns.get_mut(client) {
+            c.relay = Some(Box::new(RelayLink {
+                peer: upstream,
+                upstream: false,
+            }));
+        }
+        if let Some(u) = self.conns.get_mut(upstream) {
+            u.relay = Some(Box::new(RelayLink {
+                peer: client,
+                upstream: true,
+            }));
+        }
+    }
+
+    /// The upstream connected: both sides read, and what the client sent
+    /// meanwhile (or before, unread) goes first.
+    pub(super) fn relay_connected(&mut self, upstream: ConnId, client: ConnId) {
+        match self.conns.get_mut(client) {
+            Some(c) => c.reading_paused = false,
+            None => {
+                // Its client left while it connected (and took it along).
+                if let Some(u) = self.conns.get_mut(upstream) {
+                    u.close_reason.get_or_insert(CloseReason::Local);
+                }
+            }
+        }
+        self.after_callback(upstream, Action::Continue);
+        self.relay_forward(client, upstream);
+        self.after_callback(client, Action::Continue);
+    }
+
+    /// `from` has input: all of it goes to `to`'s output, flushed at once.
+    pub(super) fn relay_forward(&mut self, from: ConnId, to: ConnId) {
+        let Some(f) = self.conns.get_mut(from) else { return };
+        if f.inbound.is_empty() || from == to {
+            return;
+        }
+        let mut data = mem::take(&mut f.inbound);
+        if let Some(t) = self.conns.get_mut(to) {
+            t.write(&data);
+        }
+        data.clear();
+        if let Some(f) = self.conns.get_mut(from) {
+            f.inbound = data;
+        }
+        self.after_callback(to, Action::Continue);
+    }
+
+    /// `id`'s peer sent FIN: pass it on once what it sent is out; the pair
+    /// ends when both directions have (`sync` closes a side whose write
+    /// side is shut and whose read side has ended).
+    pub(super) fn relay_eof(&mut self, id: ConnId, peer: ConnId) {
+        if let Some(c) = self.conns.get_mut(id) {
+            if c.write_side == WriteSide::Shut {
+                c.close_reason.get_or_insert(CloseReason::Local);
+            }
+        }
+        if let Some(p) = self.conns.get_mut(peer) {
+            p.shutdown_write();
+        }
+        self.after_callback(peer, Action::Continue);
+    }
+
+    /// `id`'s output crossed a watermark: its partner stops or resumes
+    /// reading (the interest changes when the loop flushes the partner).
+    pub(super) fn relay_notify(&mut self, id: ConnId, peer: ConnId, notify: Notify) {
+        let Notify::Writability(writable) = notify else { return };
+        if peer == id {
+            return;
+        }
+        if let Some(p) = self.conns.get_mut(peer) {
+            if p.connecting {
+                return;
+            }
+            p.reading_paused = !writable;
+            if !p.queued_for_flush {
+                p.queued_for_flush = true;
+                self.flush_queue.push(peer);
+            }
+        }
+    }
+
+    /// One side of a relay ended (`reason`): the other ends too, whole
+    /// after a whole end, else at once by a reset.
+    pub(super) fn relay_partner_gone(&mut self, peer: ConnId, reason: CloseReason) {
+        let Some(p) = self.conns.get_mut(peer) else { return };
+        let whole = matches!(
+            reason,
+            CloseReason::PeerEof | CloseReason::Local | CloseReason::Shutdown
+        );
+        if !whole {
+            p.outbound.clear();
+            p.output_dropped = true;
+        }
+        p.close_reason.get_or_insert(reason);
+        self.after_callback(peer, Action::Continue);
+    }
+}
