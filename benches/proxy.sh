@@ -8,6 +8,11 @@
 #
 #   benches/proxy.sh
 #   PROXY_REPS=7 PROXY_ROWS="100:1 100:16" benches/proxy.sh
+#   PROXY_BASELINE=/path/to/an/older/examples/proxy benches/proxy.sh
+#
+# PROXY_BASELINE adds a third path, "baseline": the same hop through another
+# build of the proxy (an older commit's, say), alternated with the others,
+# for a before/after ratio from one sitting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,16 +37,18 @@ RESULTS="$OUT/results.jsonl"
 for row in $ROWS; do
     conns=${row%%:*}; pipeline=${row##*:}
     for rep in $(seq "$REPS"); do
-        for path in direct proxied; do
+        for path in direct proxied ${PROXY_BASELINE:+baseline}; do
             # shellcheck disable=SC2046
             taskset -c 0 $(server_cmd nr) > "$OUT/echo.log" 2>&1 &
             SPID=$!
             epid=$SPID
             wait_ready "$OUT/echo.log" 10 || { echo "the echo server did not start" >&2; exit 1; }
             target=$SADDR; measured=$epid; ppid=""
-            if [[ $path == proxied ]]; then
+            if [[ $path != direct ]]; then
                 p=$(port)
-                taskset -c 0 "$T/examples/proxy" --addr "tcp://127.0.0.1:$p" --loops 1 --upstream "tcp://$SADDR" \
+                proxy_bin="$T/examples/proxy"
+                [[ $path == baseline ]] && proxy_bin=$PROXY_BASELINE
+                taskset -c 0 "$proxy_bin" --addr "tcp://127.0.0.1:$p" --loops 1 --upstream "tcp://$SADDR" \
                     > "$OUT/proxy.log" 2>&1 &
                 ppid=$!
                 for _ in $(seq 200); do (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.02; done
@@ -62,10 +69,21 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 print("| conns × in flight | path | msgs/s median | p99 µs median | CPU µs/msg of the measured server, median (min–max) |")
 print("|---|---|---:|---:|---:|")
 for row in dict.fromkeys(r["row"] for r in rows):
-    for path in ("direct", "proxied"):
+    for path in ("direct", "proxied", "baseline"):
         rs = [r["loadgen"] for r in rows if r["row"] == row and r["path"] == path]
+        if not rs:
+            continue
         cpu = [x["server_cpu_us_per_msg"] for x in rs]
-        what = "echo server" if path == "direct" else "proxy (the added hop)"
+        what = {"direct": "echo server", "proxied": "proxy (the added hop)", "baseline": "baseline proxy"}[path]
         print(f"| {row.replace(':', ' × ')} | {path}: {what} | {statistics.median(x['msgs_per_s'] for x in rs):,.0f} | "
               f"{statistics.median(x['p99_us'] for x in rs):,.0f} | {statistics.median(cpu):.2f} ({min(cpu):.2f}–{max(cpu):.2f}) |")
+    # Paired by repetition: proxied over baseline, same sitting.
+    reps = {}
+    for r in rows:
+        if r["row"] == row:
+            reps.setdefault(r["rep"], {})[r["path"]] = r["loadgen"]["server_cpu_us_per_msg"]
+    ratios = [v["proxied"] / v["baseline"] for v in reps.values() if "proxied" in v and "baseline" in v]
+    if ratios:
+        print(f"| {row.replace(':', ' × ')} | proxied / baseline, paired | | | "
+              f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) |")
 PY
