@@ -17,6 +17,8 @@ server_cmd() {
         tokio-ct) echo "$BIN/peer-tokio-ct --addr $a --threads $LOOPS" ;;
         tokio-lf) echo "$BIN/peer-tokio-lf --addr $a --threads $LOOPS" ;;
         nr-lf) echo "$BIN/nr-lf --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
+        # nr-lf from another commit, copied into $BIN as nr-lf-base (as nr-base).
+        nr-lf-base) echo "$BIN/nr-lf-base --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
         # UDP echo (benches/udp.sh)
         nr-udp) echo "$BIN/nr-echo --addr udp://$a --loops $LOOPS" ;;
         udp-epoll) echo "$BIN/peer-udp-epoll --addr $a --threads $LOOPS" ;;

@@ -391,6 +391,9 @@ pub mod results {
 /// `--addr IP:PORT` (127.0.0.1:0), `--loops N` (or `--threads N`, 1) and
 /// `--reuseport 0|1`, a raised fd limit, the `pid=… addr=…` ready line, and
 /// SIGTERM/SIGINT to stop. `configure` adds what differs (a codec, say).
+/// With `NR_BOUND=1` in the environment the handler is started as the one
+/// service of `start_bound` (the router of `Bind`) instead of by `start`,
+/// to measure what the routing costs (benches/callgrind.sh).
 pub fn serve_netreactor<H: netreactor::EventHandler>(
     name: &str,
     usage: &'static str,
@@ -412,7 +415,16 @@ pub fn serve_netreactor<H: netreactor::EventHandler>(
         .event_loops(loops)
         .reuse_port(reuse_port)
         .handle_signals(true);
-    let engine = configure(builder).start(handler, &url).unwrap_or_else(|e| {
+    // NR_BOUND=1: the same handler as the one service of `start_bound`, so
+    // the router's cost per message can be measured against `start`.
+    let started = if std::env::var_os("NR_BOUND").is_some_and(|v| v == "1") {
+        configure(builder)
+            .bind(netreactor::Bind::new(name, url.as_str(), handler))
+            .start_bound()
+    } else {
+        configure(builder).start(handler, &url)
+    };
+    let engine = started.unwrap_or_else(|e| {
         eprintln!("{name}: {e}");
         std::process::exit(1)
     });
