@@ -20,6 +20,9 @@ server_cmd() {
         # UDP echo (benches/udp.sh)
         nr-udp) echo "$BIN/nr-echo --addr udp://$a --loops $LOOPS" ;;
         udp-epoll) echo "$BIN/peer-udp-epoll --addr $a --threads $LOOPS" ;;
+        # nr-echo built from another commit (copied in as nr-echo-base), on UDP.
+        nr-udp-base) echo "$BIN/nr-echo-base --addr udp://$a --loops $LOOPS" ;;
+        udp-mmsg) echo "$BIN/peer-udp-mmsg --addr $a --threads $LOOPS" ;;
         udp-tokio) echo "$BIN/peer-udp-tokio --addr $a --threads $LOOPS" ;;
         *) return 1 ;;
     esac
