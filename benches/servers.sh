@@ -19,6 +19,8 @@ server_cmd() {
         nr-lf) echo "$BIN/nr-lf --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
         # UDP echo (benches/udp.sh)
         nr-udp) echo "$BIN/nr-echo --addr udp://$a --loops $LOOPS" ;;
+        # ... with a 4 MiB SO_RCVBUF (the kernel clamps it to net.core.rmem_max).
+        nr-udp-rcvbuf) echo "$BIN/nr-echo --addr udp://$a --loops $LOOPS --rcvbuf 4194304" ;;
         udp-epoll) echo "$BIN/peer-udp-epoll --addr $a --threads $LOOPS" ;;
         # nr-echo built from another commit (copied in as nr-echo-base), on UDP.
         nr-udp-base) echo "$BIN/nr-echo-base --addr udp://$a --loops $LOOPS" ;;

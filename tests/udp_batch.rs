@@ -58,7 +58,10 @@ impl Burst {
     /// then lets the loop go and reads the gate's answer on `s`.
     fn send(&self, s: &UdpSocket, server: SocketAddr, queue: impl FnOnce(RawFd)) {
         s.send_to(b"gate", server).unwrap();
-        let fd = self.entered.recv_timeout(IO_TIMEOUT).expect("the loop never reached the gate");
+        let fd = self
+            .entered
+            .recv_timeout(IO_TIMEOUT)
+            .expect("the loop never reached the gate");
         queue(fd);
         self.release.send(()).unwrap();
         assert_eq!(recv_datagram(s, server), b"gate");
@@ -121,7 +124,11 @@ fn a_burst_from_three_senders_gets_one_reply_per_datagram_to_its_sender_in_order
     });
     for i in (0..70).filter(|&i| i != 5) {
         let c = i % 3;
-        assert_eq!(recv_datagram(&clients[c], server), msg(c, i), "datagram {i} of client {c}");
+        assert_eq!(
+            recv_datagram(&clients[c], server),
+            msg(c, i),
+            "datagram {i} of client {c}"
+        );
     }
     wait_until(SETTLE, "every datagram and reply counted", || {
         let s = engine.stats();
@@ -144,7 +151,11 @@ fn an_oversize_datagram_mid_batch_is_dropped_and_the_rest_of_the_batch_is_served
     });
     assert_eq!(recv_datagram(&s, server), b"before");
     assert_eq!(recv_datagram(&s, server), b"after");
-    assert_eq!(recv_datagram(&s, server), [b'y'; 1024], "exactly the buffer's size fits");
+    assert_eq!(
+        recv_datagram(&s, server),
+        [b'y'; 1024],
+        "exactly the buffer's size fits"
+    );
     assert_eq!(engine.stats().datagrams_truncated, 1);
     engine.stop();
 }
@@ -230,6 +241,7 @@ fn refuse_gso(fd: RawFd) {
 fn send_gso(s: &UdpSocket, to: SocketAddr, data: &[u8], segment: u16) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let SocketAddr::V4(to) = to else { unreachable!() };
+    // SAFETY: sockaddr_in is plain old data; all zeroes is a valid value.
     let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
     addr.sin_family = libc::AF_INET as libc::sa_family_t;
     addr.sin_port = to.port().to_be();
