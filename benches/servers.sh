@@ -20,6 +20,7 @@ server_cmd() {
         # UDP echo (benches/udp.sh)
         nr-udp) echo "$BIN/nr-echo --addr udp://$a --loops $LOOPS" ;;
         # ... with a 4 MiB SO_RCVBUF (the kernel clamps it to net.core.rmem_max).
+        nr-udp-nogso) echo "env NR_UDP_NO_GSO=1 $BIN/nr-echo --addr udp://$a --loops $LOOPS" ;; # TEMP
         nr-udp-rcvbuf) echo "$BIN/nr-echo --addr udp://$a --loops $LOOPS --rcvbuf 4194304" ;;
         udp-epoll) echo "$BIN/peer-udp-epoll --addr $a --threads $LOOPS" ;;
         # nr-echo built from another commit (copied in as nr-echo-base), on UDP.
