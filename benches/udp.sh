@@ -12,7 +12,11 @@
 #
 #   benches/udp.sh
 #   UDP_REPS=7 UDP_SIZES="64 1024" UDP_PIPELINES="4 32" benches/udp.sh
-#   UDP_SERVERS="nr-udp udp-epoll udp-mmsg udp-tokio" benches/udp.sh
+#   UDP_SERVERS="nr-udp nr-udp-kbuf nr-udp-base udp-epoll udp-mmsg udp-tokio" benches/udp.sh
+#
+# nr-udp-kbuf is nr-udp with the kernel's default receive buffer (the raw
+# peers' own); nr-udp-base is an nr-echo built from another commit, copied
+# into target/release as nr-echo-base (before/after in one sitting).
 #
 # Environment (defaults in brackets): UDP_REPS [5], UDP_SIZES ["64 1024"],
 # UDP_PIPELINES datagrams in flight per socket ["4 32"], UDP_CONNS client

@@ -316,3 +316,43 @@ fn gso_refused_by_the_kernel_falls_back_to_single_datagrams_and_loses_none() {
     });
     engine.stop();
 }
+
+/// Answers each datagram with the socket's SO_RCVBUF, in decimal.
+struct RecvBuffer;
+
+impl EventHandler for RecvBuffer {
+    fn on_traffic(&self, conn: &mut Conn) -> Action {
+        let size = conn.recv_buffer_size().unwrap();
+        conn.write(size.to_string().as_bytes());
+        Action::Continue
+    }
+}
+
+#[test]
+fn udp_sockets_get_a_4_mib_receive_buffer_unless_the_builder_sets_one() {
+    let rmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The kernel caps a request at rmem_max and reports twice what it
+    // keeps (its bookkeeping overhead).
+    let reported = |asked: usize| (asked.min(rmem_max) * 2).to_string().into_bytes();
+    for (set, asked) in [(None, 4 * 1024 * 1024), (Some(64 * 1024), 64 * 1024)] {
+        let mut builder = Engine::builder().event_loops(2);
+        if let Some(bytes) = set {
+            builder = builder.recv_buffer_size(bytes);
+        }
+        let engine = builder.start(RecvBuffer, "udp://127.0.0.1:0").unwrap();
+        let server = udp_addr(&engine);
+        // Several senders, so both loops' sockets are likely asked.
+        for _ in 0..4 {
+            assert_eq!(
+                udp_round_trip(&udp_client(), server, b"?"),
+                reported(asked),
+                "set {set:?}"
+            );
+        }
+        engine.stop();
+    }
+}

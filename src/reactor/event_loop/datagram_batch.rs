@@ -47,7 +47,7 @@ impl UdpBatch {
                 .collect(),
             queued: 0,
             open: false,
-            gso: std::env::var_os("NR_UDP_NO_GSO").is_none(), // TEMP: measurement
+            gso: true,
         }
     }
 }
