@@ -208,10 +208,10 @@ pub const OUTBOUND_COPY_THRESHOLD_BYTES: usize = 256;
 /// [`recv_buffer_size`](crate::EngineBuilder::recv_buffer_size) says
 /// otherwise: room for bursts while the loop serves a batch (the kernel's
 /// 208 KiB default holds about a hundred 1 KiB datagrams; measured in
-/// docs/benchmarks.md, it lost thousands per run under a 512-datagram
-/// window that this size loses none of). The kernel caps it at
-/// `net.core.rmem_max` (on many systems 208 KiB, where it changes nothing);
-/// it is a ceiling, not memory taken up front.
+/// docs/benchmarks.md, 16 senders with 32 datagrams in flight each lost
+/// thousands per run with it, and a median of none with this size). The
+/// kernel caps it at `net.core.rmem_max` (on many systems 208 KiB, where it
+/// changes nothing); it is a ceiling, not memory taken up front.
 ///
 /// # Examples
 ///
