@@ -21,7 +21,14 @@ server_cmd() {
         nr-lf-base) echo "$BIN/nr-lf-base --addr $a --loops $LOOPS --reuseport $NR_REUSEPORT" ;;
         # UDP echo (benches/udp.sh)
         nr-udp) echo "$BIN/nr-echo --addr udp://$a --loops $LOOPS" ;;
+        # ... with the kernel's default receive buffer instead of the engine's
+        # 4 MiB (106,496 asked, which the kernel doubles to rmem_default's
+        # 212,992): the same buffer as the raw peers.
+        nr-udp-kbuf) echo "$BIN/nr-echo --addr udp://$a --loops $LOOPS --rcvbuf 106496" ;;
         udp-epoll) echo "$BIN/peer-udp-epoll --addr $a --threads $LOOPS" ;;
+        # nr-echo built from another commit (copied in as nr-echo-base), on UDP.
+        nr-udp-base) echo "$BIN/nr-echo-base --addr udp://$a --loops $LOOPS" ;;
+        udp-mmsg) echo "$BIN/peer-udp-mmsg --addr $a --threads $LOOPS" ;;
         udp-tokio) echo "$BIN/peer-udp-tokio --addr $a --threads $LOOPS" ;;
         *) return 1 ;;
     esac

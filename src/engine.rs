@@ -316,8 +316,10 @@ impl EngineBuilder {
     }
 
     /// SO_RCVBUF for every connection, set on the listeners so accepted
-    /// sockets inherit it before the handshake (default: the system's).
-    /// Any thread (before start).
+    /// sockets inherit it before the handshake (default: the system's), and
+    /// for the UDP sockets (default:
+    /// [`DEFAULT_UDP_RECV_BUFFER_BYTES`](crate::options::DEFAULT_UDP_RECV_BUFFER_BYTES)).
+    /// The kernel caps it at `net.core.rmem_max`. Any thread (before start).
     ///
     /// See the example on [`tcp_keepalive`](EngineBuilder::tcp_keepalive).
     pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
@@ -1319,6 +1321,12 @@ impl EngineBuilder {
                     }
                 }
                 Address::Udp(a) => {
+                    // Room for bursts while a loop serves a batch (the
+                    // kernel caps it at rmem_max).
+                    let listen = sys::socket::ListenOptions {
+                        recv_buffer: listen.recv_buffer.or(Some(DEFAULT_UDP_RECV_BUFFER_BYTES)),
+                        ..listen.clone()
+                    };
                     // One SO_REUSEPORT socket per loop, always; but a port
                     // someone else holds is refused, as TCP refuses it,
                     // unless the user asked to share it (`reuse_port`).

@@ -204,6 +204,23 @@ pub const MAX_IOVECS_PER_WRITE: usize = 64;
 /// assert_eq!(OUTBOUND_COPY_THRESHOLD_BYTES, 256);
 /// ```
 pub const OUTBOUND_COPY_THRESHOLD_BYTES: usize = 256;
+/// SO_RCVBUF of a UDP socket unless
+/// [`recv_buffer_size`](crate::EngineBuilder::recv_buffer_size) says
+/// otherwise: room for bursts while the loop serves a batch (the kernel's
+/// 208 KiB default holds about a hundred 1 KiB datagrams; measured in
+/// docs/benchmarks.md, 16 senders with 32 datagrams in flight each lost
+/// thousands per run with it, and a median of none with this size). The
+/// kernel caps it at `net.core.rmem_max` (on many systems 208 KiB, where it
+/// changes nothing); it is a ceiling, not memory taken up front.
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::options::DEFAULT_UDP_RECV_BUFFER_BYTES;
+///
+/// assert_eq!(DEFAULT_UDP_RECV_BUFFER_BYTES, 4 * 1024 * 1024);
+/// ```
+pub const DEFAULT_UDP_RECV_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// Pause before retrying accept after the process ran out of descriptors.
 ///
 /// # Examples

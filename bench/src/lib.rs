@@ -401,7 +401,7 @@ pub fn serve_netreactor<H: netreactor::EventHandler>(
     configure: impl FnOnce(netreactor::EngineBuilder) -> netreactor::EngineBuilder,
 ) {
     let flags = Flags::parse(usage, &[]);
-    flags.only(&["addr", "loops", "threads", "reuseport"]);
+    flags.only(&["addr", "loops", "threads", "reuseport", "rcvbuf"]);
     let addr = flags.get("addr").unwrap_or("127.0.0.1:0");
     let loops: usize = flags.or("loops", flags.or("threads", 1usize));
     let reuse_port = flags.or("reuseport", 0u8) == 1;
@@ -411,10 +411,14 @@ pub fn serve_netreactor<H: netreactor::EventHandler>(
     } else {
         format!("tcp://{addr}")
     };
-    let builder = netreactor::Engine::builder()
+    let mut builder = netreactor::Engine::builder()
         .event_loops(loops)
         .reuse_port(reuse_port)
         .handle_signals(true);
+    // --rcvbuf BYTES: SO_RCVBUF of the listening (or UDP) sockets.
+    if let Some(bytes) = flags.get("rcvbuf") {
+        builder = builder.recv_buffer_size(bytes.parse().unwrap_or_else(|_| flags.fail("bad --rcvbuf")));
+    }
     // NR_BOUND=1: the same handler as the one service of `start_bound`, so
     // the router's cost per message can be measured against `start`.
     let started = if std::env::var_os("NR_BOUND").is_some_and(|v| v == "1") {

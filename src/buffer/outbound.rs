@@ -106,6 +106,18 @@ impl Outbound {
         result
     }
 
+    /// What one datagram made of this queue holds, in at most two pieces
+    /// (a queued `Bytes` and the tail written after it), for a batched send;
+    /// `None` when it has more pieces than that.
+    pub(crate) fn datagram_pieces(&self) -> Option<[&[u8]; 2]> {
+        let Some(q) = &self.0 else { return Some([&[], &[]]) };
+        match q.chunks.len() {
+            0 => Some([&q.tail, &[]]),
+            1 => Some([&q.chunks[0], &q.tail]),
+            _ => None,
+        }
+    }
+
     /// Sends as much as the socket takes (see [`Queue::flush`]).
     pub(crate) fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         match &mut self.0 {

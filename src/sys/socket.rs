@@ -179,52 +179,6 @@ pub(crate) fn udp_socket(addr: SocketAddr, opts: &ListenOptions) -> io::Result<O
     Ok(socket.into())
 }
 
-/// One received datagram.
-#[derive(Debug)]
-pub(crate) enum Received {
-    /// `len` bytes appended to the buffer, from `from`.
-    Datagram {
-        len: usize,
-        from: Option<SocketAddr>,
-    },
-    /// A datagram of `len` bytes did not fit the buffer; it was dropped.
-    Truncated {
-        len: usize,
-        from: Option<SocketAddr>,
-    },
-    WouldBlock,
-}
-
-/// Receives one datagram into `buf`'s spare room (at most `max` bytes),
-/// telling a datagram that did not fit (MSG_TRUNC) from one that did.
-pub(crate) fn recv_datagram(fd: BorrowedFd<'_>, buf: &mut bytes::BytesMut, max: usize) -> io::Result<Received> {
-    buf.reserve(max);
-    let spare = buf.spare_capacity_mut();
-    let want = spare.len().min(max);
-    loop {
-        match SockRef::from(&fd).recv_from_with_flags(&mut spare[..want], nix::libc::MSG_TRUNC) {
-            Ok((len, from)) if len > want => {
-                return Ok(Received::Truncated {
-                    len,
-                    from: from.as_socket(),
-                })
-            }
-            Ok((len, from)) => {
-                // SAFETY: recvfrom initialised the first `len <= want` bytes
-                // of the spare room.
-                unsafe { buf.set_len(buf.len() + len) };
-                return Ok(Received::Datagram {
-                    len,
-                    from: from.as_socket(),
-                });
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Received::WouldBlock),
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// Sends `slices` as one datagram to `to`.
 pub(crate) fn send_datagram(fd: BorrowedFd<'_>, slices: &[std::io::IoSlice<'_>], to: SocketAddr) -> io::Result<usize> {
     SockRef::from(&fd).send_to_vectored_with_flags(

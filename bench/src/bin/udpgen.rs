@@ -2,9 +2,11 @@
 //! each keeping `--pipeline P` datagrams of `--size S` bytes in flight
 //! against an echo server, for `--warmup W` then `--duration D` seconds.
 //! A socket that hears nothing for 100 ms refills its window (UDP may drop;
-//! counted as lost). With `--pid PID` it reads the server's CPU time from
-//! /proc before and after the measured window. Prints one line:
-//! `datagrams=N secs=T rate=R lost=L server_user_us=U server_sys_us=K cpu_per_datagram_us=X`.
+//! counted as lost). Every reply is checked: each socket sends its own byte
+//! pattern, and a reply of another length or other bytes is counted as
+//! `bad`, not as an echo. With `--pid PID` it reads the server's CPU time
+//! from /proc before and after the measured window. Prints one line:
+//! `datagrams=N secs=T rate=R lost=L bad=B server_user_us=U server_sys_us=K cpu_per_datagram_us=X`.
 
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
@@ -27,7 +29,10 @@ fn main() {
     let warmup = Duration::from_secs_f64(flags.or("warmup", 1.0f64));
     let pid = flags.get("pid").map(str::to_owned);
 
-    let payload = vec![0x5au8; size];
+    // One pattern per socket, so a reply sent to the wrong sender shows.
+    let payloads: Vec<Vec<u8>> = (0..conns)
+        .map(|i| vec![(i as u8).wrapping_mul(7) ^ 0x5a; size])
+        .collect();
     let sockets: Vec<UdpSocket> = (0..conns)
         .map(|_| {
             let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -47,15 +52,15 @@ fn main() {
         unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) };
     }
     let mut last_heard = vec![Instant::now(); conns];
-    for s in &sockets {
+    for (s, payload) in sockets.iter().zip(&payloads) {
         for _ in 0..pipeline {
-            let _ = s.send(&payload);
+            let _ = s.send(payload);
         }
     }
     let mut buf = vec![0u8; 65_536];
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; conns.max(1)];
     let start = Instant::now();
-    let (mut measuring, mut counted, mut lost) = (false, 0u64, 0u64);
+    let (mut measuring, mut counted, mut lost, mut bad) = (false, 0u64, 0u64, 0u64);
     let (mut window_start, mut cpu_start) = (start, None);
     loop {
         let now = Instant::now();
@@ -72,11 +77,13 @@ fn main() {
         for ev in &events[..n.max(0) as usize] {
             let i = ev.u64 as usize;
             while let Ok(k) = sockets[i].recv(&mut buf) {
-                if k == size {
+                if buf[..k] == payloads[i][..] {
                     if measuring {
                         counted += 1;
                     }
-                    let _ = sockets[i].send(&payload);
+                    let _ = sockets[i].send(&payloads[i]);
+                } else {
+                    bad += 1;
                 }
                 last_heard[i] = Instant::now();
             }
@@ -85,7 +92,7 @@ fn main() {
         for (i, heard) in last_heard.iter_mut().enumerate() {
             if now.duration_since(*heard) > Duration::from_millis(100) {
                 for _ in 0..pipeline {
-                    let _ = sockets[i].send(&payload);
+                    let _ = sockets[i].send(&payloads[i]);
                 }
                 lost += pipeline as u64;
                 *heard = now;
@@ -104,7 +111,7 @@ fn main() {
         0.0
     };
     println!(
-        "datagrams={counted} secs={secs:.3} rate={:.0} lost={lost} server_user_us={user} server_sys_us={sys} cpu_per_datagram_us={per:.3}",
+        "datagrams={counted} secs={secs:.3} rate={:.0} lost={lost} bad={bad} server_user_us={user} server_sys_us={sys} cpu_per_datagram_us={per:.3}",
         counted as f64 / secs
     );
 }

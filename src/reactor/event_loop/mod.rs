@@ -8,6 +8,7 @@
 mod callback;
 mod close;
 mod datagram;
+mod datagram_batch;
 mod dial;
 mod dispatch;
 mod frames;
@@ -69,6 +70,8 @@ pub(crate) struct EventLoop<S: Serve> {
     stop_deadline: Option<Instant>,
     /// An oversize datagram was logged (once per loop).
     warned_truncation: bool,
+    /// The UDP batch path's buffers (only on a loop with a UDP socket).
+    udp: Option<Box<datagram_batch::UdpBatch>>,
     /// A big inbound buffer was freed since the loop last went idle: give
     /// free memory back to the system before the next wait.
     trim_owed: bool,
@@ -115,6 +118,7 @@ impl<S: Serve> EventLoop<S> {
             now,
             stopping: false,
             warned_truncation: false,
+            udp: None,
             trim_owed: false,
             arm_after_sync: false,
             stop_deadline: None,
