@@ -357,7 +357,8 @@ pub trait EventHandler: Send + Sync + 'static {
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU32, Ordering};
-    ///     /// use std::time::Duration;
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
     /// use netreactor::{Action, Engine, EngineHandle, EventHandler};
     ///
     /// /// Ticks every 5 ms and stops the engine from the third tick on.
