@@ -10,7 +10,7 @@ use crate::{CodecError, Decoder, FrameSpan};
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::codec::{DelimiterCodec, DEFAULT_MAX_DELIMITED_FRAME_LEN_BYTES};
 ///
 /// assert_eq!(DEFAULT_MAX_DELIMITED_FRAME_LEN_BYTES, 64 * 1024);
@@ -49,7 +49,7 @@ pub const DEFAULT_MAX_DELIMITED_FRAME_LEN_BYTES: usize = 64 * 1024;
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::{Bytes, BytesMut};
 /// use netreactor::codec::{Decoder, DelimiterCodec, Encoder};
 ///
@@ -96,7 +96,7 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::codec::{CodecError, DelimiterCodec};
     ///
     /// assert!(DelimiterCodec::new([b"\r\n", b"\n\n"]).is_ok());
@@ -133,7 +133,7 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::BytesMut;
     /// use netreactor::codec::{Decoder, DelimiterCodec};
     ///
@@ -154,7 +154,7 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::BytesMut;
     /// use netreactor::codec::{CodecError, Decoder, DelimiterCodec};
     ///
@@ -176,7 +176,7 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// let codec = netreactor::codec::DelimiterCodec::new([b"\r\n", b"\n\0"]).unwrap();
     /// assert_eq!(codec.delimiters().next(), Some(&b"\r\n"[..]));
     /// ```
@@ -191,7 +191,7 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// assert!(netreactor::codec::DelimiterCodec::new([b","]).unwrap().strip_delimiter());
     /// ```
     pub fn strip_delimiter(&self) -> bool {
@@ -205,7 +205,7 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// let codec = netreactor::codec::DelimiterCodec::new([b","]).unwrap().with_max_length(9);
     /// assert_eq!(codec.max_length(), 9);
     /// ```

@@ -14,7 +14,7 @@ use std::io;
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::codec::CodecError;
 ///
 /// let err = CodecError::FrameTooLong { len: 10_000, max: 1024 };

@@ -18,7 +18,7 @@ use crate::{reserve_bounded, CodecError, Decoder, FrameSpan};
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::{Bytes, BytesMut};
 /// use netreactor::codec::{Decoder, Encoder, FixedLengthCodec};
 ///
@@ -49,7 +49,7 @@ impl FixedLengthCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// let codec = netreactor::codec::FixedLengthCodec::new(16);
     /// assert_eq!(codec.frame_length(), 16);
     /// ```
@@ -71,7 +71,7 @@ impl FixedLengthCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::codec::FixedLengthCodec;
     ///
     /// assert!(FixedLengthCodec::try_new(0).is_err());
@@ -91,7 +91,7 @@ impl FixedLengthCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// assert_eq!(netreactor::codec::FixedLengthCodec::new(4).frame_length(), 4);
     /// ```
     pub fn frame_length(&self) -> usize {

@@ -11,7 +11,7 @@ use crate::{reserve_bounded, CodecError, Decoder, FrameSpan};
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::codec::{LengthFieldCodec, DEFAULT_MAX_FRAME_LEN_BYTES};
 ///
 /// assert_eq!(DEFAULT_MAX_FRAME_LEN_BYTES, 8 * 1024 * 1024);
@@ -27,7 +27,7 @@ pub const DEFAULT_MAX_FRAME_LEN_BYTES: usize = 8 * 1024 * 1024;
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::BytesMut;
 /// use netreactor::codec::{CodecError, Decoder, LengthFieldCodec, MAX_DISCARD_BYTES};
 ///
@@ -95,7 +95,7 @@ const DEFAULT_LENGTH_FIELD_LEN_BYTES: usize = 4;
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::{Bytes, BytesMut};
 /// use netreactor::codec::{Decoder, Encoder, LengthFieldCodec};
 ///
@@ -154,7 +154,7 @@ enum DecodeState {
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::BytesMut;
 /// use netreactor::codec::{Decoder, LengthFieldCodec};
 ///
@@ -204,7 +204,7 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// let codec = netreactor::codec::LengthFieldCodec::builder().big_endian().build().unwrap();
     /// assert!(codec.is_big_endian());
     /// ```
@@ -220,7 +220,7 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::{Bytes, BytesMut};
     /// use netreactor::codec::{Encoder, LengthFieldCodec};
     ///
@@ -241,7 +241,7 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::BytesMut;
     /// use netreactor::codec::{Decoder, LengthFieldCodec};
     ///
@@ -267,7 +267,7 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::codec::LengthFieldCodec;
     ///
     /// assert!(LengthFieldCodec::builder().length_field_length(3).build().is_ok());
@@ -286,7 +286,7 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::{Bytes, BytesMut};
     /// use netreactor::codec::{Decoder, Encoder, LengthFieldCodec};
     ///
@@ -314,7 +314,7 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::BytesMut;
     /// use netreactor::codec::{Decoder, LengthFieldCodec};
     ///
@@ -345,7 +345,7 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::BytesMut;
     /// use netreactor::codec::{CodecError, Decoder, LengthFieldCodec};
     ///
@@ -369,7 +369,7 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::BytesMut;
     /// use netreactor::codec::{CodecError, Decoder, LengthFieldCodec};
     ///
@@ -402,7 +402,7 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::{Bytes, BytesMut};
     /// use netreactor::codec::{Decoder, Encoder, LengthFieldCodec};
     ///
@@ -434,7 +434,7 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::codec::{CodecError, LengthFieldCodec};
     ///
     /// let err = LengthFieldCodec::builder().max_frame_length(2).build().unwrap_err();
@@ -485,7 +485,7 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::BytesMut;
     /// use netreactor::codec::{Decoder, LengthFieldCodec};
     ///
@@ -532,7 +532,7 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::codec::LengthFieldCodec;
     ///
     /// let codec = LengthFieldCodec::builder()
@@ -554,7 +554,7 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// assert!(netreactor::codec::LengthFieldCodec::new().is_big_endian());
     /// ```
     pub fn is_big_endian(&self) -> bool {
@@ -568,7 +568,7 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// assert_eq!(netreactor::codec::LengthFieldCodec::new().length_field_offset(), 0);
     /// ```
     pub fn length_field_offset(&self) -> usize {
@@ -582,7 +582,7 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// assert_eq!(netreactor::codec::LengthFieldCodec::new().length_field_length(), 4);
     /// ```
     pub fn length_field_length(&self) -> usize {
@@ -596,7 +596,7 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// assert_eq!(netreactor::codec::LengthFieldCodec::new().length_adjustment(), 0);
     /// ```
     pub fn length_adjustment(&self) -> i64 {
@@ -610,7 +610,7 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// assert_eq!(netreactor::codec::LengthFieldCodec::new().initial_bytes_to_strip(), 4);
     /// ```
     pub fn initial_bytes_to_strip(&self) -> usize {
@@ -625,7 +625,7 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// let codec = netreactor::codec::LengthFieldCodec::new();
     /// assert_eq!(codec.max_frame_length(), 8 * 1024 * 1024);
     /// ```
@@ -640,7 +640,7 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// assert!(netreactor::codec::LengthFieldCodec::new().is_fail_fast());
     /// ```
     pub fn is_fail_fast(&self) -> bool {
@@ -654,7 +654,7 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// assert!(!netreactor::codec::LengthFieldCodec::new().length_includes_length_field());
     /// ```
     pub fn length_includes_length_field(&self) -> bool {

@@ -16,7 +16,7 @@
 //! # Examples
 //!
 //! ```
-//! # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+//! # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 //! use netreactor::BytesMut;
 //! use netreactor::codec::{Decoder, Encoder, LineCodec};
 //!
@@ -103,7 +103,7 @@ pub use line::{LineCodec, LineEnding, DEFAULT_MAX_LINE_LEN_BYTES};
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// assert_eq!(netreactor::codec::MAX_RESERVE_STEP_BYTES, 64 * 1024);
 /// ```
 pub const MAX_RESERVE_STEP_BYTES: usize = 64 * 1024;
@@ -125,7 +125,7 @@ fn reserve_bounded(src: &mut BytesMut, missing: usize) {
 /// A decoder of your own:
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use bytes::Buf;
 /// use netreactor::{Bytes, BytesMut};
 /// use netreactor::codec::Decoder;
@@ -168,7 +168,7 @@ pub trait Decoder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::{Bytes, BytesMut};
     /// use netreactor::codec::{Decoder, LineCodec};
     ///
@@ -192,7 +192,7 @@ pub trait Decoder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::{Bytes, BytesMut};
     /// use netreactor::codec::{Decoder, LineCodec};
     ///
@@ -225,7 +225,7 @@ pub trait Decoder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use bytes::Buf;
     /// use netreactor::BytesMut;
     /// use netreactor::codec::{Decoder, LineCodec};
@@ -258,7 +258,7 @@ pub trait Decoder {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::codec::{Decoder, FrameSpan, LengthFieldCodec};
     ///
     /// let mut codec = LengthFieldCodec::new();
@@ -282,7 +282,7 @@ pub trait Decoder {
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::BytesMut;
 /// use netreactor::codec::{Decoder, FrameSpan, LineCodec};
 ///
@@ -336,7 +336,7 @@ impl FrameSpan {
 /// An encoder of your own:
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use bytes::BufMut;
 /// use netreactor::BytesMut;
 /// use netreactor::codec::Encoder;
@@ -374,7 +374,7 @@ pub trait Encoder<Item> {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::BytesMut;
     /// use netreactor::codec::{Encoder, LengthFieldCodec};
     ///
@@ -401,7 +401,7 @@ pub trait Encoder<Item> {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::codec::{Encoder, LengthFieldCodec, LineCodec, LineEnding};
     ///
     /// let four = LengthFieldCodec::builder().build()?; // a 4-byte length field

@@ -10,7 +10,7 @@ use crate::{CodecError, Decoder, Encoder, FrameSpan};
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::codec::{LineCodec, DEFAULT_MAX_LINE_LEN_BYTES};
 ///
 /// assert_eq!(DEFAULT_MAX_LINE_LEN_BYTES, 64 * 1024);
@@ -25,7 +25,7 @@ pub const DEFAULT_MAX_LINE_LEN_BYTES: usize = 64 * 1024;
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::codec::LineEnding;
 ///
 /// assert_eq!(LineEnding::CrLf.as_bytes(), b"\r\n");
@@ -48,7 +48,7 @@ impl LineEnding {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// assert_eq!(netreactor::codec::LineEnding::Lf.as_bytes(), b"\n");
     /// ```
     pub fn as_bytes(self) -> &'static [u8] {
@@ -84,7 +84,7 @@ impl LineEnding {
 /// # Examples
 ///
 /// ```
-/// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
 /// use netreactor::BytesMut;
 /// use netreactor::codec::{Decoder, Encoder, LineCodec};
 ///
@@ -124,7 +124,7 @@ impl LineCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// let codec = netreactor::codec::LineCodec::new();
     /// assert_eq!(codec.max_length(), 64 * 1024);
     /// ```
@@ -144,7 +144,7 @@ impl LineCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::BytesMut;
     /// use netreactor::codec::{CodecError, Decoder, LineCodec};
     ///
@@ -166,7 +166,7 @@ impl LineCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::BytesMut;
     /// use netreactor::codec::{Encoder, LineCodec, LineEnding};
     ///
@@ -188,7 +188,7 @@ impl LineCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// assert_eq!(netreactor::codec::LineCodec::new().with_max_length(80).max_length(), 80);
     /// ```
     pub fn max_length(&self) -> usize {
@@ -202,7 +202,7 @@ impl LineCodec {
     /// # Examples
     ///
     /// ```
-    /// # mod netreactor { pub use netreactor_codecs as codec; pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
     /// use netreactor::codec::{LineCodec, LineEnding};
     ///
     /// assert_eq!(LineCodec::new().line_ending(), LineEnding::Lf);
