@@ -659,7 +659,7 @@ impl EngineBuilder {
     ///
     /// # Examples
     ///
-    /// See [`EventHandler::on_writability_changed`] for what they do.
+    /// See [`EventHandler::on_writability_changed`](crate::EventHandler::on_writability_changed) for what they do.
     ///
     /// ```
     /// use netreactor::{Engine, Error, EventHandler};
@@ -891,11 +891,11 @@ impl EngineBuilder {
         self
     }
 
-    /// Calls [`EventHandler::on_tick`] on loop 0 (default off).
+    /// Calls [`EventHandler::on_tick`](crate::EventHandler::on_tick) on loop 0 (default off).
     ///
     /// Any thread (before start).
     ///
-    /// See the example on [`EventHandler::on_tick`].
+    /// See the example on [`EventHandler::on_tick`](crate::EventHandler::on_tick).
     pub fn ticker(mut self, on: bool) -> Self {
         self.cfg.ticker = on;
         self
@@ -1055,7 +1055,7 @@ impl EngineBuilder {
     /// numbers them so), and `on_boot`, `on_tick` and `on_shutdown` run for
     /// every service (ticking at the soonest any asks for). A service's
     /// state is boxed per connection (no allocation when it is zero-sized,
-    /// as for an [`EventHandler`]); an engine of one service keeps it
+    /// as for an [`EventHandler`](crate::EventHandler)); an engine of one service keeps it
     /// inline.
     ///
     /// Any thread (before start).

@@ -357,7 +357,8 @@ pub trait EventHandler: Send + Sync + 'static {
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU32, Ordering};
-    ///     /// use std::time::Duration;
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
     /// use netreactor::{Action, Engine, EngineHandle, EventHandler};
     ///
     /// /// Ticks every 5 ms and stops the engine from the third tick on.
@@ -398,7 +399,7 @@ pub trait EventHandler: Send + Sync + 'static {
     /// ```
     /// # use std::io::Read;
     /// # use std::time::Duration;
-    /// use netreactor::{Action, Conn, Engine, EventHandler};
+    /// use netreactor::{Action, Conn, Engine, Service};
     ///
     /// const CHUNK: usize = 64 * 1024;
     /// const TOTAL: usize = 8 << 20;
@@ -406,25 +407,24 @@ pub trait EventHandler: Send + Sync + 'static {
     /// /// Streams 8 MiB to each client, one 64 KiB chunk at a time.
     /// struct Download;
     /// impl Download {
-    ///     fn pump(&self, conn: &mut Conn) -> Action {
-    ///         let mut sent = *conn.context::<usize>().unwrap_or(&0);
-    ///         while sent < TOTAL {
+    ///     fn pump(&self, conn: &mut Conn, sent: &mut usize) -> Action {
+    ///         while *sent < TOTAL {
     ///             conn.write(&[b'x'; CHUNK]);
-    ///             sent += CHUNK;
+    ///             *sent += CHUNK;
     ///             if conn.flush().is_err() || conn.outbound_len() > 0 {
     ///                 break; // the socket is full: on_writable resumes
     ///             }
     ///         }
-    ///         conn.set_context(sent);
-    ///         if sent == TOTAL { Action::Close } else { Action::Continue }
+    ///         if *sent == TOTAL { Action::Close } else { Action::Continue }
     ///     }
     /// }
-    /// impl EventHandler for Download {
-    ///     fn on_open(&self, conn: &mut Conn) -> Action {
-    ///         self.pump(conn)
+    /// impl Service for Download {
+    ///     type State = usize; // bytes queued so far
+    ///     fn on_open(&self, conn: &mut Conn, sent: &mut usize) -> Action {
+    ///         self.pump(conn, sent)
     ///     }
-    ///     fn on_writable(&self, conn: &mut Conn) -> Action {
-    ///         self.pump(conn)
+    ///     fn on_writable(&self, conn: &mut Conn, sent: &mut usize) -> Action {
+    ///         self.pump(conn, sent)
     ///     }
     /// }
     ///

@@ -10,7 +10,8 @@ use crate::{CodecError, Decoder, FrameSpan};
 /// # Examples
 ///
 /// ```
-/// use netreactor_codecs::{DelimiterCodec, DEFAULT_MAX_DELIMITED_FRAME_LEN_BYTES};
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::codec::{DelimiterCodec, DEFAULT_MAX_DELIMITED_FRAME_LEN_BYTES};
 ///
 /// assert_eq!(DEFAULT_MAX_DELIMITED_FRAME_LEN_BYTES, 64 * 1024);
 /// let codec = DelimiterCodec::new([b"\0"]).unwrap();
@@ -48,8 +49,9 @@ pub const DEFAULT_MAX_DELIMITED_FRAME_LEN_BYTES: usize = 64 * 1024;
 /// # Examples
 ///
 /// ```
-/// use bytes::{Bytes, BytesMut};
-/// use netreactor_codecs::{Decoder, DelimiterCodec, Encoder};
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::{Bytes, BytesMut};
+/// use netreactor::codec::{Decoder, DelimiterCodec, Encoder};
 ///
 /// let mut codec = DelimiterCodec::new([&b"\r\n"[..], b";"]).unwrap();
 /// let mut src = BytesMut::from(&b"a;b\r\nc"[..]);
@@ -94,7 +96,8 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// use netreactor_codecs::{CodecError, DelimiterCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::codec::{CodecError, DelimiterCodec};
     ///
     /// assert!(DelimiterCodec::new([b"\r\n", b"\n\n"]).is_ok());
     /// assert!(matches!(DelimiterCodec::new([b""]), Err(CodecError::InvalidConfig(_))));
@@ -130,8 +133,9 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// use bytes::BytesMut;
-    /// use netreactor_codecs::{Decoder, DelimiterCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::BytesMut;
+    /// use netreactor::codec::{Decoder, DelimiterCodec};
     ///
     /// let mut codec = DelimiterCodec::new([b"|"]).unwrap().with_strip_delimiter(false);
     /// let mut src = BytesMut::from(&b"ab|"[..]);
@@ -150,8 +154,9 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// use bytes::BytesMut;
-    /// use netreactor_codecs::{CodecError, Decoder, DelimiterCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::BytesMut;
+    /// use netreactor::codec::{CodecError, Decoder, DelimiterCodec};
     ///
     /// let mut codec = DelimiterCodec::new([b"|"]).unwrap().with_max_length(2);
     /// let mut src = BytesMut::from(&b"abc|ok|"[..]);
@@ -171,7 +176,8 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// let codec = netreactor_codecs::DelimiterCodec::new([b"\r\n", b"\n\0"]).unwrap();
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// let codec = netreactor::codec::DelimiterCodec::new([b"\r\n", b"\n\0"]).unwrap();
     /// assert_eq!(codec.delimiters().next(), Some(&b"\r\n"[..]));
     /// ```
     pub fn delimiters(&self) -> impl Iterator<Item = &[u8]> + '_ {
@@ -185,7 +191,8 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// assert!(netreactor_codecs::DelimiterCodec::new([b","]).unwrap().strip_delimiter());
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// assert!(netreactor::codec::DelimiterCodec::new([b","]).unwrap().strip_delimiter());
     /// ```
     pub fn strip_delimiter(&self) -> bool {
         self.strip_delimiter
@@ -198,7 +205,8 @@ impl DelimiterCodec {
     /// # Examples
     ///
     /// ```
-    /// let codec = netreactor_codecs::DelimiterCodec::new([b","]).unwrap().with_max_length(9);
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// let codec = netreactor::codec::DelimiterCodec::new([b","]).unwrap().with_max_length(9);
     /// assert_eq!(codec.max_length(), 9);
     /// ```
     pub fn max_length(&self) -> usize {

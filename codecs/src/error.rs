@@ -14,7 +14,8 @@ use std::io;
 /// # Examples
 ///
 /// ```
-/// use netreactor_codecs::CodecError;
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::codec::CodecError;
 ///
 /// let err = CodecError::FrameTooLong { len: 10_000, max: 1024 };
 /// assert_eq!(err.to_string(), "frame of 10000 bytes exceeds the maximum of 1024 bytes");

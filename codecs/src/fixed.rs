@@ -18,8 +18,9 @@ use crate::{reserve_bounded, CodecError, Decoder, FrameSpan};
 /// # Examples
 ///
 /// ```
-/// use bytes::{Bytes, BytesMut};
-/// use netreactor_codecs::{Decoder, Encoder, FixedLengthCodec};
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::{Bytes, BytesMut};
+/// use netreactor::codec::{Decoder, Encoder, FixedLengthCodec};
 ///
 /// let mut codec = FixedLengthCodec::new(3);
 /// let mut src = BytesMut::from(&b"abcdefg"[..]);
@@ -48,7 +49,8 @@ impl FixedLengthCodec {
     /// # Examples
     ///
     /// ```
-    /// let codec = netreactor_codecs::FixedLengthCodec::new(16);
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// let codec = netreactor::codec::FixedLengthCodec::new(16);
     /// assert_eq!(codec.frame_length(), 16);
     /// ```
     pub fn new(frame_length: usize) -> Self {
@@ -69,7 +71,8 @@ impl FixedLengthCodec {
     /// # Examples
     ///
     /// ```
-    /// use netreactor_codecs::FixedLengthCodec;
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::codec::FixedLengthCodec;
     ///
     /// assert!(FixedLengthCodec::try_new(0).is_err());
     /// assert!(FixedLengthCodec::try_new(8).is_ok());
@@ -88,7 +91,8 @@ impl FixedLengthCodec {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(netreactor_codecs::FixedLengthCodec::new(4).frame_length(), 4);
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// assert_eq!(netreactor::codec::FixedLengthCodec::new(4).frame_length(), 4);
     /// ```
     pub fn frame_length(&self) -> usize {
         self.frame_length

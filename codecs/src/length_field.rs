@@ -4,13 +4,15 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::{reserve_bounded, CodecError, Decoder, FrameSpan};
 
-/// The default maximum length of a whole frame (header included, after
-/// adjustment): 8 MiB.
+/// The default maximum length of a frame, counting its header (as Netty's
+/// `maxFrameLength` does): 8 MiB. With the default 4-byte length field, that
+/// admits payloads of up to 8 MiB - 4 bytes.
 ///
 /// # Examples
 ///
 /// ```
-/// use netreactor_codecs::{LengthFieldCodec, DEFAULT_MAX_FRAME_LEN_BYTES};
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::codec::{LengthFieldCodec, DEFAULT_MAX_FRAME_LEN_BYTES};
 ///
 /// assert_eq!(DEFAULT_MAX_FRAME_LEN_BYTES, 8 * 1024 * 1024);
 /// assert_eq!(LengthFieldCodec::new().max_frame_length(), DEFAULT_MAX_FRAME_LEN_BYTES);
@@ -25,8 +27,9 @@ pub const DEFAULT_MAX_FRAME_LEN_BYTES: usize = 8 * 1024 * 1024;
 /// # Examples
 ///
 /// ```
-/// use bytes::BytesMut;
-/// use netreactor_codecs::{CodecError, Decoder, LengthFieldCodec, MAX_DISCARD_BYTES};
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::BytesMut;
+/// use netreactor::codec::{CodecError, Decoder, LengthFieldCodec, MAX_DISCARD_BYTES};
 ///
 /// assert_eq!(MAX_DISCARD_BYTES, 1 << 40);
 /// let mut codec = LengthFieldCodec::builder().length_field_length(8).build()?;
@@ -92,8 +95,9 @@ const DEFAULT_LENGTH_FIELD_LEN_BYTES: usize = 4;
 /// # Examples
 ///
 /// ```
-/// use bytes::{Bytes, BytesMut};
-/// use netreactor_codecs::{Decoder, Encoder, LengthFieldCodec};
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::{Bytes, BytesMut};
+/// use netreactor::codec::{Decoder, Encoder, LengthFieldCodec};
 ///
 /// let mut codec = LengthFieldCodec::new(); // 4-byte big-endian payload length
 /// let mut wire = BytesMut::new();
@@ -150,8 +154,9 @@ enum DecodeState {
 /// # Examples
 ///
 /// ```
-/// use bytes::BytesMut;
-/// use netreactor_codecs::{Decoder, LengthFieldCodec};
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::BytesMut;
+/// use netreactor::codec::{Decoder, LengthFieldCodec};
 ///
 /// // Netty's "length includes the header" layout: 2-byte length counting itself.
 /// let mut codec = LengthFieldCodec::builder()
@@ -199,7 +204,8 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// let codec = netreactor_codecs::LengthFieldCodec::builder().big_endian().build().unwrap();
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// let codec = netreactor::codec::LengthFieldCodec::builder().big_endian().build().unwrap();
     /// assert!(codec.is_big_endian());
     /// ```
     pub fn big_endian(mut self) -> Self {
@@ -214,8 +220,9 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// use bytes::{Bytes, BytesMut};
-    /// use netreactor_codecs::{Encoder, LengthFieldCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::{Bytes, BytesMut};
+    /// use netreactor::codec::{Encoder, LengthFieldCodec};
     ///
     /// let mut codec = LengthFieldCodec::builder().little_endian().length_field_length(2).build().unwrap();
     /// let mut dst = BytesMut::new();
@@ -234,8 +241,9 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// use bytes::BytesMut;
-    /// use netreactor_codecs::{Decoder, LengthFieldCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::BytesMut;
+    /// use netreactor::codec::{Decoder, LengthFieldCodec};
     ///
     /// // One tag byte, then a 1-byte length; strip tag and length.
     /// let mut codec = LengthFieldCodec::builder()
@@ -259,7 +267,8 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// use netreactor_codecs::LengthFieldCodec;
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::codec::LengthFieldCodec;
     ///
     /// assert!(LengthFieldCodec::builder().length_field_length(3).build().is_ok());
     /// assert!(LengthFieldCodec::builder().length_field_length(5).build().is_err());
@@ -277,8 +286,9 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// use bytes::{Bytes, BytesMut};
-    /// use netreactor_codecs::{Decoder, Encoder, LengthFieldCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::{Bytes, BytesMut};
+    /// use netreactor::codec::{Decoder, Encoder, LengthFieldCodec};
     ///
     /// // The 2-byte length counts itself.
     /// let mut codec = LengthFieldCodec::builder()
@@ -304,8 +314,9 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// use bytes::BytesMut;
-    /// use netreactor_codecs::{Decoder, LengthFieldCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::BytesMut;
+    /// use netreactor::codec::{Decoder, LengthFieldCodec};
     ///
     /// let mut codec = LengthFieldCodec::builder()
     ///     .length_field_length(2)
@@ -320,18 +331,28 @@ impl LengthFieldCodecBuilder {
         self
     }
 
-    /// Sets the largest whole frame accepted, in bytes, header included and
-    /// after adjustment (default [`DEFAULT_MAX_FRAME_LEN_BYTES`]).
+    /// Sets the largest frame accepted, in bytes, **counting the header**:
+    /// `length_field_offset + length_field_length + payload`, the whole
+    /// frame after the length adjustment, as Netty's `maxFrameLength` counts
+    /// (default [`DEFAULT_MAX_FRAME_LEN_BYTES`]). It is not a payload limit:
+    /// to accept payloads of up to `p` bytes, set `p` plus the header, that
+    /// is `max_frame_length(p + 4)` with the default 4-byte field and no
+    /// offset. A frame over it is a [`CodecError::FrameTooLong`] on decode
+    /// (as soon as its header is read) and on encode.
     ///
     /// Any thread.
     ///
     /// # Examples
     ///
     /// ```
-    /// use bytes::BytesMut;
-    /// use netreactor_codecs::{CodecError, Decoder, LengthFieldCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::BytesMut;
+    /// use netreactor::codec::{CodecError, Decoder, LengthFieldCodec};
     ///
-    /// let mut codec = LengthFieldCodec::builder().max_frame_length(16).build().unwrap();
+    /// // Payloads of up to 12 bytes: 12 + the 4-byte header.
+    /// let mut codec = LengthFieldCodec::builder().max_frame_length(12 + 4).build().unwrap();
+    /// let mut src = BytesMut::from(&b"\x00\x00\x00\x0cHELLO, WORLD"[..]); // 4 + 12 = 16 bytes
+    /// assert_eq!(&codec.decode(&mut src).unwrap().unwrap()[..], b"HELLO, WORLD");
     /// let mut src = BytesMut::from(&b"\x00\x00\x00\x0d"[..]); // 4 + 13 = 17 bytes
     /// assert_eq!(codec.decode(&mut src), Err(CodecError::FrameTooLong { len: 17, max: 16 }));
     /// ```
@@ -348,8 +369,9 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// use bytes::BytesMut;
-    /// use netreactor_codecs::{CodecError, Decoder, LengthFieldCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::BytesMut;
+    /// use netreactor::codec::{CodecError, Decoder, LengthFieldCodec};
     ///
     /// let mut codec = LengthFieldCodec::builder()
     ///     .length_field_length(1)
@@ -380,8 +402,9 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// use bytes::{Bytes, BytesMut};
-    /// use netreactor_codecs::{Decoder, Encoder, LengthFieldCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::{Bytes, BytesMut};
+    /// use netreactor::codec::{Decoder, Encoder, LengthFieldCodec};
     ///
     /// let mut codec = LengthFieldCodec::builder()
     ///     .length_field_length(2)
@@ -411,7 +434,8 @@ impl LengthFieldCodecBuilder {
     /// # Examples
     ///
     /// ```
-    /// use netreactor_codecs::{CodecError, LengthFieldCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::codec::{CodecError, LengthFieldCodec};
     ///
     /// let err = LengthFieldCodec::builder().max_frame_length(2).build().unwrap_err();
     /// assert!(matches!(err, CodecError::InvalidConfig(_)));
@@ -461,8 +485,9 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// use bytes::BytesMut;
-    /// use netreactor_codecs::{Decoder, LengthFieldCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::BytesMut;
+    /// use netreactor::codec::{Decoder, LengthFieldCodec};
     ///
     /// let mut codec = LengthFieldCodec::new();
     /// let mut src = BytesMut::from(&b"\x00\x00\x00\x02hi\x00\x00"[..]);
@@ -507,7 +532,8 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// use netreactor_codecs::LengthFieldCodec;
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::codec::LengthFieldCodec;
     ///
     /// let codec = LengthFieldCodec::builder()
     ///     .little_endian()
@@ -528,7 +554,8 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// assert!(netreactor_codecs::LengthFieldCodec::new().is_big_endian());
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// assert!(netreactor::codec::LengthFieldCodec::new().is_big_endian());
     /// ```
     pub fn is_big_endian(&self) -> bool {
         self.big_endian
@@ -541,7 +568,8 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(netreactor_codecs::LengthFieldCodec::new().length_field_offset(), 0);
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// assert_eq!(netreactor::codec::LengthFieldCodec::new().length_field_offset(), 0);
     /// ```
     pub fn length_field_offset(&self) -> usize {
         self.length_field_offset
@@ -554,7 +582,8 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(netreactor_codecs::LengthFieldCodec::new().length_field_length(), 4);
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// assert_eq!(netreactor::codec::LengthFieldCodec::new().length_field_length(), 4);
     /// ```
     pub fn length_field_length(&self) -> usize {
         self.length_field_length
@@ -567,7 +596,8 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(netreactor_codecs::LengthFieldCodec::new().length_adjustment(), 0);
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// assert_eq!(netreactor::codec::LengthFieldCodec::new().length_adjustment(), 0);
     /// ```
     pub fn length_adjustment(&self) -> i64 {
         self.length_adjustment
@@ -580,20 +610,23 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(netreactor_codecs::LengthFieldCodec::new().initial_bytes_to_strip(), 4);
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// assert_eq!(netreactor::codec::LengthFieldCodec::new().initial_bytes_to_strip(), 4);
     /// ```
     pub fn initial_bytes_to_strip(&self) -> usize {
         self.initial_bytes_to_strip
     }
 
-    /// The largest whole frame accepted, in bytes.
+    /// The largest frame accepted, in bytes, counting the header (see
+    /// [`LengthFieldCodecBuilder::max_frame_length`]).
     ///
     /// Any thread.
     ///
     /// # Examples
     ///
     /// ```
-    /// let codec = netreactor_codecs::LengthFieldCodec::new();
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// let codec = netreactor::codec::LengthFieldCodec::new();
     /// assert_eq!(codec.max_frame_length(), 8 * 1024 * 1024);
     /// ```
     pub fn max_frame_length(&self) -> usize {
@@ -607,7 +640,8 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// assert!(netreactor_codecs::LengthFieldCodec::new().is_fail_fast());
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// assert!(netreactor::codec::LengthFieldCodec::new().is_fail_fast());
     /// ```
     pub fn is_fail_fast(&self) -> bool {
         self.fail_fast
@@ -620,7 +654,8 @@ impl LengthFieldCodec {
     /// # Examples
     ///
     /// ```
-    /// assert!(!netreactor_codecs::LengthFieldCodec::new().length_includes_length_field());
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// assert!(!netreactor::codec::LengthFieldCodec::new().length_includes_length_field());
     /// ```
     pub fn length_includes_length_field(&self) -> bool {
         self.length_includes_length_field

@@ -3,6 +3,12 @@
 //! The traits are shaped like `tokio-util`'s so Rust users feel at home; the
 //! length-field codec follows Netty's `LengthFieldBasedFrameDecoder`.
 //!
+//! netreactor re-exports this crate as `netreactor::codec` (and `Bytes`,
+//! `BytesMut` as `netreactor::Bytes`, `netreactor::BytesMut`): the examples
+//! here are written with those paths, as a netreactor user writes them. With
+//! this crate alone, write `netreactor_codecs::LineCodec` and
+//! `bytes::BytesMut` instead.
+//!
 //! Every item may be used on any thread: a codec is a plain value
 //! (`Send + Sync`) that does no I/O. An engine clones one per connection and
 //! calls it on that connection's loop thread.
@@ -10,8 +16,9 @@
 //! # Examples
 //!
 //! ```
-//! use bytes::BytesMut;
-//! use netreactor_codecs::{Decoder, Encoder, LineCodec};
+//! # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+//! use netreactor::BytesMut;
+//! use netreactor::codec::{Decoder, Encoder, LineCodec};
 //!
 //! let mut codec = LineCodec::new();
 //! let mut wire = BytesMut::new();
@@ -20,7 +27,7 @@
 //! assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"hello");
 //! assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"world");
 //! assert_eq!(codec.decode(&mut wire)?, None);
-//! # Ok::<(), netreactor_codecs::CodecError>(())
+//! # Ok::<(), netreactor::codec::CodecError>(())
 //! ```
 
 #![forbid(unsafe_code)]
@@ -96,7 +103,8 @@ pub use line::{LineCodec, LineEnding, DEFAULT_MAX_LINE_LEN_BYTES};
 /// # Examples
 ///
 /// ```
-/// assert_eq!(netreactor_codecs::MAX_RESERVE_STEP_BYTES, 64 * 1024);
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// assert_eq!(netreactor::codec::MAX_RESERVE_STEP_BYTES, 64 * 1024);
 /// ```
 pub const MAX_RESERVE_STEP_BYTES: usize = 64 * 1024;
 
@@ -117,8 +125,10 @@ fn reserve_bounded(src: &mut BytesMut, missing: usize) {
 /// A decoder of your own:
 ///
 /// ```
-/// use bytes::{Buf, Bytes, BytesMut};
-/// use netreactor_codecs::Decoder;
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use bytes::Buf;
+/// use netreactor::{Bytes, BytesMut};
+/// use netreactor::codec::Decoder;
 ///
 /// /// Frames are a length byte and that many bytes.
 /// struct ByteLen;
@@ -158,8 +168,9 @@ pub trait Decoder {
     /// # Examples
     ///
     /// ```
-    /// use bytes::{Bytes, BytesMut};
-    /// use netreactor_codecs::{Decoder, LineCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::{Bytes, BytesMut};
+    /// use netreactor::codec::{Decoder, LineCodec};
     ///
     /// let mut codec = LineCodec::new();
     /// let mut src = BytesMut::from(&b"par"[..]);
@@ -167,7 +178,7 @@ pub trait Decoder {
     /// src.extend_from_slice(b"t\n");
     /// assert_eq!(codec.decode(&mut src)?, Some(Bytes::from_static(b"part")));
     /// assert!(src.is_empty());
-    /// # Ok::<(), netreactor_codecs::CodecError>(())
+    /// # Ok::<(), netreactor::codec::CodecError>(())
     /// ```
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error>;
 
@@ -181,14 +192,15 @@ pub trait Decoder {
     /// # Examples
     ///
     /// ```
-    /// use bytes::{Bytes, BytesMut};
-    /// use netreactor_codecs::{Decoder, LineCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::{Bytes, BytesMut};
+    /// use netreactor::codec::{Decoder, LineCodec};
     ///
     /// let mut codec = LineCodec::new();
     /// let mut src = BytesMut::from(&b"last words"[..]); // no newline: the peer hung up
     /// assert_eq!(codec.decode(&mut src)?, None);
     /// assert_eq!(codec.decode_eof(&mut src)?, Some(Bytes::from_static(b"last words")));
-    /// # Ok::<(), netreactor_codecs::CodecError>(())
+    /// # Ok::<(), netreactor::codec::CodecError>(())
     /// ```
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
         self.decode(src)
@@ -213,8 +225,10 @@ pub trait Decoder {
     /// # Examples
     ///
     /// ```
-    /// use bytes::{Buf, BytesMut};
-    /// use netreactor_codecs::{Decoder, LineCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use bytes::Buf;
+    /// use netreactor::BytesMut;
+    /// use netreactor::codec::{Decoder, LineCodec};
     ///
     /// let mut codec = LineCodec::new();
     /// let mut src = BytesMut::from(&b"hello\r\nrest"[..]);
@@ -244,7 +258,8 @@ pub trait Decoder {
     /// # Examples
     ///
     /// ```
-    /// use netreactor_codecs::{Decoder, FrameSpan, LengthFieldCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::codec::{Decoder, FrameSpan, LengthFieldCodec};
     ///
     /// let mut codec = LengthFieldCodec::new();
     /// let src = b"\x00\x00\x00\x02hi\x00\x00\x00\x01!\x00\x00";
@@ -267,8 +282,9 @@ pub trait Decoder {
 /// # Examples
 ///
 /// ```
-/// use bytes::BytesMut;
-/// use netreactor_codecs::{Decoder, FrameSpan, LineCodec};
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::BytesMut;
+/// use netreactor::codec::{Decoder, FrameSpan, LineCodec};
 ///
 /// let mut codec = LineCodec::new();
 /// let mut src = BytesMut::from(&b"hi\r\nnext"[..]);
@@ -277,7 +293,7 @@ pub trait Decoder {
 /// let frame = span.take(&mut src);
 /// assert_eq!(&frame[..], b"hi");
 /// assert_eq!(&src[..], b"next");
-/// # Ok::<(), netreactor_codecs::CodecError>(())
+/// # Ok::<(), netreactor::codec::CodecError>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FrameSpan {
@@ -320,8 +336,10 @@ impl FrameSpan {
 /// An encoder of your own:
 ///
 /// ```
-/// use bytes::{BufMut, BytesMut};
-/// use netreactor_codecs::Encoder;
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use bytes::BufMut;
+/// use netreactor::BytesMut;
+/// use netreactor::codec::Encoder;
 ///
 /// /// Writes each item after a length byte.
 /// struct ByteLen;
@@ -356,8 +374,9 @@ pub trait Encoder<Item> {
     /// # Examples
     ///
     /// ```
-    /// use bytes::BytesMut;
-    /// use netreactor_codecs::{Encoder, LengthFieldCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::BytesMut;
+    /// use netreactor::codec::{Encoder, LengthFieldCodec};
     ///
     /// let mut codec = LengthFieldCodec::builder().length_field_length(1).build()?;
     /// let mut dst = BytesMut::new();
@@ -365,7 +384,7 @@ pub trait Encoder<Item> {
     /// assert_eq!(&dst[..], b"\x02hi");
     /// assert!(codec.encode(&[0u8; 300][..], &mut dst).is_err()); // 300 does not fit one byte
     /// assert_eq!(&dst[..], b"\x02hi"); // nothing appended
-    /// # Ok::<(), netreactor_codecs::CodecError>(())
+    /// # Ok::<(), netreactor::codec::CodecError>(())
     /// ```
     fn encode(&mut self, item: Item, dst: &mut BytesMut) -> Result<(), Self::Error>;
 
@@ -382,13 +401,14 @@ pub trait Encoder<Item> {
     /// # Examples
     ///
     /// ```
-    /// use netreactor_codecs::{Encoder, LengthFieldCodec, LineCodec, LineEnding};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::codec::{Encoder, LengthFieldCodec, LineCodec, LineEnding};
     ///
     /// let four = LengthFieldCodec::builder().build()?; // a 4-byte length field
     /// assert_eq!(Encoder::<&[u8]>::frame_overhead(&four), 4);
     /// let crlf = LineCodec::new().with_line_ending(LineEnding::CrLf);
     /// assert_eq!(Encoder::<&[u8]>::frame_overhead(&crlf), 2);
-    /// # Ok::<(), netreactor_codecs::CodecError>(())
+    /// # Ok::<(), netreactor::codec::CodecError>(())
     /// ```
     fn frame_overhead(&self) -> usize {
         0

@@ -10,7 +10,8 @@ use crate::{CodecError, Decoder, Encoder, FrameSpan};
 /// # Examples
 ///
 /// ```
-/// use netreactor_codecs::{LineCodec, DEFAULT_MAX_LINE_LEN_BYTES};
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::codec::{LineCodec, DEFAULT_MAX_LINE_LEN_BYTES};
 ///
 /// assert_eq!(DEFAULT_MAX_LINE_LEN_BYTES, 64 * 1024);
 /// assert_eq!(LineCodec::new().max_length(), DEFAULT_MAX_LINE_LEN_BYTES);
@@ -24,7 +25,8 @@ pub const DEFAULT_MAX_LINE_LEN_BYTES: usize = 64 * 1024;
 /// # Examples
 ///
 /// ```
-/// use netreactor_codecs::LineEnding;
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::codec::LineEnding;
 ///
 /// assert_eq!(LineEnding::CrLf.as_bytes(), b"\r\n");
 /// assert_eq!(LineEnding::default(), LineEnding::Lf);
@@ -46,7 +48,8 @@ impl LineEnding {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(netreactor_codecs::LineEnding::Lf.as_bytes(), b"\n");
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// assert_eq!(netreactor::codec::LineEnding::Lf.as_bytes(), b"\n");
     /// ```
     pub fn as_bytes(self) -> &'static [u8] {
         match self {
@@ -81,8 +84,9 @@ impl LineEnding {
 /// # Examples
 ///
 /// ```
-/// use bytes::BytesMut;
-/// use netreactor_codecs::{Decoder, Encoder, LineCodec};
+/// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+/// use netreactor::BytesMut;
+/// use netreactor::codec::{Decoder, Encoder, LineCodec};
 ///
 /// let mut codec = LineCodec::new();
 /// let mut src = BytesMut::from(&b"hello\r\nworld\npart"[..]);
@@ -120,7 +124,8 @@ impl LineCodec {
     /// # Examples
     ///
     /// ```
-    /// let codec = netreactor_codecs::LineCodec::new();
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// let codec = netreactor::codec::LineCodec::new();
     /// assert_eq!(codec.max_length(), 64 * 1024);
     /// ```
     pub fn new() -> Self {
@@ -139,8 +144,9 @@ impl LineCodec {
     /// # Examples
     ///
     /// ```
-    /// use bytes::BytesMut;
-    /// use netreactor_codecs::{CodecError, Decoder, LineCodec};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::BytesMut;
+    /// use netreactor::codec::{CodecError, Decoder, LineCodec};
     ///
     /// let mut codec = LineCodec::new().with_max_length(3);
     /// let mut src = BytesMut::from(&b"abcdef\nok\n"[..]);
@@ -160,8 +166,9 @@ impl LineCodec {
     /// # Examples
     ///
     /// ```
-    /// use bytes::BytesMut;
-    /// use netreactor_codecs::{Encoder, LineCodec, LineEnding};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::BytesMut;
+    /// use netreactor::codec::{Encoder, LineCodec, LineEnding};
     ///
     /// let mut codec = LineCodec::new().with_line_ending(LineEnding::CrLf);
     /// let mut dst = BytesMut::new();
@@ -181,7 +188,8 @@ impl LineCodec {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(netreactor_codecs::LineCodec::new().with_max_length(80).max_length(), 80);
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// assert_eq!(netreactor::codec::LineCodec::new().with_max_length(80).max_length(), 80);
     /// ```
     pub fn max_length(&self) -> usize {
         self.max_length
@@ -194,7 +202,8 @@ impl LineCodec {
     /// # Examples
     ///
     /// ```
-    /// use netreactor_codecs::{LineCodec, LineEnding};
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::codec::{LineCodec, LineEnding};
     ///
     /// assert_eq!(LineCodec::new().line_ending(), LineEnding::Lf);
     /// ```

@@ -474,8 +474,10 @@ impl ConnHandle {
     /// Runs `f` on the connection's loop with the connection, as if it were
     /// a callback: its writes are flushed when it returns, its `Action`
     /// applies, a panic closes only this connection. This is how another
-    /// thread (or another connection's callback) changes a connection's
-    /// state: store a value in its context, pause or resume its reading.
+    /// thread (or another connection's callback) acts on a connection
+    /// directly: write to it, pause or resume its reading, close it. `f` gets
+    /// the `Conn`, not the service's state (for that, `wake` the connection
+    /// and let its `on_traffic` pick up the work).
     /// Nothing runs if the connection closes first. Any thread.
     ///
     /// On a UDP socket `f` runs as a turn of its own, like a datagram's: it
@@ -507,7 +509,6 @@ impl ConnHandle {
     /// let mut client = std::net::TcpStream::connect(engine.local_addr())?;
     /// let handle = rx.recv()?;
     /// handle.call(|conn| {
-    ///     conn.set_context(42u32);
     ///     conn.write(b"bye");
     ///     Action::Close
     /// })?;
