@@ -238,6 +238,7 @@ fn a_dial_state_of_the_wrong_type_is_refused_with_invalid_config_before_any_conn
 
 static FRAGILE_PANICS: AtomicBool = AtomicBool::new(false);
 static FRAGILE_MADE: AtomicUsize = AtomicUsize::new(0);
+static FRAGILE_REFUSED: AtomicUsize = AtomicUsize::new(0);
 
 /// A state whose `Default` panics while `FRAGILE_PANICS` is set.
 struct Fragile;
@@ -245,6 +246,7 @@ struct Fragile;
 impl Default for Fragile {
     fn default() -> Self {
         if FRAGILE_PANICS.load(Ordering::SeqCst) {
+            FRAGILE_REFUSED.fetch_add(1, Ordering::SeqCst);
             panic!("Fragile::default refuses");
         }
         FRAGILE_MADE.fetch_add(1, Ordering::SeqCst);
@@ -288,6 +290,7 @@ fn a_state_whose_default_panics_refuses_that_connection_or_dial_and_the_engine_k
     target.set_nonblocking(true).unwrap();
     let to = target.local_addr().unwrap().to_string();
     engine.dial(&to, IO_TIMEOUT).unwrap();
+    wait_until(SETTLE, "four states refused", || FRAGILE_REFUSED.load(Ordering::SeqCst) == 4);
     wait_until(SETTLE, "the refused ones are not counted", || {
         engine.connection_count() == 1
     });
