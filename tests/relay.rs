@@ -691,3 +691,55 @@ fn a_relayed_connection_still_gets_on_timer_and_handle_writes() {
     wait_until(SETTLE, "the pair ends", || proxy.connection_count() == 0);
     assert!(handle.async_write(netreactor::Bytes::from_static(b"late")).is_err());
 }
+
+// ---------------------------------------------------------------------------
+// Relays that start after the client's EOF was read.
+
+/// Reads the whole request (to the client's EOF), then relays it.
+struct RelayAtEof(String);
+
+impl EventHandler for RelayAtEof {
+    fn on_traffic(&self, _conn: &mut Conn) -> Action {
+        Action::Continue // keep it all for the upstream
+    }
+    fn on_eof(&self, conn: &mut Conn) -> Action {
+        conn.relay_to(&self.0, IO_TIMEOUT).into()
+    }
+}
+
+#[test]
+fn relay_from_on_eof_passes_the_request_and_then_the_eof_to_the_upstream() {
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = start(
+        Engine::builder().event_loops(1),
+        RelayAtEof(up.local_addr().unwrap().to_string()),
+    );
+    let mut client = connect(proxy.local_addr());
+    client.write_all(b"whole request").unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    let mut upstream = accept(&up);
+    // The request, then the client's EOF (which came before the relay).
+    assert_eq!(read_to_eof(&mut upstream, IO_TIMEOUT), b"whole request");
+    upstream.write_all(b"the answer").unwrap();
+    upstream.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_to_eof(&mut client, IO_TIMEOUT), b"the answer");
+    wait_until(SETTLE, "the pair ends", || proxy.connection_count() == 0);
+}
+
+#[test]
+fn relay_from_the_last_frame_at_eof_passes_the_eof_on_and_still_answers_the_client() {
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = start(Engine::builder().event_loops(1).codec(LineCodec::new()), ConnectLine);
+    let mut client = connect(proxy.local_addr());
+    // An unterminated last line: the codec hands it over at the EOF.
+    client
+        .write_all(format!("CONNECT {}", up.local_addr().unwrap()).as_bytes())
+        .unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    let mut upstream = accept(&up);
+    expect_eof(&mut upstream, IO_TIMEOUT);
+    upstream.write_all(b"bye").unwrap();
+    drop(upstream);
+    assert_eq!(read_to_eof(&mut client, IO_TIMEOUT), b"bye");
+    wait_until(SETTLE, "the pair ends", || proxy.connection_count() == 0);
+}

@@ -44,18 +44,27 @@ impl<S: Serve> EventLoop<S> {
 
     /// The upstream connected: both sides read, and what the client sent
     /// meanwhile (or before, unread) goes first.
+    /// A client whose EOF was read before (relayed from `on_eof`, or from
+    /// the last frame at its EOF) has it passed on after its input.
     pub(super) fn relay_connected(&mut self, upstream: ConnId, client: ConnId) {
-        match self.conns.get_mut(client) {
-            Some(c) => c.reading_paused = false,
+        let client_eof = match self.conns.get_mut(client) {
+            Some(c) => {
+                c.reading_paused = false;
+                c.read_closed
+            }
             None => {
                 // Its client left while it connected (and took it along).
                 if let Some(u) = self.conns.get_mut(upstream) {
                     u.close_reason.get_or_insert(CloseReason::Local);
                 }
+                false
             }
-        }
+        };
         self.after_callback(upstream, Action::Continue);
         self.relay_forward(client, upstream);
+        if client_eof {
+            self.relay_eof(client, upstream);
+        }
         self.after_callback(client, Action::Continue);
     }
 
