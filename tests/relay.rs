@@ -743,3 +743,64 @@ fn relay_from_the_last_frame_at_eof_passes_the_eof_on_and_still_answers_the_clie
     assert_eq!(read_to_eof(&mut client, IO_TIMEOUT), b"bye");
     wait_until(SETTLE, "the pair ends", || proxy.connection_count() == 0);
 }
+
+// ---------------------------------------------------------------------------
+// The upstream's state.
+
+static UPSTREAM_STATE_PANICS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A state whose `Default` panics once `UPSTREAM_STATE_PANICS` is set.
+struct Touchy;
+
+impl Default for Touchy {
+    fn default() -> Self {
+        if UPSTREAM_STATE_PANICS.load(Ordering::SeqCst) {
+            panic!("Touchy::default refuses");
+        }
+        Touchy
+    }
+}
+
+struct TouchyRelay {
+    to: String,
+    rec: Arc<Recorder>,
+}
+
+impl Service for TouchyRelay {
+    type State = Touchy;
+    fn on_open(&self, conn: &mut Conn, _: &mut Touchy) -> Action {
+        // The client's state is made; the upstream's will not be.
+        UPSTREAM_STATE_PANICS.store(true, Ordering::SeqCst);
+        conn.relay_to(&self.to, IO_TIMEOUT).into()
+    }
+    fn on_close(&self, conn: &mut Conn, _: &mut Touchy, reason: CloseReason) {
+        self.rec.close(conn, reason);
+    }
+}
+
+#[test]
+fn a_relay_whose_upstream_state_cannot_be_made_ends_the_client_instead_of_hanging_it() {
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let rec = Arc::new(Recorder::default());
+    let proxy = start(
+        Engine::builder().event_loops(1),
+        TouchyRelay {
+            to: up.local_addr().unwrap().to_string(),
+            rec: rec.clone(),
+        },
+    );
+    let mut client = connect(proxy.local_addr());
+    client.write_all(b"never relayed").unwrap();
+    expect_reset(&mut client, IO_TIMEOUT);
+    match rec.wait_close_of(client.local_addr().unwrap(), |r| r.clone()) {
+        CloseReason::HandlerPanic(msg) => assert!(msg.contains("state"), "{msg}"),
+        other => panic!("expected HandlerPanic, got {other:?}"),
+    }
+    accepts_nothing(&up);
+    wait_until(SETTLE, "nothing is left", || proxy.connection_count() == 0);
+    // The loop lives: the next client is served (its own state refused).
+    UPSTREAM_STATE_PANICS.store(false, Ordering::SeqCst);
+    let mut next = connect(proxy.local_addr());
+    expect_reset(&mut next, IO_TIMEOUT);
+    assert_eq!(rec.closes(), 2);
+}

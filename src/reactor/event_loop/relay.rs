@@ -26,6 +26,21 @@ impl<S: Serve> EventLoop<S> {
         }
     }
 
+    /// The upstream of `client` could not be made (its state's `Default`
+    /// panicked, logged): the client ends as after a panic of its own, by a
+    /// reset (what it sent was never relayed).
+    pub(super) fn relay_unmade(&mut self, client: ConnId) {
+        if let Some(c) = self.conns.get_mut(client) {
+            c.relay = None;
+            c.outbound.clear();
+            c.output_dropped = true;
+            c.close_reason.get_or_insert(CloseReason::HandlerPanic(
+                "making the state of the relay's upstream panicked".into(),
+            ));
+        }
+        self.after_callback(client, Action::Continue);
+    }
+
     /// Pairs `client` with its `upstream`, before the connect starts.
     pub(super) fn link(&mut self, client: ConnId, upstream: ConnId) {
         if let Some(c) = self.conns.get_mut(client) {
