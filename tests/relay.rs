@@ -804,3 +804,61 @@ fn a_relay_whose_upstream_state_cannot_be_made_ends_the_client_instead_of_hangin
     expect_reset(&mut next, IO_TIMEOUT);
     assert_eq!(rec.closes(), 2);
 }
+
+// ---------------------------------------------------------------------------
+// Relays from a bound service, and output written before the relay.
+
+/// Writes a banner, then relays.
+struct Banner(String);
+
+impl EventHandler for Banner {
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        conn.write(b"banner\n");
+        conn.relay_to(&self.0, IO_TIMEOUT).into()
+    }
+}
+
+#[test]
+fn output_written_before_relay_to_reaches_the_client_before_the_upstreams() {
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = start(Engine::builder().event_loops(1), Banner(up.local_addr().unwrap().to_string()));
+    let mut client = connect(proxy.local_addr());
+    let mut upstream = accept(&up);
+    upstream.write_all(b"greeting").unwrap();
+    assert_eq!(read_exact_within(&mut client, 15, IO_TIMEOUT), b"banner\ngreeting");
+    round_trip_between(&mut client, &mut upstream, b"x");
+}
+
+#[test]
+fn a_bound_service_with_its_own_codec_relays_raw_and_the_others_are_untouched() {
+    use netreactor::Bind;
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let engine = util::Engine(
+        Engine::builder()
+            .event_loops(1)
+            .bind(Bind::new("plain", "tcp://127.0.0.1:0", Echo))
+            .bind(Bind::new("connect", "tcp://127.0.0.1:0", ConnectLine).codec(LineCodec::new()))
+            .start_bound()
+            .unwrap(),
+    );
+    let addrs = engine.local_addrs();
+    let (netreactor::Address::Tcp(plain), netreactor::Address::Tcp(front)) = (&addrs[0], &addrs[1]) else {
+        panic!("{addrs:?}")
+    };
+    let mut client = connect(*front);
+    client.write_all(b"hi\n").unwrap();
+    assert_eq!(read_exact_within(&mut client, 5, IO_TIMEOUT), b"? hi\n");
+    client
+        .write_all(format!("CONNECT {}\nraw\n", up.local_addr().unwrap()).as_bytes())
+        .unwrap();
+    let mut upstream = accept(&up);
+    assert_eq!(read_exact_within(&mut upstream, 4, IO_TIMEOUT), b"raw\n");
+    upstream.write_all(b"no frame").unwrap();
+    assert_eq!(read_exact_within(&mut client, 8, IO_TIMEOUT), b"no frame");
+    let mut other = connect(*plain);
+    round_trip(&mut other, b"echo\n");
+    reset(upstream);
+    expect_reset(&mut client, IO_TIMEOUT);
+    round_trip(&mut other, b"still\n");
+    wait_until(SETTLE, "only the plain client is left", || engine.connection_count() == 1);
+}

@@ -889,3 +889,48 @@ fn a_panic_in_one_services_callback_closes_only_that_connection() {
     assert_eq!(rec.closes(), 1);
     assert_eq!(engine.connection_count(), 2);
 }
+
+static UDP_FRAGILE: AtomicUsize = AtomicUsize::new(0);
+
+/// A state whose `Default` always panics.
+struct NeverMade;
+
+impl Default for NeverMade {
+    fn default() -> Self {
+        UDP_FRAGILE.fetch_add(1, Ordering::SeqCst);
+        panic!("NeverMade::default");
+    }
+}
+
+struct NeverServed;
+
+impl Service for NeverServed {
+    type State = NeverMade;
+}
+
+#[test]
+fn a_udp_socket_whose_state_default_panics_fails_start_and_frees_the_port() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    drop(taken);
+    for result in [
+        Engine::builder()
+            .event_loops(2)
+            .start(NeverServed, format!("udp://{addr}").as_str()),
+        Engine::builder()
+            .event_loops(2)
+            .bind(Bind::new("tcp", "tcp://127.0.0.1:0", Echo))
+            .bind(Bind::new("udp", format!("udp://{addr}").as_str(), NeverServed))
+            .start_bound(),
+    ] {
+        match result {
+            Err(e) => assert!(e.to_string().contains("state"), "{e}"),
+            Ok(engine) => {
+                engine.stop();
+                panic!("an engine whose UDP socket has no state started");
+            }
+        }
+        std::net::UdpSocket::bind(addr).expect("the UDP port was freed");
+    }
+    assert!(UDP_FRAGILE.load(Ordering::SeqCst) >= 2);
+}
