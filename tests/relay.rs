@@ -862,3 +862,77 @@ fn a_bound_service_with_its_own_codec_relays_raw_and_the_others_are_untouched() 
     round_trip(&mut other, b"still\n");
     wait_until(SETTLE, "only the plain client is left", || engine.connection_count() == 1);
 }
+
+#[test]
+fn a_stop_with_a_deadline_ends_a_stalled_relay_in_a_reset_within_the_deadline() {
+    const SOCKET_BUFFER: usize = 64 * 1024;
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (proxy, rec) = relay_proxy(
+        Engine::builder()
+            .event_loops(1)
+            .recv_buffer_size(SOCKET_BUFFER)
+            .send_buffer_size(SOCKET_BUFFER),
+        up.local_addr().unwrap(),
+        IO_TIMEOUT,
+    );
+    let mut client = connect(proxy.local_addr());
+    socket2::SockRef::from(&client).set_recv_buffer_size(SOCKET_BUFFER).unwrap();
+    let upstream = accept(&up);
+    let flood = thread::spawn(move || {
+        let mut upstream = upstream;
+        let chunk = vec![b'z'; 64 * 1024];
+        // Until the relay cuts it (a reset or EPIPE); bounded by the timeout.
+        let mut sent = 0usize;
+        while upstream.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+            assert!(sent < 1 << 30, "1 GiB went into a stalled relay");
+        }
+        sent
+    });
+    wait_until_steady(Duration::from_secs(20), Duration::from_millis(300), "the relay's reads", || {
+        proxy.stats().bytes_in
+    });
+    let asked = Instant::now();
+    proxy.stop_with_deadline(Duration::from_millis(200));
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(150) && took < Duration::from_secs(3),
+        "stop took {took:?}"
+    );
+    // The client's output was cut: a reset after what it had, never an EOF.
+    let got = read_to_reset(&mut client, IO_TIMEOUT);
+    assert!(got.iter().all(|&b| b == b'z'));
+    flood.join().unwrap();
+    match rec.wait_close_of(client.local_addr().unwrap(), |r| r.clone()) {
+        CloseReason::LingerTimeout => {}
+        other => panic!("expected LingerTimeout, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_unix_client_is_relayed_to_a_tcp_upstream() {
+    let echo = start(Engine::builder().event_loops(1), Echo);
+    let dir = scratch_dir("relay-unix");
+    let path = dir.join("front.sock");
+    let (handler, _rec) = RelayTo::new(echo.local_addr(), IO_TIMEOUT);
+    let proxy = util::Engine(
+        Engine::builder()
+            .event_loops(1)
+            .start(handler, format!("unix://{}", path.display()).as_str())
+            .unwrap(),
+    );
+    let mut client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let payload = Rng::new(3).bytes(100_000);
+    let mut reader = client.try_clone().unwrap();
+    let expected = payload.clone();
+    let writer = thread::spawn(move || {
+        client.write_all(&payload).unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got).unwrap();
+    writer.join().unwrap();
+    assert_eq!(first_difference(&got, &expected), None);
+    wait_until(SETTLE, "the pair ends", || proxy.connection_count() == 0 && echo.connection_count() == 0);
+}

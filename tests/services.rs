@@ -934,3 +934,34 @@ fn a_udp_socket_whose_state_default_panics_fails_start_and_frees_the_port() {
     }
     assert!(UDP_FRAGILE.load(Ordering::SeqCst) >= 2);
 }
+
+#[test]
+fn an_engine_of_dialing_services_only_listens_nowhere_and_serves_its_dials() {
+    let echo = start(Engine::builder().event_loops(1), Echo);
+    let (tx, rx) = mpsc::channel();
+    let (tx2, rx2) = mpsc::channel();
+    let engine = util::Engine(
+        Engine::builder()
+            .event_loops(2)
+            .bind(Bind::dialing("a", LineClient(Mutex::new(tx))).codec(LineCodec::new()))
+            .bind(
+                Bind::dialing("b", LineClient(Mutex::new(tx2)))
+                    .codec(netreactor::codec::DelimiterCodec::new([b";"]).unwrap()),
+            )
+            .start_bound()
+            .unwrap(),
+    );
+    assert!(engine.local_addrs().is_empty());
+    let to = echo.local_addr().to_string();
+    engine
+        .dial_with(&to, IO_TIMEOUT, DialOptions::new().service("b").state("B".to_string()))
+        .unwrap();
+    assert_eq!(rx2.recv_timeout(IO_TIMEOUT).unwrap(), ("B".into(), "hello from B".into()));
+    // No service named: the first bound ("a").
+    engine
+        .dial_with(&to, IO_TIMEOUT, DialOptions::new().state("A".to_string()))
+        .unwrap();
+    assert_eq!(rx.recv_timeout(IO_TIMEOUT).unwrap(), ("A".into(), "hello from A".into()));
+    wait_until(SETTLE, "both dials closed", || engine.connection_count() == 0);
+    assert!(rx.try_recv().is_err() && rx2.try_recv().is_err());
+}
