@@ -36,7 +36,10 @@ impl Service for Fetch {
         match side {
             Side::Client => {
                 let state = Side::Dialed(conn.handle());
-                if let Err(e) = conn.engine().dial_with(&self.to, IO_TIMEOUT, DialOptions::new().state(state)) {
+                if let Err(e) = conn
+                    .engine()
+                    .dial_with(&self.to, IO_TIMEOUT, DialOptions::new().state(state))
+                {
                     lock(&self.dial_errors).push(e.to_string());
                     return Action::Close;
                 }
@@ -95,7 +98,9 @@ fn a_dial_from_on_open_through_conn_engine_answers_the_client() {
         assert_eq!(read_to_eof(&mut client, IO_TIMEOUT), format!("body {i}").as_bytes());
     }
     server.join().unwrap();
-    wait_until(SETTLE, "every client and dial is closed", || engine.connection_count() == 0);
+    wait_until(SETTLE, "every client and dial is closed", || {
+        engine.connection_count() == 0
+    });
     assert_eq!(engine.stats().dialed, 3);
     assert_eq!(engine.stats().accepted, 3);
     assert!(lock(&fetch.dial_errors).is_empty());
@@ -134,7 +139,12 @@ impl Service for Admin {
         match &*line {
             b"stats" => {
                 let s = conn.engine().stats();
-                let reply = format!("accepted={} open={} in={}", s.accepted, conn.engine().connection_count(), s.bytes_in);
+                let reply = format!(
+                    "accepted={} open={} in={}",
+                    s.accepted,
+                    conn.engine().connection_count(),
+                    s.bytes_in
+                );
                 conn.write_frame(reply.as_bytes()).into()
             }
             b"count" => {
@@ -173,7 +183,10 @@ fn stats_and_counts_read_from_a_callback_are_the_engines() {
     let counts = engine.loop_connection_counts();
     let expected = format!("{counts:?}\n");
     assert_eq!(counts.iter().sum::<usize>(), 4);
-    assert_eq!(read_exact_within(&mut admin, expected.len(), IO_TIMEOUT), expected.as_bytes());
+    assert_eq!(
+        read_exact_within(&mut admin, expected.len(), IO_TIMEOUT),
+        expected.as_bytes()
+    );
 }
 
 #[test]
@@ -194,5 +207,8 @@ fn stop_from_a_callback_returns_at_once_and_the_engine_stops_flushing_the_reply(
     assert!(waited.elapsed() < SETTLE);
     assert!(engine.is_stopped());
     assert_eq!(engine.stats().closed_shutdown, 2);
-    assert!(std::net::TcpStream::connect(engine.local_addr()).is_err(), "no longer listening");
+    assert!(
+        std::net::TcpStream::connect(engine.local_addr()).is_err(),
+        "no longer listening"
+    );
 }

@@ -27,7 +27,13 @@ fn closed_port() -> SocketAddr {
 /// The next connection on `l`, within `SETTLE`, with the usual timeouts.
 fn accept(l: &TcpListener) -> TcpStream {
     l.set_nonblocking(true).unwrap();
-    let (s, _) = wait_for(SETTLE, "the upstream accepts a connection", || l.accept().ok(), |s| s.is_some()).unwrap();
+    let (s, _) = wait_for(
+        SETTLE,
+        "the upstream accepts a connection",
+        || l.accept().ok(),
+        |s| s.is_some(),
+    )
+    .unwrap();
     s.set_nonblocking(false).unwrap();
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
@@ -83,7 +89,11 @@ impl EventHandler for RelayTo {
     }
 }
 
-fn relay_proxy(builder: netreactor::EngineBuilder, to: impl ToString, timeout: Duration) -> (util::Engine, Arc<Recorder>) {
+fn relay_proxy(
+    builder: netreactor::EngineBuilder,
+    to: impl ToString,
+    timeout: Duration,
+) -> (util::Engine, Arc<Recorder>) {
     let (handler, rec) = RelayTo::new(to, timeout);
     (start(builder, handler), rec)
 }
@@ -171,7 +181,9 @@ fn a_handler_that_sniffs_the_first_bytes_relays_them_first() {
     let proxy = start(Engine::builder().event_loops(1), sniff.clone());
     let mut client = connect(proxy.local_addr());
     client.write_all(b"PI").unwrap();
-    wait_until(SETTLE, "the handler looked at 2 bytes", || sniff.looks.load(Ordering::SeqCst) == 1);
+    wait_until(SETTLE, "the handler looked at 2 bytes", || {
+        sniff.looks.load(Ordering::SeqCst) == 1
+    });
     client.write_all(b"NG first").unwrap();
     let mut up = accept(&a);
     assert_eq!(read_exact_within(&mut up, 10, IO_TIMEOUT), b"PING first");
@@ -228,7 +240,10 @@ fn relay_from_on_frame_sends_the_rest_of_the_input_raw_both_ways() {
     client.write_all(b"CONNECT x\nmore\r\n").unwrap();
     assert_eq!(read_exact_within(&mut upstream, 16, IO_TIMEOUT), b"CONNECT x\nmore\r\n");
     upstream.write_all(b"reply\r\nwith\0no newline").unwrap();
-    assert_eq!(read_exact_within(&mut client, 22, IO_TIMEOUT), b"reply\r\nwith\0no newline");
+    assert_eq!(
+        read_exact_within(&mut client, 22, IO_TIMEOUT),
+        b"reply\r\nwith\0no newline"
+    );
     client.shutdown(Shutdown::Write).unwrap();
     expect_eof(&mut upstream, IO_TIMEOUT);
     drop(upstream);
@@ -290,7 +305,10 @@ fn a_tiny_connect_timeout_against_a_black_hole_resets_the_client_with_timed_out(
         CloseReason::ConnectFailed(e) => assert_eq!(e.kind(), ErrorKind::TimedOut),
         other => panic!("expected a timed-out connect, got {other:?}"),
     }
-    assert!(took >= Duration::from_millis(30) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(30) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
     wait_until(SETTLE, "nothing is left", || proxy.connection_count() == 0);
 }
 
@@ -512,7 +530,10 @@ fn a_client_half_close_reaches_the_upstream_which_can_still_answer() {
     expect_eof(&mut client, IO_TIMEOUT);
     wait_until(SETTLE, "the pair ends", || proxy.connection_count() == 0);
     let reason = rec.wait_close_of(client.local_addr().unwrap(), |r| r.clone());
-    assert!(matches!(reason, CloseReason::PeerEof | CloseReason::Local), "{reason:?}");
+    assert!(
+        matches!(reason, CloseReason::PeerEof | CloseReason::Local),
+        "{reason:?}"
+    );
 }
 
 #[test]
@@ -582,15 +603,21 @@ fn a_client_that_does_not_read_while_the_upstream_floods_keeps_the_relay_within_
         IO_TIMEOUT,
     );
     let mut client = connect(proxy.local_addr());
-    socket2::SockRef::from(&client).set_recv_buffer_size(SOCKET_BUFFER).unwrap();
+    socket2::SockRef::from(&client)
+        .set_recv_buffer_size(SOCKET_BUFFER)
+        .unwrap();
     let upstream = accept(&up);
-    socket2::SockRef::from(&upstream).set_send_buffer_size(SOCKET_BUFFER).unwrap();
+    socket2::SockRef::from(&upstream)
+        .set_send_buffer_size(SOCKET_BUFFER)
+        .unwrap();
     let payload = Rng::new(7).bytes(TOTAL);
     let to_send = payload.clone();
     let flood = thread::spawn(move || {
         let mut upstream = upstream;
         upstream.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
-        upstream.write_all(&to_send).expect("the flood blocks while stalled, then finishes");
+        upstream
+            .write_all(&to_send)
+            .expect("the flood blocks while stalled, then finishes");
         upstream
     });
     let (bytes_in, bytes_out) = wait_until_steady(
@@ -605,7 +632,10 @@ fn a_client_that_does_not_read_while_the_upstream_floods_keeps_the_relay_within_
     let held = bytes_in - bytes_out;
     assert!(!flood.is_finished(), "16 MiB went through a client that does not read");
     // What the relay holds: the high watermark (64 KiB) and at most one read.
-    assert!(held <= 256 * 1024, "the relay holds {held} bytes ({bytes_in} in, {bytes_out} out)");
+    assert!(
+        held <= 256 * 1024,
+        "the relay holds {held} bytes ({bytes_in} in, {bytes_out} out)"
+    );
     let got = read_exact_within(&mut client, TOTAL, Duration::from_secs(60));
     assert_eq!(first_difference(&got, &payload), None);
     let upstream = flood.join().unwrap();
@@ -625,12 +655,18 @@ fn stopping_the_engine_ends_every_relay_on_both_sides_without_hanging() {
     assert_eq!(echo.connection_count(), PAIRS);
     let began = Instant::now();
     proxy.stop();
-    assert!(began.elapsed() < Duration::from_secs(5), "stop took {:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        began.elapsed()
+    );
     assert!(proxy.is_stopped());
     for c in &mut clients {
         expect_eof(c, IO_TIMEOUT);
     }
-    wait_until(SETTLE, "the echo saw every upstream end", || echo.connection_count() == 0);
+    wait_until(SETTLE, "the echo saw every upstream end", || {
+        echo.connection_count() == 0
+    });
     assert_eq!(rec.closes(), PAIRS);
     for c in lock(&rec.closed).iter() {
         assert!(matches!(c.reason, CloseReason::Shutdown), "{:?}", c.reason);
@@ -821,7 +857,10 @@ impl EventHandler for Banner {
 #[test]
 fn output_written_before_relay_to_reaches_the_client_before_the_upstreams() {
     let up = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy = start(Engine::builder().event_loops(1), Banner(up.local_addr().unwrap().to_string()));
+    let proxy = start(
+        Engine::builder().event_loops(1),
+        Banner(up.local_addr().unwrap().to_string()),
+    );
     let mut client = connect(proxy.local_addr());
     let mut upstream = accept(&up);
     upstream.write_all(b"greeting").unwrap();
@@ -860,7 +899,9 @@ fn a_bound_service_with_its_own_codec_relays_raw_and_the_others_are_untouched() 
     reset(upstream);
     expect_reset(&mut client, IO_TIMEOUT);
     round_trip(&mut other, b"still\n");
-    wait_until(SETTLE, "only the plain client is left", || engine.connection_count() == 1);
+    wait_until(SETTLE, "only the plain client is left", || {
+        engine.connection_count() == 1
+    });
 }
 
 #[test]
@@ -876,7 +917,9 @@ fn a_stop_with_a_deadline_ends_a_stalled_relay_in_a_reset_within_the_deadline() 
         IO_TIMEOUT,
     );
     let mut client = connect(proxy.local_addr());
-    socket2::SockRef::from(&client).set_recv_buffer_size(SOCKET_BUFFER).unwrap();
+    socket2::SockRef::from(&client)
+        .set_recv_buffer_size(SOCKET_BUFFER)
+        .unwrap();
     let upstream = accept(&up);
     let flood = thread::spawn(move || {
         let mut upstream = upstream;
@@ -889,9 +932,12 @@ fn a_stop_with_a_deadline_ends_a_stalled_relay_in_a_reset_within_the_deadline() 
         }
         sent
     });
-    wait_until_steady(Duration::from_secs(20), Duration::from_millis(300), "the relay's reads", || {
-        proxy.stats().bytes_in
-    });
+    wait_until_steady(
+        Duration::from_secs(20),
+        Duration::from_millis(300),
+        "the relay's reads",
+        || proxy.stats().bytes_in,
+    );
     let asked = Instant::now();
     proxy.stop_with_deadline(Duration::from_millis(200));
     let took = asked.elapsed();
@@ -934,5 +980,7 @@ fn a_unix_client_is_relayed_to_a_tcp_upstream() {
     reader.read_to_end(&mut got).unwrap();
     writer.join().unwrap();
     assert_eq!(first_difference(&got, &expected), None);
-    wait_until(SETTLE, "the pair ends", || proxy.connection_count() == 0 && echo.connection_count() == 0);
+    wait_until(SETTLE, "the pair ends", || {
+        proxy.connection_count() == 0 && echo.connection_count() == 0
+    });
 }

@@ -104,7 +104,11 @@ fn state_is_made_before_on_open_seen_by_every_callback_and_dropped_once_after_on
     for serial in serials {
         let seen: Vec<_> = drops.iter().filter(|(s, _)| *s == serial).collect();
         assert_eq!(seen.len(), 1, "state {serial} dropped once");
-        assert_eq!(seen[0].1, ["default", "open", "traffic", "eof", "close"], "state {serial}");
+        assert_eq!(
+            seen[0].1,
+            ["default", "open", "traffic", "eof", "close"],
+            "state {serial}"
+        );
     }
     drop(drops);
     wait_until(SETTLE, "no connection is counted", || engine.connection_count() == 0);
@@ -176,7 +180,11 @@ fn dial_state_is_seen_in_on_open_and_in_on_close_of_a_failed_connect_and_default
         Seen::Close(9, CloseReason::ConnectFailed(e)) => assert_eq!(e.kind(), ErrorKind::ConnectionRefused),
         other => panic!("expected on_close with state 9 and ConnectFailed, got {other:?}"),
     }
-    assert_eq!(TAG_DEFAULTS.load(Ordering::SeqCst), 0, "a given state is not made again");
+    assert_eq!(
+        TAG_DEFAULTS.load(Ordering::SeqCst),
+        0,
+        "a given state is not made again"
+    );
     wait_until(SETTLE, "the dials are gone", || engine.connection_count() == 0);
 }
 
@@ -290,7 +298,9 @@ fn a_state_whose_default_panics_refuses_that_connection_or_dial_and_the_engine_k
     target.set_nonblocking(true).unwrap();
     let to = target.local_addr().unwrap().to_string();
     engine.dial(&to, IO_TIMEOUT).unwrap();
-    wait_until(SETTLE, "four states refused", || FRAGILE_REFUSED.load(Ordering::SeqCst) == 4);
+    wait_until(SETTLE, "four states refused", || {
+        FRAGILE_REFUSED.load(Ordering::SeqCst) == 4
+    });
     wait_until(SETTLE, "the refused ones are not counted", || {
         engine.connection_count() == 1
     });
@@ -422,7 +432,11 @@ fn udp_has_one_state_per_socket_shared_by_every_sender_and_dropped_at_the_stop()
     assert_eq!(UDP_MADE.load(Ordering::SeqCst), LOOPS, "no state per sender");
     assert_eq!(UDP_DROPPED.load(Ordering::SeqCst), 0);
     engine.stop();
-    assert_eq!(UDP_DROPPED.load(Ordering::SeqCst), LOOPS, "each socket's state dropped once");
+    assert_eq!(
+        UDP_DROPPED.load(Ordering::SeqCst),
+        LOOPS,
+        "each socket's state dropped once"
+    );
 }
 
 #[test]
@@ -437,7 +451,10 @@ fn udp_state_counts_every_sender_on_one_loop() {
             Action::Continue
         }
     }
-    let engine = Engine::builder().event_loops(1).start(Seq, "udp://127.0.0.1:0").unwrap();
+    let engine = Engine::builder()
+        .event_loops(1)
+        .start(Seq, "udp://127.0.0.1:0")
+        .unwrap();
     let to = udp_addr(&engine);
     let clients: Vec<_> = (0..3).map(|_| udp_client()).collect();
     for i in 1..=12u32 {
@@ -510,10 +527,12 @@ fn three_services_on_tcp_unix_and_udp_each_with_its_codec_state_and_listener_num
         Engine::builder()
             .event_loops(2)
             // No engine codec: "lines" brings its own, "raw" stays raw.
-            .bind(
-                Bind::new("lines", ["tcp://127.0.0.1:0", "tcp://127.0.0.1:0"], Lines).codec(LineCodec::new()),
-            )
-            .bind(Bind::new("raw", format!("unix://{}", unix_path.display()).as_str(), Upper))
+            .bind(Bind::new("lines", ["tcp://127.0.0.1:0", "tcp://127.0.0.1:0"], Lines).codec(LineCodec::new()))
+            .bind(Bind::new(
+                "raw",
+                format!("unix://{}", unix_path.display()).as_str(),
+                Upper,
+            ))
             .bind(Bind::new("udp", "udp://127.0.0.1:0", Datagrams))
             .start_bound()
             .unwrap(),
@@ -535,10 +554,16 @@ fn three_services_on_tcp_unix_and_udp_each_with_its_codec_state_and_listener_num
         let mut s = connect(*addr);
         s.write_all(b"a\nbb\r\nccc\npartial").unwrap();
         let expected = format!("L{i} 1: a\nL{i} 2: bb\nL{i} 3: ccc\n");
-        assert_eq!(read_exact_within(&mut s, expected.len(), IO_TIMEOUT), expected.as_bytes());
+        assert_eq!(
+            read_exact_within(&mut s, expected.len(), IO_TIMEOUT),
+            expected.as_bytes()
+        );
         s.write_all(b" line\n").unwrap();
         let expected = format!("L{i} 4: partial line\n");
-        assert_eq!(read_exact_within(&mut s, expected.len(), IO_TIMEOUT), expected.as_bytes());
+        assert_eq!(
+            read_exact_within(&mut s, expected.len(), IO_TIMEOUT),
+            expected.as_bytes()
+        );
     }
 
     // Raw on Unix: no framing, its own state.
@@ -560,7 +585,9 @@ fn three_services_on_tcp_unix_and_udp_each_with_its_codec_state_and_listener_num
     let first = String::from_utf8(udp_round_trip(&c, to, b"x")).unwrap();
     let second = String::from_utf8(udp_round_trip(&c, to, b"y")).unwrap();
     assert_eq!((first.as_str(), second.as_str()), ("3/1", "3/2"));
-    wait_until(SETTLE, "the Unix connection is closed", || engine.connection_count() == 0);
+    wait_until(SETTLE, "the Unix connection is closed", || {
+        engine.connection_count() == 0
+    });
     engine.stop();
 }
 
@@ -638,7 +665,11 @@ fn a_dial_to_a_named_dialing_service_is_served_by_its_callbacks_and_codec() {
     assert_eq!(engine.local_addrs().len(), 1, "a dialing service listens nowhere");
     let to = echo.local_addr().to_string();
     engine
-        .dial_with(&to, IO_TIMEOUT, DialOptions::new().service("upstream").state("one".to_string()))
+        .dial_with(
+            &to,
+            IO_TIMEOUT,
+            DialOptions::new().service("upstream").state("one".to_string()),
+        )
         .unwrap();
     assert_eq!(
         rx.recv_timeout(IO_TIMEOUT).unwrap(),
@@ -648,7 +679,10 @@ fn a_dial_to_a_named_dialing_service_is_served_by_its_callbacks_and_codec() {
     engine
         .dial_with(&to, IO_TIMEOUT, DialOptions::new().service("upstream"))
         .unwrap();
-    assert_eq!(rx.recv_timeout(IO_TIMEOUT).unwrap(), (String::new(), "hello from ".to_string()));
+    assert_eq!(
+        rx.recv_timeout(IO_TIMEOUT).unwrap(),
+        (String::new(), "hello from ".to_string())
+    );
     // The upstream service's state type is checked, not the first one's.
     match engine.dial_with(&to, IO_TIMEOUT, DialOptions::new().service("upstream").state(())) {
         Err(Error::InvalidConfig(msg)) => assert!(msg.contains("String"), "{msg}"),
@@ -815,7 +849,11 @@ fn on_boot_on_tick_and_on_shutdown_reach_every_bound_service() {
         .start_bound()
         .unwrap();
     for s in [&fast, &slow, &dialing] {
-        assert_eq!(s.counts().0, 1, "on_boot ran once for each service before start returned");
+        assert_eq!(
+            s.counts().0,
+            1,
+            "on_boot ran once for each service before start returned"
+        );
     }
     // The soonest asked for (5 ms) paces every service's tick.
     wait_until(SETTLE, "every service ticked 3 times", || {
@@ -956,12 +994,18 @@ fn an_engine_of_dialing_services_only_listens_nowhere_and_serves_its_dials() {
     engine
         .dial_with(&to, IO_TIMEOUT, DialOptions::new().service("b").state("B".to_string()))
         .unwrap();
-    assert_eq!(rx2.recv_timeout(IO_TIMEOUT).unwrap(), ("B".into(), "hello from B".into()));
+    assert_eq!(
+        rx2.recv_timeout(IO_TIMEOUT).unwrap(),
+        ("B".into(), "hello from B".into())
+    );
     // No service named: the first bound ("a").
     engine
         .dial_with(&to, IO_TIMEOUT, DialOptions::new().state("A".to_string()))
         .unwrap();
-    assert_eq!(rx.recv_timeout(IO_TIMEOUT).unwrap(), ("A".into(), "hello from A".into()));
+    assert_eq!(
+        rx.recv_timeout(IO_TIMEOUT).unwrap(),
+        ("A".into(), "hello from A".into())
+    );
     wait_until(SETTLE, "both dials closed", || engine.connection_count() == 0);
     assert!(rx.try_recv().is_err() && rx2.try_recv().is_err());
 }
