@@ -46,6 +46,15 @@ fn accepts_nothing(l: &TcpListener) {
     assert_eq!(l.accept().map(|_| ()).unwrap_err().kind(), ErrorKind::WouldBlock);
 }
 
+/// Writes `data` (the reset may come first: that is the reset), then
+/// expects a reset.
+fn write_then_expect_reset(s: &mut TcpStream, data: &[u8]) {
+    match s.write_all(data) {
+        Ok(()) => expect_reset(s, IO_TIMEOUT),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}"),
+    }
+}
+
 /// A socket whose close sends RST (SO_LINGER 0).
 fn reset(s: TcpStream) {
     socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
@@ -259,8 +268,7 @@ fn an_unreachable_upstream_resets_the_client_and_on_close_says_connect_failed() 
     let (proxy, rec) = relay_proxy(Engine::builder().event_loops(1), closed_port(), IO_TIMEOUT);
     for payload in [&b""[..], b"hello"] {
         let mut client = connect(proxy.local_addr());
-        client.write_all(payload).unwrap();
-        expect_reset(&mut client, IO_TIMEOUT);
+        write_then_expect_reset(&mut client, payload);
         let peer = client.local_addr().unwrap();
         match rec.wait_close_of(peer, |r| r.clone()) {
             CloseReason::ConnectFailed(e) => assert_eq!(e.kind(), ErrorKind::ConnectionRefused),
@@ -298,8 +306,7 @@ fn a_tiny_connect_timeout_against_a_black_hole_resets_the_client_with_timed_out(
     let (proxy, rec) = relay_proxy(Engine::builder().event_loops(1), addr, Duration::from_millis(30));
     let began = Instant::now();
     let mut client = connect(proxy.local_addr());
-    client.write_all(b"waiting").unwrap();
-    expect_reset(&mut client, IO_TIMEOUT);
+    write_then_expect_reset(&mut client, b"waiting");
     let took = began.elapsed();
     match rec.wait_close_of(client.local_addr().unwrap(), |r| r.clone()) {
         CloseReason::ConnectFailed(e) => assert_eq!(e.kind(), ErrorKind::TimedOut),
@@ -826,8 +833,7 @@ fn a_relay_whose_upstream_state_cannot_be_made_ends_the_client_instead_of_hangin
         },
     );
     let mut client = connect(proxy.local_addr());
-    client.write_all(b"never relayed").unwrap();
-    expect_reset(&mut client, IO_TIMEOUT);
+    write_then_expect_reset(&mut client, b"never relayed");
     match rec.wait_close_of(client.local_addr().unwrap(), |r| r.clone()) {
         CloseReason::HandlerPanic(msg) => assert!(msg.contains("state"), "{msg}"),
         other => panic!("expected HandlerPanic, got {other:?}"),
