@@ -990,3 +990,69 @@ fn a_unix_client_is_relayed_to_a_tcp_upstream() {
         proxy.connection_count() == 0 && echo.connection_count() == 0
     });
 }
+
+/// Writes `n` bytes of 'b' to the client, then relays.
+struct BigBanner(String, usize);
+
+impl EventHandler for BigBanner {
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        conn.write_bytes(vec![b'b'; self.1]);
+        conn.relay_to(&self.0, IO_TIMEOUT).into()
+    }
+}
+
+#[test]
+fn a_client_already_over_the_high_watermark_when_the_upstream_connects_pauses_the_upstream() {
+    const SOCKET_BUFFER: usize = 64 * 1024;
+    const BANNER: usize = 512 * 1024;
+    const TOTAL: usize = 16 * 1024 * 1024;
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = start(
+        Engine::builder()
+            .event_loops(1)
+            .recv_buffer_size(SOCKET_BUFFER)
+            .send_buffer_size(SOCKET_BUFFER),
+        BigBanner(up.local_addr().unwrap().to_string(), BANNER),
+    );
+    let mut client = connect(proxy.local_addr());
+    socket2::SockRef::from(&client)
+        .set_recv_buffer_size(SOCKET_BUFFER)
+        .unwrap();
+    let upstream = accept(&up);
+    socket2::SockRef::from(&upstream)
+        .set_send_buffer_size(SOCKET_BUFFER)
+        .unwrap();
+    let payload = Rng::new(11).bytes(TOTAL);
+    let to_send = payload.clone();
+    let flood = thread::spawn(move || {
+        let mut upstream = upstream;
+        upstream.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+        upstream
+            .write_all(&to_send)
+            .expect("the flood blocks while stalled, then finishes");
+        upstream
+    });
+    let (bytes_in, bytes_out) = wait_until_steady(
+        Duration::from_secs(20),
+        Duration::from_millis(300),
+        "the relay's reads",
+        || {
+            let s = proxy.stats();
+            (s.bytes_in, s.bytes_out)
+        },
+    );
+    // The banner was over the watermark before the upstream connected: it
+    // must not read until the client drains (only the banner is held).
+    let held = (BANNER as u64 + bytes_in).saturating_sub(bytes_out);
+    assert!(!flood.is_finished(), "16 MiB went through a client that does not read");
+    assert!(
+        held <= BANNER as u64 + 256 * 1024,
+        "the relay holds {held} bytes ({bytes_in} in, {bytes_out} out)"
+    );
+    let banner = read_exact_within(&mut client, BANNER, Duration::from_secs(30));
+    assert!(banner.iter().all(|&b| b == b'b'));
+    let got = read_exact_within(&mut client, TOTAL, Duration::from_secs(60));
+    assert_eq!(first_difference(&got, &payload), None);
+    drop(flood.join().unwrap());
+    expect_eof(&mut client, IO_TIMEOUT);
+}

@@ -60,21 +60,30 @@ impl<S: Serve> EventLoop<S> {
     /// The upstream connected: both sides read, and what the client sent
     /// meanwhile (or before, unread) goes first.
     /// A client whose EOF was read before (relayed from `on_eof`, or from
-    /// the last frame at its EOF) has it passed on after its input.
+    /// the last frame at its EOF) has it passed on after its input; one
+    /// over the high watermark pauses the upstream's reading at once.
     pub(super) fn relay_connected(&mut self, upstream: ConnId, client: ConnId) {
-        let client_eof = match self.conns.get_mut(client) {
+        let (client_eof, client_full) = match self.conns.get_mut(client) {
             Some(c) => {
                 c.reading_paused = false;
-                c.read_closed
+                (c.read_closed, !c.writable)
             }
             None => {
                 // Its client left while it connected (and took it along).
                 if let Some(u) = self.conns.get_mut(upstream) {
                     u.close_reason.get_or_insert(CloseReason::Local);
                 }
-                false
+                (false, false)
             }
         };
+        // A client already over the high watermark (a handler's output, or
+        // writes while this connected: no partner heard of it) holds the
+        // upstream's reading until it drains.
+        if client_full {
+            if let Some(u) = self.conns.get_mut(upstream) {
+                u.reading_paused = true;
+            }
+        }
         self.after_callback(upstream, Action::Continue);
         self.relay_forward(client, upstream);
         if client_eof {
