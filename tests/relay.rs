@@ -1056,3 +1056,82 @@ fn a_client_already_over_the_high_watermark_when_the_upstream_connects_pauses_th
     drop(flood.join().unwrap());
     expect_eof(&mut client, IO_TIMEOUT);
 }
+
+// ---------------------------------------------------------------------------
+// The handler ends a relayed client: the upstream ends the same way.
+
+/// Relays, handing out the client's handle.
+struct Handed {
+    to: String,
+    handles: Mutex<mpsc::Sender<ConnHandle>>,
+    rec: Arc<Recorder>,
+}
+
+impl EventHandler for Handed {
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        let _ = lock(&self.handles).send(conn.handle());
+        conn.relay_to(&self.to, IO_TIMEOUT).into()
+    }
+    fn on_close(&self, conn: &mut Conn, reason: CloseReason) {
+        self.rec.close(conn, reason);
+    }
+}
+
+/// A relay from `Handed`: (engine, recorder, client, upstream, client handle).
+fn handed_pair() -> (util::Engine, Arc<Recorder>, TcpStream, TcpStream, ConnHandle) {
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (tx, rx) = mpsc::channel();
+    let rec = Arc::new(Recorder::default());
+    let proxy = start(
+        Engine::builder().event_loops(1),
+        Handed {
+            to: up.local_addr().unwrap().to_string(),
+            handles: Mutex::new(tx),
+            rec: rec.clone(),
+        },
+    );
+    let mut client = connect(proxy.local_addr());
+    let handle = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    let mut upstream = accept(&up);
+    round_trip_between(&mut client, &mut upstream, b"hello");
+    round_trip_between(&mut upstream, &mut client, b"welcome");
+    (proxy, rec, client, upstream, handle)
+}
+
+#[test]
+fn a_handle_reset_of_a_relayed_client_resets_the_upstream_too() {
+    let (proxy, _rec, mut client, mut upstream, handle) = handed_pair();
+    handle.reset().unwrap();
+    expect_reset(&mut client, IO_TIMEOUT);
+    // The client was cut: the upstream must not take that for a clean end.
+    expect_reset(&mut upstream, IO_TIMEOUT);
+    wait_until(SETTLE, "the pair ends", || proxy.connection_count() == 0);
+}
+
+#[test]
+fn close_with_a_reason_on_a_relayed_client_ends_the_upstream_politely() {
+    let (proxy, rec, mut client, mut upstream, handle) = handed_pair();
+    handle
+        .call(|conn| {
+            conn.close_with("enough");
+            Action::Continue
+        })
+        .unwrap();
+    expect_eof(&mut client, IO_TIMEOUT);
+    // A close the handler asked for, after a flush: the upstream gets an EOF.
+    expect_eof(&mut upstream, IO_TIMEOUT);
+    match rec.wait_close_of(client.local_addr().unwrap(), |r| r.clone()) {
+        CloseReason::User(why) => assert_eq!(why, "enough"),
+        other => panic!("expected User, got {other:?}"),
+    }
+    wait_until(SETTLE, "the pair ends", || proxy.connection_count() == 0);
+}
+
+#[test]
+fn close_of_a_relayed_client_from_its_handle_ends_the_upstream_politely() {
+    let (proxy, _rec, mut client, mut upstream, handle) = handed_pair();
+    handle.close().unwrap();
+    expect_eof(&mut client, IO_TIMEOUT);
+    expect_eof(&mut upstream, IO_TIMEOUT);
+    wait_until(SETTLE, "the pair ends", || proxy.connection_count() == 0);
+}

@@ -143,14 +143,18 @@ impl<S: Serve> EventLoop<S> {
         }
     }
 
-    /// One side of a relay ended (`reason`): the other ends too, whole
-    /// after a whole end, else at once by a reset.
-    pub(super) fn relay_partner_gone(&mut self, peer: ConnId, reason: CloseReason) {
+    /// One side of a relay ended (`reason`; `cut`: by a reset): the other
+    /// ends too, whole after a whole end (the handler's own close, with a
+    /// reason or not, included), else at once by a reset (a `close_now` or
+    /// `reset` of the client included: its upstream must not take a cut
+    /// stream for a whole one).
+    pub(super) fn relay_partner_gone(&mut self, peer: ConnId, reason: CloseReason, cut: bool) {
         let Some(p) = self.conns.get_mut(peer) else { return };
-        let whole = matches!(
-            reason,
-            CloseReason::PeerEof | CloseReason::Local | CloseReason::Shutdown
-        );
+        let whole = !cut
+            && matches!(
+                reason,
+                CloseReason::PeerEof | CloseReason::Local | CloseReason::Shutdown | CloseReason::User(_)
+            );
         if !whole {
             p.outbound.clear();
             p.output_dropped = true;
