@@ -1135,3 +1135,60 @@ fn close_of_a_relayed_client_from_its_handle_ends_the_upstream_politely() {
     expect_eof(&mut upstream, IO_TIMEOUT);
     wait_until(SETTLE, "the pair ends", || proxy.connection_count() == 0);
 }
+
+#[test]
+fn relay_to_from_on_close_is_unsupported_and_dials_nothing() {
+    struct LastWish(String, Mutex<mpsc::Sender<Result<(), String>>>);
+    impl EventHandler for LastWish {
+        fn on_close(&self, conn: &mut Conn, _reason: CloseReason) {
+            let _ = lock(&self.1).send(describe(conn.relay_to(&self.0, IO_TIMEOUT)));
+        }
+    }
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (tx, rx) = mpsc::channel();
+    let proxy = start(
+        Engine::builder().event_loops(1),
+        LastWish(up.local_addr().unwrap().to_string(), Mutex::new(tx)),
+    );
+    let client = connect(proxy.local_addr());
+    finish(client);
+    assert_eq!(rx.recv_timeout(IO_TIMEOUT).unwrap(), Err("Unsupported".to_string()));
+    accepts_nothing(&up);
+    wait_until(SETTLE, "nothing is left", || proxy.connection_count() == 0);
+    assert_eq!(proxy.stats().dialed, 0);
+}
+
+#[test]
+fn a_relay_started_from_a_handle_call_relays_what_came_before_it() {
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = up.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::channel();
+    // Relays only when the test calls in.
+    struct Waits(Mutex<mpsc::Sender<ConnHandle>>);
+    impl EventHandler for Waits {
+        fn on_open(&self, conn: &mut Conn) -> Action {
+            let _ = lock(&self.0).send(conn.handle());
+            Action::Continue
+        }
+        fn on_traffic(&self, _conn: &mut Conn) -> Action {
+            Action::Continue // kept for the upstream
+        }
+    }
+    let proxy = start(Engine::builder().event_loops(1), Waits(Mutex::new(tx)));
+    let mut client = connect(proxy.local_addr());
+    let handle = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    client.write_all(b"early bytes").unwrap();
+    wait_until(SETTLE, "the early bytes are read", || proxy.stats().bytes_in == 11);
+    let (answer_tx, answer_rx) = mpsc::channel();
+    handle
+        .call(move |conn| {
+            let r = conn.relay_to(&to, IO_TIMEOUT);
+            let _ = answer_tx.send(describe(r));
+            Action::Continue
+        })
+        .unwrap();
+    assert_eq!(answer_rx.recv_timeout(IO_TIMEOUT).unwrap(), Ok(()));
+    let mut upstream = accept(&up);
+    assert_eq!(read_exact_within(&mut upstream, 11, IO_TIMEOUT), b"early bytes");
+    round_trip_between(&mut upstream, &mut client, b"late");
+}

@@ -1009,3 +1009,39 @@ fn an_engine_of_dialing_services_only_listens_nowhere_and_serves_its_dials() {
     wait_until(SETTLE, "both dials closed", || engine.connection_count() == 0);
     assert!(rx.try_recv().is_err() && rx2.try_recv().is_err());
 }
+
+#[test]
+fn services_are_routed_by_listener_in_reuse_port_mode_too() {
+    let engine = util::Engine(
+        Engine::builder()
+            .event_loops(3)
+            .reuse_port(true)
+            .bind(Bind::new("lines", "tcp://127.0.0.1:0", Lines).codec(LineCodec::new()))
+            .bind(Bind::new("upper", "tcp://127.0.0.1:0", Upper))
+            .start_bound()
+            .unwrap(),
+    );
+    let addrs = engine.local_addrs();
+    let (Address::Tcp(lines), Address::Tcp(upper)) = (&addrs[0], &addrs[1]) else {
+        panic!("{addrs:?}")
+    };
+    for i in 0..12 {
+        let mut l = connect(*lines);
+        l.write_all(format!("n{i}\n").as_bytes()).unwrap();
+        let expected = format!("L0 1: n{i}\n");
+        assert_eq!(
+            read_exact_within(&mut l, expected.len(), IO_TIMEOUT),
+            expected.as_bytes()
+        );
+        let mut u = connect(*upper);
+        u.write_all(format!("n{i}\n").as_bytes()).unwrap();
+        let expected = format!("N{i}\n");
+        assert_eq!(
+            read_exact_within(&mut u, expected.len(), IO_TIMEOUT),
+            expected.as_bytes()
+        );
+        u.shutdown(std::net::Shutdown::Write).unwrap();
+        let tail = format!("[{} bytes on listener 1]", expected.len());
+        assert_eq!(read_to_eof(&mut u, IO_TIMEOUT), tail.as_bytes());
+    }
+}
