@@ -1045,3 +1045,74 @@ fn services_are_routed_by_listener_in_reuse_port_mode_too() {
         assert_eq!(read_to_eof(&mut u, IO_TIMEOUT), tail.as_bytes());
     }
 }
+
+/// 1 MiB inline: made, moved into its slot and out of it on a loop's stack
+/// (a 128 KiB one overflowed the 2 MiB default stack in a debug build and
+/// aborted the whole process).
+const BIG_STATE_BYTES: usize = 1024 * 1024;
+
+struct BigState(Box<u8>, [u8; BIG_STATE_BYTES]);
+
+impl Default for BigState {
+    fn default() -> Self {
+        BigState(Box::new(0), [7u8; BIG_STATE_BYTES])
+    }
+}
+
+/// Answers each read with as many bytes of its state.
+struct BigEcho;
+
+impl Service for BigEcho {
+    type State = BigState;
+    fn on_traffic(&self, conn: &mut Conn, st: &mut BigState) -> Action {
+        let n = conn.discard(usize::MAX);
+        *st.0 += 1;
+        st.1[n] = *st.0;
+        conn.write(&st.1[..n]);
+        Action::Continue
+    }
+}
+
+#[test]
+fn a_megabyte_state_inline_does_not_overflow_a_loops_stack() {
+    let engine = start(Engine::builder().event_loops(2), BigEcho);
+    let mut clients: Vec<_> = (0..16).map(|_| connect(engine.local_addr())).collect();
+    for c in &mut clients {
+        c.write_all(b"abc").unwrap();
+        assert_eq!(read_exact_within(c, 3, IO_TIMEOUT), [7, 7, 7]);
+        c.write_all(b"abcd").unwrap();
+        assert_eq!(read_exact_within(c, 4, IO_TIMEOUT), [7, 7, 7, 1]);
+    }
+    for c in clients {
+        finish(c);
+    }
+    wait_until(SETTLE, "every connection is closed", || engine.connection_count() == 0);
+}
+
+#[test]
+fn a_megabyte_state_on_bound_tcp_and_udp_services_does_not_overflow_any_stack() {
+    // A UDP socket's state is made at start: not on the caller's stack
+    // (this test's thread has 2 MiB).
+    let engine = util::Engine(
+        Engine::builder()
+            .event_loops(2)
+            .bind(Bind::new("tcp", "tcp://127.0.0.1:0", BigEcho))
+            .bind(Bind::new("udp", "udp://127.0.0.1:0", BigEcho))
+            .start_bound()
+            .unwrap(),
+    );
+    let Address::Tcp(tcp) = engine.local_addrs()[0] else {
+        panic!("{:?}", engine.local_addrs())
+    };
+    let mut c = connect(tcp);
+    c.write_all(b"ab").unwrap();
+    assert_eq!(read_exact_within(&mut c, 2, IO_TIMEOUT), [7, 7]);
+    let u = udp_client();
+    assert_eq!(udp_round_trip(&u, udp_addr(&engine), b"ab"), [7, 7]);
+    let single = Engine::builder()
+        .event_loops(2)
+        .start(BigEcho, "udp://127.0.0.1:0")
+        .unwrap();
+    assert_eq!(udp_round_trip(&u, udp_addr(&single), b"xyz"), [7, 7, 7]);
+    single.stop();
+}
