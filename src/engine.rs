@@ -1123,6 +1123,7 @@ impl EngineBuilder {
             )));
         }
         let n = self.event_loops;
+        let stack_bytes = loop_stack_bytes(&services);
         let (inherited, hand_off) = inherit::collect(&self.inherit, &addrs)?;
         let (bound, mut acceptor_listeners, mut loop_listeners) = self.open_listeners(&addrs, inherited)?;
 
@@ -1167,17 +1168,26 @@ impl EngineBuilder {
         let mut loop_threads = Vec::with_capacity(n);
         for (i, inbox) in inboxes.into_iter().enumerate() {
             let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-            let spawned = EventLoop::new(
-                i,
-                handler.clone(),
-                inbox,
-                shared.clone(),
-                cfg.clone(),
-                mem::take(&mut loop_listeners[i]),
-            )
-            .and_then(|lp| {
+            let listeners = mem::take(&mut loop_listeners[i]);
+            let (h, sh, c) = (handler.clone(), shared.clone(), cfg.clone());
+            let make = move || EventLoop::new(i, h, inbox, sh, c, listeners);
+            // A loop makes its UDP sockets' states here: a large state is
+            // made on a stack sized for it, not on the caller's.
+            let made = if stack_bytes > LOOP_STACK_BASE_BYTES {
+                std::thread::scope(|s| {
+                    std::thread::Builder::new()
+                        .stack_size(stack_bytes)
+                        .spawn_scoped(s, make)?
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                })
+            } else {
+                make()
+            };
+            let spawned = made.and_then(|lp| {
                 let shared = shared.clone();
-                std::thread::Builder::new().name(format!("nr-loop-{i}")).spawn(move || {
+                let thread = std::thread::Builder::new().name(format!("nr-loop-{i}"));
+                thread.stack_size(stack_bytes).spawn(move || {
                     let _serving = handle::serve(&shared);
                     if let Some(core) = core {
                         core_affinity::set_for_current(core);
@@ -1417,6 +1427,25 @@ impl EngineBuilder {
         }
         Ok(())
     }
+}
+
+/// A loop thread's stack without a state to hold: Rust's default for a
+/// spawned thread (or `RUST_MIN_STACK`, as for any thread).
+const LOOP_STACK_BASE_BYTES: usize = 2 * 1024 * 1024;
+
+/// Copies of a connection's state a loop's stack may hold at once on its
+/// way into the slot and out of it (an unoptimised build makes a dozen or
+/// more: a 128 KiB state overflowed the default stack, aborting the process).
+const STATE_COPIES_ON_STACK: usize = 32;
+
+/// The stack a loop thread needs for the largest state of `services`.
+fn loop_stack_bytes(services: &[ServiceInfo]) -> usize {
+    let base = std::env::var("RUST_MIN_STACK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LOOP_STACK_BASE_BYTES);
+    let largest = services.iter().map(|s| s.state_size).max().unwrap_or(0);
+    base.saturating_add(largest.saturating_mul(STATE_COPIES_ON_STACK))
 }
 
 fn abort_start(shared: &EngineShared, threads: Vec<JoinHandle<()>>) {

@@ -99,6 +99,8 @@ pub(crate) struct ServiceInfo {
     pub(crate) name: String,
     pub(crate) state: TypeId,
     pub(crate) state_name: &'static str,
+    /// `size_of` the state: it is made on a loop's stack (`loop_stack_bytes`).
+    pub(crate) state_size: usize,
 }
 
 /// A connected socket [`EngineHandle::enroll`] can adopt:

@@ -254,6 +254,7 @@ impl ServiceInfo {
             name: name.into(),
             state: TypeId::of::<S::State>(),
             state_name: std::any::type_name::<S::State>(),
+            state_size: std::mem::size_of::<S::State>(),
         }
     }
 }

@@ -86,7 +86,7 @@ impl<S: Serve> EventLoop<S> {
         drop_guarded(conn, state, id);
         self.shared().remove_connection();
         if let Some((link, reason)) = relay {
-            self.relay_partner_gone(link.peer, reason);
+            self.relay_partner_gone(link.peer, reason, truncated);
         }
     }
 

@@ -42,6 +42,10 @@ impl<S: Serve> EventLoop<S> {
         // here, logged: without a state there is no connection to report.
         let Some(state) = self.new_state(service, state) else {
             self.shared().remove_connection();
+            if let Some(client) = relay_of {
+                // Its client waits for it: it must not wait for ever.
+                self.relay_unmade(client);
+            }
             return;
         };
         // A codec that cannot be cloned fails the dial, like a stop does.

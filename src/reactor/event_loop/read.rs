@@ -245,7 +245,11 @@ impl<S: Serve> EventLoop<S> {
             return Action::Continue;
         };
         if let Some(link) = conn.relay_link() {
-            self.relay_eof(id, link.peer);
+            // A relay still connecting (linked to itself) passes the EOF on
+            // once connected (`relay_connected`).
+            if link.peer != id {
+                self.relay_eof(id, link.peer);
+            }
             return Action::Continue;
         }
         let action = self.call(id, |h, c, s| h.on_eof(c, s));

@@ -26,6 +26,21 @@ impl<S: Serve> EventLoop<S> {
         }
     }
 
+    /// The upstream of `client` could not be made (its state's `Default`
+    /// panicked, logged): the client ends as after a panic of its own, by a
+    /// reset (what it sent was never relayed).
+    pub(super) fn relay_unmade(&mut self, client: ConnId) {
+        if let Some(c) = self.conns.get_mut(client) {
+            c.relay = None;
+            c.outbound.clear();
+            c.output_dropped = true;
+            c.close_reason.get_or_insert(CloseReason::HandlerPanic(
+                "making the state of the relay's upstream panicked".into(),
+            ));
+        }
+        self.after_callback(client, Action::Continue);
+    }
+
     /// Pairs `client` with its `upstream`, before the connect starts.
     pub(super) fn link(&mut self, client: ConnId, upstream: ConnId) {
         if let Some(c) = self.conns.get_mut(client) {
@@ -44,18 +59,36 @@ impl<S: Serve> EventLoop<S> {
 
     /// The upstream connected: both sides read, and what the client sent
     /// meanwhile (or before, unread) goes first.
+    /// A client whose EOF was read before (relayed from `on_eof`, or from
+    /// the last frame at its EOF) has it passed on after its input; one
+    /// over the high watermark pauses the upstream's reading at once.
     pub(super) fn relay_connected(&mut self, upstream: ConnId, client: ConnId) {
-        match self.conns.get_mut(client) {
-            Some(c) => c.reading_paused = false,
+        let (client_eof, client_full) = match self.conns.get_mut(client) {
+            Some(c) => {
+                c.reading_paused = false;
+                (c.read_closed, !c.writable)
+            }
             None => {
                 // Its client left while it connected (and took it along).
                 if let Some(u) = self.conns.get_mut(upstream) {
                     u.close_reason.get_or_insert(CloseReason::Local);
                 }
+                (false, false)
+            }
+        };
+        // A client already over the high watermark (a handler's output, or
+        // writes while this connected: no partner heard of it) holds the
+        // upstream's reading until it drains.
+        if client_full {
+            if let Some(u) = self.conns.get_mut(upstream) {
+                u.reading_paused = true;
             }
         }
         self.after_callback(upstream, Action::Continue);
         self.relay_forward(client, upstream);
+        if client_eof {
+            self.relay_eof(client, upstream);
+        }
         self.after_callback(client, Action::Continue);
     }
 
@@ -110,14 +143,18 @@ impl<S: Serve> EventLoop<S> {
         }
     }
 
-    /// One side of a relay ended (`reason`): the other ends too, whole
-    /// after a whole end, else at once by a reset.
-    pub(super) fn relay_partner_gone(&mut self, peer: ConnId, reason: CloseReason) {
+    /// One side of a relay ended (`reason`; `cut`: by a reset): the other
+    /// ends too, whole after a whole end (the handler's own close, with a
+    /// reason or not, included), else at once by a reset (a `close_now` or
+    /// `reset` of the client included: its upstream must not take a cut
+    /// stream for a whole one).
+    pub(super) fn relay_partner_gone(&mut self, peer: ConnId, reason: CloseReason, cut: bool) {
         let Some(p) = self.conns.get_mut(peer) else { return };
-        let whole = matches!(
-            reason,
-            CloseReason::PeerEof | CloseReason::Local | CloseReason::Shutdown
-        );
+        let whole = !cut
+            && matches!(
+                reason,
+                CloseReason::PeerEof | CloseReason::Local | CloseReason::Shutdown | CloseReason::User(_)
+            );
         if !whole {
             p.outbound.clear();
             p.output_dropped = true;
