@@ -29,6 +29,13 @@ pub(crate) struct Config {
     pub(crate) inbound_budget: usize,
     pub(crate) ticker: bool,
     pub(crate) codec: Option<CodecPrototype>,
+    /// The server config of every `tls://` listener (`EngineBuilder::tls`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls_handshake_timeout: Duration,
+    #[cfg(feature = "tls")]
+    pub(crate) tls_max_handshake_bytes: usize,
 }
 
 impl Config {

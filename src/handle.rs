@@ -51,6 +51,9 @@ impl Drop for ServingGuard {
 pub struct DialOptions {
     event_loop: Option<usize>,
     context: Option<Box<dyn Any + Send>>,
+    /// A TLS dial (`DialOptions::tls`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::ClientStart>,
 }
 
 impl DialOptions {
@@ -90,6 +93,8 @@ pub trait Enroll: sealed::Sealed {
 }
 
 mod hand_off;
+#[cfg(feature = "tls")]
+mod tls;
 
 mod sealed {
     pub trait Sealed {}
@@ -171,6 +176,9 @@ pub(crate) struct EngineShared {
     failure: Mutex<Option<String>>,
     /// The listening sockets, for `hand_off_listeners`.
     pub(crate) listeners: Listeners,
+    /// Each listener's TLS config (`reload_tls` swaps one).
+    #[cfg(feature = "tls")]
+    pub(crate) tls_servers: crate::tls::ServerConfigs,
 }
 
 impl EngineShared {
@@ -192,6 +200,8 @@ impl EngineShared {
             done_cv: Condvar::new(),
             failure: Mutex::new(None),
             listeners: Listeners::default(),
+            #[cfg(feature = "tls")]
+            tls_servers: crate::tls::ServerConfigs::default(),
         }
     }
 
@@ -605,6 +615,8 @@ impl EngineHandle {
             addr,
             timeout,
             context: options.context,
+            #[cfg(feature = "tls")]
+            tls: options.tls,
         };
         let mailbox = match options.event_loop {
             None => &self.shared.coordinator,

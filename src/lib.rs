@@ -51,6 +51,8 @@ pub mod options;
 mod reactor;
 mod stats;
 mod sys;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use addr::{Address, ListenAddrs, Origin};
 pub use balancer::{LeastConnections, LoadBalancer, LoadBalancing, LoopLoads, RoundRobin, SourceAddrHash};
@@ -58,7 +60,7 @@ pub use bytes::{Bytes, BytesMut};
 pub use config::{Keepalive, MaxConnectionsPolicy};
 pub use conn::{Conn, ConnHandle, PeerCredentials, Reader, Writer};
 pub use engine::{Engine, EngineBuilder};
-pub use error::{CloseReason, Error, Result, TimeoutKind};
+pub use error::{CloseReason, Error, Result, TimeoutKind, TlsFailure};
 pub use framing::Frame;
 pub use handle::{DialOptions, EngineHandle, Enroll};
 pub use handler::{Action, EventHandler};

@@ -56,6 +56,9 @@ pub(crate) struct DialRequest {
     pub(crate) addr: SocketAddr,
     pub(crate) timeout: Duration,
     pub(crate) context: Option<Box<dyn Any + Send>>,
+    /// A TLS dial's client config and server name.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::ClientStart>,
 }
 
 /// Work posted to a loop from another thread.

@@ -31,6 +31,7 @@ const LAYERS: &[(u32, &str)] = &[
     (8, "addr"),
     (8, "config"),
     (8, "stats"),
+    (8, "tls"),
     (9, "action"),
     (9, "deadline"),
     (9, "error"),

@@ -22,6 +22,10 @@ struct Queue {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
     len: usize,
+    /// TLS: the first `sealed` bytes are ciphertext (or handshake records);
+    /// what follows is plaintext the handler wrote, encrypted by `reseal`
+    /// before any flush. Unused (0) on a plain connection.
+    sealed: usize,
 }
 
 /// What one flush achieved.
@@ -76,6 +80,68 @@ impl Outbound {
         if let Some(q) = &mut self.0 {
             q.clear();
         }
+    }
+
+    /// TLS: bytes written since the last `reseal` (plaintext).
+    #[inline]
+    pub(crate) fn unsealed_len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len - q.sealed)
+    }
+
+    /// TLS: appends bytes that go out as they are (handshake records,
+    /// alerts) through `f`, which writes into the contiguous tail; the
+    /// queue must hold no unsealed plaintext (they would be sealed with it).
+    pub(crate) fn append_sealed<E>(&mut self, f: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<(), E> {
+        let q = self.queue();
+        debug_assert_eq!(q.sealed, q.len, "plaintext queued before a TLS record");
+        let res = q.append_with(f);
+        q.sealed = q.len;
+        res
+    }
+
+    /// TLS: hands every unsealed (plaintext) piece, in order, to `f` with
+    /// `out`, then replaces the plaintext with what `f` wrote into `out`
+    /// (its records), sealed. `out` is the caller's scratch buffer: when
+    /// the queue's tail is empty they trade places, so the usual case (all
+    /// flushed before the handler wrote) copies nothing more. On error the
+    /// plaintext is dropped with whatever `f` wrote.
+    pub(crate) fn reseal<E>(
+        &mut self,
+        out: &mut BytesMut,
+        mut f: impl FnMut(&[u8], &mut BytesMut) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(q) = &mut self.0 else { return Ok(()) };
+        if q.sealed == q.len {
+            return Ok(());
+        }
+        out.clear();
+        let mut skip = q.sealed;
+        let mut res = Ok(());
+        for piece in q.chunks.iter().map(|c| &c[..]).chain([&q.tail[..]]) {
+            if skip >= piece.len() {
+                skip -= piece.len();
+                continue;
+            }
+            res = f(&piece[skip..], out);
+            skip = 0;
+            if res.is_err() {
+                break;
+            }
+        }
+        q.truncate(q.sealed);
+        if res.is_err() {
+            out.clear();
+            return res;
+        }
+        q.len += out.len();
+        if q.tail.is_empty() {
+            std::mem::swap(&mut q.tail, out);
+        } else {
+            q.tail.extend_from_slice(out);
+            out.clear();
+        }
+        q.sealed = q.len;
+        Ok(())
     }
 
     /// Sends everything queued as one datagram to `to`, then empties the
@@ -151,6 +217,26 @@ impl Queue {
         self.chunks.clear();
         self.tail.clear();
         self.len = 0;
+        self.sealed = 0;
+    }
+
+    /// Keeps the first `keep` bytes, drops the rest.
+    fn truncate(&mut self, keep: usize) {
+        let mut left = keep;
+        let mut kept = 0;
+        for chunk in &mut self.chunks {
+            if left == 0 {
+                break;
+            }
+            if chunk.len() > left {
+                chunk.truncate(left);
+            }
+            left -= chunk.len();
+            kept += 1;
+        }
+        self.chunks.truncate(kept);
+        self.tail.truncate(left);
+        self.len = keep;
     }
 
     /// Sends as much as the socket takes, one system call per
@@ -198,6 +284,7 @@ impl Queue {
 
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
+        self.sealed = self.sealed.saturating_sub(n);
         if self.len == 0 {
             // Emptied in place: the next write reuses the tail from its
             // start, with no reclaiming in `reserve`.

@@ -3,6 +3,8 @@
 
 mod halves;
 mod handle;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use self::halves::{Reader, Writer};
 pub use self::handle::ConnHandle;
@@ -142,6 +144,9 @@ pub struct Conn {
     pub(crate) shared: Option<Arc<HandleShared>>,
     pub(crate) mailbox: Arc<Mailbox>,
     pub(crate) context: Option<Box<dyn Any + Send>>,
+    /// The TLS layer of a TLS connection (`None`: plain).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Box<crate::tls::TlsConn>>,
 }
 
 /// A framed handler's reply in one line: `conn.write_frame(&reply).into()`
@@ -796,6 +801,8 @@ impl Conn {
         if self.datagram {
             return self.flush_datagram();
         }
+        #[cfg(feature = "tls")]
+        self.seal_tls();
         match self.outbound.flush(self.fd.as_fd()) {
             Ok(f) => {
                 self.sent_by_flush += f.sent as u64;

@@ -68,7 +68,15 @@ impl<H: EventHandler> EventLoop<H> {
         conn.outbound.clear();
         conn.write_side = WriteSide::Discarding;
         let handler = &*self.handler;
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler.on_close(&mut conn, reason))) {
+        // An accepted peer that never finished its TLS handshake is not
+        // authenticated: no callback sees it (a dial's failure is reported).
+        #[cfg(feature = "tls")]
+        let unseen = conn.tls.as_ref().is_some_and(|t| !t.open) && conn.origin() != crate::addr::Origin::Dialed;
+        #[cfg(not(feature = "tls"))]
+        let unseen = false;
+        if unseen {
+            log::debug!("netreactor: TLS connection {id} ({:?}) closed before its handshake finished: {reason}", conn.peer);
+        } else if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler.on_close(&mut conn, reason))) {
             log::error!(
                 "netreactor: on_close panicked on connection {id}: {}",
                 panic_message(p.as_ref())

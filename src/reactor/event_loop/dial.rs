@@ -29,6 +29,8 @@ impl<H: EventHandler> EventLoop<H> {
             addr,
             timeout,
             context,
+            #[cfg(feature = "tls")]
+            tls,
         } = req;
         // A codec that cannot be cloned fails the dial, like a stop does.
         let (codec, failed) = if self.stopping {
@@ -45,6 +47,14 @@ impl<H: EventHandler> EventLoop<H> {
         let conn = self.conns.get_mut(id).expect("just stored");
         conn.connecting = true;
         conn.context = context;
+        #[cfg(feature = "tls")]
+        let failed = match tls.map(Self::client_tls).transpose() {
+            Ok(tls) => {
+                conn.tls = tls;
+                failed
+            }
+            Err(e) => failed.or(Some(e)),
+        };
         let failed = failed
             .or_else(|| sys::socket::tcp_connect(conn.fd.as_fd(), addr))
             .or_else(|| self.poller.add(conn.fd.as_fd(), id.token(), Interest::WRITE).err());
@@ -67,6 +77,10 @@ impl<H: EventHandler> EventLoop<H> {
         if let Some(t) = conn.timing.as_deref_mut() {
             t.last_read = self.now;
             t.last_progress = self.now;
+        }
+        #[cfg(feature = "tls")]
+        if self.start_client_tls(id) {
+            return; // on_open waits for the handshake
         }
         let action = self.call(id, |h, c| h.on_open(c));
         self.after_callback(id, action);

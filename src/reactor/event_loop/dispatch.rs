@@ -113,6 +113,12 @@ impl<H: EventHandler> EventLoop<H> {
             }
         };
         self.shared().counters.accepted.add(1);
+        #[cfg(feature = "tls")]
+        if let Origin::Accepted { listener } = origin {
+            if self.start_server_tls(id, listener) {
+                return; // on_open waits for the handshake
+            }
+        }
         let action = self.call(id, |h, c| h.on_open(c));
         self.after_callback(id, action);
     }
@@ -180,6 +186,8 @@ impl<H: EventHandler> EventLoop<H> {
             shared: None,
             mailbox: self.shared().mailbox.clone(),
             context: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         };
         self.conns.insert(conn);
         id

@@ -15,6 +15,8 @@ mod read;
 mod slab;
 mod tasks;
 mod timers;
+#[cfg(feature = "tls")]
+mod tls;
 mod write;
 
 use std::sync::Arc;
