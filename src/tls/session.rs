@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
 use rustls::server::UnbufferedServerConnection;
@@ -145,22 +145,19 @@ impl TlsConn {
                 return Err(TlsFailure::HandshakeTooLarge { limit: max_handshake });
             }
         }
-        // Records are only ever appended behind what is sealed.
-        self.seal(out, false)?;
-        let result = self.conn.drive_records(incoming, plain, out, &mut got);
-        let consumed = match result {
-            Ok(consumed) => consumed,
-            Err(e) => {
-                let failure = if self.open {
-                    TlsFailure::Protocol(e.to_string())
-                } else {
-                    TlsFailure::Handshake(e.to_string())
-                };
-                // rustls queued the fatal alert that tells the peer why.
-                let _ = self.conn.drive_records(&mut [], &mut BytesMut::new(), out, &mut got);
-                return Err(failure);
-            }
-        };
+        debug_assert_eq!(out.unsealed_len(), 0, "plaintext left unsealed before a read");
+        let (consumed, result) = self.conn.drive_records(incoming, plain, out, &mut got);
+        if let Err(e) = result {
+            let failure = if self.open {
+                TlsFailure::Protocol(e.to_string())
+            } else {
+                TlsFailure::Handshake(e.to_string())
+            };
+            // rustls queued the fatal alert that tells the peer why.
+            self.conn.encode_alert(&mut incoming[consumed..], out);
+            incoming.clear();
+            return Err(failure);
+        }
         if consumed < incoming.len() {
             self.pending.extend_from_slice(&incoming[consumed..]);
         }
@@ -208,11 +205,11 @@ impl TlsConn {
                     Ok(())
                 });
             }
-            let conn = &mut self.conn;
-            out.reseal(scratch, |piece, buf| conn.write_records(buf, Some(piece)))?;
+            let (conn, pending) = (&mut self.conn, &mut self.pending);
+            out.reseal(scratch, |piece, buf| conn.write_records(pending, buf, Some(piece)))?;
             if notify {
                 self.sent_close_notify = true;
-                out.append_sealed(|buf| conn.write_records(buf, None))?;
+                out.append_sealed(|buf| conn.write_records(pending, buf, None))?;
             }
             Ok(())
         })
@@ -223,44 +220,72 @@ impl TlsConn {
 macro_rules! drive_body {
     ($c:ident, $incoming:ident, $plain:ident, $out:ident, $got:ident) => {{
         let mut consumed = 0usize;
-        loop {
+        let result = loop {
             let status = $c.process_tls_records(&mut $incoming[consumed..]);
             let mut discard = status.discard;
-            match status.state {
-                Err(e) => return Err(e),
+            let step: Result<bool, rustls::Error> = match status.state {
+                Err(e) => Err(e),
                 Ok(ConnectionState::ReadTraffic(mut r)) => {
+                    let mut step = Ok(true);
                     while let Some(record) = r.next_record() {
-                        let record = record?;
-                        discard += record.discard;
-                        $plain.extend_from_slice(record.payload);
+                        match record {
+                            Ok(record) => {
+                                discard += record.discard;
+                                $plain.extend_from_slice(record.payload);
+                            }
+                            Err(e) => {
+                                step = Err(e);
+                                break;
+                            }
+                        }
                     }
+                    step
                 }
-                Ok(ConnectionState::EncodeTlsData(mut e)) => {
-                    $out.append_sealed(|buf| {
-                        encode_with(buf, 4096, |dst| {
-                            e.encode(dst).map_err(|err| match err {
-                                EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => {
-                                    Some(required_size)
-                                }
-                                _ => None,
-                            })
-                        })
-                    })
-                    .map_err(|()| rustls::Error::General("encoding a handshake record failed".into()))?;
+                Ok(ConnectionState::EncodeTlsData(mut e)) => encode_handshake(&mut e, $out).map(|()| true),
+                Ok(ConnectionState::TransmitTlsData(t)) => {
+                    t.done();
+                    Ok(true)
                 }
-                Ok(ConnectionState::TransmitTlsData(t)) => t.done(),
-                Ok(ConnectionState::PeerClosed) => $got.peer_closed = true,
-                Ok(_) => {
-                    // BlockedHandshake (more bytes needed), WriteTraffic (all
-                    // records processed), Closed; early data is not enabled.
-                    consumed += discard;
-                    break;
+                Ok(ConnectionState::PeerClosed) => {
+                    $got.peer_closed = true;
+                    Ok(true)
                 }
-            }
+                // BlockedHandshake (more bytes needed), WriteTraffic (all
+                // records processed), Closed; early data is not enabled.
+                Ok(_) => Ok(false),
+            };
             consumed += discard;
-        }
-        Ok(consumed)
+            match step {
+                Ok(true) => {}
+                Ok(false) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        (consumed, result)
     }};
+}
+
+/// The fatal alert rustls queued after an error, if any, into `out`:
+/// one step, which encodes before it would read `incoming` again.
+macro_rules! alert_body {
+    ($c:ident, $incoming:ident, $out:ident) => {{
+        if let Ok(ConnectionState::EncodeTlsData(mut e)) = $c.process_tls_records($incoming).state {
+            let _ = encode_handshake(&mut e, $out);
+        }
+    }};
+}
+
+/// Appends a handshake record (or alert) rustls has ready to `out`.
+fn encode_handshake<D>(e: &mut rustls::unbuffered::EncodeTlsData<'_, D>, out: &mut Outbound) -> Result<(), rustls::Error> {
+    out.append_sealed(|buf| {
+        encode_with(buf, 4096, |dst| {
+            e.encode(dst).map_err(|err| match err {
+                EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => Some(required_size),
+                _ => None,
+            })
+        })
+    })
+    .map_err(|()| rustls::Error::General("encoding a handshake record failed".into()))
 }
 
 /// Either side's rustls connection (their `process_tls_records` are two
@@ -269,26 +294,34 @@ trait Drive {
     fn is_server(&self) -> bool;
     fn common(&self) -> &rustls::CommonState;
     /// Processes the records in `incoming`; returns the bytes consumed
-    /// (what remains is a partial record).
+    /// (what remains is a partial record, or bytes rustls keeps there
+    /// while a handshake message spans records) and how it ended.
     fn drive_records(
         &mut self,
         incoming: &mut [u8],
         plain: &mut BytesMut,
         out: &mut Outbound,
         got: &mut Absorbed,
-    ) -> Result<usize, rustls::Error>;
-    /// Encrypts `plain` (or, `None`, a close_notify) into `buf`.
-    fn write_records(&mut self, buf: &mut BytesMut, plain: Option<&[u8]>) -> Result<(), TlsFailure>;
+    ) -> (usize, Result<(), rustls::Error>);
+    /// After an error: the alert rustls queued, into `out`; `incoming` is
+    /// what the failed `drive_records` left unconsumed.
+    fn encode_alert(&mut self, incoming: &mut [u8], out: &mut Outbound);
+    /// Encrypts `plain` (or, `None`, a close_notify) into `buf`; `pending`
+    /// is the unconsumed input, which rustls may refer to (its discard is
+    /// applied).
+    fn write_records(&mut self, pending: &mut BytesMut, buf: &mut BytesMut, plain: Option<&[u8]>) -> Result<(), TlsFailure>;
 }
 
 /// `Drive::write_records`, first encoding any handshake message rustls has
 /// queued (a key update).
 macro_rules! write_body {
-    ($c:ident, $buf:ident, $plain:ident) => {{
+    ($c:ident, $pending:ident, $buf:ident, $plain:ident) => {{
         let failed = |e: &dyn std::fmt::Display| TlsFailure::Protocol(e.to_string());
         loop {
-            match $c.process_tls_records(&mut []).state {
-                Err(e) => return Err(failed(&e)),
+            let status = $c.process_tls_records(&mut $pending[..]);
+            let discard = status.discard;
+            let step: Result<bool, TlsFailure> = match status.state {
+                Err(e) => Err(failed(&e)),
                 Ok(ConnectionState::EncodeTlsData(mut e)) => {
                     encode_with($buf, 4096, |dst| {
                         e.encode(dst).map_err(|err| match err {
@@ -298,10 +331,14 @@ macro_rules! write_body {
                             _ => None,
                         })
                     })
-                    .map_err(|()| failed(&"encoding a handshake record"))?;
+                    .map(|()| true)
+                    .map_err(|()| failed(&"encoding a handshake record"))
                 }
-                Ok(ConnectionState::TransmitTlsData(t)) => t.done(),
-                Ok(ConnectionState::PeerClosed) => {}
+                Ok(ConnectionState::TransmitTlsData(t)) => {
+                    t.done();
+                    Ok(true)
+                }
+                Ok(ConnectionState::PeerClosed) => Ok(true),
                 Ok(ConnectionState::WriteTraffic(mut w)) => {
                     let guess = match $plain {
                         Some(p) => p.len() + (p.len() / MAX_RECORD_PAYLOAD_BYTES + 1) * RECORD_OVERHEAD_BYTES,
@@ -311,14 +348,19 @@ macro_rules! write_body {
                         EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => Some(required_size),
                         _ => None,
                     };
-                    return encode_with($buf, guess, |dst| match $plain {
+                    encode_with($buf, guess, |dst| match $plain {
                         Some(p) => w.encrypt(p, dst).map_err(too_small),
                         None => w.queue_close_notify(dst).map_err(too_small),
                     })
-                    .map_err(|()| failed(&"encrypting a record"));
+                    .map(|()| false)
+                    .map_err(|()| failed(&"encrypting a record"))
                 }
                 // Closed both ways: nothing more may be sent.
-                Ok(_) => return Ok(()),
+                Ok(_) => Ok(false),
+            };
+            $pending.advance(discard);
+            if !step? {
+                return Ok(());
             }
         }
     }};
@@ -339,12 +381,16 @@ impl Drive for UnbufferedServerConnection {
         plain: &mut BytesMut,
         out: &mut Outbound,
         got: &mut Absorbed,
-    ) -> Result<usize, rustls::Error> {
+    ) -> (usize, Result<(), rustls::Error>) {
         drive_body!(self, incoming, plain, out, got)
     }
 
-    fn write_records(&mut self, buf: &mut BytesMut, plain: Option<&[u8]>) -> Result<(), TlsFailure> {
-        write_body!(self, buf, plain)
+    fn encode_alert(&mut self, incoming: &mut [u8], out: &mut Outbound) {
+        alert_body!(self, incoming, out)
+    }
+
+    fn write_records(&mut self, pending: &mut BytesMut, buf: &mut BytesMut, plain: Option<&[u8]>) -> Result<(), TlsFailure> {
+        write_body!(self, pending, buf, plain)
     }
 }
 
@@ -363,12 +409,16 @@ impl Drive for UnbufferedClientConnection {
         plain: &mut BytesMut,
         out: &mut Outbound,
         got: &mut Absorbed,
-    ) -> Result<usize, rustls::Error> {
+    ) -> (usize, Result<(), rustls::Error>) {
         drive_body!(self, incoming, plain, out, got)
     }
 
-    fn write_records(&mut self, buf: &mut BytesMut, plain: Option<&[u8]>) -> Result<(), TlsFailure> {
-        write_body!(self, buf, plain)
+    fn encode_alert(&mut self, incoming: &mut [u8], out: &mut Outbound) {
+        alert_body!(self, incoming, out)
+    }
+
+    fn write_records(&mut self, pending: &mut BytesMut, buf: &mut BytesMut, plain: Option<&[u8]>) -> Result<(), TlsFailure> {
+        write_body!(self, pending, buf, plain)
     }
 }
 

@@ -84,6 +84,8 @@ impl<H: EventHandler> EventLoop<H> {
     pub(super) fn on_tls_readable(&mut self, id: ConnId) {
         let (read_size, max_handshake) = (self.cfg.read_buffer_bytes, self.cfg.tls_max_handshake_bytes);
         let Some(conn) = self.conns.get_mut(id) else { return };
+        // Records are only ever appended behind what is sealed.
+        conn.seal_tls();
         let Some(tls) = conn.tls.as_deref_mut() else { return };
         let buf = &mut self.read_buf;
         tls.restore_pending(buf);
