@@ -318,6 +318,7 @@ impl PartialEq for CloseReason {
             | (InboundBudget { limit: a }, InboundBudget { limit: b })
             | (OutboundOverflow { limit: a }, OutboundOverflow { limit: b }) => a == b,
             (Timeout(a), Timeout(b)) => a == b,
+            (Tls(a), Tls(b)) => a == b,
             (a, b) => mem::discriminant(a) == mem::discriminant(b) && !a.has_details(),
         }
     }
