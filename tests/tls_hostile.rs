@@ -220,6 +220,7 @@ fn a_flood_of_bad_handshakes_does_not_stall_a_plain_client_on_the_same_loop() {
     times.sort();
     let p99 = times[times.len() * 99 / 100];
     println!("plain echo p99 {p99:?} (median {:?}) during {attempts} bad handshakes", times[times.len() / 2]);
-    assert!(p99 < Duration::from_millis(100), "p99 {p99:?} during the flood");
+    // A stall would be seconds (a blocked loop); a loaded 2-core machine gives tens of ms.
+    assert!(p99 < Duration::from_millis(250), "p99 {p99:?} during the flood");
     assert_eq!(*lock(&watch.opens), 1, "only the plain client was opened");
 }
