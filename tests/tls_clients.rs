@@ -45,13 +45,25 @@ fn s_client(port: u16, pki: &Pki, args: &[&str]) -> Output {
     let connect = format!("127.0.0.1:{port}");
     let ca = pki.ca.to_str().unwrap();
     let mut child = Command::new("timeout")
-        .args(["20", "openssl", "s_client", "-connect", &connect, "-CAfile", ca, "-verify_return_error", "-quiet"])
+        .args([
+            "20",
+            "openssl",
+            "s_client",
+            "-connect",
+            &connect,
+            "-CAfile",
+            ca,
+            "-verify_return_error",
+            "-quiet",
+        ])
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run openssl s_client ({e}); install it (.ci/run: apt-get install -y openssl)"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run openssl s_client ({e}); install it (.ci/run: apt-get install -y openssl)")
+        });
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
     child.wait_with_output().unwrap()
@@ -82,7 +94,11 @@ fn openssl_s_client_tls13_with_alpn_and_sni() {
     let pki = pki("tls_s_client_13");
     let handler = Arc::new(LineOnce::default());
     let (_engine, port) = serve(Arc::clone(&handler), server_config(&pki, &[b"h2", b"http/1.1"]));
-    let out = s_client(port, &pki, &["-tls1_3", "-alpn", "http/1.1", "-servername", "localhost"]);
+    let out = s_client(
+        port,
+        &pki,
+        &["-tls1_3", "-alpn", "http/1.1", "-servername", "localhost"],
+    );
     assert_echoed(&out);
     let seen = lock(&handler.seen);
     assert_eq!(seen[0].version(), Some(ProtocolVersion::TLSv1_3));
@@ -150,5 +166,9 @@ fn python_ssl_100_concurrent_clients_byte_exact() {
         let s = engine.stats();
         s.closed_peer_eof == 100 && s.open == 0
     });
-    assert_eq!(engine.stats().closed_tls_error, 0, "a client's close was taken for a truncation");
+    assert_eq!(
+        engine.stats().closed_tls_error,
+        0,
+        "a client's close was taken for a truncation"
+    );
 }

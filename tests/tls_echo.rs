@@ -66,7 +66,11 @@ fn tls_echo_is_byte_exact_from_1_byte_to_4_mib() {
             client.write_all(out).unwrap();
             client.read_exact(into).unwrap();
         }
-        assert_eq!(util::first_difference(&sent, &back), None, "echo of {size} bytes differs");
+        assert_eq!(
+            util::first_difference(&sent, &back),
+            None,
+            "echo of {size} bytes differs"
+        );
     }
 }
 
@@ -75,14 +79,24 @@ fn on_open_sees_alpn_sni_version_and_suite() {
     let pki = pki("tls_info");
     let watch = Arc::new(Watch::default());
     let engine = tls_engine(Arc::clone(&watch), server_config(&pki, &[b"http/1.1"]));
-    let mut client = connect(tls_addr(&engine), client_config(&pki, &[b"h2", b"http/1.1"]), "localhost");
+    let mut client = connect(
+        tls_addr(&engine),
+        client_config(&pki, &[b"h2", b"http/1.1"]),
+        "localhost",
+    );
     util::tls::round_trip(&mut client, b"ping");
     let info = lock(&watch.opened)[0].clone().expect("a TLS connection has TLS info");
     assert_eq!(info.alpn(), Some(&b"http/1.1"[..]));
     assert_eq!(info.server_name(), Some("localhost"));
     assert_eq!(info.version(), Some(ProtocolVersion::TLSv1_3));
-    assert_eq!(client.conn.negotiated_cipher_suite().map(|s| s.suite()), info.cipher_suite());
-    assert!(info.peer_certificates().is_empty(), "no client certificate was asked for");
+    assert_eq!(
+        client.conn.negotiated_cipher_suite().map(|s| s.suite()),
+        info.cipher_suite()
+    );
+    assert!(
+        info.peer_certificates().is_empty(),
+        "no client certificate was asked for"
+    );
 }
 
 #[test]
@@ -93,18 +107,28 @@ fn plain_and_tls_listeners_serve_side_by_side() {
         Engine::builder()
             .event_loops(1)
             .tls(server_config(&pki, &[]))
-            .start(Arc::clone(&watch), ["tcp://127.0.0.1:0", "tls://127.0.0.1:0"].as_slice())
+            .start(
+                Arc::clone(&watch),
+                ["tcp://127.0.0.1:0", "tls://127.0.0.1:0"].as_slice(),
+            )
             .unwrap(),
     );
     let addrs = engine.local_addrs();
-    assert!(matches!(addrs[0], Address::Tcp(_)) && matches!(addrs[1], Address::Tls(_)), "{addrs:?}");
+    assert!(
+        matches!(addrs[0], Address::Tcp(_)) && matches!(addrs[1], Address::Tls(_)),
+        "{addrs:?}"
+    );
     let mut plain = util::connect(addrs[0].socket_addr().unwrap());
     util::round_trip(&mut plain, b"in the clear");
     let mut tls = connect(addrs[1].socket_addr().unwrap(), client_config(&pki, &[]), "127.0.0.1");
     util::tls::round_trip(&mut tls, b"sealed");
     let opened = lock(&watch.opened);
     assert!(opened[0].is_none(), "the plain connection has no TLS info");
-    assert_eq!(opened[1].as_ref().and_then(TlsInfo::server_name), None, "no SNI for an IP address");
+    assert_eq!(
+        opened[1].as_ref().and_then(TlsInfo::server_name),
+        None,
+        "no SNI for an IP address"
+    );
 }
 
 #[test]
@@ -115,7 +139,7 @@ fn mtls_puts_the_verified_client_chain_on_the_conn() {
     let mut client = connect(tls_addr(&engine), client_config_with_cert(&pki), "localhost");
     util::tls::round_trip(&mut client, b"who am i");
     let info = lock(&watch.opened)[0].clone().unwrap();
-    assert_eq!(info.peer_certificates(), &[pki.client_der.clone()]);
+    assert_eq!(info.peer_certificates(), std::slice::from_ref(&pki.client_der));
 
     // Without a certificate the handshake fails: counted, never seen.
     let tcp = util::connect(tls_addr(&engine));
@@ -138,9 +162,14 @@ fn mtls_puts_the_verified_client_chain_on_the_conn() {
         }
     }
     assert!(failed, "a client without a certificate was served");
-    wait_until(SETTLE, "the failed handshake is counted", || engine.stats().closed_tls_handshake == 1);
+    wait_until(SETTLE, "the failed handshake is counted", || {
+        engine.stats().closed_tls_handshake == 1
+    });
     assert_eq!(lock(&watch.opened).len(), 1, "on_open ran for an unauthenticated peer");
-    assert!(lock(&watch.closed).is_empty(), "on_close ran for an unauthenticated peer");
+    assert!(
+        lock(&watch.closed).is_empty(),
+        "on_close ran for an unauthenticated peer"
+    );
 }
 
 /// Dials a TLS server from a client engine and reports what comes back.
@@ -168,7 +197,12 @@ fn dial_tls_talks_to_a_tls_listener() {
     let pki = pki("tls_dial");
     let server = tls_engine(util::Echo, server_config(&pki, &[]));
     let (tx, rx) = mpsc::channel();
-    let client = util::Engine(Engine::builder().event_loops(1).start_client(Pinger(tx.into())).unwrap());
+    let client = util::Engine(
+        Engine::builder()
+            .event_loops(1)
+            .start_client(Pinger(tx.into()))
+            .unwrap(),
+    );
     let addr = tls_addr(&server).to_string();
     client
         .dial_tls(&addr, client_config(&pki, &[]), "localhost", Duration::from_secs(5))
@@ -215,5 +249,8 @@ fn reload_tls_changes_the_certificate_for_new_connections_only() {
         }
     };
     assert!(err.to_string().contains("certificate"), "{err}");
-    assert!(engine.reload_tls(1, server_config(&second, &[])).is_err(), "no listener 1");
+    assert!(
+        engine.reload_tls(1, server_config(&second, &[])).is_err(),
+        "no listener 1"
+    );
 }

@@ -79,12 +79,19 @@ fn a_stalled_handshake_is_closed_at_its_deadline_unseen() {
     let rest = util::read_to_eof(&mut client, IO_TIMEOUT);
     let waited = started.elapsed();
     assert!(rest.is_empty(), "nothing is sent to a stalled handshake: {rest:?}");
-    assert!(waited >= Duration::from_millis(300), "closed after {waited:?}, before the deadline");
+    assert!(
+        waited >= Duration::from_millis(300),
+        "closed after {waited:?}, before the deadline"
+    );
     assert!(waited < Duration::from_secs(5), "closed after {waited:?}");
     wait_until(SETTLE, "the timed-out handshake is counted", || {
         engine.stats().closed_tls_handshake == 1
     });
-    assert_eq!((*lock(&watch.opens), lock(&watch.closed).len()), (0, 0), "the handler saw it");
+    assert_eq!(
+        (*lock(&watch.opens), lock(&watch.closed).len()),
+        (0, 0),
+        "the handler saw it"
+    );
 }
 
 #[test]
@@ -117,7 +124,11 @@ fn garbage_gets_a_fatal_alert_and_a_close() {
     wait_until(SETTLE, "the garbled handshake is counted", || {
         engine.stats().closed_tls_handshake == 1
     });
-    assert_eq!((*lock(&watch.opens), lock(&watch.closed).len()), (0, 0), "the handler saw it");
+    assert_eq!(
+        (*lock(&watch.opens), lock(&watch.closed).len()),
+        (0, 0),
+        "the handler saw it"
+    );
 }
 
 #[test]
@@ -150,7 +161,11 @@ fn a_peer_close_notify_is_on_eof_and_the_reply_still_goes_out() {
     assert_eq!(reply, b"after your close_notify");
     wait_until(SETTLE, "on_close ran", || lock(&watch.closed).len() == 1);
     assert_eq!(*lock(&watch.eofs), 1);
-    assert!(matches!(lock(&watch.closed)[0], CloseReason::PeerEof), "{:?}", lock(&watch.closed));
+    assert!(
+        matches!(lock(&watch.closed)[0], CloseReason::PeerEof),
+        "{:?}",
+        lock(&watch.closed)
+    );
 }
 
 #[test]
@@ -173,7 +188,9 @@ fn close_sends_close_notify_after_the_reply() {
     let mut client = connect(tls_addr(&engine), client_config(&pki, &[]), "localhost");
     client.write_all(b"bye").unwrap();
     let mut reply = Vec::new();
-    client.read_to_end(&mut reply).expect("a clean TLS end (close_notify), not a truncation");
+    client
+        .read_to_end(&mut reply)
+        .expect("a clean TLS end (close_notify), not a truncation");
     assert_eq!(reply, b"see you");
     wait_until(SETTLE, "on_close ran", || lock(&watch.closed).len() == 1);
     assert_eq!(lock(&watch.closed)[0], CloseReason::Local);
@@ -196,7 +213,11 @@ fn a_flood_of_bad_handshakes_does_not_stall_a_plain_client_on_the_same_loop() {
             let mut sent = 0usize;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 20_000 {
                 if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-                    let bytes: &[u8] = if sent % 2 == 0 { HALF_CLIENT_HELLO } else { b"\x16\x03\x01\xff\xffgarbage" };
+                    let bytes: &[u8] = if sent.is_multiple_of(2) {
+                        HALF_CLIENT_HELLO
+                    } else {
+                        b"\x16\x03\x01\xff\xffgarbage"
+                    };
                     let _ = s.write_all(bytes);
                     held.push(s);
                     if held.len() > 200 {
@@ -219,7 +240,10 @@ fn a_flood_of_bad_handshakes_does_not_stall_a_plain_client_on_the_same_loop() {
     let attempts = flood.join().unwrap();
     times.sort();
     let p99 = times[times.len() * 99 / 100];
-    println!("plain echo p99 {p99:?} (median {:?}) during {attempts} bad handshakes", times[times.len() / 2]);
+    println!(
+        "plain echo p99 {p99:?} (median {:?}) during {attempts} bad handshakes",
+        times[times.len() / 2]
+    );
     // A stall would be seconds (a blocked loop); a loaded 2-core machine gives tens of ms.
     assert!(p99 < Duration::from_millis(250), "p99 {p99:?} during the flood");
     assert_eq!(*lock(&watch.opens), 1, "only the plain client was opened");

@@ -60,7 +60,9 @@ impl EngineHandle {
         if self.shared.tls_servers.replace(listener, config) {
             Ok(())
         } else {
-            Err(Error::InvalidConfig(format!("listener {listener} is not a tls:// listener")))
+            Err(Error::InvalidConfig(format!(
+                "listener {listener} is not a tls:// listener"
+            )))
         }
     }
 }

@@ -54,7 +54,9 @@ pub fn client_config_from_pem(ca: impl AsRef<Path>) -> Result<Arc<ClientConfig>>
         roots.add(cert).map_err(|e| bad(path, e))?;
     }
     Ok(Arc::new(
-        ClientConfig::builder().with_root_certificates(roots).with_no_client_auth(),
+        ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
     ))
 }
 
@@ -65,7 +67,10 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| bad(path, e))?;
     if certs.is_empty() {
-        return Err(Error::InvalidConfig(format!("{}: no PEM certificate in it", path.display())));
+        return Err(Error::InvalidConfig(format!(
+            "{}: no PEM certificate in it",
+            path.display()
+        )));
     }
     Ok(certs)
 }

@@ -29,6 +29,34 @@ thread_local! {
     /// The loop's scratch buffer for sealing: records are encrypted into it,
     /// then it trades places with the connection's emptied queue tail.
     static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    /// The loop's plaintext buffer, lent to a connection with nothing
+    /// unconsumed while its records are decrypted and handled: an idle TLS
+    /// connection holds no plaintext buffer, and a busy one allocates none.
+    static PLAIN: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Lends the loop's plaintext buffer to a connection whose own is empty.
+pub(crate) fn lend_plain(inbound: &mut BytesMut) {
+    if inbound.is_empty() {
+        PLAIN.with(|p| std::mem::swap(&mut *p.borrow_mut(), inbound));
+    }
+}
+
+/// Takes the lent buffer back once everything in it was consumed (a
+/// partial message keeps it, as the plain read path keeps its tail).
+pub(crate) fn return_plain(inbound: &mut BytesMut) {
+    if inbound.is_empty() {
+        PLAIN.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.capacity() == 0 {
+                inbound.clear();
+                std::mem::swap(&mut *p, inbound);
+            }
+        });
+        if inbound.capacity() > 0 {
+            *inbound = BytesMut::new();
+        }
+    }
 }
 
 /// What a dial needs to start a TLS client.
@@ -276,7 +304,10 @@ macro_rules! alert_body {
 }
 
 /// Appends a handshake record (or alert) rustls has ready to `out`.
-fn encode_handshake<D>(e: &mut rustls::unbuffered::EncodeTlsData<'_, D>, out: &mut Outbound) -> Result<(), rustls::Error> {
+fn encode_handshake<D>(
+    e: &mut rustls::unbuffered::EncodeTlsData<'_, D>,
+    out: &mut Outbound,
+) -> Result<(), rustls::Error> {
     out.append_sealed(|buf| {
         encode_with(buf, 4096, |dst| {
             e.encode(dst).map_err(|err| match err {
@@ -309,7 +340,12 @@ trait Drive {
     /// Encrypts `plain` (or, `None`, a close_notify) into `buf`; `pending`
     /// is the unconsumed input, which rustls may refer to (its discard is
     /// applied).
-    fn write_records(&mut self, pending: &mut BytesMut, buf: &mut BytesMut, plain: Option<&[u8]>) -> Result<(), TlsFailure>;
+    fn write_records(
+        &mut self,
+        pending: &mut BytesMut,
+        buf: &mut BytesMut,
+        plain: Option<&[u8]>,
+    ) -> Result<(), TlsFailure>;
 }
 
 /// `Drive::write_records`, first encoding any handshake message rustls has
@@ -322,18 +358,14 @@ macro_rules! write_body {
             let discard = status.discard;
             let step: Result<bool, TlsFailure> = match status.state {
                 Err(e) => Err(failed(&e)),
-                Ok(ConnectionState::EncodeTlsData(mut e)) => {
-                    encode_with($buf, 4096, |dst| {
-                        e.encode(dst).map_err(|err| match err {
-                            EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => {
-                                Some(required_size)
-                            }
-                            _ => None,
-                        })
+                Ok(ConnectionState::EncodeTlsData(mut e)) => encode_with($buf, 4096, |dst| {
+                    e.encode(dst).map_err(|err| match err {
+                        EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => Some(required_size),
+                        _ => None,
                     })
-                    .map(|()| true)
-                    .map_err(|()| failed(&"encoding a handshake record"))
-                }
+                })
+                .map(|()| true)
+                .map_err(|()| failed(&"encoding a handshake record")),
                 Ok(ConnectionState::TransmitTlsData(t)) => {
                     t.done();
                     Ok(true)
@@ -389,7 +421,12 @@ impl Drive for UnbufferedServerConnection {
         alert_body!(self, incoming, out)
     }
 
-    fn write_records(&mut self, pending: &mut BytesMut, buf: &mut BytesMut, plain: Option<&[u8]>) -> Result<(), TlsFailure> {
+    fn write_records(
+        &mut self,
+        pending: &mut BytesMut,
+        buf: &mut BytesMut,
+        plain: Option<&[u8]>,
+    ) -> Result<(), TlsFailure> {
         write_body!(self, pending, buf, plain)
     }
 }
@@ -417,7 +454,12 @@ impl Drive for UnbufferedClientConnection {
         alert_body!(self, incoming, out)
     }
 
-    fn write_records(&mut self, pending: &mut BytesMut, buf: &mut BytesMut, plain: Option<&[u8]>) -> Result<(), TlsFailure> {
+    fn write_records(
+        &mut self,
+        pending: &mut BytesMut,
+        buf: &mut BytesMut,
+        plain: Option<&[u8]>,
+    ) -> Result<(), TlsFailure> {
         write_body!(self, pending, buf, plain)
     }
 }

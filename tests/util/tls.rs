@@ -6,10 +6,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use netreactor::tls::rustls::pki_types::pem::PemObject;
 use netreactor::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use netreactor::tls::rustls::server::WebPkiClientVerifier;
 use netreactor::tls::rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
-use netreactor::tls::rustls::pki_types::pem::PemObject;
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 
 use super::{scratch_dir, IO_TIMEOUT};
@@ -133,7 +133,10 @@ pub(crate) fn connect(addr: SocketAddr, config: Arc<ClientConfig>, name: &str) -
 }
 
 fn certificates(path: &PathBuf) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_file_iter(path).unwrap().map(Result::unwrap).collect()
+    CertificateDer::pem_file_iter(path)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// Writes `msg` and reads the same bytes back.

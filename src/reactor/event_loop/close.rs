@@ -75,7 +75,10 @@ impl<H: EventHandler> EventLoop<H> {
         #[cfg(not(feature = "tls"))]
         let unseen = false;
         if unseen {
-            log::debug!("netreactor: TLS connection {id} ({:?}) closed before its handshake finished: {reason}", conn.peer);
+            log::debug!(
+                "netreactor: TLS connection {id} ({:?}) closed before its handshake finished: {reason}",
+                conn.peer
+            );
         } else if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler.on_close(&mut conn, reason))) {
             log::error!(
                 "netreactor: on_close panicked on connection {id}: {}",

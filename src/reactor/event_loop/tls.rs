@@ -23,7 +23,9 @@ impl<H: EventHandler> EventLoop<H> {
         let Some(config) = self.engine.tls_servers.get(listener) else {
             return false;
         };
-        let Some(conn) = self.conns.get_mut(id) else { return true };
+        let Some(conn) = self.conns.get_mut(id) else {
+            return true;
+        };
         match TlsConn::server(config) {
             Ok(tls) => conn.tls = Some(Box::new(tls)),
             Err(f) => {
@@ -89,6 +91,7 @@ impl<H: EventHandler> EventLoop<H> {
         let Some(tls) = conn.tls.as_deref_mut() else { return };
         let buf = &mut self.read_buf;
         tls.restore_pending(buf);
+        crate::tls::lend_plain(&mut conn.inbound);
         let got = match sys::io::read_into(conn.fd.as_fd(), buf, read_size) {
             Ok(ReadOutcome::Data(n)) => {
                 self.engine.loops[self.index].counters.bytes_in.add(n as u64);
@@ -153,10 +156,7 @@ impl<H: EventHandler> EventLoop<H> {
             self.apply(id, action);
         }
         if let Some(c) = self.conns.get_mut(id) {
-            if c.inbound.is_empty() && c.inbound.capacity() > 0 {
-                // An idle TLS connection holds only what rustls needs.
-                sys::memory::release_buffer(std::mem::take(&mut c.inbound));
-            }
+            crate::tls::return_plain(&mut c.inbound);
         }
         self.after_callback(id, Action::Continue);
     }
