@@ -126,6 +126,7 @@ impl<H: EventHandler> EventLoop<H> {
             }
         };
         let framed = conn.codec.is_some();
+        let arrived = conn.inbound.len();
         if got.opened {
             let action = self.call(id, |h, c| h.on_open(c));
             self.apply(id, action);
@@ -156,6 +157,13 @@ impl<H: EventHandler> EventLoop<H> {
             self.apply(id, action);
         }
         if let Some(c) = self.conns.get_mut(id) {
+            // As on the plain path: a consumed message restarts the frame
+            // deadline for what is left.
+            if c.inbound.len() < arrived {
+                if let Some(t) = c.timing.as_deref_mut() {
+                    t.partial_since = None;
+                }
+            }
             crate::tls::return_plain(&mut c.inbound);
         }
         self.after_callback(id, Action::Continue);
