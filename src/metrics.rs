@@ -139,7 +139,8 @@ const CLOSE_REASONS: &[(&str, Read)] = &[
 /// | `netreactor_event_loops` | gauge | none |
 ///
 /// `reason` is one of `peer_eof`, `peer_reset`, `io_error`, `local`,
-/// `shutdown`, `handler_panic`, `overflow`, `timeout`, `codec_error`
+/// `shutdown`, `handler_panic`, `overflow`, `timeout`, `codec_error`,
+/// `tls_handshake`, `tls_error`
 /// (the `closed_*` fields of [`Stats`]).
 ///
 /// # Examples

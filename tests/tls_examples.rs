@@ -1,5 +1,5 @@
 //! The examples over TLS with the real clients: the HTTP example as HTTPS
-//! (ALPN http/1.1) for `curl --cacert`, keep-alive and pipelining; the
+//! (ALPN http/1.1) for `curl --cacert`, keep-alive, pipelining and wrk; the
 //! Redis example's TLS listener beside its plain one for `redis-cli --tls`
 //! and `redis-benchmark --tls`. The example's modules are compiled in, as
 //! tests/http_clients.rs and tests/redis_cli.rs do.
@@ -106,6 +106,38 @@ fn pipelined_requests_over_https_are_answered_in_order() {
         let json = r.contains(r#"{"message":"Hello, World!"}"#);
         assert_eq!(json, i % 2 == 1, "response {i} out of order: {r}");
     }
+}
+
+#[test]
+fn wrk_over_https_at_depth_1_and_16() {
+    let (engine, _pki, port) = https_engine("tls_https_wrk");
+    let target = format!("https://127.0.0.1:{port}/plaintext");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/http/pipeline.lua");
+    for depth in ["1", "16"] {
+        // wrk does not verify certificates: the other tests do.
+        let out = run("wrk", &["-t1", "-c16", "-d1s", "-s", script, &target, "--", depth]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        for bad in ["Non-2xx", "Socket errors"] {
+            assert!(!text.contains(bad), "wrk at depth {depth}:\n{text}");
+        }
+        let done: u64 = text
+            .lines()
+            .find(|l| l.contains(" requests in "))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
+        // Low bars (a debug build on a loaded machine): wrk parsed every
+        // response over TLS and saw no error.
+        assert!(done >= 100, "only {done} responses at depth {depth}:\n{text}");
+    }
+    // wrk ends its run by closing its sockets without close_notify: those
+    // are truncations (closed_tls_error), as they should be; nothing else.
+    let stats = engine.stats();
+    assert_eq!(
+        stats.closed_timeout + stats.closed_overflow + stats.closed_handler_panic,
+        0,
+        "{stats:?}"
+    );
 }
 
 fn count(hay: &[u8], needle: &[u8]) -> usize {
