@@ -30,7 +30,7 @@ pub enum Address {
     Udp(SocketAddr),
     /// A TCP address whose connections speak TLS (`tls://host:port`),
     /// resolved; the engine's server config is set with
-    /// [`EngineBuilder::tls`](crate::EngineBuilder::tls) (feature `tls`).
+    /// `EngineBuilder::tls` (feature `tls`).
     Tls(SocketAddr),
     /// A Unix stream socket at a path in the file system.
     Unix(PathBuf),

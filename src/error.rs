@@ -241,7 +241,7 @@ pub enum CloseReason {
 #[non_exhaustive]
 pub enum TlsFailure {
     /// The handshake did not finish before its deadline
-    /// ([`EngineBuilder::tls_handshake_timeout`](crate::EngineBuilder::tls_handshake_timeout)).
+    /// (`EngineBuilder::tls_handshake_timeout`).
     HandshakeTimeout,
     /// The peer sent more than `limit` bytes without finishing the handshake.
     HandshakeTooLarge {

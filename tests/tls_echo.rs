@@ -254,3 +254,24 @@ fn reload_tls_changes_the_certificate_for_new_connections_only() {
         "no listener 1"
     );
 }
+
+#[test]
+fn a_second_connection_resumes_the_session() {
+    let pki = pki("tls_resume");
+    let engine = tls_engine(util::Echo, server_config(&pki, &[]));
+    // One client config: its session store keeps what the server's
+    // NewSessionTicket (sent by the loop after the handshake) gave it.
+    let config = client_config(&pki, &[]);
+    let mut first = connect(tls_addr(&engine), Arc::clone(&config), "localhost");
+    util::tls::round_trip(&mut first, b"first");
+    assert_eq!(
+        first.conn.handshake_kind(),
+        Some(netreactor::tls::rustls::HandshakeKind::Full)
+    );
+    let mut second = connect(tls_addr(&engine), config, "localhost");
+    util::tls::round_trip(&mut second, b"second");
+    assert_eq!(
+        second.conn.handshake_kind(),
+        Some(netreactor::tls::rustls::HandshakeKind::Resumed)
+    );
+}
