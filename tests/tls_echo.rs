@@ -275,3 +275,45 @@ fn a_second_connection_resumes_the_session() {
         Some(netreactor::tls::rustls::HandshakeKind::Resumed)
     );
 }
+
+/// Echoes line frames (`LineCodec`) and, from another thread, pushes one
+/// message through the connection's handle when it opens.
+struct LinesAndPush;
+
+impl EventHandler for LinesAndPush {
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        let handle = conn.handle();
+        std::thread::spawn(move || handle.async_write(&b"pushed from a thread\n"[..]).unwrap());
+        Action::Continue
+    }
+    fn on_frame(&self, conn: &mut Conn, line: netreactor::Frame<'_>) -> Action {
+        conn.write_frame(&line).into()
+    }
+}
+
+#[test]
+fn codecs_and_handle_writes_see_and_send_plaintext() {
+    let pki = pki("tls_codec_handle");
+    let engine = util::Engine(
+        Engine::builder()
+            .event_loops(1)
+            .codec(netreactor::codec::LineCodec::new())
+            .tls(server_config(&pki, &[]))
+            .start(LinesAndPush, "tls://127.0.0.1:0")
+            .unwrap(),
+    );
+    let mut client = connect(tls_addr(&engine), client_config(&pki, &[]), "localhost");
+    let mut pushed = [0u8; 21];
+    client.read_exact(&mut pushed).unwrap();
+    assert_eq!(&pushed, b"pushed from a thread\n");
+    // Lines split across TLS records (one record per write) and joined.
+    let long: String = (0..40_000).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    for part in ["hel", "lo\nwor", "ld\n", &long, "\n"] {
+        client.write_all(part.as_bytes()).unwrap();
+        client.flush().unwrap();
+    }
+    let want = format!("hello\nworld\n{long}\n");
+    let mut back = vec![0u8; want.len()];
+    client.read_exact(&mut back).unwrap();
+    assert_eq!(String::from_utf8(back).unwrap(), want);
+}
