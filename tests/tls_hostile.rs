@@ -248,3 +248,50 @@ fn a_flood_of_bad_handshakes_does_not_stall_a_plain_client_on_the_same_loop() {
     assert!(p99 < Duration::from_millis(250), "p99 {p99:?} during the flood");
     assert_eq!(*lock(&watch.opens), 1, "only the plain client was opened");
 }
+
+/// Answers, then shuts its write side (a TLS half-close: close_notify),
+/// and still reads what the peer sends after.
+#[derive(Default)]
+struct HalfClose {
+    shut: std::sync::atomic::AtomicBool,
+    after: Mutex<Vec<u8>>,
+}
+
+impl EventHandler for HalfClose {
+    fn on_traffic(&self, conn: &mut Conn) -> Action {
+        let data = conn.take_inbound();
+        if self.shut.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            lock(&self.after).extend_from_slice(&data);
+        } else {
+            conn.write(b"that is all from me");
+            conn.shutdown_write();
+        }
+        Action::Continue
+    }
+}
+
+#[test]
+fn shutdown_write_sends_close_notify_and_keeps_reading() {
+    let pki = pki("tls_half_close");
+    let handler = Arc::new(HalfClose::default());
+    let engine = util::Engine(
+        Engine::builder()
+            .event_loops(1)
+            .tls(server_config(&pki, &[]))
+            .start(Arc::clone(&handler), "tls://127.0.0.1:0")
+            .unwrap(),
+    );
+    let addr = engine.local_addrs()[0].socket_addr().unwrap();
+    let mut client = connect(addr, client_config(&pki, &[]), "localhost");
+    client.write_all(b"hi").unwrap();
+    let mut reply = Vec::new();
+    client
+        .read_to_end(&mut reply)
+        .expect("a clean TLS end of the server's side");
+    assert_eq!(reply, b"that is all from me");
+    client.write_all(b"still listening?").unwrap();
+    client.flush().unwrap();
+    wait_until(SETTLE, "the server read after its half-close", || {
+        lock(&handler.after).as_slice() == b"still listening?"
+    });
+}
