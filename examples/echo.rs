@@ -1,6 +1,7 @@
 //! Echo server: `cargo run --release --example echo` serves tcp://127.0.0.1:9000.
-//! Flags: `--addr proto://host:port`, `--loops N`, `--reuseport 0|1`
-//! (`--help` lists them). Ctrl-C stops it cleanly.
+//! Flags: `--addr proto://host:port`, `--loops N`, `--reuseport 0|1`,
+//! `--tls-cert FILE --tls-key FILE` (serve TLS on `--addr`; `--help` lists
+//! them). Ctrl-C stops it cleanly.
 //! Under systemd socket activation (`systemd-socket-activate -l
 //! 127.0.0.1:9000 target/release/examples/echo`) it serves the inherited
 //! socket whose address is `--addr`.
@@ -29,7 +30,12 @@ impl EventHandler for Echo {
 
 fn main() -> netreactor::Result<()> {
     let args = common::Args::parse(
-        common::command("echo", "Echoes every byte back to its sender.", "tcp://127.0.0.1:9000").arg(
+        common::tls::flags(common::command(
+            "echo",
+            "Echoes every byte back to its sender.",
+            "tcp://127.0.0.1:9000",
+        ))
+        .arg(
             common::flag(
                 "reuseport",
                 "0|1",
@@ -39,10 +45,15 @@ fn main() -> netreactor::Result<()> {
             .default_value("0"),
         ),
     );
-    Engine::builder()
+    let mut builder = Engine::builder()
         .event_loops(args.loops)
         .reuse_port(args.get::<String>("reuseport").is_some_and(|v| v == "1"))
         .handle_signals(true)
-        .socket_activation(true)
-        .run(Echo, &args.addr)
+        .socket_activation(true);
+    let mut addr = args.addr.clone();
+    if let Some((config, tls_addr)) = common::tls::server(&args, &[])? {
+        builder = builder.tls(config);
+        addr = tls_addr;
+    }
+    builder.run(Echo, &addr)
 }

@@ -28,6 +28,10 @@ pub enum Address {
     Tcp(SocketAddr),
     /// A UDP address, resolved (every loop gets its own socket on it).
     Udp(SocketAddr),
+    /// A TCP address whose connections speak TLS (`tls://host:port`),
+    /// resolved; the engine's server config is set with
+    /// `EngineBuilder::tls` (feature `tls`).
+    Tls(SocketAddr),
     /// A Unix stream socket at a path in the file system.
     Unix(PathBuf),
     /// A Unix stream socket with a Linux abstract name (no file; the name
@@ -77,7 +81,7 @@ impl Address {
             return parse_unix(s, rest);
         }
         let (family, udp): (fn(&SocketAddr) -> bool, bool) = match scheme.as_str() {
-            "tcp" => (|_| true, false),
+            "tcp" | "tls" => (|_| true, false),
             "tcp4" => (SocketAddr::is_ipv4, false),
             "tcp6" => (SocketAddr::is_ipv6, false),
             "udp" => (|_| true, true),
@@ -85,7 +89,7 @@ impl Address {
             "udp6" => (SocketAddr::is_ipv6, true),
             other => {
                 return Err(Error::InvalidAddress(format!(
-                    "unsupported scheme {other:?} in {s:?} (tcp, tcp4, tcp6, udp, udp4, udp6 or unix)"
+                    "unsupported scheme {other:?} in {s:?} (tcp, tcp4, tcp6, tls, udp, udp4, udp6 or unix)"
                 )))
             }
         };
@@ -97,7 +101,13 @@ impl Address {
             .map_err(|e| Error::InvalidAddress(format!("{s:?}: {e}")))?
             .find(family)
             .ok_or_else(|| Error::InvalidAddress(format!("{s:?} resolves to no usable address")))?;
-        Ok(if udp { Address::Udp(addr) } else { Address::Tcp(addr) })
+        Ok(if udp {
+            Address::Udp(addr)
+        } else if scheme == "tls" {
+            Address::Tls(addr)
+        } else {
+            Address::Tcp(addr)
+        })
     }
 
     /// The IP address and port of a TCP or UDP address. Any thread.
@@ -109,7 +119,7 @@ impl Address {
     /// ```
     pub fn socket_addr(&self) -> Option<SocketAddr> {
         match self {
-            Address::Tcp(a) | Address::Udp(a) => Some(*a),
+            Address::Tcp(a) | Address::Udp(a) | Address::Tls(a) => Some(*a),
             _ => None,
         }
     }
@@ -159,6 +169,7 @@ impl fmt::Display for Address {
         match self {
             Address::Tcp(a) => write!(f, "tcp://{a}"),
             Address::Udp(a) => write!(f, "udp://{a}"),
+            Address::Tls(a) => write!(f, "tls://{a}"),
             Address::Unix(p) => write!(f, "unix://{}", p.display()),
             Address::UnixAbstract(name) => write!(f, "unix://@{}", String::from_utf8_lossy(name)),
         }
@@ -294,6 +305,8 @@ mod tests {
         assert!(Address::parse("tcp://nonsense").is_err());
         assert_eq!(Address::parse("udp://127.0.0.1:80").unwrap(), Address::Udp(v4));
         assert!(Address::parse("udp6://127.0.0.1:80").is_err());
+        assert_eq!(Address::parse("TLS://127.0.0.1:80").unwrap(), Address::Tls(v4));
+        assert_eq!(Address::Tls(v4).to_string(), "tls://127.0.0.1:80");
     }
 
     #[test]

@@ -34,6 +34,13 @@ pub(crate) struct Config {
     pub(crate) service_codecs: Vec<Option<CodecPrototype>>,
     /// Each listener's service, by listener number (empty: all service 0).
     pub(crate) listener_service: Vec<usize>,
+    /// The server config of every `tls://` listener (`EngineBuilder::tls`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls_handshake_timeout: Duration,
+    #[cfg(feature = "tls")]
+    pub(crate) tls_max_handshake_bytes: usize,
 }
 
 impl Config {

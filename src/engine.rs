@@ -30,6 +30,7 @@ use crate::sys;
 use crate::sys::socket::ConnOptions;
 
 mod inherited;
+mod tls;
 
 use inherited::record_listeners;
 
@@ -177,6 +178,12 @@ impl Default for EngineBuilder {
                 codec: None,
                 service_codecs: Vec::new(),
                 listener_service: Vec::new(),
+                #[cfg(feature = "tls")]
+                tls_server: None,
+                #[cfg(feature = "tls")]
+                tls_handshake_timeout: crate::tls::DEFAULT_HANDSHAKE_TIMEOUT,
+                #[cfg(feature = "tls")]
+                tls_max_handshake_bytes: crate::tls::DEFAULT_MAX_HANDSHAKE_BYTES,
             },
             binds: Vec::new(),
         }
@@ -1125,6 +1132,7 @@ impl EngineBuilder {
         let n = self.event_loops;
         let stack_bytes = loop_stack_bytes(&services);
         let (inherited, hand_off) = inherit::collect(&self.inherit, &addrs)?;
+        let tls_servers = self.tls_servers(&addrs)?;
         let (bound, mut acceptor_listeners, mut loop_listeners) = self.open_listeners(&addrs, inherited)?;
 
         let signals = if self.handle_signals {
@@ -1148,6 +1156,10 @@ impl EngineBuilder {
             self.shutdown_deadline,
             services,
         ));
+        #[cfg(feature = "tls")]
+        shared.tls_servers.install(tls_servers);
+        #[cfg(not(feature = "tls"))]
+        let () = tls_servers;
         let handle = EngineHandle::from_shared(shared.clone());
         record_listeners(
             &shared.listeners,
@@ -1303,7 +1315,7 @@ impl EngineBuilder {
             let socket = |fd, file| ListenSocket {
                 fd,
                 index,
-                tcp: matches!(addr, Address::Tcp(_)),
+                tcp: matches!(addr, Address::Tcp(_) | Address::Tls(_)),
                 udp: matches!(addr, Address::Udp(_)),
                 file,
             };
@@ -1317,10 +1329,13 @@ impl EngineBuilder {
                 continue;
             }
             match addr {
-                Address::Tcp(a) => {
+                Address::Tcp(a) | Address::Tls(a) => {
                     let first = sys::socket::tcp_listener(*a, &listen).map_err(in_use)?;
                     let real = sys::socket::local_addr(first.as_fd()).unwrap_or(*a);
-                    bound.push(Address::Tcp(real));
+                    bound.push(match addr {
+                        Address::Tls(_) => Address::Tls(real),
+                        _ => Address::Tcp(real),
+                    });
                     if self.reuse_port {
                         per_loop[0].push(socket(first, None));
                         for own in per_loop.iter_mut().skip(1) {

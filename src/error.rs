@@ -216,6 +216,73 @@ pub enum CloseReason {
     /// logs or counts in `on_close`, where the decision's context is gone.
     /// Counted with `Local` in `Stats`.
     User(String),
+    /// The TLS layer ended the connection: a failed, garbled or timed-out
+    /// handshake (`on_open` never ran), a protocol error or alert after it,
+    /// or a stream cut without `close_notify`. Counted in `Stats` as
+    /// `closed_tls_handshake` or `closed_tls_error`.
+    Tls(TlsFailure),
+}
+
+/// Why the TLS layer closed a connection (see [`CloseReason::Tls`]).
+///
+/// Any thread (a plain value).
+///
+/// # Examples
+///
+/// ```
+/// use netreactor::{CloseReason, TlsFailure};
+///
+/// let r = CloseReason::Tls(TlsFailure::HandshakeTimeout);
+/// assert_eq!(r.to_string(), "TLS: handshake not done before its deadline");
+/// assert!(TlsFailure::HandshakeTimeout.during_handshake());
+/// assert!(!TlsFailure::Truncated.during_handshake());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The handshake did not finish before its deadline
+    /// (`EngineBuilder::tls_handshake_timeout`).
+    HandshakeTimeout,
+    /// The peer sent more than `limit` bytes without finishing the handshake.
+    HandshakeTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// The peer closed (FIN) before the handshake finished.
+    HandshakeEof,
+    /// The handshake failed: the peer's fatal alert, a garbled record, a
+    /// certificate that did not verify, no protocol in common. The text is
+    /// rustls's description of the error.
+    Handshake(String),
+    /// A protocol error or fatal alert after the handshake.
+    Protocol(String),
+    /// The peer's TCP stream ended (FIN) without a TLS `close_notify`: the
+    /// data may have been cut short by an attacker or a crash, so it is
+    /// never reported as a clean end of stream (`on_eof`).
+    Truncated,
+}
+
+impl TlsFailure {
+    /// True when the connection never finished its handshake (the handler
+    /// never saw it: no `on_open`).
+    pub fn during_handshake(&self) -> bool {
+        !matches!(self, TlsFailure::Protocol(_) | TlsFailure::Truncated)
+    }
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsFailure::HandshakeTimeout => f.write_str("handshake not done before its deadline"),
+            TlsFailure::HandshakeTooLarge { limit } => {
+                write!(f, "handshake over {limit} bytes")
+            }
+            TlsFailure::HandshakeEof => f.write_str("peer closed during the handshake"),
+            TlsFailure::Handshake(e) => write!(f, "handshake failed: {e}"),
+            TlsFailure::Protocol(e) => write!(f, "protocol error: {e}"),
+            TlsFailure::Truncated => f.write_str("stream truncated (FIN without close_notify)"),
+        }
+    }
 }
 
 impl CloseReason {
@@ -251,6 +318,7 @@ impl PartialEq for CloseReason {
             | (InboundBudget { limit: a }, InboundBudget { limit: b })
             | (OutboundOverflow { limit: a }, OutboundOverflow { limit: b }) => a == b,
             (Timeout(a), Timeout(b)) => a == b,
+            (Tls(a), Tls(b)) => a == b,
             (a, b) => mem::discriminant(a) == mem::discriminant(b) && !a.has_details(),
         }
     }
@@ -298,6 +366,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Codec(m) => write!(f, "codec error: {m}"),
             CloseReason::ConnectFailed(e) => write!(f, "connect failed: {e}"),
             CloseReason::User(m) => write!(f, "closed by the handler: {m}"),
+            CloseReason::Tls(t) => write!(f, "TLS: {t}"),
         }
     }
 }

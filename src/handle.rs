@@ -52,6 +52,9 @@ pub struct DialOptions {
     event_loop: Option<usize>,
     service: Option<String>,
     state: Option<(Box<dyn Any + Send>, &'static str)>,
+    /// A TLS dial (`DialOptions::tls`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::ClientStart>,
 }
 
 impl DialOptions {
@@ -114,6 +117,8 @@ pub trait Enroll: sealed::Sealed {
 }
 
 mod hand_off;
+#[cfg(feature = "tls")]
+mod tls;
 
 mod sealed {
     pub trait Sealed {}
@@ -197,6 +202,9 @@ pub(crate) struct EngineShared {
     pub(crate) listeners: Listeners,
     /// The services, by number (`Bind` order; one for `start`).
     pub(crate) services: Vec<ServiceInfo>,
+    /// Each listener's TLS config (`reload_tls` swaps one).
+    #[cfg(feature = "tls")]
+    pub(crate) tls_servers: crate::tls::ServerConfigs,
 }
 
 impl EngineShared {
@@ -220,6 +228,8 @@ impl EngineShared {
             failure: Mutex::new(None),
             listeners: Listeners::default(),
             services,
+            #[cfg(feature = "tls")]
+            tls_servers: crate::tls::ServerConfigs::default(),
         }
     }
 
@@ -669,6 +679,8 @@ impl EngineHandle {
             timeout,
             service,
             state,
+            #[cfg(feature = "tls")]
+            tls: options.tls,
         };
         let mailbox = match options.event_loop {
             None => &self.shared.coordinator,

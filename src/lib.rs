@@ -53,6 +53,8 @@ mod reactor;
 mod service;
 mod stats;
 mod sys;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use addr::{Address, ListenAddrs, Origin};
 pub use balancer::{LeastConnections, LoadBalancer, LoadBalancing, LoopLoads, RoundRobin, SourceAddrHash};
@@ -61,7 +63,7 @@ pub use bytes::{Bytes, BytesMut};
 pub use config::{Keepalive, MaxConnectionsPolicy};
 pub use conn::{Conn, ConnHandle, PeerCredentials, Reader, Writer};
 pub use engine::{Engine, EngineBuilder};
-pub use error::{CloseReason, Error, Result, TimeoutKind};
+pub use error::{CloseReason, Error, Result, TimeoutKind, TlsFailure};
 pub use framing::Frame;
 pub use handle::{DialOptions, EngineHandle, Enroll};
 pub use handler::{Action, EventHandler};

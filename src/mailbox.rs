@@ -58,6 +58,9 @@ pub(crate) struct DialRequest {
     pub(crate) timeout: Duration,
     pub(crate) service: usize,
     pub(crate) state: Option<Box<dyn Any + Send>>,
+    /// A TLS dial's client config and server name.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::ClientStart>,
 }
 
 /// Work posted to a loop from another thread.

@@ -112,6 +112,8 @@ const CLOSE_REASONS: &[(&str, Read)] = &[
     ("overflow", |s| s.closed_overflow),
     ("timeout", |s| s.closed_timeout),
     ("codec_error", |s| s.closed_codec_error),
+    ("tls_handshake", |s| s.closed_tls_handshake),
+    ("tls_error", |s| s.closed_tls_error),
 ];
 
 /// Appends the engine's counters to `out` in the Prometheus text format
@@ -137,7 +139,8 @@ const CLOSE_REASONS: &[(&str, Read)] = &[
 /// | `netreactor_event_loops` | gauge | none |
 ///
 /// `reason` is one of `peer_eof`, `peer_reset`, `io_error`, `local`,
-/// `shutdown`, `handler_panic`, `overflow`, `timeout`, `codec_error`
+/// `shutdown`, `handler_panic`, `overflow`, `timeout`, `codec_error`,
+/// `tls_handshake`, `tls_error`
 /// (the `closed_*` fields of [`Stats`]).
 ///
 /// # Examples

@@ -36,7 +36,7 @@ pub(crate) struct LoopCounters {
     pub(crate) tasks: Counter,
 }
 
-const CLOSE_KINDS: usize = 9;
+const CLOSE_KINDS: usize = 11;
 
 fn close_kind(reason: &CloseReason) -> usize {
     match reason {
@@ -51,6 +51,8 @@ fn close_kind(reason: &CloseReason) -> usize {
         | CloseReason::OutboundOverflow { .. } => 6,
         CloseReason::Timeout(_) | CloseReason::LingerTimeout => 7,
         CloseReason::Codec(_) => 8,
+        CloseReason::Tls(t) if t.during_handshake() => 9,
+        CloseReason::Tls(_) => 10,
     }
 }
 
@@ -75,6 +77,8 @@ impl LoopCounters {
             closed_overflow: c(6),
             closed_timeout: c(7),
             closed_codec_error: c(8),
+            closed_tls_handshake: c(9),
+            closed_tls_error: c(10),
             bytes_in: self.bytes_in.get(),
             bytes_out: self.bytes_out.get(),
             frames_in: self.frames_in.get(),
@@ -158,6 +162,12 @@ pub struct Stats {
     pub closed_timeout: u64,
     /// Closed because the codec rejected the stream.
     pub closed_codec_error: u64,
+    /// Connections whose TLS handshake failed, was garbled, too large or
+    /// timed out (the handler never saw them).
+    pub closed_tls_handshake: u64,
+    /// TLS connections ended by a protocol error or alert after the
+    /// handshake, or cut without `close_notify` (truncation).
+    pub closed_tls_error: u64,
     /// Bytes read from sockets.
     pub bytes_in: u64,
     /// Bytes accepted by the kernel for sending.
@@ -201,6 +211,8 @@ impl Stats {
             + self.closed_overflow
             + self.closed_timeout
             + self.closed_codec_error
+            + self.closed_tls_handshake
+            + self.closed_tls_error
     }
 }
 
@@ -222,6 +234,8 @@ impl std::ops::Add for Stats {
             closed_overflow: self.closed_overflow + o.closed_overflow,
             closed_timeout: self.closed_timeout + o.closed_timeout,
             closed_codec_error: self.closed_codec_error + o.closed_codec_error,
+            closed_tls_handshake: self.closed_tls_handshake + o.closed_tls_handshake,
+            closed_tls_error: self.closed_tls_error + o.closed_tls_error,
             bytes_in: self.bytes_in + o.bytes_in,
             bytes_out: self.bytes_out + o.bytes_out,
             frames_in: self.frames_in + o.frames_in,

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 /// Each example and its flags (`--help` aside).
 const EXAMPLES: &[(&str, &[&str])] = &[
-    ("echo", &["--addr", "--loops", "--reuseport"]),
+    ("echo", &["--addr", "--loops", "--tls-cert", "--tls-key", "--reuseport"]),
     (
         "length_field",
         &["--addr", "--loops", "--mode", "--frames", "--max-size"],
@@ -20,7 +20,15 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ("proxy", &["--addr", "--loops", "--upstream"]),
     (
         "http",
-        &["--addr", "--loops", "--idle-timeout", "--request-timeout", "--max-body"],
+        &[
+            "--addr",
+            "--loops",
+            "--tls-cert",
+            "--tls-key",
+            "--idle-timeout",
+            "--request-timeout",
+            "--max-body",
+        ],
     ),
     (
         "redis",
@@ -30,6 +38,9 @@ const EXAMPLES: &[(&str, &[&str])] = &[
             "--proto-max-bulk-len",
             "--max-args",
             "--client-query-buffer-limit",
+            "--tls-port",
+            "--tls-cert-file",
+            "--tls-key-file",
             "--client-output-buffer-limit-pubsub",
         ],
     ),

@@ -33,6 +33,7 @@ const LAYERS: &[(u32, &str)] = &[
     (9, "addr"),
     (9, "config"),
     (9, "stats"),
+    (9, "tls"),
     (10, "action"),
     (10, "deadline"),
     (10, "error"),

@@ -202,6 +202,8 @@ fn prometheus_parser_reads_every_family_with_exact_values() {
         "overflow",
         "timeout",
         "codec_error",
+        "tls_handshake",
+        "tls_error",
     ] {
         assert_eq!(closed(0, reason), 0.0, "{reason}");
         assert_eq!(closed(1, reason), 0.0, "{reason}");
@@ -210,9 +212,9 @@ fn prometheus_parser_reads_every_family_with_exact_values() {
     assert_eq!(get("netreactor_connections_rejected_total", vec![]), 0.0);
     assert_eq!(get("netreactor_partial_inbound_bytes", vec![]), 0.0);
     assert_eq!(get("netreactor_event_loops", vec![]), 2.0);
-    // Nothing else: 12 per-loop families and 9 close reasons on 2 loops,
+    // Nothing else: 12 per-loop families and 11 close reasons on 2 loops,
     // 3 engine-wide values.
-    assert_eq!(samples.len(), 12 * 2 + 9 * 2 + 3);
+    assert_eq!(samples.len(), 12 * 2 + 11 * 2 + 3);
 
     // More traffic, then a second scrape: no counter went down, and the
     // ones the traffic moves went up.

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod tls;
+
 use clap::builder::StyledStr;
 use clap::{value_parser, Arg, ArgMatches, Command};
 

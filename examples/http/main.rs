@@ -3,7 +3,8 @@
 //!
 //! Flags: `--addr proto://host:port`, `--loops N`, `--idle-timeout SECS`
 //! (keep-alive, default 60), `--request-timeout SECS` (a request must arrive
-//! whole within this, default 10), `--max-body BYTES` (default 1 MiB).
+//! whole within this, default 10), `--max-body BYTES` (default 1 MiB),
+//! `--tls-cert FILE --tls-key FILE` (HTTPS on `--addr`, ALPN `http/1.1`).
 //! Ctrl-C stops it cleanly. docs/examples.md shows how to try it.
 
 #[path = "../common/mod.rs"]
@@ -21,11 +22,11 @@ use std::time::Duration;
 fn main() -> netreactor::Result<()> {
     let mut config = server::Config::default();
     let args = common::Args::parse(
-        common::command(
+        common::tls::flags(common::command(
             "http",
             "HTTP/1.1 server: GET /plaintext, GET /json, POST /echo.",
             "tcp://127.0.0.1:8080",
-        )
+        ))
         .arg(seconds_flag(
             "idle-timeout",
             "A keep-alive connection idle this long is closed",
@@ -54,10 +55,16 @@ fn main() -> netreactor::Result<()> {
     if let Some(bytes) = args.get("max-body") {
         config.limits.max_body_bytes = bytes;
     }
-    let engine = server::engine_builder(&config)
+    let mut builder = server::engine_builder(&config)
         .event_loops(args.loops)
-        .handle_signals(true)
-        .start(server::HttpServer::new(config), &args.addr)?;
+        .handle_signals(true);
+    let mut addr = args.addr.clone();
+    // HTTPS: HTTP/1.1 is all this server speaks, and ALPN says so.
+    if let Some((tls, tls_addr)) = common::tls::server(&args, &[b"http/1.1"])? {
+        builder = builder.tls(tls);
+        addr = tls_addr;
+    }
+    let engine = builder.start(server::HttpServer::new(config), &addr)?;
     eprintln!(
         "http: listening on {:?} with {} loops",
         engine.local_addrs(),

@@ -5,8 +5,10 @@
 //! per core), `--proto-max-bulk-len BYTES` (longest value, default 512 MiB),
 //! `--max-args N`, `--client-query-buffer-limit BYTES`,
 //! `--client-output-buffer-limit-pubsub "32mb 8mb 60"` (when a subscriber
-//! that does not read is closed; Redis's syntax). Ctrl-C stops it
-//! cleanly. docs/examples.md shows how to try it by hand.
+//! that does not read is closed; Redis's syntax), and Redis's TLS flags:
+//! `--tls-port P --tls-cert-file FILE --tls-key-file FILE` serve TLS on
+//! port P of `--addr`'s host beside the plain listener (`redis-cli --tls`).
+//! Ctrl-C stops it cleanly. docs/examples.md shows how to try it by hand.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -37,6 +39,17 @@ fn main() -> netreactor::Result<()> {
                     config.query_buffer_limit
                 ),
             ))
+            .arg(common::number(
+                "tls-port",
+                "PORT",
+                "Also serve TLS on this port of --addr's host (0: none, as in Redis) [default: 0]",
+            ))
+            .arg(common::flag(
+                "tls-cert-file",
+                "FILE",
+                "The TLS server's PEM certificate chain",
+            ))
+            .arg(common::flag("tls-key-file", "FILE", "The TLS server's PEM private key"))
             .arg(
                 common::flag(
                     "client-output-buffer-limit-pubsub",
@@ -67,10 +80,25 @@ fn main() -> netreactor::Result<()> {
     // and two such commands the engine-wide budget.
     config.query_buffer_limit = config.query_buffer_limit.max(config.limits.max_bulk_len + 1024 * 1024);
     config.inbound_budget = config.inbound_budget.max(2 * config.query_buffer_limit);
-    let builder = netreactor::Engine::builder()
+    let mut builder = netreactor::Engine::builder()
         .event_loops(args.loops)
         .handle_signals(true);
-    let engine = server::start(config, builder, &args.addr)?;
+    let mut addrs = vec![args.addr.clone()];
+    if let Some(port) = args.get::<usize>("tls-port").filter(|&p| p != 0) {
+        let (Some(cert), Some(key)) = (args.get::<String>("tls-cert-file"), args.get::<String>("tls-key-file")) else {
+            return Err(netreactor::Error::InvalidConfig(
+                "--tls-port needs --tls-cert-file and --tls-key-file".into(),
+            ));
+        };
+        let port = u16::try_from(port)
+            .map_err(|_| netreactor::Error::InvalidConfig(format!("--tls-port {port}: not a port")))?;
+        let host = netreactor::Address::parse(&args.addr)?
+            .socket_addr()
+            .ok_or_else(|| netreactor::Error::InvalidConfig("--tls-port needs a TCP --addr".into()))?;
+        builder = builder.tls(std::sync::Arc::new(netreactor::tls::server_config_from_pem(cert, key)?));
+        addrs.push(format!("tls://{}", std::net::SocketAddr::new(host.ip(), port)));
+    }
+    let engine = server::start(config, builder, addrs.as_slice())?;
     // The ready line the benchmark scripts wait for.
     println!("pid={} addr={}", std::process::id(), engine.local_addr());
     eprintln!(

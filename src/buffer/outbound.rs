@@ -22,6 +22,10 @@ struct Queue {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
     len: usize,
+    /// TLS: the first `sealed` bytes are ciphertext (or handshake records);
+    /// what follows is plaintext the handler wrote, encrypted by `reseal`
+    /// before any flush. Unused (0) on a plain connection.
+    sealed: usize,
 }
 
 /// What one flush achieved.
@@ -76,6 +80,71 @@ impl Outbound {
         if let Some(q) = &mut self.0 {
             q.clear();
         }
+    }
+
+    /// TLS: bytes written since the last `reseal` (plaintext).
+    #[inline]
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn unsealed_len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len - q.sealed)
+    }
+
+    /// TLS: appends bytes that go out as they are (handshake records,
+    /// alerts) through `f`, which writes into the contiguous tail; the
+    /// queue must hold no unsealed plaintext (they would be sealed with it).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn append_sealed<E>(&mut self, f: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<(), E> {
+        let q = self.queue();
+        debug_assert_eq!(q.sealed, q.len, "plaintext queued before a TLS record");
+        let res = q.append_with(f);
+        q.sealed = q.len;
+        res
+    }
+
+    /// TLS: hands every unsealed (plaintext) piece, in order, to `f` with
+    /// `out`, then replaces the plaintext with what `f` wrote into `out`
+    /// (its records), sealed. `out` is the caller's scratch buffer: when
+    /// the queue's tail is empty they trade places, so the usual case (all
+    /// flushed before the handler wrote) copies nothing more. On error the
+    /// plaintext is dropped with whatever `f` wrote.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn reseal<E>(
+        &mut self,
+        out: &mut BytesMut,
+        mut f: impl FnMut(&[u8], &mut BytesMut) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(q) = &mut self.0 else { return Ok(()) };
+        if q.sealed == q.len {
+            return Ok(());
+        }
+        out.clear();
+        let mut skip = q.sealed;
+        let mut res = Ok(());
+        for piece in q.chunks.iter().map(|c| &c[..]).chain([&q.tail[..]]) {
+            if skip >= piece.len() {
+                skip -= piece.len();
+                continue;
+            }
+            res = f(&piece[skip..], out);
+            skip = 0;
+            if res.is_err() {
+                break;
+            }
+        }
+        q.truncate(q.sealed);
+        if res.is_err() {
+            out.clear();
+            return res;
+        }
+        q.len += out.len();
+        if q.tail.is_empty() {
+            std::mem::swap(&mut q.tail, out);
+        } else {
+            q.tail.extend_from_slice(out);
+            out.clear();
+        }
+        q.sealed = q.len;
+        Ok(())
     }
 
     /// Sends everything queued as one datagram to `to`, then empties the
@@ -163,6 +232,27 @@ impl Queue {
         self.chunks.clear();
         self.tail.clear();
         self.len = 0;
+        self.sealed = 0;
+    }
+
+    /// Keeps the first `keep` bytes, drops the rest.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    fn truncate(&mut self, keep: usize) {
+        let mut left = keep;
+        let mut kept = 0;
+        for chunk in &mut self.chunks {
+            if left == 0 {
+                break;
+            }
+            if chunk.len() > left {
+                chunk.truncate(left);
+            }
+            left -= chunk.len();
+            kept += 1;
+        }
+        self.chunks.truncate(kept);
+        self.tail.truncate(left);
+        self.len = keep;
     }
 
     /// Sends as much as the socket takes, one system call per
@@ -210,6 +300,7 @@ impl Queue {
 
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
+        self.sealed = self.sealed.saturating_sub(n);
         if self.len == 0 {
             // Emptied in place: the next write reuses the tail from its
             // start, with no reclaiming in `reserve`.
@@ -243,5 +334,70 @@ impl Queue {
         if self.tail.capacity() > KEEP_TAIL_BYTES {
             self.tail = BytesMut::new();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything queued, in order.
+    fn contents(out: &Outbound) -> Vec<u8> {
+        let q = out.0.as_ref().unwrap();
+        let mut all: Vec<u8> = q.chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        all.extend_from_slice(&q.tail);
+        all
+    }
+
+    /// "Seals" by upper-casing each piece and wrapping it in brackets.
+    fn seal(out: &mut Outbound, scratch: &mut BytesMut) {
+        out.reseal(scratch, |piece: &[u8], buf: &mut BytesMut| {
+            buf.extend_from_slice(b"[");
+            buf.extend_from_slice(&piece.to_ascii_uppercase());
+            buf.extend_from_slice(b"]");
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn reseal_replaces_only_what_was_written_since_the_last_seal() {
+        let big = |c: u8| Bytes::from(vec![c; OUTBOUND_COPY_THRESHOLD_BYTES]);
+        let mut out = Outbound::default();
+        let mut scratch = BytesMut::new();
+        out.write(b"ab");
+        seal(&mut out, &mut scratch);
+        assert_eq!(contents(&out), b"[AB]");
+        // A sealed tail, then a large chunk and a small write behind it.
+        out.write_bytes(big(b'x'));
+        out.write(b"cd");
+        assert_eq!(out.unsealed_len(), OUTBOUND_COPY_THRESHOLD_BYTES + 2);
+        seal(&mut out, &mut scratch);
+        let mut want = b"[AB][".to_vec();
+        want.extend(vec![b'X'; OUTBOUND_COPY_THRESHOLD_BYTES]);
+        want.extend_from_slice(b"][CD]");
+        assert_eq!(contents(&out), want);
+        assert_eq!((out.len(), out.unsealed_len()), (want.len(), 0));
+        // Part of it is sent: the sealed mark moves with the front.
+        out.queue().consume(3);
+        out.write(b"e");
+        seal(&mut out, &mut scratch);
+        assert_eq!(contents(&out), [&want[3..], b"[E]"].concat());
+        assert_eq!(out.unsealed_len(), 0);
+        // Nothing new: nothing changes.
+        seal(&mut out, &mut scratch);
+        assert_eq!(contents(&out), [&want[3..], b"[E]"].concat());
+    }
+
+    #[test]
+    fn a_failed_reseal_drops_the_plaintext_and_keeps_what_was_sealed() {
+        let mut out = Outbound::default();
+        let mut scratch = BytesMut::new();
+        out.write(b"ab");
+        seal(&mut out, &mut scratch);
+        out.write(b"secret");
+        assert!(out.reseal(&mut scratch, |_, _| Err(())).is_err());
+        assert_eq!(contents(&out), b"[AB]");
+        assert_eq!(out.unsealed_len(), 0);
     }
 }

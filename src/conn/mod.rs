@@ -4,6 +4,8 @@
 mod halves;
 mod handle;
 mod relay;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use self::halves::{Reader, Writer};
 pub use self::handle::ConnHandle;
@@ -141,7 +143,6 @@ pub struct Conn {
     pub(crate) datagrams_failed: u16,
     /// Shared with the connection's handles, once one exists.
     pub(crate) shared: Option<Arc<HandleShared>>,
-    pub(crate) mailbox: Arc<Mailbox>,
     /// The engine (`Conn::engine`).
     pub(crate) engine: EngineHandle,
     /// Which bound service serves it (0 in an engine of one).
@@ -149,9 +150,18 @@ pub struct Conn {
     /// Relayed to another connection on this loop (`relay_to`); boxed, so
     /// the connections that are not relayed stay small.
     pub(crate) relay: Option<Box<RelayLink>>,
+    /// The TLS layer of a TLS connection (`None`: plain).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Box<crate::tls::TlsConn>>,
 }
 
 impl Conn {
+    /// Its loop's mailbox (through the engine: one pointer fewer per slot).
+    #[inline]
+    pub(crate) fn mailbox(&self) -> &Arc<Mailbox> {
+        &self.engine.shared.loops[self.id.event_loop()].mailbox
+    }
+
     /// The relay this connection is a side of, if any.
     #[inline]
     pub(crate) fn relay_link(&self) -> Option<RelayLink> {
@@ -819,6 +829,8 @@ impl Conn {
         if self.datagram {
             return self.flush_datagram();
         }
+        #[cfg(feature = "tls")]
+        self.seal_tls();
         match self.outbound.flush(self.fd.as_fd()) {
             Ok(f) => {
                 self.sent_by_flush += f.sent as u64;
@@ -1424,7 +1436,7 @@ impl Conn {
         shared.update(self.outbound.len(), 0);
         ConnHandle {
             id: self.id,
-            mailbox: self.mailbox.clone(),
+            mailbox: self.mailbox().clone(),
             shared,
         }
     }

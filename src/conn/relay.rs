@@ -101,8 +101,10 @@ impl Conn {
             timeout,
             service: self.service as usize,
             state: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         };
-        self.mailbox
+        self.mailbox()
             .post(Task::Relay(self.id, req))
             .map_err(|_| Error::EngineStopped)?;
         self.codec = None;

@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 
 pub(crate) mod counting;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};

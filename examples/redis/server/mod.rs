@@ -466,6 +466,10 @@ pub(crate) fn configure(config: &Config, builder: EngineBuilder) -> EngineBuilde
 
 /// Starts a server on `addr` ("tcp://127.0.0.1:0" in tests) on an engine
 /// made from `builder` (loops, signals) and `configure`.
-pub(crate) fn start(config: Config, builder: EngineBuilder, addr: &str) -> netreactor::Result<EngineHandle> {
-    configure(&config, builder).start(RedisServer::new(config), addr)
+pub(crate) fn start(
+    config: Config,
+    builder: EngineBuilder,
+    addrs: impl netreactor::ListenAddrs,
+) -> netreactor::Result<EngineHandle> {
+    configure(&config, builder).start(RedisServer::new(config), addrs)
 }

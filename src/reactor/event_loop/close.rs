@@ -72,9 +72,21 @@ impl<S: Serve> EventLoop<S> {
         conn.outbound.clear();
         conn.write_side = WriteSide::Discarding;
         let handler = &*self.handler;
-        // A relay's upstream is the loop's own: no callback sees it.
-        let seen = !relay.as_ref().is_some_and(|(link, _)| link.upstream);
-        if seen {
+        // A relay's upstream is the loop's own: no callback sees it; nor an
+        // accepted peer that never finished its TLS handshake (it is not
+        // authenticated; a dial's failure is reported).
+        let upstream = relay.as_ref().is_some_and(|(link, _)| link.upstream);
+        #[cfg(feature = "tls")]
+        let unauthenticated =
+            conn.tls.as_ref().is_some_and(|t| !t.open) && conn.origin() != crate::addr::Origin::Dialed;
+        #[cfg(not(feature = "tls"))]
+        let unauthenticated = false;
+        if unauthenticated {
+            log::debug!(
+                "netreactor: TLS connection {id} ({:?}) closed before its handshake finished: {reason}",
+                conn.peer
+            );
+        } else if !upstream {
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler.on_close(&mut conn, &mut state, reason))) {
                 log::error!(
                     "netreactor: on_close panicked on connection {id}: {}",

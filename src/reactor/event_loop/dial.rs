@@ -37,6 +37,8 @@ impl<S: Serve> EventLoop<S> {
             timeout,
             service,
             state,
+            #[cfg(feature = "tls")]
+            tls,
         } = req;
         // A state whose making panics (user code: `Default`) ends the dial
         // here, logged: without a state there is no connection to report.
@@ -67,6 +69,14 @@ impl<S: Serve> EventLoop<S> {
         }
         let conn = self.conns.get_mut(id).expect("just stored");
         conn.connecting = true;
+        #[cfg(feature = "tls")]
+        let failed = match tls.map(Self::client_tls).transpose() {
+            Ok(tls) => {
+                conn.tls = tls;
+                failed
+            }
+            Err(e) => failed.or(Some(e)),
+        };
         let failed = failed
             .or_else(|| sys::socket::tcp_connect(conn.fd.as_fd(), addr))
             .or_else(|| self.poller.add(conn.fd.as_fd(), id.token(), Interest::WRITE).err());
@@ -92,6 +102,10 @@ impl<S: Serve> EventLoop<S> {
         }
         if let Some(link) = conn.relay_link() {
             return self.relay_connected(id, link.peer);
+        }
+        #[cfg(feature = "tls")]
+        if self.start_client_tls(id) {
+            return; // on_open waits for the handshake
         }
         let action = self.call(id, |h, c, s| h.on_open(c, s));
         self.after_callback(id, action);

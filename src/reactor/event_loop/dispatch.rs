@@ -118,6 +118,12 @@ impl<S: Serve> EventLoop<S> {
             }
         };
         self.shared().counters.accepted.add(1);
+        #[cfg(feature = "tls")]
+        if let Origin::Accepted { listener } = origin {
+            if self.start_server_tls(id, listener) {
+                return; // on_open waits for the handshake
+            }
+        }
         let action = self.call(id, |h, c, s| h.on_open(c, s));
         self.after_callback(id, action);
     }
@@ -185,10 +191,11 @@ impl<S: Serve> EventLoop<S> {
             datagrams_sent: 0,
             datagrams_failed: 0,
             shared: None,
-            mailbox: self.shared().mailbox.clone(),
             engine: EngineHandle::from_shared(self.engine.clone()),
             service: service as u16,
             relay: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         };
         self.conns.insert(conn, state);
         id

@@ -17,6 +17,8 @@ mod relay;
 mod slab;
 mod tasks;
 mod timers;
+#[cfg(feature = "tls")]
+mod tls;
 mod write;
 
 use std::sync::Arc;

@@ -38,6 +38,10 @@ impl<S: Serve> EventLoop<S> {
                 .get_or_insert(CloseReason::InboundOverflow { limit: max_inbound });
             return self.after_callback(id, Action::Continue);
         }
+        #[cfg(feature = "tls")]
+        if conn.tls.is_some() {
+            return self.on_tls_readable(id);
+        }
         // Read into the loop's buffer, with a small unconsumed tail copied to
         // its front; only a large partial message reads into its own buffer.
         let borrowed = conn.inbound.len() <= SMALL_TAIL_BYTES;

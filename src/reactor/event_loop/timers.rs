@@ -25,6 +25,9 @@ pub(super) enum TimerKind {
     Linger(ConnId),
     /// A dial's connect timeout.
     Connect(ConnId),
+    /// A TLS handshake's deadline.
+    #[cfg(feature = "tls")]
+    TlsHandshake(ConnId),
     Tick,
 }
 
@@ -79,6 +82,8 @@ impl<S: Serve> EventLoop<S> {
             match t {
                 TimerKind::Tick => self.tick(),
                 TimerKind::Connect(id) => self.dial_timed_out(id),
+                #[cfg(feature = "tls")]
+                TimerKind::TlsHandshake(id) => self.tls_handshake_timed_out(id),
                 TimerKind::Linger(id) => {
                     let now = self.now;
                     if let Some(c) = self.conns.get_mut(id) {

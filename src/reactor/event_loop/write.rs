@@ -92,6 +92,8 @@ impl<S: Serve> EventLoop<S> {
             return None;
         }
         let counters = &self.engine.loops[self.index].counters;
+        #[cfg(feature = "tls")]
+        conn.seal_tls();
         if !conn.outbound.is_empty() {
             match conn.outbound.flush(conn.fd.as_fd()) {
                 Ok(f) => {

@@ -1,0 +1,491 @@
+//! One connection's TLS state and the two ways bytes cross it: records
+//! absorbed from the socket (plaintext for the handler, handshake replies
+//! for the outbound queue), and the handler's plaintext sealed into records
+//! before a flush.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use rustls::client::UnbufferedClientConnection;
+use rustls::pki_types::ServerName;
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
+use rustls::{ClientConfig, ServerConfig};
+
+use super::info::TlsInfo;
+use super::servers::take_sni;
+use crate::buffer::outbound::Outbound;
+use crate::error::TlsFailure;
+
+/// Room for a record's header, tag and padding, per record (TLS 1.2 GCM
+/// needs 29, TLS 1.3 22): a first guess, grown when rustls asks for more.
+const RECORD_OVERHEAD_BYTES: usize = 64;
+
+/// The largest record payload (2^14): plaintext is cut into records of it.
+const MAX_RECORD_PAYLOAD_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    /// The loop's scratch buffer for sealing: records are encrypted into it,
+    /// then it trades places with the connection's emptied queue tail.
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    /// The loop's plaintext buffer, lent to a connection with nothing
+    /// unconsumed while its records are decrypted and handled: an idle TLS
+    /// connection holds no plaintext buffer, and a busy one allocates none.
+    static PLAIN: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Lends the loop's plaintext buffer to a connection whose own is empty.
+pub(crate) fn lend_plain(inbound: &mut BytesMut) {
+    if inbound.is_empty() {
+        PLAIN.with(|p| std::mem::swap(&mut *p.borrow_mut(), inbound));
+    }
+}
+
+/// Takes the lent buffer back once everything in it was consumed (a
+/// partial message keeps it, as the plain read path keeps its tail).
+pub(crate) fn return_plain(inbound: &mut BytesMut) {
+    if inbound.is_empty() {
+        PLAIN.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.capacity() == 0 {
+                inbound.clear();
+                std::mem::swap(&mut *p, inbound);
+            }
+        });
+        if inbound.capacity() > 0 {
+            *inbound = BytesMut::new();
+        }
+    }
+}
+
+/// What a dial needs to start a TLS client.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientStart {
+    pub(crate) config: Arc<ClientConfig>,
+    pub(crate) name: ServerName<'static>,
+}
+
+/// A connection's TLS layer.
+pub(crate) struct TlsConn {
+    conn: Box<dyn Drive + Send>,
+    /// A partial record left from the last read (released when empty).
+    pending: BytesMut,
+    /// Plaintext queued before the handshake finished (a dial's first
+    /// request), sealed once it has.
+    early: BytesMut,
+    /// Bytes received before the handshake finished.
+    handshake_bytes: usize,
+    /// The handshake finished (and `on_open` is due or done).
+    pub(crate) open: bool,
+    /// The peer's close_notify arrived.
+    pub(crate) peer_closed: bool,
+    /// Ours went out.
+    sent_close_notify: bool,
+    /// SNI asked for (server) or the dialed name (client).
+    server_name: Option<String>,
+    info: Option<Box<TlsInfo>>,
+}
+
+impl std::fmt::Debug for TlsConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConn")
+            .field("server", &self.conn.is_server())
+            .field("open", &self.open)
+            .field("peer_closed", &self.peer_closed)
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+/// What absorbing a read brought.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Absorbed {
+    /// The handshake finished with this read: `on_open` is due.
+    pub(crate) opened: bool,
+    /// The peer's close_notify arrived with this read: `on_eof` is due.
+    pub(crate) peer_closed: bool,
+}
+
+impl TlsConn {
+    pub(crate) fn server(config: Arc<ServerConfig>) -> Result<TlsConn, TlsFailure> {
+        let conn = UnbufferedServerConnection::new(config).map_err(|e| TlsFailure::Handshake(e.to_string()))?;
+        Ok(TlsConn::new(Box::new(conn), None))
+    }
+
+    pub(crate) fn client(start: ClientStart) -> Result<TlsConn, TlsFailure> {
+        let name = start.name.to_str().into_owned();
+        let conn = UnbufferedClientConnection::new(start.config, start.name)
+            .map_err(|e| TlsFailure::Handshake(e.to_string()))?;
+        Ok(TlsConn::new(Box::new(conn), Some(name)))
+    }
+
+    fn new(conn: Box<dyn Drive + Send>, server_name: Option<String>) -> TlsConn {
+        TlsConn {
+            conn,
+            pending: BytesMut::new(),
+            early: BytesMut::new(),
+            handshake_bytes: 0,
+            open: false,
+            peer_closed: false,
+            sent_close_notify: false,
+            server_name,
+            info: None,
+        }
+    }
+
+    /// What the handshake negotiated, once it has finished.
+    pub(crate) fn info(&self) -> Option<&TlsInfo> {
+        self.info.as_deref()
+    }
+
+    /// Moves the partial record kept from the last read to the front of
+    /// `buf` (the loop's read buffer), where the next read appends.
+    pub(crate) fn restore_pending(&mut self, buf: &mut BytesMut) {
+        buf.clear();
+        if !self.pending.is_empty() {
+            buf.extend_from_slice(&self.pending);
+            self.pending = BytesMut::new();
+        }
+    }
+
+    /// A client's first flight (its ClientHello), queued in `out`.
+    pub(crate) fn start(&mut self, out: &mut Outbound) -> Result<(), TlsFailure> {
+        self.absorb(&mut BytesMut::new(), 0, usize::MAX, &mut BytesMut::new(), out)
+            .map(|_| ())
+    }
+
+    /// Processes the records in `incoming` (ending with `arrived` new
+    /// bytes): plaintext is appended to `plain`, handshake messages and
+    /// alerts to `out`; a partial record is kept for the next read.
+    pub(crate) fn absorb(
+        &mut self,
+        incoming: &mut BytesMut,
+        arrived: usize,
+        max_handshake: usize,
+        plain: &mut BytesMut,
+        out: &mut Outbound,
+    ) -> Result<Absorbed, TlsFailure> {
+        let mut got = Absorbed::default();
+        if !self.open {
+            self.handshake_bytes = self.handshake_bytes.saturating_add(arrived);
+            if self.handshake_bytes > max_handshake {
+                return Err(TlsFailure::HandshakeTooLarge { limit: max_handshake });
+            }
+        }
+        debug_assert_eq!(out.unsealed_len(), 0, "plaintext left unsealed before a read");
+        let (consumed, result) = self.conn.drive_records(incoming, plain, out, &mut got);
+        if let Err(e) = result {
+            let failure = if self.open {
+                TlsFailure::Protocol(e.to_string())
+            } else {
+                TlsFailure::Handshake(e.to_string())
+            };
+            // rustls queued the fatal alert that tells the peer why.
+            self.conn.encode_alert(&mut incoming[consumed..], out);
+            incoming.clear();
+            return Err(failure);
+        }
+        if consumed < incoming.len() {
+            self.pending.extend_from_slice(&incoming[consumed..]);
+        }
+        incoming.clear();
+        if self.conn.is_server() {
+            if let Some(sni) = take_sni() {
+                self.server_name = Some(sni);
+            }
+        }
+        let c = self.conn.common();
+        if !self.open && !c.is_handshaking() {
+            self.open = true;
+            got.opened = true;
+            self.info = Some(Box::new(TlsInfo {
+                alpn: c.alpn_protocol().map(<[u8]>::to_vec),
+                server_name: self.server_name.take(),
+                version: c.protocol_version(),
+                suite: c.negotiated_cipher_suite().map(|s| s.suite()),
+                peer_certificates: c.peer_certificates().map(<[_]>::to_vec).unwrap_or_default(),
+            }));
+            if !self.early.is_empty() {
+                out.write(&std::mem::take(&mut self.early));
+            }
+        }
+        if got.peer_closed {
+            self.peer_closed = true;
+        }
+        Ok(got)
+    }
+
+    /// Encrypts the plaintext written since the last seal into records in
+    /// place of it; with `close`, then a close_notify (once). Before the
+    /// handshake has finished, plaintext waits aside and nothing is sealed.
+    pub(crate) fn seal(&mut self, out: &mut Outbound, close: bool) -> Result<(), TlsFailure> {
+        let notify = close && self.open && !self.sent_close_notify;
+        if out.unsealed_len() == 0 && !notify {
+            return Ok(());
+        }
+        SCRATCH.with(|scratch| {
+            let scratch = &mut *scratch.borrow_mut();
+            if !self.open {
+                let early = &mut self.early;
+                return out.reseal(scratch, |piece, _| {
+                    early.extend_from_slice(piece);
+                    Ok(())
+                });
+            }
+            let (conn, pending) = (&mut self.conn, &mut self.pending);
+            out.reseal(scratch, |piece, buf| conn.write_records(pending, buf, Some(piece)))?;
+            if notify {
+                self.sent_close_notify = true;
+                out.append_sealed(|buf| conn.write_records(pending, buf, None))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The loop of rustls's unbuffered API over `incoming` (see `Drive::drive_records`).
+macro_rules! drive_body {
+    ($c:ident, $incoming:ident, $plain:ident, $out:ident, $got:ident) => {{
+        let mut consumed = 0usize;
+        let result = loop {
+            let status = $c.process_tls_records(&mut $incoming[consumed..]);
+            let mut discard = status.discard;
+            let step: Result<bool, rustls::Error> = match status.state {
+                Err(e) => Err(e),
+                Ok(ConnectionState::ReadTraffic(mut r)) => {
+                    let mut step = Ok(true);
+                    while let Some(record) = r.next_record() {
+                        match record {
+                            Ok(record) => {
+                                discard += record.discard;
+                                $plain.extend_from_slice(record.payload);
+                            }
+                            Err(e) => {
+                                step = Err(e);
+                                break;
+                            }
+                        }
+                    }
+                    step
+                }
+                Ok(ConnectionState::EncodeTlsData(mut e)) => encode_handshake(&mut e, $out).map(|()| true),
+                Ok(ConnectionState::TransmitTlsData(t)) => {
+                    t.done();
+                    Ok(true)
+                }
+                Ok(ConnectionState::PeerClosed) => {
+                    $got.peer_closed = true;
+                    Ok(true)
+                }
+                // BlockedHandshake (more bytes needed), WriteTraffic (all
+                // records processed), Closed; early data is not enabled.
+                Ok(_) => Ok(false),
+            };
+            consumed += discard;
+            match step {
+                Ok(true) => {}
+                Ok(false) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        (consumed, result)
+    }};
+}
+
+/// The fatal alert rustls queued after an error, if any, into `out`:
+/// one step, which encodes before it would read `incoming` again.
+macro_rules! alert_body {
+    ($c:ident, $incoming:ident, $out:ident) => {{
+        if let Ok(ConnectionState::EncodeTlsData(mut e)) = $c.process_tls_records($incoming).state {
+            let _ = encode_handshake(&mut e, $out);
+        }
+    }};
+}
+
+/// Appends a handshake record (or alert) rustls has ready to `out`.
+fn encode_handshake<D>(
+    e: &mut rustls::unbuffered::EncodeTlsData<'_, D>,
+    out: &mut Outbound,
+) -> Result<(), rustls::Error> {
+    out.append_sealed(|buf| {
+        encode_with(buf, 4096, |dst| {
+            e.encode(dst).map_err(|err| match err {
+                EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => Some(required_size),
+                _ => None,
+            })
+        })
+    })
+    .map_err(|()| rustls::Error::General("encoding a handshake record failed".into()))
+}
+
+/// Either side's rustls connection (their `process_tls_records` are two
+/// inherent methods, not one generic one: the bodies are macros).
+trait Drive {
+    fn is_server(&self) -> bool;
+    fn common(&self) -> &rustls::CommonState;
+    /// Processes the records in `incoming`; returns the bytes consumed
+    /// (what remains is a partial record, or bytes rustls keeps there
+    /// while a handshake message spans records) and how it ended.
+    fn drive_records(
+        &mut self,
+        incoming: &mut [u8],
+        plain: &mut BytesMut,
+        out: &mut Outbound,
+        got: &mut Absorbed,
+    ) -> (usize, Result<(), rustls::Error>);
+    /// After an error: the alert rustls queued, into `out`; `incoming` is
+    /// what the failed `drive_records` left unconsumed.
+    fn encode_alert(&mut self, incoming: &mut [u8], out: &mut Outbound);
+    /// Encrypts `plain` (or, `None`, a close_notify) into `buf`; `pending`
+    /// is the unconsumed input, which rustls may refer to (its discard is
+    /// applied).
+    fn write_records(
+        &mut self,
+        pending: &mut BytesMut,
+        buf: &mut BytesMut,
+        plain: Option<&[u8]>,
+    ) -> Result<(), TlsFailure>;
+}
+
+/// `Drive::write_records`, first encoding any handshake message rustls has
+/// queued (a key update).
+macro_rules! write_body {
+    ($c:ident, $pending:ident, $buf:ident, $plain:ident) => {{
+        let failed = |e: &dyn std::fmt::Display| TlsFailure::Protocol(e.to_string());
+        loop {
+            let status = $c.process_tls_records(&mut $pending[..]);
+            let discard = status.discard;
+            let step: Result<bool, TlsFailure> = match status.state {
+                Err(e) => Err(failed(&e)),
+                Ok(ConnectionState::EncodeTlsData(mut e)) => encode_with($buf, 4096, |dst| {
+                    e.encode(dst).map_err(|err| match err {
+                        EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => Some(required_size),
+                        _ => None,
+                    })
+                })
+                .map(|()| true)
+                .map_err(|()| failed(&"encoding a handshake record")),
+                Ok(ConnectionState::TransmitTlsData(t)) => {
+                    t.done();
+                    Ok(true)
+                }
+                Ok(ConnectionState::PeerClosed) => Ok(true),
+                Ok(ConnectionState::WriteTraffic(mut w)) => {
+                    let guess = match $plain {
+                        Some(p) => p.len() + (p.len() / MAX_RECORD_PAYLOAD_BYTES + 1) * RECORD_OVERHEAD_BYTES,
+                        None => RECORD_OVERHEAD_BYTES,
+                    };
+                    let too_small = |err: EncryptError| match err {
+                        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => Some(required_size),
+                        _ => None,
+                    };
+                    encode_with($buf, guess, |dst| match $plain {
+                        Some(p) => w.encrypt(p, dst).map_err(too_small),
+                        None => w.queue_close_notify(dst).map_err(too_small),
+                    })
+                    .map(|()| false)
+                    .map_err(|()| failed(&"encrypting a record"))
+                }
+                // Closed both ways: nothing more may be sent.
+                Ok(_) => Ok(false),
+            };
+            $pending.advance(discard);
+            if !step? {
+                return Ok(());
+            }
+        }
+    }};
+}
+
+impl Drive for UnbufferedServerConnection {
+    fn is_server(&self) -> bool {
+        true
+    }
+
+    fn common(&self) -> &rustls::CommonState {
+        self
+    }
+
+    fn drive_records(
+        &mut self,
+        incoming: &mut [u8],
+        plain: &mut BytesMut,
+        out: &mut Outbound,
+        got: &mut Absorbed,
+    ) -> (usize, Result<(), rustls::Error>) {
+        drive_body!(self, incoming, plain, out, got)
+    }
+
+    fn encode_alert(&mut self, incoming: &mut [u8], out: &mut Outbound) {
+        alert_body!(self, incoming, out)
+    }
+
+    fn write_records(
+        &mut self,
+        pending: &mut BytesMut,
+        buf: &mut BytesMut,
+        plain: Option<&[u8]>,
+    ) -> Result<(), TlsFailure> {
+        write_body!(self, pending, buf, plain)
+    }
+}
+
+impl Drive for UnbufferedClientConnection {
+    fn is_server(&self) -> bool {
+        false
+    }
+
+    fn common(&self) -> &rustls::CommonState {
+        self
+    }
+
+    fn drive_records(
+        &mut self,
+        incoming: &mut [u8],
+        plain: &mut BytesMut,
+        out: &mut Outbound,
+        got: &mut Absorbed,
+    ) -> (usize, Result<(), rustls::Error>) {
+        drive_body!(self, incoming, plain, out, got)
+    }
+
+    fn encode_alert(&mut self, incoming: &mut [u8], out: &mut Outbound) {
+        alert_body!(self, incoming, out)
+    }
+
+    fn write_records(
+        &mut self,
+        pending: &mut BytesMut,
+        buf: &mut BytesMut,
+        plain: Option<&[u8]>,
+    ) -> Result<(), TlsFailure> {
+        write_body!(self, pending, buf, plain)
+    }
+}
+
+/// Lets `f` write into `guess` bytes of room at the end of `buf`, growing
+/// the room to what `f` reports it needs (`Err(Some(n))`) and retrying;
+/// `Err(None)`: `f` failed, nothing is kept.
+fn encode_with(
+    buf: &mut BytesMut,
+    guess: usize,
+    mut f: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
+) -> Result<(), ()> {
+    let start = buf.len();
+    let mut room = guess;
+    loop {
+        buf.resize(start + room, 0);
+        match f(&mut buf[start..]) {
+            Ok(n) => {
+                buf.truncate(start + n);
+                return Ok(());
+            }
+            Err(Some(needed)) if needed > room => room = needed,
+            Err(_) => {
+                buf.truncate(start);
+                return Err(());
+            }
+        }
+    }
+}
