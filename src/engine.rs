@@ -27,6 +27,7 @@ use crate::reactor::listener::ListenSocket;
 use crate::sys;
 use crate::sys::socket::ConnOptions;
 
+mod drain;
 mod inherited;
 
 use inherited::record_listeners;
@@ -170,6 +171,7 @@ impl Default for EngineBuilder {
                 inbound_budget: DEFAULT_INBOUND_BUDGET_BYTES,
                 max_connections: None,
                 ticker: false,
+                drain_closes_idle: true,
                 codec: None,
             },
         }

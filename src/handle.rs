@@ -14,6 +14,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use crate::addr::{Address, Origin};
 use crate::deadline;
+use crate::drain::DrainState;
 use crate::error::{Error, Result};
 use crate::listeners::Listeners;
 use crate::mailbox::{DialRequest, Incoming, Mailbox, Task};
@@ -89,6 +90,7 @@ pub trait Enroll: sealed::Sealed {
     fn into_parts(self) -> std::io::Result<(OwnedFd, Option<SocketAddr>, bool)>;
 }
 
+mod drain;
 mod hand_off;
 
 mod sealed {
@@ -171,6 +173,7 @@ pub(crate) struct EngineShared {
     failure: Mutex<Option<String>>,
     /// The listening sockets, for `hand_off_listeners`.
     pub(crate) listeners: Listeners,
+    pub(crate) drain: DrainState,
 }
 
 impl EngineShared {
@@ -192,6 +195,7 @@ impl EngineShared {
             done_cv: Condvar::new(),
             failure: Mutex::new(None),
             listeners: Listeners::default(),
+            drain: DrainState::default(),
         }
     }
 
@@ -730,6 +734,7 @@ impl EngineHandle {
         let mut total = self.loop_stats().into_iter().fold(Stats::default(), |a, b| a + b);
         total.rejected = self.shared.rejected.load(Ordering::Relaxed);
         total.partial_inbound_bytes = self.shared.inbound_held.load(Ordering::Relaxed) as u64;
+        total.draining = self.is_draining();
         total
     }
 

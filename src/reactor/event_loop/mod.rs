@@ -10,6 +10,7 @@ mod close;
 mod datagram;
 mod dial;
 mod dispatch;
+mod drain;
 mod frames;
 mod read;
 mod slab;

@@ -61,7 +61,7 @@ impl<H: EventHandler> EventLoop<H> {
             Task::Dial(req) => self.dial(req),
             Task::Call(id, f) => self.run_call(id, f),
             Task::Stop(deadline) => self.begin_stop(deadline),
-            Task::StopAccepting => self.stop_accepting(),
+            Task::Drain(_) => self.begin_drain(),
             Task::ShedInbound { from, held } => self.shed_partial_messages(Some((from, held))),
             #[cfg(test)]
             Task::Crash => panic!("injected crash on loop {}", self.index),

@@ -25,6 +25,8 @@ pub(super) enum TimerKind {
     /// A dial's connect timeout.
     Connect(ConnId),
     Tick,
+    /// While draining: close the connections that have become idle.
+    DrainSweep,
 }
 
 impl<H: EventHandler> EventLoop<H> {
@@ -77,6 +79,7 @@ impl<H: EventHandler> EventLoop<H> {
         for t in fired.drain(..) {
             match t {
                 TimerKind::Tick => self.tick(),
+                TimerKind::DrainSweep => self.sweep_idle(),
                 TimerKind::Connect(id) => self.dial_timed_out(id),
                 TimerKind::Linger(id) => {
                     let now = self.now;
