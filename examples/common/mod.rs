@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod lifecycle;
+pub(crate) mod pid_file;
+
 use clap::builder::StyledStr;
 use clap::{value_parser, Arg, ArgMatches, Command};
 

@@ -4,7 +4,12 @@
 //! Flags: `--addr proto://host:port`, `--loops N`, `--idle-timeout SECS`
 //! (keep-alive, default 60), `--request-timeout SECS` (a request must arrive
 //! whole within this, default 10), `--max-body BYTES` (default 1 MiB).
-//! Ctrl-C stops it cleanly. docs/examples.md shows how to try it.
+//! `--pid-file PATH`, `--drain-timeout SECS` (default 10). SIGTERM or
+//! Ctrl-C drains (each connection's next response says `Connection:
+//! close`), SIGUSR2 upgrades in place (a new copy takes the listening
+//! sockets and rewrites the pid file; this one drains and exits); started
+//! by systemd with `LISTEN_FDS`, it serves systemd's sockets instead of
+//! `--addr`. docs/examples.md and docs/deployment.md show how to try it.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -20,7 +25,7 @@ use std::time::Duration;
 
 fn main() -> netreactor::Result<()> {
     let mut config = server::Config::default();
-    let args = common::Args::parse(
+    let args = common::Args::parse(common::lifecycle::flags(
         common::command(
             "http",
             "HTTP/1.1 server: GET /plaintext, GET /json, POST /echo.",
@@ -44,7 +49,8 @@ fn main() -> netreactor::Result<()> {
                 config.limits.max_body_bytes
             ),
         )),
-    );
+    ));
+    let lifecycle = common::lifecycle::Lifecycle::new(&args)?;
     if let Some(secs) = args.get("idle-timeout") {
         config.idle_timeout = secs;
     }
@@ -54,16 +60,16 @@ fn main() -> netreactor::Result<()> {
     if let Some(bytes) = args.get("max-body") {
         config.limits.max_body_bytes = bytes;
     }
-    let engine = server::engine_builder(&config)
-        .event_loops(args.loops)
-        .handle_signals(true)
-        .start(server::HttpServer::new(config), &args.addr)?;
+    let builder = server::engine_builder(&config).event_loops(args.loops);
+    let engine = lifecycle
+        .configure(builder)
+        .start(server::HttpServer::new(config), lifecycle.addrs())?;
     eprintln!(
         "http: listening on {:?} with {} loops",
         engine.local_addrs(),
         args.loops
     );
-    engine.wait()
+    lifecycle.serve(&engine)
 }
 
 /// A `--name SECS` flag: seconds, fractions allowed (`0.5`).

@@ -5,8 +5,13 @@
 //! per core), `--proto-max-bulk-len BYTES` (longest value, default 512 MiB),
 //! `--max-args N`, `--client-query-buffer-limit BYTES`,
 //! `--client-output-buffer-limit-pubsub "32mb 8mb 60"` (when a subscriber
-//! that does not read is closed; Redis's syntax). Ctrl-C stops it
-//! cleanly. docs/examples.md shows how to try it by hand.
+//! that does not read is closed; Redis's syntax), `--pid-file PATH`,
+//! `--drain-timeout SECS`. SIGTERM or Ctrl-C drains (commands in flight
+//! are answered, idle clients closed), SIGUSR2 upgrades in place (a new
+//! copy takes the listening sockets and rewrites the pid file; this one
+//! drains and exits); started by systemd with `LISTEN_FDS`, it serves
+//! systemd's sockets instead of `--addr`. docs/examples.md shows how to
+//! try it by hand.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -14,7 +19,7 @@ mod server;
 
 fn main() -> netreactor::Result<()> {
     let mut config = server::Config::default();
-    let args = common::Args::parse(
+    let args = common::Args::parse(common::lifecycle::flags(
         common::command("redis", "A Redis-compatible server.", "tcp://127.0.0.1:6379")
             .arg(common::number(
                 "proto-max-bulk-len",
@@ -49,7 +54,8 @@ fn main() -> netreactor::Result<()> {
                         .ok_or_else(|| "wants \"<hard> <soft> <seconds>\", e.g. \"32mb 8mb 60\"".to_owned())
                 }),
             ),
-    );
+    ));
+    let lifecycle = common::lifecycle::Lifecycle::new(&args)?;
     if let Some(n) = args.get("proto-max-bulk-len") {
         config.limits.max_bulk_len = n;
         config.output_limit = config.output_limit.max(2 * n + 64 * 1024 * 1024);
@@ -67,10 +73,8 @@ fn main() -> netreactor::Result<()> {
     // and two such commands the engine-wide budget.
     config.query_buffer_limit = config.query_buffer_limit.max(config.limits.max_bulk_len + 1024 * 1024);
     config.inbound_budget = config.inbound_budget.max(2 * config.query_buffer_limit);
-    let builder = netreactor::Engine::builder()
-        .event_loops(args.loops)
-        .handle_signals(true);
-    let engine = server::start(config, builder, &args.addr)?;
+    let builder = lifecycle.configure(netreactor::Engine::builder().event_loops(args.loops));
+    let engine = server::start(config, builder, lifecycle.addrs())?;
     // The ready line the benchmark scripts wait for.
     println!("pid={} addr={}", std::process::id(), engine.local_addr());
     eprintln!(
@@ -78,5 +82,5 @@ fn main() -> netreactor::Result<()> {
         engine.local_addrs(),
         args.loops
     );
-    engine.wait()
+    lifecycle.serve(&engine)
 }

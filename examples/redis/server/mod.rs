@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use netreactor::{Action, CloseReason, Conn, EngineBuilder, EngineHandle, EventHandler};
+use netreactor::{Action, CloseReason, Conn, EngineBuilder, EngineHandle, EventHandler, ListenAddrs};
 
 use client::{Client, ClientInfo, Registry};
 use exec::Args;
@@ -476,6 +476,6 @@ pub(crate) fn configure(config: &Config, builder: EngineBuilder) -> EngineBuilde
 
 /// Starts a server on `addr` ("tcp://127.0.0.1:0" in tests) on an engine
 /// made from `builder` (loops, signals) and `configure`.
-pub(crate) fn start(config: Config, builder: EngineBuilder, addr: &str) -> netreactor::Result<EngineHandle> {
+pub(crate) fn start(config: Config, builder: EngineBuilder, addr: impl ListenAddrs) -> netreactor::Result<EngineHandle> {
     configure(&config, builder).start(RedisServer::new(config), addr)
 }
