@@ -304,3 +304,14 @@ pub const MAX_LISTEN_FDS: usize = 4096;
 /// assert_eq!(netreactor::options::DRAIN_POLL_INTERVAL.as_millis(), 10);
 /// ```
 pub const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// How long a new process (`EngineBuilder::inherit_listeners`) keeps trying
+/// to reach an old one whose hand-off socket does not exist or listen yet
+/// (it is usually started just before the old one listens).
+///
+/// Any thread (a constant).
+///
+/// ```
+/// assert_eq!(netreactor::options::HAND_OFF_CONNECT_WAIT.as_secs(), 2);
+/// ```
+pub const HAND_OFF_CONNECT_WAIT: Duration = Duration::from_secs(2);
