@@ -96,7 +96,10 @@ fn drain_closes_idle_connections_at_once_and_answers_those_in_flight() {
     busy.write_all(b"est\n").unwrap();
     assert_eq!(read_to_eof(&mut busy, SETTLE), b"ok, bye\n");
     let took = drain.join().unwrap();
-    assert!(took < Duration::from_secs(10), "the drain waited for its deadline: {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "the drain waited for its deadline: {took:?}"
+    );
     assert!(engine.is_stopped() && !engine.is_draining() && !engine.stats().draining);
     assert_eq!(engine.stats().closed_shutdown, 1, "the idle connection");
     assert_eq!(engine.stats().closed_local, 1, "the handler's close");
@@ -136,7 +139,10 @@ fn without_close_idle_silent_connections_stay_until_the_deadline() {
     // on_shutdown ran at the start of the drain and learnt the deadline.
     let (deadline, when) = lock(&handler.shutdown_saw).expect("on_shutdown ran");
     let deadline = deadline.expect("a deadline");
-    assert!(deadline >= begun + grace && deadline <= Instant::now() + grace, "{deadline:?}");
+    assert!(
+        deadline >= begun + grace && deadline <= Instant::now() + grace,
+        "{deadline:?}"
+    );
     assert!(when < begun + grace, "on_shutdown ran at the start, not at the end");
     assert_eq!(engine.drain_deadline(), Some(deadline));
     // A connection that speaks during the drain is answered and let go.
@@ -144,7 +150,11 @@ fn without_close_idle_silent_connections_stay_until_the_deadline() {
     expect_eof(&mut polite, SETTLE);
     // The silent one stays open until the deadline, then ends with FIN.
     expect_eof(&mut silent, SETTLE);
-    assert!(begun.elapsed() >= grace, "closed {:?} into a {grace:?} drain", begun.elapsed());
+    assert!(
+        begun.elapsed() >= grace,
+        "closed {:?} into a {grace:?} drain",
+        begun.elapsed()
+    );
     drain.join().unwrap();
     assert!(engine.is_stopped());
 }

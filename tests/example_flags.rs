@@ -31,6 +31,10 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "supervisor",
+        &["--addr", "--loops", "--workers", "--pid-file", "--drain-timeout"],
+    ),
+    (
         "redis",
         &[
             "--addr",

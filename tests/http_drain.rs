@@ -56,7 +56,10 @@ fn a_request_in_flight_when_the_drain_begins_is_answered_whole() {
     let engine = serve(Default::default());
     let mut client = Client::connect(engine.local_addr());
     let body = vec![b'x'; 100_000];
-    let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
     client.send(head.as_bytes());
     client.send(&body[..50_000]);
     wait_until(SETTLE, "half the body is read", || {

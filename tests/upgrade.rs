@@ -146,7 +146,8 @@ fn redis_client(addr: SocketAddr, stop: &AtomicBool, answered: &AtomicU64, id: u
                 }
                 Ok(()) => {
                     t.failed += 1;
-                    t.errors.push(format!("{value}: got {:?}", String::from_utf8_lossy(&got)));
+                    t.errors
+                        .push(format!("{value}: got {:?}", String::from_utf8_lossy(&got)));
                     break;
                 }
                 // Nothing of the reply came: the command was never read.

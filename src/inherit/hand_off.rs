@@ -92,8 +92,10 @@ fn connect(path: &Path) -> Result<UnixStream> {
         match UnixStream::connect(path) {
             Ok(s) => return Ok(s),
             Err(e)
-                if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
-                    && std::time::Instant::now() < give_up =>
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) && std::time::Instant::now() < give_up =>
             {
                 std::thread::sleep(CONNECT_RETRY);
             }

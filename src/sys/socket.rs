@@ -497,7 +497,5 @@ pub(crate) fn take_error(fd: BorrowedFd<'_>) -> Option<io::Error> {
 pub(crate) fn has_unread_input(fd: BorrowedFd<'_>) -> bool {
     let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
     // 0 (end of file) and errors mean nothing to serve.
-    SockRef::from(&fd)
-        .peek(&mut probe)
-        .is_ok_and(|n| n > 0)
+    SockRef::from(&fd).peek(&mut probe).is_ok_and(|n| n > 0)
 }

@@ -12,6 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const REQUEST: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: load\r\n\r\n";
+/// The same, on a connection of its own.
+const REQUEST_AND_CLOSE: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n";
 const BODY: &[u8] = b"Hello, World!";
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -68,14 +70,25 @@ pub(crate) struct Load {
 }
 
 impl Load {
-    /// Starts `clients` closed-loop clients against `addr`.
+    /// Starts `clients` closed-loop clients against `addr`, each on a
+    /// keep-alive connection.
     pub(crate) fn start(addr: SocketAddr, clients: usize) -> Load {
+        Load::spawn(addr, clients, REQUEST)
+    }
+
+    /// As [`Load::start`], each request on a new connection (`Connection:
+    /// close`): every request goes through a listener's accept queue.
+    pub(crate) fn start_fresh(addr: SocketAddr, clients: usize) -> Load {
+        Load::spawn(addr, clients, REQUEST_AND_CLOSE)
+    }
+
+    fn spawn(addr: SocketAddr, clients: usize, request: &'static [u8]) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let answered = Arc::new(AtomicU64::new(0));
         let clients = (0..clients)
             .map(|_| {
                 let (stop, answered) = (stop.clone(), answered.clone());
-                std::thread::spawn(move || client(addr, &stop, &answered))
+                std::thread::spawn(move || client(addr, request, &stop, &answered))
             })
             .collect();
         Load {
@@ -107,7 +120,7 @@ impl Load {
     }
 }
 
-fn client(addr: SocketAddr, stop: &AtomicBool, answered: &AtomicU64) -> Tally {
+fn client(addr: SocketAddr, request: &[u8], stop: &AtomicBool, answered: &AtomicU64) -> Tally {
     let mut t = Tally::default();
     let mut conn: Option<TcpStream> = None;
     let mut buf = Vec::with_capacity(4096);
@@ -131,7 +144,7 @@ fn client(addr: SocketAddr, stop: &AtomicBool, answered: &AtomicU64) -> Tally {
         t.sent += 1;
         let sent_at = Instant::now();
         let mut s = s;
-        if let Err(e) = s.write_all(REQUEST) {
+        if let Err(e) = s.write_all(request) {
             fail(&mut t, "write", &e);
             continue;
         }

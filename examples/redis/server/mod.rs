@@ -476,6 +476,10 @@ pub(crate) fn configure(config: &Config, builder: EngineBuilder) -> EngineBuilde
 
 /// Starts a server on `addr` ("tcp://127.0.0.1:0" in tests) on an engine
 /// made from `builder` (loops, signals) and `configure`.
-pub(crate) fn start(config: Config, builder: EngineBuilder, addr: impl ListenAddrs) -> netreactor::Result<EngineHandle> {
+pub(crate) fn start(
+    config: Config,
+    builder: EngineBuilder,
+    addr: impl ListenAddrs,
+) -> netreactor::Result<EngineHandle> {
     configure(&config, builder).start(RedisServer::new(config), addr)
 }

@@ -43,7 +43,8 @@ impl<H: EventHandler> EventLoop<H> {
                 self.sync(id);
             }
         }
-        self.timers.insert(self.now + DRAIN_POLL_INTERVAL, TimerKind::DrainSweep);
+        self.timers
+            .insert(self.now + DRAIN_POLL_INTERVAL, TimerKind::DrainSweep);
     }
 }
 
