@@ -102,7 +102,9 @@ impl<H: EventHandler> Coordinator<H> {
         };
         // Stop accepting first: close the listener before anything else.
         self.stop_accepting();
-        self.shared.drain.begin(deadline.unwrap_or_else(Instant::now));
+        if let Some(deadline) = deadline {
+            self.shared.drain.begin(deadline); // for on_shutdown to read
+        }
         self.tell_shutdown();
         // Dials from now on are refused; those queued (from on_shutdown,
         // say) go to loops that have not stopped yet, so each ends in a
