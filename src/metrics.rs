@@ -253,7 +253,7 @@ mod tests {
                 assert_eq!(name, current, "{line}");
             }
         }
-        assert_eq!(seen.len(), PER_LOOP.len() + 1 + 3);
+        assert_eq!(seen.len(), PER_LOOP.len() + 1 + 4);
         assert_eq!(
             text.lines()
                 .filter(|l| l.starts_with("netreactor_connections_closed_total{"))

@@ -30,6 +30,7 @@ const LAYERS: &[(u32, &str)] = &[
     (7, "listeners"),
     (8, "addr"),
     (8, "config"),
+    (8, "drain"),
     (8, "stats"),
     (9, "action"),
     (9, "deadline"),
