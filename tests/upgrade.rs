@@ -224,3 +224,37 @@ fn redis_sigusr2_under_load_answers_every_command() {
     assert_eq!(total.sent, total.answered);
     server.terminate();
 }
+
+#[test]
+fn a_failed_upgrade_leaves_the_old_process_serving() {
+    let dir = scratch_dir("upgrade-fails");
+    // Run a copy, then put a binary that cannot serve at its path: the
+    // upgrade starts that one.
+    let exe = dir.join("http");
+    std::fs::copy(examples::binary("http"), &exe).unwrap();
+    let mut server = Server::start(&exe, &["--addr", "tcp://127.0.0.1:0", "--loops", "1"], &dir, "http");
+    let addr = server.tcp_addr();
+    let pid = server.pid();
+    std::fs::remove_file(&exe).unwrap(); // the running process keeps its copy
+    std::fs::write(&exe, "#!/bin/sh\necho broken build >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let load = Load::start(addr, 2);
+    load.wait_for_more(PROGRESS, LOAD_WAIT);
+    util::process::signal(pid, nix::sys::signal::Signal::SIGUSR2);
+    // The old process waits for the new one to connect (10 s), then says
+    // so and serves on, pid file unchanged.
+    util::wait_until(LOAD_WAIT, "the old process reports the failed upgrade", || {
+        server.log_text().contains("upgrade failed, still serving")
+    });
+    load.wait_for_more(PROGRESS, LOAD_WAIT);
+    let tally = load.finish();
+    assert_eq!(
+        (tally.failed, tally.resets, tally.non_2xx),
+        (0, 0, 0),
+        "{:?}",
+        tally.errors
+    );
+    assert_eq!(server.pid(), pid);
+    assert!(server.log_text().contains("broken build"), "{}", server.log_text());
+    server.terminate();
+}
