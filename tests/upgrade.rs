@@ -2,7 +2,8 @@
 //! `--pid-file`, an upgrade in place on SIGUSR2 (a new copy inherits the
 //! listening sockets, rewrites the pid file; the old one drains and exits)
 //! and a drain on SIGTERM, each under a closed-loop load that must lose no
-//! request.
+//! request; and, started by systemd-socket-activate, they serve systemd's
+//! socket instead of `--addr`.
 
 mod util;
 
@@ -256,5 +257,60 @@ fn a_failed_upgrade_leaves_the_old_process_serving() {
     );
     assert_eq!(server.pid(), pid);
     assert!(server.log_text().contains("broken build"), "{}", server.log_text());
+    server.terminate();
+}
+
+#[test]
+fn under_systemd_socket_activation_the_example_serves_systemds_socket_not_addr() {
+    let dir = scratch_dir("activated-http");
+    let pid_file = dir.join("http.pid");
+    let systemd = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let child = std::process::Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(systemd.to_string())
+        .arg(examples::binary("http"))
+        .args(["--loops", "1", "--addr", &format!("tcp://{unused}"), "--pid-file"])
+        .arg(&pid_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("http.log")).unwrap())
+        .spawn()
+        .expect("systemd-socket-activate (Debian's systemd package; .ci/run installs it)");
+    let mut server = Server {
+        pids: vec![child.id()],
+        child,
+        log: dir.join("http.log"),
+        pid_file,
+    };
+    // The first connection starts the server (systemd-socket-activate
+    // execs it, so its pid is the tool's); it is served once it runs.
+    let mut client = None;
+    util::wait_until(LOAD_WAIT, "systemd-socket-activate listens", || {
+        client = TcpStream::connect(systemd).ok();
+        client.is_some()
+    });
+    let mut client = client.unwrap();
+    client.set_read_timeout(Some(LOAD_WAIT)).unwrap();
+    client
+        .write_all(b"GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let reply = String::from_utf8(util::read_to_eof(&mut client, LOAD_WAIT)).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(reply.ends_with("Hello, World!"), "{reply}");
+    util::wait_until(LOAD_WAIT, "the pid file", || server.pid_file.exists());
+    assert_eq!(server.pid(), server.child.id());
+    assert!(
+        server.log_text().contains(&format!("Tcp({systemd})")),
+        "{}",
+        server.log_text()
+    );
+    assert!(TcpStream::connect(unused).is_err(), "--addr was bound too");
     server.terminate();
 }
