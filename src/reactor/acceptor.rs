@@ -146,6 +146,14 @@ impl<H: EventHandler> Coordinator<H> {
             return;
         }
         self.draining = Some(deadline);
+        // The connections already waiting in the queues are clients too:
+        // closing the listeners would reset them. (After a hand-off the
+        // new process takes them.)
+        if !self.shared.listeners.is_handed_off() {
+            for i in 0..self.listeners.len() {
+                self.accept(i);
+            }
+        }
         self.stop_accepting();
         self.tell_shutdown();
         for l in &self.shared.loops {

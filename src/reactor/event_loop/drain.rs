@@ -24,6 +24,14 @@ impl<H: EventHandler> EventLoop<H> {
                 c.draining = true;
             }
         }
+        // The connections already waiting in this loop's own listeners'
+        // queues are clients too: closing the listeners would reset them.
+        // (After a hand-off the new process takes them.)
+        if !self.engine.listeners.is_handed_off() {
+            for i in 0..self.listeners.len() {
+                self.accept(i as u64);
+            }
+        }
         // Last: `EngineHandle::is_draining` turns true once every loop has
         // stopped accepting, and every connection must know by then.
         self.stop_accepting();
