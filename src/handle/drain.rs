@@ -8,9 +8,10 @@ use crate::drain;
 use crate::mailbox::Task;
 
 impl EngineHandle {
-    /// Drains, then stops: the engine stops accepting (its listeners close;
-    /// connections still in their queues are reset by the kernel unless
-    /// another process shares or took the sockets), `on_shutdown` runs,
+    /// Drains, then stops: the engine accepts the connections already
+    /// waiting in its listeners' queues, then stops accepting (its
+    /// listeners close, unless they were handed to another process, which
+    /// accepts what waits), `on_shutdown` runs,
     /// and the connections are served on. Every connection learns it
     /// should finish ([`Conn::is_draining`](crate::Conn::is_draining));
     /// idle ones are closed at once and the others as soon as they are
