@@ -29,10 +29,11 @@ impl EngineHandle {
     /// [`EngineBuilder::inherit_listeners`](crate::EngineBuilder::inherit_listeners),
     /// sends it every listener and its address (SCM_RIGHTS), and once it
     /// answers that it serves, stops accepting (the sockets, and the
-    /// connections waiting in their queues, stay open in the new process),
-    /// lets the connections it serves finish until the shutdown deadline
-    /// ([`EngineBuilder::shutdown_deadline`](crate::EngineBuilder::shutdown_deadline))
-    /// and stops gracefully. Returns when this engine has stopped. A
+    /// connections waiting in their queues, stay open in the new process)
+    /// and drains ([`EngineHandle::drain`]) with the shutdown deadline
+    /// ([`EngineBuilder::shutdown_deadline`](crate::EngineBuilder::shutdown_deadline)):
+    /// the connections it serves finish, idle ones are closed first, then
+    /// it stops. Returns when this engine has stopped. A
     /// handed-off Unix socket's file is left in place for the new process.
     ///
     /// A peer that runs as another user is refused (logged) and the wait
