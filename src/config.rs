@@ -28,6 +28,8 @@ pub(crate) struct Config {
     /// messages before the largest holders are closed.
     pub(crate) inbound_budget: usize,
     pub(crate) ticker: bool,
+    /// While draining, close each connection once it is idle.
+    pub(crate) drain_closes_idle: bool,
     pub(crate) codec: Option<CodecPrototype>,
     /// Bound services (`EngineBuilder::bind`): each one's own codec, if it
     /// has one (empty for an engine of one service).

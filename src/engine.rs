@@ -29,6 +29,7 @@ use crate::service::{One, Serve, Service};
 use crate::sys;
 use crate::sys::socket::ConnOptions;
 
+mod drain;
 mod inherited;
 mod tls;
 
@@ -175,6 +176,7 @@ impl Default for EngineBuilder {
                 inbound_budget: DEFAULT_INBOUND_BUDGET_BYTES,
                 max_connections: None,
                 ticker: false,
+                drain_closes_idle: true,
                 codec: None,
                 service_codecs: Vec::new(),
                 listener_service: Vec::new(),

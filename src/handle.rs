@@ -14,6 +14,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use crate::addr::{Address, Origin};
 use crate::deadline;
+use crate::drain::DrainState;
 use crate::error::{Error, Result};
 use crate::listeners::Listeners;
 use crate::mailbox::{DialRequest, Incoming, Mailbox, Task};
@@ -116,6 +117,7 @@ pub trait Enroll: sealed::Sealed {
     fn into_parts(self) -> std::io::Result<(OwnedFd, Option<SocketAddr>, bool)>;
 }
 
+mod drain;
 mod hand_off;
 #[cfg(feature = "tls")]
 mod tls;
@@ -205,6 +207,7 @@ pub(crate) struct EngineShared {
     /// Each listener's TLS config (`reload_tls` swaps one).
     #[cfg(feature = "tls")]
     pub(crate) tls_servers: crate::tls::ServerConfigs,
+    pub(crate) drain: DrainState,
 }
 
 impl EngineShared {
@@ -230,6 +233,7 @@ impl EngineShared {
             services,
             #[cfg(feature = "tls")]
             tls_servers: crate::tls::ServerConfigs::default(),
+            drain: DrainState::default(),
         }
     }
 
@@ -806,6 +810,7 @@ impl EngineHandle {
         let mut total = self.loop_stats().into_iter().fold(Stats::default(), |a, b| a + b);
         total.rejected = self.shared.rejected.load(Ordering::Relaxed);
         total.partial_inbound_bytes = self.shared.inbound_held.load(Ordering::Relaxed) as u64;
+        total.draining = self.is_draining();
         total
     }
 

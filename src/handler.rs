@@ -487,7 +487,10 @@ pub trait EventHandler: Send + Sync + 'static {
     /// [`ConnHandle`](crate::ConnHandle) now are still delivered).
     ///
     /// Runs once, on the engine's coordinator thread (`nr-accept`), before
-    /// any connection is closed for the stop.
+    /// any connection is closed for the stop. With a drain
+    /// ([`EngineHandle::drain`], SIGTERM) it runs when the drain begins,
+    /// and [`EngineHandle::drain_deadline`] says by when every connection
+    /// will be closed.
     ///
     /// # Examples
     ///

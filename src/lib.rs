@@ -38,6 +38,7 @@ mod buffer;
 mod config;
 mod conn;
 mod deadline;
+mod drain;
 mod engine;
 mod error;
 mod framing;

@@ -66,6 +66,12 @@ impl Listeners {
         self.handed_off.clone()
     }
 
+    /// The listeners went to another process (which accepts what waits in
+    /// their queues).
+    pub(crate) fn is_handed_off(&self) -> bool {
+        self.handed_off.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn mark_handed_off(&self) {
         self.handed_off.store(true, Ordering::SeqCst);
     }

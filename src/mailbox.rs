@@ -94,9 +94,11 @@ pub(crate) enum Task {
     /// Flush and close every connection by the deadline, then exit.
     /// `None`: no deadline beyond each connection's linger.
     Stop(Option<Instant>),
-    /// Close the listeners and accept no more (the acceptor passes it on
-    /// to the loops); connections are served on. After a hand-off.
-    StopAccepting,
+    /// Drain until the deadline: close the listeners and accept no more
+    /// (the acceptor passes it on to the loops), serve the connections on
+    /// and close each once idle (`EngineHandle::drain`, SIGTERM, after a
+    /// hand-off).
+    Drain(Instant),
     /// The engine holds more than its inbound budget, and this loop said it
     /// has a bigger holder than loop `from`, whose biggest holds `held`:
     /// shed until the engine is back under (or send the request back).

@@ -137,6 +137,7 @@ const CLOSE_REASONS: &[(&str, Read)] = &[
 /// | `netreactor_loop_wakeups_total`, `netreactor_loop_tasks_total` | counter | `loop` |
 /// | `netreactor_partial_inbound_bytes` | gauge | none (engine-wide) |
 /// | `netreactor_event_loops` | gauge | none |
+/// | `netreactor_draining` | gauge | none (1 while draining) |
 ///
 /// `reason` is one of `peer_eof`, `peer_reset`, `io_error`, `local`,
 /// `shutdown`, `handler_panic`, `overflow`, `timeout`, `codec_error`,
@@ -171,6 +172,7 @@ const CLOSE_REASONS: &[(&str, Read)] = &[
 /// assert!(text.contains("netreactor_received_bytes_total{loop=\"1\"} 0\n"));
 /// assert!(text.contains("netreactor_connections_closed_total{loop=\"0\",reason=\"peer_eof\"} 0\n"));
 /// assert!(text.contains("netreactor_event_loops 2\n"));
+/// assert!(text.contains("netreactor_draining 0\n"));
 /// engine.stop();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -200,7 +202,7 @@ fn write_metrics(loops: &[Stats], total: &Stats, out: &mut String) {
             let _ = writeln!(out, "{name}{{loop=\"{i}\",reason=\"{reason}\"}} {}", read(s));
         }
     }
-    let engine_wide: [(&str, &str, &str, u64); 3] = [
+    let engine_wide: [(&str, &str, &str, u64); 4] = [
         (
             "netreactor_connections_rejected_total",
             "counter",
@@ -218,6 +220,12 @@ fn write_metrics(loops: &[Stats], total: &Stats, out: &mut String) {
             "gauge",
             "Event-loop threads of the engine.",
             loops.len() as u64,
+        ),
+        (
+            "netreactor_draining",
+            "gauge",
+            "1 while the engine drains (stops accepting, finishes its connections), else 0.",
+            u64::from(total.draining),
         ),
     ];
     for (name, kind, help, value) in engine_wide {
@@ -248,7 +256,7 @@ mod tests {
                 assert_eq!(name, current, "{line}");
             }
         }
-        assert_eq!(seen.len(), PER_LOOP.len() + 1 + 3);
+        assert_eq!(seen.len(), PER_LOOP.len() + 1 + 4);
         assert_eq!(
             text.lines()
                 .filter(|l| l.starts_with("netreactor_connections_closed_total{"))

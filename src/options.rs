@@ -310,3 +310,25 @@ pub const MAX_HAND_OFF_MESSAGE_BYTES: usize = 64 * 1024;
 /// assert_eq!(netreactor::options::MAX_LISTEN_FDS, 4096);
 /// ```
 pub const MAX_LISTEN_FDS: usize = 4096;
+
+/// While an engine drains, how often each loop looks for connections that
+/// have become idle (to close them) and the coordinator whether every
+/// connection has gone (to stop).
+///
+/// Any thread (a constant).
+///
+/// ```
+/// assert_eq!(netreactor::options::DRAIN_POLL_INTERVAL.as_millis(), 10);
+/// ```
+pub const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// How long a new process (`EngineBuilder::inherit_listeners`) keeps trying
+/// to reach an old one whose hand-off socket does not exist or listen yet
+/// (it is usually started just before the old one listens).
+///
+/// Any thread (a constant).
+///
+/// ```
+/// assert_eq!(netreactor::options::HAND_OFF_CONNECT_WAIT.as_secs(), 2);
+/// ```
+pub const HAND_OFF_CONNECT_WAIT: Duration = Duration::from_secs(2);

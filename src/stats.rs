@@ -89,6 +89,7 @@ impl LoopCounters {
             datagrams_dropped: self.datagrams_dropped.get(),
             tasks_run: self.tasks.get(),
             partial_inbound_bytes: 0,
+            draining: false,
         }
     }
 }
@@ -193,6 +194,9 @@ pub struct Stats {
     /// Bytes held now in partial inbound messages, engine-wide (what
     /// `inbound_budget` caps; 0 in per-loop stats).
     pub partial_inbound_bytes: u64,
+    /// The engine drains ([`EngineHandle::is_draining`](crate::EngineHandle::is_draining);
+    /// false in per-loop stats).
+    pub draining: bool,
 }
 
 impl Stats {
@@ -246,6 +250,7 @@ impl std::ops::Add for Stats {
             datagrams_dropped: self.datagrams_dropped + o.datagrams_dropped,
             tasks_run: self.tasks_run + o.tasks_run,
             partial_inbound_bytes: self.partial_inbound_bytes + o.partial_inbound_bytes,
+            draining: self.draining || o.draining,
         }
     }
 }

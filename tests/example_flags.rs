@@ -3,10 +3,10 @@
 //! missing or bad value, or a stray argument exits 2 with a message naming
 //! it, and nothing is served.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+mod util;
+
+use std::collections::BTreeSet;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 /// Each example and its flags (`--help` aside).
 const EXAMPLES: &[(&str, &[&str])] = &[
@@ -28,7 +28,13 @@ const EXAMPLES: &[(&str, &[&str])] = &[
             "--idle-timeout",
             "--request-timeout",
             "--max-body",
+            "--pid-file",
+            "--drain-timeout",
         ],
+    ),
+    (
+        "supervisor",
+        &["--addr", "--loops", "--workers", "--pid-file", "--drain-timeout"],
     ),
     (
         "redis",
@@ -42,52 +48,14 @@ const EXAMPLES: &[(&str, &[&str])] = &[
             "--tls-cert-file",
             "--tls-key-file",
             "--client-output-buffer-limit-pubsub",
+            "--pid-file",
+            "--drain-timeout",
         ],
     ),
 ];
 
-/// The example binaries, built (or found fresh) by cargo itself, so a test
-/// run never judges a stale binary: name -> executable.
-fn binaries() -> &'static BTreeMap<String, PathBuf> {
-    static BUILT: OnceLock<BTreeMap<String, PathBuf>> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--examples",
-                "--message-format=json-render-diagnostics",
-                "--quiet",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run cargo");
-        assert!(
-            out.status.success(),
-            "cargo build --examples failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut found = BTreeMap::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            let is_example = msg["target"]["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "example"));
-            if let (true, Some(name), Some(exe)) =
-                (is_example, msg["target"]["name"].as_str(), msg["executable"].as_str())
-            {
-                found.insert(name.to_owned(), PathBuf::from(exe));
-            }
-        }
-        found
-    })
-}
-
 fn run(example: &str, args: &[&str]) -> Output {
-    let exe = binaries()
-        .get(example)
-        .unwrap_or_else(|| panic!("no example {example} was built"));
+    let exe = util::examples::binary(example);
     // A parser that let a bad flag through would start serving: the
     // timeout turns that into a failure instead of a hang.
     Command::new("timeout")
@@ -104,7 +72,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn the_list_here_names_every_example() {
-    let built: BTreeSet<&str> = binaries().keys().map(String::as_str).collect();
+    let built: BTreeSet<&str> = util::examples::binaries().keys().map(String::as_str).collect();
     let listed: BTreeSet<&str> = EXAMPLES.iter().map(|(name, _)| *name).collect();
     assert_eq!(built, listed, "examples built by cargo vs. listed in this test");
 }

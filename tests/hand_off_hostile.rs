@@ -154,7 +154,7 @@ fn hostile_senders_are_refused_and_leak_no_descriptor() {
     sender.join().unwrap();
     assert!(msg.contains("handed-off socket 0"), "{msg}");
     assert_eq!(open_fd_count(), before, "a pipe: descriptors leaked by the refusal");
-    // Nobody there.
+    // Nobody there (after the 2 s the new process allows an old one to come).
     let msg = refused_by_receiver(&dir.join("nobody.sock"), &ours);
     assert!(msg.contains("cannot connect"), "{msg}");
 }

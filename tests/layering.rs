@@ -32,6 +32,7 @@ const LAYERS: &[(u32, &str)] = &[
     (8, "listeners"),
     (9, "addr"),
     (9, "config"),
+    (9, "drain"),
     (9, "stats"),
     (9, "tls"),
     (10, "action"),

@@ -144,6 +144,7 @@ fn prometheus_parser_reads_every_family_with_exact_values() {
         ("netreactor_loop_tasks", "counter"),
         ("netreactor_partial_inbound_bytes", "gauge"),
         ("netreactor_event_loops", "gauge"),
+        ("netreactor_draining", "gauge"),
     ];
     let expected: BTreeMap<String, String> = expected_types
         .iter()
@@ -212,9 +213,10 @@ fn prometheus_parser_reads_every_family_with_exact_values() {
     assert_eq!(get("netreactor_connections_rejected_total", vec![]), 0.0);
     assert_eq!(get("netreactor_partial_inbound_bytes", vec![]), 0.0);
     assert_eq!(get("netreactor_event_loops", vec![]), 2.0);
+    assert_eq!(get("netreactor_draining", vec![]), 0.0);
     // Nothing else: 12 per-loop families and 11 close reasons on 2 loops,
-    // 3 engine-wide values.
-    assert_eq!(samples.len(), 12 * 2 + 11 * 2 + 3);
+    // 4 engine-wide values.
+    assert_eq!(samples.len(), 12 * 2 + 11 * 2 + 4);
 
     // More traffic, then a second scrape: no counter went down, and the
     // ones the traffic moves went up.

@@ -1,10 +1,13 @@
 //! The command line every example shares, parsed with clap: `--addr`,
 //! `--loops` and `--help`, plus each example's own flags. `--help` lists
 //! them all and exits 0; an unknown flag, a missing value or a bad one exits
-//! 2 with a message that names it.
+//! 2 with a message that names it. `lifecycle` and `pid_file`: how the
+//! servers run as a service (signals, upgrades, pid file).
 
 #![allow(dead_code)]
 
+pub(crate) mod lifecycle;
+pub(crate) mod pid_file;
 pub(crate) mod tls;
 
 use clap::builder::StyledStr;

@@ -9,6 +9,10 @@
 //! left unconsumed, i.e. a request still incomplete, for too long) is the
 //! request deadline that stops slowloris clients, `write_idle_timeout` drops
 //! clients that stop reading their responses.
+//!
+//! While the engine drains, each connection's next response carries
+//! `Connection: close` and ends it; silent ones are closed at the drain's
+//! deadline.
 
 use std::time::Duration;
 
@@ -64,6 +68,10 @@ pub(crate) fn engine_builder(config: &Config) -> EngineBuilder {
         .write_idle_timeout(config.idle_timeout)
         .frame_timeout(config.request_timeout)
         .max_inbound_buffer(max_inbound)
+        // A drain never closes a keep-alive connection between requests
+        // (the client's next one may be on the wire): the next response
+        // says `Connection: close`; silent ones go at the drain's deadline.
+        .close_idle_on_drain(false)
 }
 
 /// The handler.
@@ -107,11 +115,19 @@ impl HttpServer {
     }
 
     /// Answers every complete request at the front of `input`; returns the
-    /// bytes consumed and whether the connection ends.
-    fn serve_all(&self, input: &[u8], state: &mut ConnState, date: &HttpDate, tx: &mut Writer<'_>) -> (usize, bool) {
+    /// bytes consumed and whether the connection ends. While the engine
+    /// drains, the next response says `Connection: close` and ends it.
+    fn serve_all(
+        &self,
+        input: &[u8],
+        state: &mut ConnState,
+        finish: bool,
+        date: &HttpDate,
+        tx: &mut Writer<'_>,
+    ) -> (usize, bool) {
         let mut consumed = 0;
         while consumed < input.len() {
-            match self.serve_one(&input[consumed..], &mut state.chunked, date, tx) {
+            match self.serve_one(&input[consumed..], &mut state.chunked, finish, date, tx) {
                 Served::Answered { len, keep_alive } => {
                     consumed += len;
                     state.chunked = chunked::Progress::default();
@@ -126,8 +142,15 @@ impl HttpServer {
         (consumed, false)
     }
 
-    fn serve_one(&self, buf: &[u8], progress: &mut chunked::Progress, date: &HttpDate, tx: &mut Writer<'_>) -> Served {
-        let head = match request::parse_head(buf, &self.config.limits) {
+    fn serve_one(
+        &self,
+        buf: &[u8],
+        progress: &mut chunked::Progress,
+        finish: bool,
+        date: &HttpDate,
+        tx: &mut Writer<'_>,
+    ) -> Served {
+        let mut head = match request::parse_head(buf, &self.config.limits) {
             Parsed::Complete(head) => head,
             Parsed::Partial => return Served::Incomplete,
             Parsed::Reject(status) => return reject(tx, status, date),
@@ -150,6 +173,7 @@ impl HttpServer {
                 Scan::TooLarge => return reject(tx, Status::PAYLOAD_TOO_LARGE, date),
             },
         };
+        head.keep_alive &= !finish;
         routes::respond(tx, &head, body, date, self.engine.get());
         Served::Answered {
             len: head.len + body_len,
@@ -189,8 +213,9 @@ impl Service for HttpServer {
             return Action::Continue;
         }
         let date = date::now();
+        let finish = conn.is_draining();
         let (mut rx, mut tx) = conn.split();
-        let (consumed, ends) = self.serve_all(rx.peek_all(), state, &date, &mut tx);
+        let (consumed, ends) = self.serve_all(rx.peek_all(), state, finish, &date, &mut tx);
         rx.discard(consumed);
         if ends {
             // Lingering close: FIN after the response, then drop whatever

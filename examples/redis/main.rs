@@ -5,10 +5,15 @@
 //! per core), `--proto-max-bulk-len BYTES` (longest value, default 512 MiB),
 //! `--max-args N`, `--client-query-buffer-limit BYTES`,
 //! `--client-output-buffer-limit-pubsub "32mb 8mb 60"` (when a subscriber
-//! that does not read is closed; Redis's syntax), and Redis's TLS flags:
-//! `--tls-port P --tls-cert-file FILE --tls-key-file FILE` serve TLS on
-//! port P of `--addr`'s host beside the plain listener (`redis-cli --tls`).
-//! Ctrl-C stops it cleanly. docs/examples.md shows how to try it by hand.
+//! that does not read is closed; Redis's syntax), `--pid-file PATH`,
+//! `--drain-timeout SECS`. SIGTERM or Ctrl-C drains (commands in flight
+//! are answered, idle clients closed), SIGUSR2 upgrades in place (a new
+//! copy takes the listening sockets and rewrites the pid file; this one
+//! drains and exits); started by systemd with `LISTEN_FDS`, it serves
+//! systemd's sockets instead of `--addr`. docs/examples.md shows how to
+//! try it by hand. Redis's TLS flags, `--tls-port P --tls-cert-file FILE
+//! --tls-key-file FILE`, serve TLS on port P of `--addr`'s host beside
+//! the plain listener (`redis-cli --tls`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -16,7 +21,7 @@ mod server;
 
 fn main() -> netreactor::Result<()> {
     let mut config = server::Config::default();
-    let args = common::Args::parse(
+    let args = common::Args::parse(common::lifecycle::flags(
         common::command("redis", "A Redis-compatible server.", "tcp://127.0.0.1:6379")
             .arg(common::number(
                 "proto-max-bulk-len",
@@ -62,7 +67,8 @@ fn main() -> netreactor::Result<()> {
                         .ok_or_else(|| "wants \"<hard> <soft> <seconds>\", e.g. \"32mb 8mb 60\"".to_owned())
                 }),
             ),
-    );
+    ));
+    let lifecycle = common::lifecycle::Lifecycle::new(&args)?;
     if let Some(n) = args.get("proto-max-bulk-len") {
         config.limits.max_bulk_len = n;
         config.output_limit = config.output_limit.max(2 * n + 64 * 1024 * 1024);
@@ -80,10 +86,8 @@ fn main() -> netreactor::Result<()> {
     // and two such commands the engine-wide budget.
     config.query_buffer_limit = config.query_buffer_limit.max(config.limits.max_bulk_len + 1024 * 1024);
     config.inbound_budget = config.inbound_budget.max(2 * config.query_buffer_limit);
-    let mut builder = netreactor::Engine::builder()
-        .event_loops(args.loops)
-        .handle_signals(true);
-    let mut addrs = vec![args.addr.clone()];
+    let mut builder = lifecycle.configure(netreactor::Engine::builder().event_loops(args.loops));
+    let mut addrs = lifecycle.addrs().to_vec();
     if let Some(port) = args.get::<usize>("tls-port").filter(|&p| p != 0) {
         let (Some(cert), Some(key)) = (args.get::<String>("tls-cert-file"), args.get::<String>("tls-key-file")) else {
             return Err(netreactor::Error::InvalidConfig(
@@ -106,5 +110,5 @@ fn main() -> netreactor::Result<()> {
         engine.local_addrs(),
         args.loops
     );
-    engine.wait()
+    lifecycle.serve(&engine)
 }

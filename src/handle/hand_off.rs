@@ -9,12 +9,8 @@ use std::time::{Duration, Instant};
 use super::EngineHandle;
 use crate::error::{Error, Result};
 use crate::inherit::hand_off::{await_ready, check_peer_user, encode, refused};
-use crate::mailbox::Task;
 use crate::options::HAND_OFF_TIMEOUT as TIMEOUT;
 use crate::sys;
-
-/// How often the drain looks whether every connection has closed.
-const DRAIN_POLL: Duration = Duration::from_millis(5);
 
 /// Removes the hand-off socket's file when the hand-off ends.
 struct Remove<'a>(&'a Path);
@@ -33,10 +29,11 @@ impl EngineHandle {
     /// [`EngineBuilder::inherit_listeners`](crate::EngineBuilder::inherit_listeners),
     /// sends it every listener and its address (SCM_RIGHTS), and once it
     /// answers that it serves, stops accepting (the sockets, and the
-    /// connections waiting in their queues, stay open in the new process),
-    /// lets the connections it serves finish until the shutdown deadline
-    /// ([`EngineBuilder::shutdown_deadline`](crate::EngineBuilder::shutdown_deadline))
-    /// and stops gracefully. Returns when this engine has stopped. A
+    /// connections waiting in their queues, stay open in the new process)
+    /// and drains ([`EngineHandle::drain`]) with the shutdown deadline
+    /// ([`EngineBuilder::shutdown_deadline`](crate::EngineBuilder::shutdown_deadline)):
+    /// the connections it serves finish, idle ones are closed first, then
+    /// it stops. Returns when this engine has stopped. A
     /// handed-off Unix socket's file is left in place for the new process.
     ///
     /// A peer that runs as another user is refused (logged) and the wait
@@ -120,17 +117,7 @@ impl EngineHandle {
         }
         // The new process serves: stop accepting, let what is in flight end.
         self.shared.listeners.mark_handed_off();
-        let _ = self.shared.coordinator.post(Task::StopAccepting);
-        // Once the acceptor and every loop have stopped accepting, every
-        // connection this engine took is counted: wait for them to end.
-        let drain_until = Instant::now() + self.shared.shutdown_deadline();
-        while !(self.shared.listeners.all_stopped_accepting() && self.connection_count() == 0)
-            && Instant::now() < drain_until
-            && !self.is_stopped()
-        {
-            std::thread::sleep(DRAIN_POLL);
-        }
-        self.stop_with_deadline(drain_until.saturating_duration_since(Instant::now()));
+        self.drain(self.shared.shutdown_deadline());
         Ok(())
     }
 }

@@ -18,7 +18,12 @@ use std::path::Path;
 use super::{describe, Inherited};
 use crate::addr::Address;
 use crate::error::{Error, Result};
-use crate::options::{HAND_OFF_TIMEOUT as TIMEOUT, MAX_HAND_OFF_MESSAGE_BYTES as MAX_MESSAGE};
+use crate::options::{
+    HAND_OFF_CONNECT_WAIT as CONNECT_WAIT, HAND_OFF_TIMEOUT as TIMEOUT, MAX_HAND_OFF_MESSAGE_BYTES as MAX_MESSAGE,
+};
+
+/// How often a new process tries again to reach an old one not listening yet.
+const CONNECT_RETRY: std::time::Duration = std::time::Duration::from_millis(5);
 use crate::sys;
 
 /// The first line of the message.
@@ -77,9 +82,31 @@ impl Ack {
     }
 }
 
+/// Connects to the old process at `path`. The new process is usually
+/// started just before the old one listens (the old one blocks listening):
+/// while the path is missing or not listening yet, it tries again, for at
+/// most `HAND_OFF_CONNECT_WAIT`.
+fn connect(path: &Path) -> Result<UnixStream> {
+    let give_up = std::time::Instant::now() + CONNECT_WAIT;
+    loop {
+        match UnixStream::connect(path) {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) && std::time::Instant::now() < give_up =>
+            {
+                std::thread::sleep(CONNECT_RETRY);
+            }
+            Err(e) => return Err(refused(path, format!("cannot connect: {e}"))),
+        }
+    }
+}
+
 /// Connects to the old process at `path` and takes its listeners.
 pub(crate) fn receive(path: &Path) -> Result<(Vec<Inherited>, Ack)> {
-    let stream = UnixStream::connect(path).map_err(|e| refused(path, format!("cannot connect: {e}")))?;
+    let stream = connect(path)?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
     check_peer_user(&stream, path)?;

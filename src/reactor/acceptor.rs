@@ -2,6 +2,7 @@
 //! loop, and coordinates shutdown (listeners closed, `on_shutdown`, loops
 //! stopped and joined).
 
+use std::mem;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,6 +17,7 @@ use crate::deadline;
 use crate::error::panic_message;
 use crate::handle::{EngineHandle, EngineShared, LoopShared};
 use crate::mailbox::{DialRequest, Inbox, Incoming, Task};
+use crate::options::DRAIN_POLL_INTERVAL;
 use crate::reactor::listener::{admission, ListenSocket, Listener};
 use crate::service::Serve;
 use crate::sys;
@@ -37,6 +39,10 @@ pub(crate) struct Coordinator<S: Serve> {
     handler: Arc<S>,
     loop_threads: Vec<JoinHandle<()>>,
     handout: Handout,
+    /// The drain's hard deadline, once one began.
+    draining: Option<Instant>,
+    /// `on_shutdown` has run (at the start of a drain, or of the stop).
+    shutdown_told: bool,
 }
 
 impl<S: Serve> Coordinator<S> {
@@ -78,6 +84,8 @@ impl<S: Serve> Coordinator<S> {
                 fallback: 0,
                 pick_panics: 0,
             },
+            draining: None,
+            shutdown_told: false,
         })
     }
 
@@ -94,10 +102,10 @@ impl<S: Serve> Coordinator<S> {
         };
         // Stop accepting first: close the listener before anything else.
         self.stop_accepting();
-        let handle = EngineHandle::from_shared(self.shared.clone());
-        if catch_unwind(AssertUnwindSafe(|| self.handler.on_shutdown(&handle))).is_err() {
-            log::error!("netreactor: on_shutdown panicked");
+        if let Some(deadline) = deadline {
+            self.shared.drain.begin(deadline); // for on_shutdown to read
         }
+        self.tell_shutdown();
         // Dials from now on are refused; those queued (from on_shutdown,
         // say) go to loops that have not stopped yet, so each ends in a
         // callback.
@@ -119,6 +127,48 @@ impl<S: Serve> Coordinator<S> {
         shared.mark_done();
     }
 
+    /// `on_shutdown`, once.
+    fn tell_shutdown(&mut self) {
+        if mem::replace(&mut self.shutdown_told, true) {
+            return;
+        }
+        let handle = EngineHandle::from_shared(self.shared.clone());
+        if catch_unwind(AssertUnwindSafe(|| self.handler.on_shutdown(&handle))).is_err() {
+            log::error!("netreactor: on_shutdown panicked");
+        }
+    }
+
+    /// Stops accepting, tells the handler and the loops: they serve on and
+    /// close connections as they become idle.
+    fn begin_drain(&mut self, deadline: Instant) {
+        self.shared.drain.begin(deadline);
+        if self.draining.is_some() {
+            return;
+        }
+        self.draining = Some(deadline);
+        // The connections already waiting in the queues are clients too:
+        // closing the listeners would reset them. (After a hand-off the
+        // new process takes them.)
+        if !self.shared.listeners.is_handed_off() {
+            for i in 0..self.listeners.len() {
+                self.accept(i);
+            }
+        }
+        self.stop_accepting();
+        self.tell_shutdown();
+        for l in &self.shared.loops {
+            let _ = l.mailbox.post(Task::Drain(deadline));
+        }
+    }
+
+    /// Draining and done: every connection has gone (once nobody accepts
+    /// any more, all are counted), or the hard deadline came.
+    fn drained(&self, now: Instant) -> Option<Instant> {
+        let deadline = self.draining?;
+        let empty = self.shared.listeners.all_stopped_accepting() && self.shared.connection_count() == 0;
+        (empty || now >= deadline).then_some(deadline)
+    }
+
     /// Accepts until a stop is requested; returns the shutdown deadline
     /// (`None`: none).
     fn serve(&mut self) -> Option<Instant> {
@@ -127,7 +177,16 @@ impl<S: Serve> Coordinator<S> {
                 return deadline;
             }
             let now = Instant::now();
-            let timeout = self.listeners.iter().filter_map(|l| l.timeout(now)).min();
+            if let Some(deadline) = self.drained(now) {
+                return Some(deadline);
+            }
+            let drain_poll = self.draining.map(|_| DRAIN_POLL_INTERVAL);
+            let timeout = self
+                .listeners
+                .iter()
+                .filter_map(|l| l.timeout(now))
+                .chain(drain_poll)
+                .min();
             let n = if self.shared.coordinator.park() {
                 let n = self.poller.wait(timeout);
                 self.shared.coordinator.unpark();
@@ -147,8 +206,13 @@ impl<S: Serve> Coordinator<S> {
                     WAKER => self.shared.coordinator.woken(),
                     SIGNALS => {
                         if let Some(sig) = self.signals.as_ref().and_then(SignalReader::read) {
-                            log::info!("netreactor: signal {sig} received; shutting down");
-                            return deadline::after(Instant::now(), self.shared.shutdown_deadline());
+                            if self.draining.is_some() {
+                                log::info!("netreactor: signal {sig} received while draining; stopping now");
+                                return Some(Instant::now());
+                            }
+                            log::info!("netreactor: signal {sig} received; draining");
+                            let grace = self.shared.shutdown_deadline();
+                            self.begin_drain(crate::drain::deadline_after(grace));
                         }
                     }
                     token => {
@@ -194,12 +258,7 @@ impl<S: Serve> Coordinator<S> {
     fn take_task(&mut self, task: Task) -> Option<Option<Instant>> {
         match task {
             Task::Stop(d) => return Some(d),
-            Task::StopAccepting => {
-                self.stop_accepting();
-                for l in &self.shared.loops {
-                    let _ = l.mailbox.post(Task::StopAccepting);
-                }
-            }
+            Task::Drain(deadline) => self.begin_drain(deadline),
             Task::Dial(req) => self.handout.dial(&self.shared.loops, req),
             Task::Enroll(incoming, tcp) => {
                 sys::socket::apply_conn_options(incoming.fd.as_fd(), tcp, &self.cfg.conn_options);

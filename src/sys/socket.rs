@@ -445,3 +445,11 @@ pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
 pub(crate) fn take_error(fd: BorrowedFd<'_>) -> Option<io::Error> {
     SockRef::from(&fd).take_error().ok().flatten()
 }
+
+/// True when the peer has sent bytes this side has not read yet (a request
+/// already on its way in must not be cut off by an idle close).
+pub(crate) fn has_unread_input(fd: BorrowedFd<'_>) -> bool {
+    let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    // 0 (end of file) and errors mean nothing to serve.
+    SockRef::from(&fd).peek(&mut probe).is_ok_and(|n| n > 0)
+}

@@ -6,6 +6,9 @@
 #![allow(dead_code)]
 
 pub(crate) mod counting;
+pub(crate) mod examples;
+pub(crate) mod http_load;
+pub(crate) mod process;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
 

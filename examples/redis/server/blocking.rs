@@ -159,7 +159,7 @@ pub(crate) fn try_finish(
     let block = &blocked.block;
     {
         let mut state = block.state();
-        let timed_out = blocked.deadline.is_some_and(|at| Instant::now() >= at);
+        let timed_out = blocked.deadline.is_some_and(|at| Instant::now() >= at) || server.draining();
         match &*state {
             State::Waiting if !(gone || timed_out) => return false,
             State::Waiting => {

@@ -1,4 +1,4 @@
-//! Per-connection state ([`Client`], in the connection's context) and what
+//! Per-connection state ([`Client`], the service's per-connection state) and what
 //! other connections may see of it ([`ClientInfo`], in the registry that
 //! CLIENT LIST reads).
 
@@ -116,6 +116,8 @@ pub(crate) struct ClientInfo {
     pub(crate) subscribed: [AtomicU32; 2],
     /// Blocked on keys (CLIENT LIST's flag b).
     pub(crate) blocked: AtomicBool,
+    /// Its connection, for the drain to wake it when it is blocked.
+    pub(crate) handle: ConnHandle,
     /// Allocated when the client first names itself (most never do).
     names: Mutex<Option<Box<Names>>>,
 }
@@ -133,6 +135,7 @@ impl ClientInfo {
         laddr: Option<SocketAddr>,
         fd: i32,
         now_ms: u64,
+        handle: ConnHandle,
     ) -> ClientInfo {
         ClientInfo {
             id,
@@ -147,6 +150,7 @@ impl ClientInfo {
             multi: AtomicI64::new(-1),
             subscribed: [AtomicU32::new(0), AtomicU32::new(0)],
             blocked: AtomicBool::new(false),
+            handle,
             names: Mutex::new(None),
         }
     }

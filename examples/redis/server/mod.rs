@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use netreactor::{Action, CloseReason, Conn, EngineBuilder, EngineHandle, Service};
+use netreactor::{Action, CloseReason, Conn, EngineBuilder, EngineHandle, ListenAddrs, Service};
 
 use client::{Client, ClientInfo, Registry};
 use exec::Args;
@@ -118,6 +118,11 @@ pub(crate) struct Server {
 }
 
 impl Server {
+    /// The engine drains (or stops): blocking commands end at once.
+    pub(crate) fn draining(&self) -> bool {
+        self.engine.get().is_some_and(|e| e.drain_deadline().is_some())
+    }
+
     fn new(config: Config) -> Server {
         static SERVERS: AtomicU64 = AtomicU64::new(0);
         let id = SERVERS.fetch_add(1, Ordering::Relaxed);
@@ -267,7 +272,13 @@ impl RedisServer {
             if !end_block(server, &mut client, local, conn, false) {
                 return false;
             }
-            serve_input(server, &mut client, local, conn)
+            let paused = serve_input(server, &mut client, local, conn);
+            if server.draining() {
+                // A command that blocked during a drain ends at once, as
+                // at its timeout: nothing would wake it before the deadline.
+                end_block(server, &mut client, local, conn, false);
+            }
+            paused
         });
         if let Some(blocked) = client.blocked.as_mut() {
             if let Some((delay, token)) = blocked.timer_due() {
@@ -385,6 +396,7 @@ impl Service for RedisServer {
             conn.local_addr(),
             conn.fd(),
             server.coarse_ms(),
+            conn.handle(),
         ));
         server.clients.add(info.clone());
         let handle = conn.handle();
@@ -437,6 +449,17 @@ impl Service for RedisServer {
         }
     }
 
+    /// The engine drains: blocked clients get their timeout's reply now
+    /// (no element was taken for them), so that each connection ends
+    /// idle, answered, and the drain closes it.
+    fn on_shutdown(&self, _engine: &EngineHandle) {
+        for client in self.0.clients.all() {
+            if client.blocked.load(Ordering::Relaxed) {
+                let _ = client.handle.wake();
+            }
+        }
+    }
+
     fn on_tick(&self, _engine: &EngineHandle) -> (Duration, Action) {
         let server = &*self.0;
         server
@@ -469,7 +492,7 @@ pub(crate) fn configure(config: &Config, builder: EngineBuilder) -> EngineBuilde
 pub(crate) fn start(
     config: Config,
     builder: EngineBuilder,
-    addrs: impl netreactor::ListenAddrs,
+    addr: impl ListenAddrs,
 ) -> netreactor::Result<EngineHandle> {
-    configure(&config, builder).start(RedisServer::new(config), addrs)
+    configure(&config, builder).start(RedisServer::new(config), addr)
 }

@@ -180,6 +180,7 @@ impl<S: Serve> EventLoop<S> {
             connecting: false,
             reading_paused: false,
             lingering: false,
+            draining: self.engine.drain.is_active(),
             max_outbound: self.cfg.max_outbound_bytes,
             write_side: WriteSide::Open,
             writable: true,

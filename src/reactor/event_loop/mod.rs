@@ -11,6 +11,7 @@ mod datagram;
 mod datagram_batch;
 mod dial;
 mod dispatch;
+mod drain;
 mod frames;
 mod read;
 mod relay;

@@ -62,7 +62,7 @@ impl<S: Serve> EventLoop<S> {
             Task::Relay(id, req) => self.relay_start(id, req),
             Task::Call(id, f) => self.run_call(id, f),
             Task::Stop(deadline) => self.begin_stop(deadline),
-            Task::StopAccepting => self.stop_accepting(),
+            Task::Drain(_) => self.begin_drain(),
             Task::ShedInbound { from, held } => self.shed_partial_messages(Some((from, held))),
             #[cfg(test)]
             Task::Crash => panic!("injected crash on loop {}", self.index),

@@ -29,6 +29,8 @@ pub(super) enum TimerKind {
     #[cfg(feature = "tls")]
     TlsHandshake(ConnId),
     Tick,
+    /// While draining: close the connections that have become idle.
+    DrainSweep,
 }
 
 impl<S: Serve> EventLoop<S> {
@@ -81,6 +83,7 @@ impl<S: Serve> EventLoop<S> {
         for t in fired.drain(..) {
             match t {
                 TimerKind::Tick => self.tick(),
+                TimerKind::DrainSweep => self.sweep_idle(),
                 TimerKind::Connect(id) => self.dial_timed_out(id),
                 #[cfg(feature = "tls")]
                 TimerKind::TlsHandshake(id) => self.tls_handshake_timed_out(id),

@@ -8,11 +8,11 @@ use std::os::fd::AsFd;
 
 use super::timers::TimerKind;
 use super::EventLoop;
+use crate::action::Action;
 use crate::deadline;
 use crate::error::{CloseReason, TlsFailure};
-use crate::action::Action;
-use crate::service::Serve;
 use crate::id::ConnId;
+use crate::service::Serve;
 use crate::sys;
 use crate::sys::io::ReadOutcome;
 use crate::tls::{ClientStart, TlsConn};

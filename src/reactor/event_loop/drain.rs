@@ -1,0 +1,68 @@
+//! Draining: the loop accepts no more, keeps serving, tells every
+//! connection it should finish (`Conn::is_draining`) and, unless the
+//! builder said otherwise, closes each connection as soon as it is idle.
+//! The coordinator stops the loop once every connection has gone or the
+//! drain's hard deadline has come.
+
+use std::os::fd::AsFd;
+
+use super::timers::TimerKind;
+use super::EventLoop;
+use crate::conn::Conn;
+use crate::error::CloseReason;
+use crate::options::DRAIN_POLL_INTERVAL;
+use crate::service::Serve;
+use crate::sys;
+
+impl<S: Serve> EventLoop<S> {
+    pub(super) fn begin_drain(&mut self) {
+        if self.stopping {
+            return;
+        }
+        for id in self.conns.ids() {
+            if let Some(c) = self.conns.get_mut(id) {
+                c.draining = true;
+            }
+        }
+        // The connections already waiting in this loop's own listeners'
+        // queues are clients too: closing the listeners would reset them.
+        // (After a hand-off the new process takes them.)
+        if !self.engine.listeners.is_handed_off() {
+            for i in 0..self.listeners.len() {
+                self.accept(i as u64);
+            }
+        }
+        // Last: `EngineHandle::is_draining` turns true once every loop has
+        // stopped accepting, and every connection must know by then.
+        self.stop_accepting();
+        self.sweep_idle();
+    }
+
+    /// Closes the connections that are idle now, and looks again later.
+    pub(super) fn sweep_idle(&mut self) {
+        if self.stopping || !self.cfg.drain_closes_idle {
+            return;
+        }
+        for id in self.conns.ids() {
+            let Some(c) = self.conns.get_mut(id) else { continue };
+            c.draining = true; // registered since the drain began
+            if is_idle(c) {
+                c.close_reason = Some(CloseReason::Shutdown);
+                self.sync(id);
+            }
+        }
+        self.timers
+            .insert(self.now + DRAIN_POLL_INTERVAL, TimerKind::DrainSweep);
+    }
+}
+
+/// Nothing in flight either way: no request partly read or waiting in the
+/// socket, no reply queued. Closing it now loses nothing.
+fn is_idle(c: &Conn) -> bool {
+    !c.datagram
+        && !c.connecting
+        && c.close_reason.is_none()
+        && c.inbound.is_empty()
+        && c.outbound.is_empty()
+        && !sys::socket::has_unread_input(c.fd.as_fd())
+}
