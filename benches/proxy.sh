@@ -21,9 +21,12 @@ ROWS=${PROXY_ROWS:-"100:1 100:16"}
 DURATION=${PROXY_DURATION:-5}
 OUT=${PROXY_OUT:-$ROOT/target/proxy/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
-cargo build --release -p netreactor-bench --bins >&2
-cargo build --release --example proxy >&2
-T="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+# PROXY_BIN=DIR: prebuilt binaries (loadgen, nr-echo, examples/proxy) instead of building.
+if [[ -z ${PROXY_BIN:-} ]]; then
+    cargo build --release -p netreactor-bench --bins >&2
+    cargo build --release --example proxy >&2
+fi
+T=${PROXY_BIN:-"${CARGO_TARGET_DIR:-$ROOT/target}/release"}
 
 LOOPS=1
 NR_REUSEPORT=0
