@@ -73,10 +73,11 @@ pub(crate) enum Task {
     Enroll(Incoming, bool),
     /// Open a connection (to the acceptor, which picks the loop; or to a
     /// loop, which connects).
-    Dial(DialRequest),
+    /// (Boxed: a dial is rare, and the queue's slots stay small.)
+    Dial(Box<DialRequest>),
     /// `Conn::relay_to`, posted by the connection's own loop to itself:
     /// dial the upstream for this connection and relay the two.
-    Relay(ConnId, DialRequest),
+    Relay(ConnId, Box<DialRequest>),
     /// Run a closure on a connection (`ConnHandle::call`). It takes the
     /// connection as `&mut dyn Any`, so the mailbox knows no connection
     /// types (the closure downcasts; one allocation per call).

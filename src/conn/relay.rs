@@ -105,7 +105,7 @@ impl Conn {
             tls: None,
         };
         self.mailbox()
-            .post(Task::Relay(self.id, req))
+            .post(Task::Relay(self.id, Box::new(req)))
             .map_err(|_| Error::EngineStopped)?;
         self.codec = None;
         self.reading_paused = true;

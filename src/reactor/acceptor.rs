@@ -318,15 +318,15 @@ impl Handout {
         }
     }
 
-    fn dial(&mut self, loops: &[LoopShared], req: DialRequest) {
+    fn dial(&mut self, loops: &[LoopShared], req: Box<DialRequest>) {
         let i = self.pick(loops, Some(req.addr));
         if let Err(task) = loops[i].mailbox.post(Task::Dial(req)) {
-            // The loop has gone (it failed): the dial's context is user
+            // The loop has gone (it failed): the dial's state is user
             // code, dropped under the guard.
             log::error!("netreactor: a dial was dropped: loop {i} has stopped");
             if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(task))) {
                 log::error!(
-                    "netreactor: dropping a dial's context panicked: {}",
+                    "netreactor: dropping a dial's state panicked: {}",
                     panic_message(p.as_ref())
                 );
             }

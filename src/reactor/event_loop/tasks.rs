@@ -58,8 +58,8 @@ impl<S: Serve> EventLoop<S> {
             }
             Task::Close(id) => self.task_write(id, 0, Conn::close),
             Task::Reset(id) => self.task_write(id, 0, Conn::reset),
-            Task::Dial(req) => self.dial(req),
-            Task::Relay(id, req) => self.relay_start(id, req),
+            Task::Dial(req) => self.dial(*req),
+            Task::Relay(id, req) => self.relay_start(id, *req),
             Task::Call(id, f) => self.run_call(id, f),
             Task::Stop(deadline) => self.begin_stop(deadline),
             Task::Drain(_) => self.begin_drain(),
