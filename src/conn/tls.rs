@@ -21,7 +21,17 @@ impl Conn {
     /// Encrypts what the handler wrote since the last flush into TLS
     /// records (and, closing politely or shutting the write side, adds a
     /// close_notify): the loop and `flush` call it before sending.
+    #[inline]
     pub(crate) fn seal_tls(&mut self) {
+        if self.tls.is_some() {
+            self.seal_tls_records();
+        }
+    }
+
+    /// `seal_tls` for a TLS connection (out of line: the plain path pays
+    /// one test, not a call).
+    #[inline(never)]
+    fn seal_tls_records(&mut self) {
         let Some(tls) = self.tls.as_deref_mut() else { return };
         let polite = self.write_side == WriteSide::ShutdownPending
             || self.close_reason.as_ref().is_some_and(|r| {
