@@ -698,7 +698,9 @@ impl EngineHandle {
                 }
             },
         };
-        mailbox.post(Task::Dial(Box::new(req))).map_err(|_| Error::EngineStopped)
+        mailbox
+            .post(Task::Dial(Box::new(req)))
+            .map_err(|_| Error::EngineStopped)
     }
 
     /// Connections open now, over all loops (including ones being handed over).
