@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use std::os::fd::{AsFd, OwnedFd};
 
+pub use self::listener_stats::ListenerStats;
 use crate::addr::{Address, Origin};
 use crate::deadline;
 use crate::drain::DrainState;
@@ -119,6 +120,7 @@ pub trait Enroll: sealed::Sealed {
 
 mod drain;
 mod hand_off;
+mod listener_stats;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -189,6 +191,8 @@ impl LoopShared {
 pub(crate) struct EngineShared {
     pub(crate) loops: Vec<LoopShared>,
     local_addrs: Vec<Address>,
+    /// Each listener's counters, in `local_addrs` order.
+    listener_counts: Vec<listener_stats::ListenerCounters>,
     pub(crate) coordinator: Mailbox,
     shutdown_deadline: Duration,
     /// Connections refused by `max_connections`.
@@ -220,6 +224,7 @@ impl EngineShared {
     ) -> Self {
         EngineShared {
             loops,
+            listener_counts: local_addrs.iter().map(|_| Default::default()).collect(),
             local_addrs,
             coordinator,
             shutdown_deadline,

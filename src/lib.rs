@@ -66,7 +66,7 @@ pub use conn::{Conn, ConnHandle, PeerCredentials, Reader, Writer};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{CloseReason, Error, Result, TimeoutKind, TlsFailure};
 pub use framing::Frame;
-pub use handle::{DialOptions, EngineHandle, Enroll};
+pub use handle::{DialOptions, EngineHandle, Enroll, ListenerStats};
 pub use handler::{Action, EventHandler};
 pub use id::{ConnId, TimerId};
 /// Frame codecs (the `netreactor-codecs` crate).

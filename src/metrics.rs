@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use crate::handle::EngineHandle;
+use crate::handle::{EngineHandle, ListenerStats};
 use crate::stats::Stats;
 
 /// The `Content-Type` of what [`render`] writes, for the HTTP reply.
@@ -28,6 +28,9 @@ type Family = (&'static str, &'static str, &'static str, Read);
 
 /// Reads one value from a loop's [`Stats`].
 type Read = fn(&Stats) -> u64;
+
+/// A per-listener family: name, type, help, how to read it.
+type ListenerFamily = (&'static str, &'static str, &'static str, fn(&ListenerStats) -> u64);
 
 const PER_LOOP: &[Family] = &[
     ("netreactor_connections_open", "gauge", "Connections open now.", |s| {
@@ -138,6 +141,8 @@ const CLOSE_REASONS: &[(&str, Read)] = &[
 /// | `netreactor_partial_inbound_bytes` | gauge | none (engine-wide) |
 /// | `netreactor_event_loops` | gauge | none |
 /// | `netreactor_draining` | gauge | none (1 while draining) |
+/// | `netreactor_listener_connections_accepted_total` | counter | `listener`, `address` |
+/// | `netreactor_listener_connections_open` | gauge | `listener`, `address` |
 ///
 /// `reason` is one of `peer_eof`, `peer_reset`, `io_error`, `local`,
 /// `shutdown`, `handler_panic`, `overflow`, `timeout`, `codec_error`,
@@ -173,18 +178,20 @@ const CLOSE_REASONS: &[(&str, Read)] = &[
 /// assert!(text.contains("netreactor_connections_closed_total{loop=\"0\",reason=\"peer_eof\"} 0\n"));
 /// assert!(text.contains("netreactor_event_loops 2\n"));
 /// assert!(text.contains("netreactor_draining 0\n"));
+/// let listener = format!("listener=\"0\",address=\"{}\"", engine.local_addrs()[0]);
+/// assert!(text.contains(&format!("netreactor_listener_connections_accepted_total{{{listener}}} 1\n")));
 /// engine.stop();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn render(engine: &EngineHandle, out: &mut String) {
     let loops = engine.loop_stats();
     let total = engine.stats();
-    write_metrics(&loops, &total, out);
+    write_metrics(&loops, &total, &engine.listener_stats(), out);
 }
 
-/// The exposition of `loops` (one [`Stats`] per loop, in loop order) and the
-/// engine-wide values of `total`.
-fn write_metrics(loops: &[Stats], total: &Stats, out: &mut String) {
+/// The exposition of `loops` (one [`Stats`] per loop, in loop order), the
+/// engine-wide values of `total`, and each listener's counters.
+fn write_metrics(loops: &[Stats], total: &Stats, listeners: &[ListenerStats], out: &mut String) {
     let header = |out: &mut String, name: &str, kind: &str, help: &str| {
         // The help texts are ours: no backslash or newline to escape.
         let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
@@ -232,6 +239,33 @@ fn write_metrics(loops: &[Stats], total: &Stats, out: &mut String) {
         header(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
+    let per_listener: [ListenerFamily; 2] = [
+        (
+            "netreactor_listener_connections_accepted_total",
+            "counter",
+            "Connections accepted on each listening address.",
+            |l| l.accepted,
+        ),
+        (
+            "netreactor_listener_connections_open",
+            "gauge",
+            "Connections open now from each listening address.",
+            |l| l.open,
+        ),
+    ];
+    for (name, kind, help, read) in per_listener {
+        header(out, name, kind, help);
+        for (i, l) in listeners.iter().enumerate() {
+            let address = label_value(&l.address.to_string());
+            let _ = writeln!(out, "{name}{{listener=\"{i}\",address=\"{address}\"}} {}", read(l));
+        }
+    }
+}
+
+/// A label value as the text format writes it: backslash, double quote
+/// and newline escaped (a Unix socket path may hold any of them).
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -244,7 +278,12 @@ mod tests {
     fn each_family_is_announced_once_and_its_samples_follow_it() {
         let loops = vec![Stats::default(), Stats::default(), Stats::default()];
         let mut text = String::new();
-        write_metrics(&loops, &Stats::default(), &mut text);
+        let listeners = vec![ListenerStats {
+            address: crate::addr::Address::parse("unix:///tmp/a \"b\"\\c").unwrap(),
+            accepted: 3,
+            open: 1,
+        }];
+        write_metrics(&loops, &Stats::default(), &listeners, &mut text);
         let mut seen = std::collections::HashSet::new();
         let mut current = "";
         for line in text.lines() {
@@ -256,7 +295,14 @@ mod tests {
                 assert_eq!(name, current, "{line}");
             }
         }
-        assert_eq!(seen.len(), PER_LOOP.len() + 1 + 4);
+        assert_eq!(seen.len(), PER_LOOP.len() + 1 + 4 + 2);
+        // A path's quote and backslash are escaped in the label.
+        assert!(
+            text.contains(
+                "netreactor_listener_connections_open{listener=\"0\",address=\"unix:///tmp/a \\\"b\\\"\\\\c\"} 1\n"
+            ),
+            "{text}"
+        );
         assert_eq!(
             text.lines()
                 .filter(|l| l.starts_with("netreactor_connections_closed_total{"))

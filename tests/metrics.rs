@@ -145,6 +145,8 @@ fn prometheus_parser_reads_every_family_with_exact_values() {
         ("netreactor_partial_inbound_bytes", "gauge"),
         ("netreactor_event_loops", "gauge"),
         ("netreactor_draining", "gauge"),
+        ("netreactor_listener_connections_accepted", "counter"),
+        ("netreactor_listener_connections_open", "gauge"),
     ];
     let expected: BTreeMap<String, String> = expected_types
         .iter()
@@ -214,9 +216,19 @@ fn prometheus_parser_reads_every_family_with_exact_values() {
     assert_eq!(get("netreactor_partial_inbound_bytes", vec![]), 0.0);
     assert_eq!(get("netreactor_event_loops", vec![]), 2.0);
     assert_eq!(get("netreactor_draining", vec![]), 0.0);
+    // The one listener: both connections came from it, one is still open.
+    let listener = vec![
+        ("address".to_string(), engine.local_addrs()[0].to_string()),
+        ("listener".to_string(), "0".to_string()),
+    ];
+    assert_eq!(
+        get("netreactor_listener_connections_accepted_total", listener.clone()),
+        2.0
+    );
+    assert_eq!(get("netreactor_listener_connections_open", listener), 1.0);
     // Nothing else: 12 per-loop families and 11 close reasons on 2 loops,
-    // 4 engine-wide values.
-    assert_eq!(samples.len(), 12 * 2 + 11 * 2 + 4);
+    // 4 engine-wide values, 2 per-listener families on 1 listener.
+    assert_eq!(samples.len(), 12 * 2 + 11 * 2 + 4 + 2);
 
     // More traffic, then a second scrape: no counter went down, and the
     // ones the traffic moves went up.

@@ -95,8 +95,12 @@ impl<S: Serve> EventLoop<S> {
             }
         }
         sys::memory::release_buffer(mem::take(&mut conn.inbound));
+        let origin = conn.origin();
         drop_guarded(conn, state, id);
         self.shared().remove_connection();
+        if let crate::addr::Origin::Accepted { listener } = origin {
+            self.engine.listener_closed(listener);
+        }
         if let Some((link, reason)) = relay {
             self.relay_partner_gone(link.peer, reason, truncated);
         }

@@ -118,6 +118,9 @@ impl<S: Serve> EventLoop<S> {
             }
         };
         self.shared().counters.accepted.add(1);
+        if let Origin::Accepted { listener } = origin {
+            self.engine.listener_opened(listener);
+        }
         #[cfg(feature = "tls")]
         if let Origin::Accepted { listener } = origin {
             if self.start_server_tls(id, listener) {
