@@ -1,4 +1,4 @@
-//! examples/http and examples/redis run as processes the way nginx runs:
+//! examples/http and examples/redis run as processes the way nginx runs (the pattern only: no test runs nginx):
 //! `--pid-file`, an upgrade in place on SIGUSR2 (a new copy inherits the
 //! listening sockets, rewrites the pid file; the old one drains and exits)
 //! and a drain on SIGTERM, each under a closed-loop load that must lose no

@@ -241,6 +241,38 @@ fn parse_stat_user_sys(stat: &str) -> Option<(u64, u64)> {
     Some((utime, stime))
 }
 
+/// Runs a raw UDP echo peer the way every one starts: flags `--addr
+/// IP:PORT` (127.0.0.1:0, `udp://` allowed) and `--threads N` (or
+/// `--loops N`, 1), one `SO_REUSEPORT` socket per thread, each served by
+/// `serve` on a thread named `NAME-i`, the `pid=… addr=…` ready line.
+pub fn serve_raw_udp(name: &str, usage: &'static str, serve: fn(std::os::fd::OwnedFd)) {
+    use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+    let flags = Flags::parse(usage, &[]);
+    flags.only(&["addr", "threads", "loops"]);
+    let addr = flags.get("addr").unwrap_or("127.0.0.1:0");
+    let addr = parse_addr(addr.trim_start_matches("udp://")).unwrap_or_else(|| flags.fail("bad --addr"));
+    let threads: usize = flags.or("threads", flags.or("loops", 1usize)).max(1);
+    let sockets = reuseport_udp_sockets(addr, threads).expect("bind");
+    let bound = sockets[0].local_addr().expect("local addr");
+    let short = name.trim_start_matches("peer-");
+    let handles: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            // SAFETY: the descriptor comes straight from the socket we own.
+            let fd = unsafe { OwnedFd::from_raw_fd(s.into_raw_fd()) };
+            std::thread::Builder::new()
+                .name(format!("{short}-{i}"))
+                .spawn(move || serve(fd))
+                .expect("spawn")
+        })
+        .collect();
+    announce(name, bound);
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
 /// Parses `host:port`, also accepting a `tcp://` prefix.
 pub fn parse_addr(s: &str) -> Option<SocketAddr> {
     s.trim_start_matches("tcp://").parse().ok()

@@ -6,9 +6,9 @@
 //! further call that would only say `EAGAIN`. Prints `pid=PID addr=IP:PORT`
 //! when listening.
 
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
-use netreactor_bench::{announce, parse_addr, reuseport_udp_sockets, Flags};
+use netreactor_bench::serve_raw_udp;
 
 const USAGE: &str = "peer-udp-mmsg --addr IP:PORT --threads N";
 
@@ -86,27 +86,5 @@ fn serve(socket: OwnedFd) {
 }
 
 fn main() {
-    let flags = Flags::parse(USAGE, &[]);
-    flags.only(&["addr", "threads", "loops"]);
-    let addr = flags.get("addr").unwrap_or("127.0.0.1:0");
-    let addr = parse_addr(addr.trim_start_matches("udp://")).unwrap_or_else(|| flags.fail("bad --addr"));
-    let threads: usize = flags.or("threads", flags.or("loops", 1usize)).max(1);
-    let sockets = reuseport_udp_sockets(addr, threads).expect("bind");
-    let bound = sockets[0].local_addr().expect("local addr");
-    let handles: Vec<_> = sockets
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            // SAFETY: the descriptor comes straight from the socket we own.
-            let fd = unsafe { OwnedFd::from_raw_fd(s.into_raw_fd()) };
-            std::thread::Builder::new()
-                .name(format!("udp-mmsg-{i}"))
-                .spawn(move || serve(fd))
-                .expect("spawn")
-        })
-        .collect();
-    announce("peer-udp-mmsg", bound);
-    for h in handles {
-        let _ = h.join();
-    }
+    serve_raw_udp("peer-udp-mmsg", USAGE, serve);
 }
