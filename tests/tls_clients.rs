@@ -159,8 +159,9 @@ fn python_ssl_100_concurrent_clients_byte_exact() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "100 clients byte-exact\n",
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "stderr: {} stats: {:?}",
+        String::from_utf8_lossy(&out.stderr),
+        engine.stats()
     );
     util::wait_until(util::SETTLE, "every client closed cleanly", || {
         let s = engine.stats();

@@ -295,3 +295,43 @@ fn shutdown_write_sends_close_notify_and_keeps_reading() {
         lock(&handler.after).as_slice() == b"still listening?"
     });
 }
+
+/// The read that finishes a handshake may carry the client's first
+/// application data too: a client that sends its Finished and 200 KiB of
+/// data in one write is served, however small the handshake cap (the data
+/// is not handshake). Python's ssl clients do this under load.
+#[test]
+fn a_finished_and_a_burst_of_data_in_one_write_are_served_under_a_small_cap() {
+    use netreactor::tls::rustls::pki_types::ServerName;
+    use netreactor::tls::rustls::ClientConnection;
+
+    let watch = Arc::new(Watch::default());
+    let builder = Engine::builder().tls_max_handshake_bytes(4096);
+    let (engine, pki) = engine(builder, Arc::clone(&watch), "tls_finished_burst");
+    let mut tcp = util::connect(tls_addr(&engine));
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut conn = ClientConnection::new(client_config(&pki, &[]), name).unwrap();
+    while conn.is_handshaking() {
+        while conn.wants_write() {
+            conn.write_tls(&mut tcp).unwrap();
+        }
+        conn.read_tls(&mut tcp).unwrap();
+        conn.process_new_packets().unwrap();
+    }
+    // The client's Finished is still queued: the data goes after it, and
+    // both leave in one write.
+    let data: Vec<u8> = (0..200 * 1024u32).map(|i| (i % 251) as u8).collect();
+    conn.set_buffer_limit(None);
+    conn.writer().write_all(&data).unwrap();
+    let mut wire = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut wire).unwrap();
+    }
+    tcp.write_all(&wire).unwrap();
+    let mut client = netreactor::tls::rustls::StreamOwned::new(conn, tcp);
+    let mut back = vec![0u8; data.len()];
+    client.read_exact(&mut back).expect("the echo of the burst");
+    assert!(back == data, "the echo differs");
+    assert_eq!(engine.stats().closed_tls_handshake, 0);
+    assert_eq!(*lock(&watch.opens), 1);
+}

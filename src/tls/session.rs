@@ -167,12 +167,6 @@ impl TlsConn {
         out: &mut Outbound,
     ) -> Result<Absorbed, TlsFailure> {
         let mut got = Absorbed::default();
-        if !self.open {
-            self.handshake_bytes = self.handshake_bytes.saturating_add(arrived);
-            if self.handshake_bytes > max_handshake {
-                return Err(TlsFailure::HandshakeTooLarge { limit: max_handshake });
-            }
-        }
         debug_assert_eq!(out.unsealed_len(), 0, "plaintext left unsealed before a read");
         let (consumed, result) = self.conn.drive_records(incoming, plain, out, &mut got);
         if let Err(e) = result {
@@ -196,6 +190,16 @@ impl TlsConn {
             }
         }
         let c = self.conn.common();
+        if !self.open && c.is_handshaking() {
+            // Counted only while the handshake is still going after this
+            // read: a read that finishes it may carry the peer's first
+            // application data too (a client's Finished, then its request,
+            // in one segment), which is not handshake.
+            self.handshake_bytes = self.handshake_bytes.saturating_add(arrived);
+            if self.handshake_bytes > max_handshake {
+                return Err(TlsFailure::HandshakeTooLarge { limit: max_handshake });
+            }
+        }
         if !self.open && !c.is_handshaking() {
             self.open = true;
             got.opened = true;
