@@ -276,6 +276,7 @@ impl TlsConn {
             version: c.protocol_version(),
             suite: c.negotiated_cipher_suite().map(|s| s.suite()),
             peer_certificates: c.peer_certificates().map(<[_]>::to_vec).unwrap_or_default(),
+            resumed: c.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }));
         let mut records = Box::new(conn.into_records()?);
         if !self.early.is_empty() {
@@ -320,8 +321,11 @@ impl TlsConn {
 macro_rules! drive_body {
     ($c:ident, $incoming:ident, $plain:ident, $out:ident, $got:ident) => {{
         let mut consumed = 0usize;
+        // rustls sees the records one more at a time while the handshake
+        // goes on: those after its last one are the record layer's.
+        let mut end = record_end(&$incoming[..], 0);
         let result = loop {
-            let status = $c.process_tls_records(&mut $incoming[consumed..]);
+            let status = $c.process_tls_records(&mut $incoming[consumed..end]);
             let mut discard = status.discard;
             let step: Result<bool, rustls::Error> = match status.state {
                 Err(e) => Err(e),
@@ -357,12 +361,25 @@ macro_rules! drive_body {
             consumed += discard;
             match step {
                 Ok(true) => {}
+                Ok(false) if $c.is_handshaking() && end < $incoming.len() => {
+                    end = record_end(&$incoming[..], end);
+                }
                 Ok(false) => break Ok(()),
                 Err(e) => break Err(e),
             }
         };
         (consumed, result)
     }};
+}
+
+/// Where the record that starts at `at` in `incoming` ends, or the end of
+/// `incoming` if that record is not all there (rustls waits for the rest,
+/// or refuses a header it cannot accept).
+fn record_end(incoming: &[u8], at: usize) -> usize {
+    match incoming.get(at..at + 5) {
+        Some(&[_, _, _, hi, lo]) => incoming.len().min(at + 5 + usize::from(u16::from_be_bytes([hi, lo]))),
+        _ => incoming.len(),
+    }
 }
 
 /// The fatal alert rustls queued after an error, if any, into `out`:
