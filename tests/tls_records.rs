@@ -291,3 +291,102 @@ fn a_record_of_a_plaintext_type_after_the_handshake_is_unexpected() {
         engine.stats().closed_tls_error == 1
     });
 }
+
+/// A ClientHello cut into 64-byte records, and the first read ends inside
+/// the third: rustls keeps the records it has seen (joined in place) in
+/// front of the rest, and must be shown them again with the next read
+/// (shown fewer, it panicked and took the loop down).
+#[test]
+fn a_client_hello_in_small_records_split_across_reads_is_served() {
+    use netreactor::tls::rustls::pki_types::ServerName;
+    use netreactor::tls::rustls::{ClientConnection, StreamOwned};
+
+    let pki = pki("tls_records_split_hello");
+    let handler = Arc::new(Echo::default());
+    let engine = serve(Arc::clone(&handler), &pki);
+    let mut config = Arc::unwrap_or_clone(client_config(&pki, &[]));
+    config.max_fragment_size = Some(64);
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut conn = ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut hello).unwrap();
+    }
+    let record_end = |at: usize| at + 5 + usize::from(u16::from_be_bytes([hello[at + 3], hello[at + 4]]));
+    let cut = record_end(record_end(0)) + 3;
+    assert!(hello.len() > cut + 10, "a ClientHello of {} bytes", hello.len());
+    let mut tcp = util::connect(addr(&engine));
+    tcp.write_all(&hello[..cut]).unwrap();
+    wait_until(SETTLE, "the server read the first part", || {
+        engine.stats().bytes_in == cut as u64
+    });
+    tcp.write_all(&hello[cut..]).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)
+            .expect("the handshake of the split ClientHello");
+    }
+    let mut client = StreamOwned::new(conn, tcp);
+    round_trip(&mut client, b"after a split hello");
+    // The loop still serves others.
+    let mut other = connect(addr(&engine), client_config(&pki, &[]), "localhost");
+    round_trip(&mut other, b"and another client");
+}
+
+/// Echoes nothing: says "bye", shuts its write side (close_notify), then
+/// keeps what the client still sends.
+#[derive(Default)]
+struct SaysBye {
+    got: Mutex<Vec<u8>>,
+    closed: Mutex<Vec<CloseReason>>,
+}
+
+impl EventHandler for SaysBye {
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        conn.write(b"bye");
+        conn.shutdown_write();
+        Action::Continue
+    }
+    fn on_traffic(&self, conn: &mut Conn) -> Action {
+        let all = conn.peek_all().to_vec();
+        conn.discard(all.len());
+        lock(&self.got).extend_from_slice(&all);
+        Action::Continue
+    }
+    fn on_eof(&self, _conn: &mut Conn) -> Action {
+        Action::Close
+    }
+    fn on_close(&self, _conn: &mut Conn, reason: CloseReason) {
+        lock(&self.closed).push(reason);
+    }
+}
+
+/// After our close_notify nothing more may be sent, not even the key
+/// update the peer asks for: the half-closed stream goes on one way.
+#[test]
+fn a_key_update_asked_after_our_close_notify_is_not_answered() {
+    let pki = pki("tls_records_ku_after_close");
+    let handler = Arc::new(SaysBye::default());
+    let engine = util::Engine(
+        Engine::builder()
+            .event_loops(1)
+            .tls(server_config(&pki, &[]))
+            .start(Arc::clone(&handler), "tls://127.0.0.1:0")
+            .unwrap(),
+    );
+    let mut client = connect(addr(&engine), client_config(&pki, &[]), "localhost");
+    let mut said = Vec::new();
+    client.read_to_end(&mut said).expect("the server's close_notify");
+    assert_eq!(said, b"bye");
+    client.write_all(b"before").unwrap();
+    client.conn.refresh_traffic_keys().unwrap();
+    client.write_all(b" and after").unwrap();
+    client.conn.send_close_notify();
+    client.flush().unwrap();
+    wait_until(SETTLE, "the connection closed", || lock(&handler.closed).len() == 1);
+    assert_eq!(*lock(&handler.got), b"before and after");
+    assert!(
+        matches!(lock(&handler.closed)[0], CloseReason::PeerEof),
+        "{:?}",
+        lock(&handler.closed)
+    );
+}

@@ -53,6 +53,13 @@ const KEY_UPDATE: u8 = 24;
 const WARNING: u8 = 1;
 const FATAL: u8 = 2;
 
+/// What a peer may send between two records of application data before
+/// it is cut off (rustls's limits): post-handshake messages (key updates,
+/// renegotiation requests), TLS 1.2 warning alerts, empty records.
+const MAX_KEY_UPDATES: u8 = 32;
+const MAX_WARNINGS: u8 = 4;
+const MAX_EMPTY_RECORDS: u8 = 32;
+
 /// How TLS 1.2 carries the nonce (TLS 1.3 never sends it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Nonces {
@@ -162,6 +169,17 @@ pub(crate) struct Records {
     /// suite's confidentiality limit); a TLS 1.2 connection ends there.
     tx_limit: u64,
     kernel: Kernel,
+    /// Plaintext per sealed record (the config's `max_fragment_size`).
+    max_payload: usize,
+    /// Our close_notify went out: nothing more is sealed.
+    tx_closed: bool,
+    /// The peer asked for our key update: one goes out after this read's
+    /// records, however many asked.
+    update_due: bool,
+    /// Since the last record of application data.
+    key_updates: u8,
+    warnings: u8,
+    empty_records: u8,
 }
 
 impl std::fmt::Debug for Records {
@@ -208,7 +226,21 @@ impl Records {
             rx,
             tx_limit,
             kernel,
+            max_payload: MAX_PLAINTEXT,
+            tx_closed: false,
+            update_due: false,
+            key_updates: 0,
+            warnings: 0,
+            empty_records: 0,
         })
+    }
+
+    /// Seals at most `max_fragment_size` bytes per record, header included
+    /// (rustls's meaning; out-of-range values leave 2^14).
+    pub(crate) fn set_max_fragment_size(&mut self, size: Option<usize>) {
+        if let Some(size @ 32..=16_389) = size {
+            self.max_payload = size - HEADER;
+        }
     }
 
     /// Opens the whole records at the front of `incoming` in place:
@@ -234,12 +266,6 @@ impl Records {
             } else {
                 MAX_CIPHERTEXT_TLS12
             };
-            if rest[1] != 3 {
-                break Err(Failed(
-                    Some(AlertDescription::DecodeError),
-                    "a record of no TLS version".into(),
-                ));
-            }
             if len > max {
                 break Err(Failed(
                     Some(AlertDescription::RecordOverflow),
@@ -265,8 +291,15 @@ impl Records {
                 Err(f) => break Err(f),
             }
         };
+        let result = result.and_then(|closed| {
+            if std::mem::take(&mut self.update_due) && !self.tx_closed {
+                out.append_sealed(|buf| self.update_tx_key(buf))
+                    .map_err(|f| Failed(None, f.to_string()))?;
+            }
+            Ok(closed)
+        });
         let result = result.map_err(|Failed(alert, why)| {
-            if let Some(alert) = alert {
+            if let (Some(alert), false) = (alert, self.tx_closed) {
                 let _ = out.append_sealed(|buf| self.seal_alert(FATAL, alert, buf));
             }
             TlsFailure::Protocol(why)
@@ -285,8 +318,11 @@ impl Records {
         let typ = header[0];
         let rx = &mut self.rx;
         let plaintext: &[u8] = if self.tls13 {
-            if typ != APPLICATION_DATA || body.len() < TAG {
+            if typ != APPLICATION_DATA {
                 return Err(unexpected(typ));
+            }
+            if body.len() < TAG {
+                return Err(bad_mac());
             }
             let nonce = Nonce::assume_unique_for_key(rx.nonce());
             &*rx.key
@@ -316,6 +352,13 @@ impl Records {
         };
         rx.advance().map_err(|f| Failed(None, f.to_string()))?;
         let (typ, payload) = if self.tls13 {
+            // Content, type and padding together: at most 2^14 + 1.
+            if plaintext.len() > MAX_PLAINTEXT + 1 {
+                return Err(Failed(
+                    Some(AlertDescription::RecordOverflow),
+                    format!("{} bytes of inner plaintext in a record", plaintext.len()),
+                ));
+            }
             // The inner content type is the last byte that is not padding.
             let end = plaintext.iter().rposition(|&b| b != 0).ok_or_else(|| {
                 Failed(
@@ -339,17 +382,46 @@ impl Records {
     /// Takes one record's content; true for a close_notify.
     fn take(&mut self, typ: u8, payload: &[u8], plain: &mut BytesMut, out: &mut Outbound) -> Result<bool, Failed> {
         match typ {
+            APPLICATION_DATA if payload.is_empty() => {
+                self.empty_records += 1;
+                if self.empty_records > MAX_EMPTY_RECORDS {
+                    return Err(Failed(
+                        Some(AlertDescription::UnexpectedMessage),
+                        "too many empty records in a row".into(),
+                    ));
+                }
+                Ok(false)
+            }
             APPLICATION_DATA => {
+                (self.empty_records, self.key_updates, self.warnings) = (0, 0, 0);
                 plain.extend_from_slice(payload);
                 Ok(false)
             }
             ALERT => self.take_alert(payload),
-            HANDSHAKE if self.tls13 && !payload.is_empty() => self.take_handshake(payload, out).map(|()| false),
-            // TLS 1.2: a renegotiation (HelloRequest or ClientHello).
-            HANDSHAKE => Err(Failed(
-                Some(AlertDescription::UnexpectedMessage),
-                "a handshake message after the handshake (renegotiation is not supported)".into(),
+            HANDSHAKE if payload.is_empty() => Err(Failed(
+                Some(AlertDescription::DecodeError),
+                "an empty handshake record".into(),
             )),
+            HANDSHAKE => {
+                self.key_updates += 1;
+                if self.key_updates > MAX_KEY_UPDATES {
+                    return Err(Failed(
+                        Some(AlertDescription::UnexpectedMessage),
+                        "too many post-handshake messages in a row".into(),
+                    ));
+                }
+                if self.tls13 {
+                    self.take_handshake(payload).map(|()| false)
+                } else {
+                    // TLS 1.2: a renegotiation (HelloRequest or
+                    // ClientHello), declined with a warning as rustls does.
+                    if !self.tx_closed {
+                        out.append_sealed(|buf| self.seal_alert(WARNING, AlertDescription::NoRenegotiation, buf))
+                            .map_err(|f| Failed(None, f.to_string()))?;
+                    }
+                    Ok(false)
+                }
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -364,14 +436,23 @@ impl Records {
             // TLS 1.3 ignores user_canceled (a close_notify follows);
             // TLS 1.2 ignores every warning.
             AlertDescription::UserCanceled if self.tls13 => Ok(false),
-            _ if level == WARNING && !self.tls13 => Ok(false),
+            _ if level == WARNING && !self.tls13 => {
+                self.warnings += 1;
+                if self.warnings > MAX_WARNINGS {
+                    return Err(Failed(
+                        Some(AlertDescription::UnexpectedMessage),
+                        "too many warning alerts in a row".into(),
+                    ));
+                }
+                Ok(false)
+            }
             _ => Err(Failed(None, format!("the peer sent the alert {description:?}"))),
         }
     }
 
     /// TLS 1.3's post-handshake messages: key updates, and (to a client)
     /// session tickets.
-    fn take_handshake(&mut self, mut messages: &[u8], out: &mut Outbound) -> Result<(), Failed> {
+    fn take_handshake(&mut self, mut messages: &[u8]) -> Result<(), Failed> {
         let split = || {
             Failed(
                 Some(AlertDescription::UnexpectedMessage),
@@ -396,29 +477,36 @@ impl Records {
                         [1] => true,
                         _ => {
                             return Err(Failed(
-                                Some(AlertDescription::DecodeError),
-                                "a malformed key update".into(),
+                                Some(AlertDescription::IllegalParameter),
+                                "a key update of an unknown kind".into(),
                             ))
                         }
                     };
                     let (seq, secrets) = self.kernel.update_rx().map_err(protocol)?;
                     self.rx = Keys::new(seq, secrets).map_err(|f| Failed(None, f.to_string()))?.0;
-                    if requested {
-                        out.append_sealed(|buf| self.update_tx_key(buf))
-                            .map_err(|f| Failed(None, f.to_string()))?;
-                    }
+                    // Answered once after this read's records, however many
+                    // asked (RFC 8446 4.6.3), and never after our
+                    // close_notify.
+                    self.update_due |= requested;
                 }
-                (NEW_SESSION_TICKET, Kernel::Client(k)) => k.handle_new_session_ticket(body).map_err(protocol)?,
+                (NEW_SESSION_TICKET, Kernel::Client(k)) => k
+                    .handle_new_session_ticket(body)
+                    .map_err(|e| Failed(Some(AlertDescription::DecodeError), e.to_string()))?,
                 _ => return Err(unexpected(HANDSHAKE)),
             }
         }
         Ok(())
     }
 
-    /// Seals `plain` into records of at most 2^14 bytes at the end of `buf`.
+    /// Seals `plain` into records of at most 2^14 bytes (or the config's
+    /// `max_fragment_size`) at the end of `buf`.
     pub(crate) fn seal(&mut self, plain: &[u8], buf: &mut BytesMut) -> Result<(), TlsFailure> {
-        buf.reserve(plain.len() + plain.len().div_ceil(MAX_PLAINTEXT) * (HEADER + EXPLICIT_NONCE + TAG + 1));
-        for piece in plain.chunks(MAX_PLAINTEXT) {
+        if self.tx_closed {
+            return Err(TlsFailure::Protocol("data written after our close_notify".into()));
+        }
+        let records = plain.len().div_ceil(self.max_payload);
+        buf.reserve(plain.len() + records * (HEADER + EXPLICIT_NONCE + TAG + 1));
+        for piece in plain.chunks(self.max_payload) {
             self.seal_record(APPLICATION_DATA, piece, buf)?;
         }
         Ok(())
@@ -426,7 +514,9 @@ impl Records {
 
     /// Seals a close_notify at the end of `buf`.
     pub(crate) fn seal_close_notify(&mut self, buf: &mut BytesMut) -> Result<(), TlsFailure> {
-        self.seal_alert(WARNING, AlertDescription::CloseNotify, buf)
+        self.seal_alert(WARNING, AlertDescription::CloseNotify, buf)?;
+        self.tx_closed = true;
+        Ok(())
     }
 
     fn seal_alert(&mut self, level: u8, description: AlertDescription, buf: &mut BytesMut) -> Result<(), TlsFailure> {

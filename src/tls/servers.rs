@@ -40,24 +40,29 @@ impl ResolvesServerCert for RecordSni {
     }
 }
 
-/// `config` with its resolver wrapped to record SNI names, and its keys
-/// handed to netreactor's record layer once a handshake is done.
+/// `config` with its resolver wrapped to record SNI names, its keys handed
+/// to netreactor's record layer once a handshake is done, and no early data.
 pub(crate) fn recording_sni(config: &ServerConfig) -> Arc<ServerConfig> {
     let mut config = config.clone();
     config.cert_resolver = Arc::new(RecordSni(config.cert_resolver.clone()));
     config.enable_secret_extraction = true;
+    // Early data is not driven (the loop would stall on it).
+    config.max_early_data_size = 0;
     Arc::new(config)
 }
 
 /// A client config whose keys are handed to netreactor's record layer once
-/// a handshake is done (a copy when the user's does not allow it; its
-/// session store is shared, so resumption still works across dials).
+/// a handshake is done, without early data (a copy when the user's
+/// differs; its session store is shared, so resumption still works across
+/// dials).
 pub(crate) fn with_secret_extraction(config: Arc<ClientConfig>) -> Arc<ClientConfig> {
-    if config.enable_secret_extraction {
+    if config.enable_secret_extraction && !config.enable_early_data {
         return config;
     }
     let mut config = (*config).clone();
     config.enable_secret_extraction = true;
+    // Early data is not driven (the loop would stall on it).
+    config.enable_early_data = false;
     Arc::new(config)
 }
 

@@ -95,6 +95,12 @@ pub(crate) struct TlsConn {
     early: BytesMut,
     /// Bytes received before the handshake finished.
     handshake_bytes: usize,
+    /// The config's `max_fragment_size`, for the record layer.
+    max_fragment_size: Option<usize>,
+    /// How many bytes at the front of `pending` rustls has already seen as
+    /// whole records (while a handshake message spans records, it keeps
+    /// them there, joined in place).
+    seen: usize,
     /// The handshake finished (and `on_open` is due or done).
     pub(crate) open: bool,
     /// The peer's close_notify arrived.
@@ -137,23 +143,27 @@ pub(crate) struct Absorbed {
 
 impl TlsConn {
     pub(crate) fn server(config: Arc<ServerConfig>) -> Result<TlsConn, TlsFailure> {
+        let max_fragment_size = config.max_fragment_size;
         let conn = UnbufferedServerConnection::new(config).map_err(|e| TlsFailure::Handshake(e.to_string()))?;
-        Ok(TlsConn::new(Box::new(conn), None))
+        Ok(TlsConn::new(Box::new(conn), None, max_fragment_size))
     }
 
     pub(crate) fn client(start: ClientStart) -> Result<TlsConn, TlsFailure> {
         let name = start.name.to_str().into_owned();
+        let max_fragment_size = start.config.max_fragment_size;
         let conn = UnbufferedClientConnection::new(start.config, start.name)
             .map_err(|e| TlsFailure::Handshake(e.to_string()))?;
-        Ok(TlsConn::new(Box::new(conn), Some(name)))
+        Ok(TlsConn::new(Box::new(conn), Some(name), max_fragment_size))
     }
 
-    fn new(conn: Box<dyn Drive + Send>, server_name: Option<String>) -> TlsConn {
+    fn new(conn: Box<dyn Drive + Send>, server_name: Option<String>, max_fragment_size: Option<usize>) -> TlsConn {
         TlsConn {
             layer: Layer::Handshake(conn),
             pending: BytesMut::new(),
             early: BytesMut::new(),
             handshake_bytes: 0,
+            max_fragment_size,
+            seen: 0,
             open: false,
             peer_closed: false,
             sent_close_notify: false,
@@ -199,7 +209,7 @@ impl TlsConn {
         debug_assert_eq!(out.unsealed_len(), 0, "plaintext left unsealed before a read");
         let mut consumed = 0;
         if let Layer::Handshake(conn) = &mut self.layer {
-            let (n, result) = conn.drive_records(incoming, plain, out, &mut got);
+            let (n, result) = conn.drive_records(incoming, &mut self.seen, plain, out, &mut got);
             consumed = n;
             if let Err(e) = result {
                 let failure = if self.open {
@@ -279,6 +289,8 @@ impl TlsConn {
             resumed: c.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }));
         let mut records = Box::new(conn.into_records()?);
+        records.set_max_fragment_size(self.max_fragment_size);
+        self.seen = 0;
         if !self.early.is_empty() {
             let early = std::mem::take(&mut self.early);
             out.append_sealed(|buf| records.seal(&early, buf))?;
@@ -319,11 +331,14 @@ impl TlsConn {
 
 /// The loop of rustls's unbuffered API over `incoming` (see `Drive::drive_records`).
 macro_rules! drive_body {
-    ($c:ident, $incoming:ident, $plain:ident, $out:ident, $got:ident) => {{
+    ($c:ident, $incoming:ident, $seen:ident, $plain:ident, $out:ident, $got:ident) => {{
         let mut consumed = 0usize;
         // rustls sees the records one more at a time while the handshake
-        // goes on: those after its last one are the record layer's.
-        let mut end = record_end(&$incoming[..], 0);
+        // goes on (those after its last one are the record layer's): what
+        // it saw whole last time, and the next record.
+        let mut whole = (*$seen).min($incoming.len());
+        let mut end = whole;
+        widen(&$incoming[..], &mut end, &mut whole);
         let result = loop {
             let status = $c.process_tls_records(&mut $incoming[consumed..end]);
             let mut discard = status.discard;
@@ -362,23 +377,41 @@ macro_rules! drive_body {
             match step {
                 Ok(true) => {}
                 Ok(false) if $c.is_handshaking() && end < $incoming.len() => {
-                    end = record_end(&$incoming[..], end);
+                    widen(&$incoming[..], &mut end, &mut whole)
                 }
                 Ok(false) => break Ok(()),
                 Err(e) => break Err(e),
             }
         };
+        *$seen = whole.saturating_sub(consumed);
         (consumed, result)
     }};
 }
 
-/// Where the record that starts at `at` in `incoming` ends, or the end of
-/// `incoming` if that record is not all there (rustls waits for the rest,
+/// Widens the window shown to rustls (ending at `end`) by the next record;
+/// `whole` follows the end of the last record that is all there.
+fn widen(incoming: &[u8], end: &mut usize, whole: &mut usize) {
+    let (e, all_there) = record_end(incoming, *end);
+    *end = e;
+    if all_there {
+        *whole = e;
+    }
+}
+
+/// Where the record that starts at `at` in `incoming` ends, and whether it
+/// is all there; if not, the end of `incoming` (rustls waits for the rest,
 /// or refuses a header it cannot accept).
-fn record_end(incoming: &[u8], at: usize) -> usize {
+fn record_end(incoming: &[u8], at: usize) -> (usize, bool) {
     match incoming.get(at..at + 5) {
-        Some(&[_, _, _, hi, lo]) => incoming.len().min(at + 5 + usize::from(u16::from_be_bytes([hi, lo]))),
-        _ => incoming.len(),
+        Some(&[_, _, _, hi, lo]) => {
+            let end = at + 5 + usize::from(u16::from_be_bytes([hi, lo]));
+            if end <= incoming.len() {
+                (end, true)
+            } else {
+                (incoming.len(), false)
+            }
+        }
+        _ => (incoming.len(), false),
     }
 }
 
@@ -416,9 +449,12 @@ trait Drive {
     /// Processes the records in `incoming`; returns the bytes consumed
     /// (what remains is a partial record, or bytes rustls keeps there
     /// while a handshake message spans records) and how it ended.
+    /// `seen`: the bytes at the front of `incoming` rustls saw as whole
+    /// records in the last read; updated for what remains.
     fn drive_records(
         &mut self,
         incoming: &mut [u8],
+        seen: &mut usize,
         plain: &mut BytesMut,
         out: &mut Outbound,
         got: &mut Absorbed,
@@ -442,11 +478,12 @@ impl Drive for UnbufferedServerConnection {
     fn drive_records(
         &mut self,
         incoming: &mut [u8],
+        seen: &mut usize,
         plain: &mut BytesMut,
         out: &mut Outbound,
         got: &mut Absorbed,
     ) -> (usize, Result<(), rustls::Error>) {
-        drive_body!(self, incoming, plain, out, got)
+        drive_body!(self, incoming, seen, plain, out, got)
     }
 
     fn encode_alert(&mut self, incoming: &mut [u8], out: &mut Outbound) {
@@ -470,11 +507,12 @@ impl Drive for UnbufferedClientConnection {
     fn drive_records(
         &mut self,
         incoming: &mut [u8],
+        seen: &mut usize,
         plain: &mut BytesMut,
         out: &mut Outbound,
         got: &mut Absorbed,
     ) -> (usize, Result<(), rustls::Error>) {
-        drive_body!(self, incoming, plain, out, got)
+        drive_body!(self, incoming, seen, plain, out, got)
     }
 
     fn encode_alert(&mut self, incoming: &mut [u8], out: &mut Outbound) {
