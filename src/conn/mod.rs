@@ -9,6 +9,7 @@ mod relay;
 mod tls;
 
 pub use self::halves::{Reader, Writer};
+pub use self::relay::RelayOptions;
 pub use self::handle::ConnHandle;
 pub(crate) use self::handle::HandleShared;
 
@@ -178,6 +179,9 @@ impl Conn {
 pub(crate) struct RelayLink {
     pub(crate) peer: ConnId,
     pub(crate) upstream: bool,
+    /// A TLS upstream whose handshake is still going: the relay connects
+    /// when it finishes.
+    pub(crate) handshaking: bool,
 }
 
 /// A framed handler's reply in one line: `conn.write_frame(&reply).into()`
