@@ -40,8 +40,7 @@ fn main() -> netreactor::Result<()> {
                 "upstream-ca",
                 "FILE",
                 "PEM CA certificates that a tls:// upstream's certificate must verify against",
-            )
-            .requires("upstream"),
+            ),
         )
         .arg(
             common::flag(
@@ -69,7 +68,7 @@ fn main() -> netreactor::Result<()> {
         builder = builder.tls(config);
         addr = tls_addr;
     }
-    eprintln!("proxy: {addr} -> {}", upstream.addr);
+    eprintln!("proxy: relaying {addr} to {}", upstream.addr);
     builder.run(relay::Relay::with_options(&upstream.addr, options), &addr)
 }
 

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use netreactor::{Action, Conn, Engine, EngineBuilder, EventHandler, RelayOptions};
+use netreactor::{Action, Conn, Engine, EngineBuilder, EngineHandle, EventHandler, RelayOptions};
 
 /// How long the upstream has to accept a connection.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -40,6 +40,11 @@ impl Relay {
 }
 
 impl EventHandler for Relay {
+    fn on_boot(&self, engine: &EngineHandle) -> Action {
+        eprintln!("proxy: listening on {:?}", engine.local_addrs());
+        Action::Continue
+    }
+
     fn on_open(&self, conn: &mut Conn) -> Action {
         conn.relay_with(&self.upstream, CONNECT_TIMEOUT, self.options.clone())
             .into()
