@@ -147,3 +147,49 @@ fn an_https_upgrade_keeps_the_listener_tls_and_refuses_no_client() {
     drop(after); // else the drain waits for it until its deadline
     server.terminate();
 }
+
+#[test]
+fn under_systemd_socket_activation_the_https_example_serves_tls_on_systemds_socket() {
+    let pki = pki("activated_https");
+    let pid_file = pki.dir.join("https.pid");
+    let systemd = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let child = std::process::Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(systemd.to_string())
+        .arg(examples::binary("http"))
+        .args(["--loops", "1", "--addr", &format!("tcp://{systemd}")])
+        .args(["--tls-cert", pki.cert.to_str().unwrap(), "--tls-key", pki.key.to_str().unwrap()])
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(pki.dir.join("https.log")).unwrap())
+        .spawn()
+        .expect("systemd-socket-activate (Debian's systemd package; .ci/run installs it)");
+    let mut server = Server {
+        pids: vec![child.id()],
+        child,
+        log: pki.dir.join("https.log"),
+        pid_file,
+    };
+    // The first connection starts the server (it was refused with
+    // "inherited sockets match none of the listen addresses": the socket
+    // is TCP, the address tls://).
+    let config = client_config(&pki, &[b"http/1.1"]);
+    wait_until(PROCESS_WAIT, "systemd-socket-activate listens", || {
+        TcpStream::connect(systemd).is_ok()
+    });
+    let mut client = tls_connect(systemd, &config).unwrap_or_else(|e| panic!("{e}\n{}", server.log_text()));
+    exchange(&mut client).unwrap();
+    wait_until(PROCESS_WAIT, "the pid file", || server.pid_file.exists());
+    assert!(
+        server.log_text().contains(&format!("Tls({systemd})")),
+        "{}",
+        server.log_text()
+    );
+    drop(client);
+    server.terminate();
+}
