@@ -105,7 +105,9 @@ fn an_https_upgrade_keeps_the_listener_tls_and_refuses_no_client() {
             }
         })
     };
-    wait_until(PROCESS_WAIT, "the load is served", || served.load(Ordering::Relaxed) >= 20);
+    wait_until(PROCESS_WAIT, "the load is served", || {
+        served.load(Ordering::Relaxed) >= 20
+    });
 
     signal(old, Signal::SIGUSR2);
     wait_until(PROCESS_WAIT, "the new process rewrites the pid file", || {
@@ -124,7 +126,9 @@ fn an_https_upgrade_keeps_the_listener_tls_and_refuses_no_client() {
     let answer = exchange(&mut before).unwrap();
     assert!(answer.contains("Connection: close\r\n"), "{answer}");
     let mut rest = Vec::new();
-    before.read_to_end(&mut rest).expect("close_notify from the old process");
+    before
+        .read_to_end(&mut rest)
+        .expect("close_notify from the old process");
     server.wait_gone(old);
 
     // After the old one has gone: the new process handshakes and serves.
@@ -161,7 +165,12 @@ fn under_systemd_socket_activation_the_https_example_serves_tls_on_systemds_sock
         .arg(systemd.to_string())
         .arg(examples::binary("http"))
         .args(["--loops", "1", "--addr", &format!("tcp://{systemd}")])
-        .args(["--tls-cert", pki.cert.to_str().unwrap(), "--tls-key", pki.key.to_str().unwrap()])
+        .args([
+            "--tls-cert",
+            pki.cert.to_str().unwrap(),
+            "--tls-key",
+            pki.key.to_str().unwrap(),
+        ])
         .arg("--pid-file")
         .arg(&pid_file)
         .stdin(std::process::Stdio::null())

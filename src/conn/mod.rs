@@ -9,9 +9,9 @@ mod relay;
 mod tls;
 
 pub use self::halves::{Reader, Writer};
-pub use self::relay::RelayOptions;
 pub use self::handle::ConnHandle;
 pub(crate) use self::handle::HandleShared;
+pub use self::relay::RelayOptions;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -181,6 +181,7 @@ pub(crate) struct RelayLink {
     pub(crate) upstream: bool,
     /// A TLS upstream whose handshake is still going: the relay connects
     /// when it finishes.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) handshaking: bool,
 }
 
