@@ -6,7 +6,8 @@
 //! certificate does not verify; and `Conn::relay_with` in process: how a
 //! failed upstream handshake ends the client (its `CloseReason`, the
 //! stats), an upstream that is not TLS, one that never answers (the
-//! handshake deadline), an upstream that speaks first.
+//! handshake deadline), an upstream that speaks first, one that half-closes
+//! first.
 #![cfg(feature = "tls")]
 
 mod util;
@@ -194,7 +195,7 @@ fn an_upstream_certificate_that_does_not_verify_resets_the_client_at_once() {
 }
 
 /// A TLS server on one loop serving `pki`'s certificate.
-fn start_tls(pki: &Pki, handler: impl EventHandler) -> util::Engine {
+fn start_tls(pki: &Pki, handler: impl netreactor::Service) -> util::Engine {
     util::Engine(
         Engine::builder()
             .event_loops(1)
@@ -351,4 +352,52 @@ fn relay_with_a_tls_address_and_no_tls_options_is_refused() {
     expect_eof(&mut s, IO_TIMEOUT);
     let e = lock(&handler.1).clone().unwrap();
     assert!(e.contains("InvalidAddress") && e.contains("RelayOptions::tls"), "{e}");
+}
+
+/// Says its piece, half-closes (close_notify), and counts what it still
+/// reads until the client's end.
+#[derive(Default)]
+struct SaysAndListens {
+    heard: Mutex<Option<usize>>,
+}
+
+impl EventHandler for SaysAndListens {
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        conn.write(b"all I have to say");
+        conn.shutdown_write();
+        Action::Continue
+    }
+
+    fn on_traffic(&self, _conn: &mut Conn) -> Action {
+        Action::Continue // keep it for on_eof
+    }
+
+    fn on_eof(&self, conn: &mut Conn) -> Action {
+        *lock(&self.heard) = Some(conn.discard(usize::MAX));
+        Action::Close
+    }
+}
+
+#[test]
+fn a_tls_upstreams_half_close_reaches_the_client_which_still_sends() {
+    let pki = pki("relay_tls_upstream_half_close");
+    let says = Arc::new(SaysAndListens::default());
+    let upstream = start_tls(&pki, says.clone());
+    let relay = recorded(upstream.local_addr(), client_config(&pki, &[]), "localhost");
+    let proxy = start(Engine::builder().event_loops(1), relay.clone());
+    let mut s = connect(proxy.local_addr());
+    // Its close_notify arrives as a plain EOF after its words ...
+    assert_eq!(read_to_eof(&mut s, IO_TIMEOUT), b"all I have to say");
+    // ... and the other direction still flows to it, sealed.
+    let rest = Rng::new(22).bytes(300 * 1024);
+    s.write_all(&rest).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    wait_until(SETTLE, "the upstream's on_eof", || lock(&says.heard).is_some());
+    assert_eq!(*lock(&says.heard), Some(rest.len()));
+    wait_until(SETTLE, "the pair ends whole", || !lock(&relay.closed).is_empty());
+    assert!(
+        matches!(lock(&relay.closed)[0], CloseReason::PeerEof | CloseReason::Local),
+        "{:?}",
+        lock(&relay.closed)
+    );
 }
