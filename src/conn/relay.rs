@@ -243,9 +243,7 @@ impl RelayOptions {
     /// See the example on [`Conn::relay_with`].
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: std::sync::Arc<rustls::ClientConfig>, server_name: &str) -> Result<Self> {
-        let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
-            .map_err(|e| Error::InvalidAddress(format!("TLS server name {server_name:?}: {e}")))?;
-        self.tls = Some(crate::tls::ClientStart { config, name });
+        self.tls = Some(crate::tls::ClientStart::new(config, server_name)?);
         Ok(self)
     }
 }

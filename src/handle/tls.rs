@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 
 use super::{DialOptions, EngineHandle};
 use crate::error::{Error, Result};
-use crate::tls::{with_secret_extraction, ClientStart};
+use crate::tls::ClientStart;
 
 impl DialOptions {
     /// Speak TLS on the dialed connection, as a client with `config`,
@@ -23,10 +22,7 @@ impl DialOptions {
     /// [`Error::InvalidAddress`] for a name that is neither a DNS name nor
     /// an IP address.
     pub fn tls(mut self, config: Arc<ClientConfig>, server_name: &str) -> Result<Self> {
-        let name = ServerName::try_from(server_name.to_owned())
-            .map_err(|e| Error::InvalidAddress(format!("TLS server name {server_name:?}: {e}")))?;
-        let config = with_secret_extraction(config);
-        self.tls = Some(ClientStart { config, name });
+        self.tls = Some(ClientStart::new(config, server_name)?);
         Ok(self)
     }
 }

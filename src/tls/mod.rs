@@ -22,7 +22,6 @@ mod session;
 
 pub use self::info::TlsInfo;
 pub use self::pem::{client_config_from_pem, server_config_from_pem};
-pub(crate) use self::servers::with_secret_extraction;
 pub(crate) use self::servers::ServerConfigs;
 pub(crate) use self::session::{lend_plain, return_plain, Absorbed, ClientStart, TlsConn};
 

@@ -15,7 +15,7 @@ use rustls::{ClientConfig, ServerConfig};
 
 use super::info::TlsInfo;
 use super::record::{Records, MAX_PLAINTEXT};
-use super::servers::take_sni;
+use super::servers::{take_sni, with_secret_extraction};
 use crate::buffer::outbound::Outbound;
 use crate::error::TlsFailure;
 
@@ -80,8 +80,21 @@ pub(crate) fn return_plain(inbound: &mut BytesMut) {
 /// What a dial needs to start a TLS client.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientStart {
-    pub(crate) config: Arc<ClientConfig>,
-    pub(crate) name: ServerName<'static>,
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+impl ClientStart {
+    /// A TLS client with `config` (as the loop needs it: see
+    /// `with_secret_extraction`) verifying the server as `server_name`.
+    pub(crate) fn new(config: Arc<ClientConfig>, server_name: &str) -> crate::Result<ClientStart> {
+        let name = ServerName::try_from(server_name.to_owned())
+            .map_err(|e| crate::Error::InvalidAddress(format!("TLS server name {server_name:?}: {e}")))?;
+        Ok(ClientStart {
+            config: with_secret_extraction(config),
+            name,
+        })
+    }
 }
 
 /// A connection's TLS layer.
