@@ -152,9 +152,11 @@ fn echo(o: &Opts) {
     let errors = Arc::new(AtomicU64::new(0));
     let connected = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
     let connector = tokio_rustls::TlsConnector::from(tls::client_config(&o.ca, false));
     {
-        let (done, errors, connected, stop) = (done.clone(), errors.clone(), connected.clone(), stop.clone());
+        let (done, errors, connected, stop, started) =
+            (done.clone(), errors.clone(), connected.clone(), stop.clone(), started.clone());
         let (addr, name, conns, size, pipeline) = (o.addr, o.name.clone(), o.conns, o.size, o.pipeline);
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -162,6 +164,7 @@ fn echo(o: &Opts) {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
+                let mut streams = Vec::with_capacity(conns);
                 for id in 0..conns {
                     let tcp = match tokio::net::TcpStream::connect(addr).await {
                         Ok(t) => t,
@@ -172,16 +175,22 @@ fn echo(o: &Opts) {
                         Ok(s) => s,
                         Err(e) => fail(&format!("handshake {id}: {e}")),
                     };
+                    streams.push(stream);
                     connected.fetch_add(1, Relaxed);
+                }
+                // Traffic starts once every handshake is done: a server busy
+                // echoing could miss a late handshake's deadline.
+                for (id, stream) in streams.into_iter().enumerate() {
                     let (done, errors, stop) = (done.clone(), errors.clone(), stop.clone());
                     tokio::spawn(echo_conn(stream, id as u64, size, pipeline, done, errors, stop));
                 }
+                started.store(true, Relaxed);
                 std::future::pending::<()>().await;
             });
         });
     }
     let deadline = Instant::now() + o.timeout;
-    while connected.load(Relaxed) < o.conns as u64 {
+    while !started.load(Relaxed) {
         if Instant::now() > deadline {
             fail(&format!("only {} of {} connected in time", connected.load(Relaxed), o.conns));
         }
