@@ -152,10 +152,10 @@ $user
 daemon off;
 master_process on;
 worker_processes 1;
-worker_rlimit_nofile 65536;
+worker_rlimit_nofile $(ulimit -Hn);
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
-events { worker_connections 32768; }
+events { worker_connections 16384; }
 http {
     access_log off;
     default_type text/plain;

@@ -490,10 +490,27 @@ pub mod tls {
         }))
     }
 
-    /// A TLS 1.3-only client config trusting the CA certificates in `ca`;
-    /// `resume`: keep and offer session tickets (rustls's default in-memory
-    /// store), otherwise every handshake is a full one.
-    pub fn client_config(ca: &str, resume: bool) -> Arc<ClientConfig> {
+    /// The key exchange groups a client may offer, by the names of
+    /// `--kx`: x25519 (what OpenSSL, curl and browsers send first),
+    /// secp256r1, secp384r1.
+    pub fn kx_group(name: &str) -> Option<&'static dyn rustls::crypto::SupportedKxGroup> {
+        use rustls::crypto::ring::kx_group;
+        match name {
+            "x25519" => Some(kx_group::X25519),
+            "secp256r1" => Some(kx_group::SECP256R1),
+            "secp384r1" => Some(kx_group::SECP384R1),
+            _ => None,
+        }
+    }
+
+    /// A TLS 1.3-only client config (ring) trusting the CA certificates in
+    /// `ca` and offering only the key exchange group `kx` (rustls 0.23.48's
+    /// ring provider lists secp384r1 first, which costs both ends several
+    /// times an X25519 exchange; OpenSSL clients such as wrk and
+    /// redis-benchmark offer X25519). `resume`: keep and offer session
+    /// tickets (rustls's default in-memory store), otherwise every
+    /// handshake is a full one.
+    pub fn client_config(ca: &str, resume: bool, kx: &'static dyn rustls::crypto::SupportedKxGroup) -> Arc<ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         let certs = rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap_or_else(|e| {
             eprintln!("TLS: {ca}: {e}");
@@ -506,7 +523,18 @@ pub mod tls {
                 std::process::exit(2)
             }
         }
-        let mut config = ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS13])
+        // The provider rustls picks from its crate features (ring), but
+        // with only `kx`.
+        let default = ClientConfig::builder()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let provider = rustls::crypto::CryptoProvider {
+            kx_groups: vec![kx],
+            ..(**default.crypto_provider()).clone()
+        };
+        let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("TLS 1.3 with ring")
             .with_root_certificates(roots)
             .with_no_client_auth();
         if !resume {

@@ -37,6 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use netreactor::tls::rustls::crypto::SupportedKxGroup;
 use netreactor::tls::rustls::pki_types::ServerName;
 use netreactor::tls::rustls::{ClientConfig, ClientConnection, HandshakeKind};
 use netreactor_bench::{parse_addr, proc_cpu_us, raise_nofile_limit, tls, Flags};
@@ -55,6 +56,8 @@ tlsgen: TLS load for benches/tls.sh
   --pipeline N           echo: messages per write and round (1)
   --threads N            handshake, hold: client threads (4)
   --resume               handshake: offer session tickets
+  --kx GROUP             the one key exchange group offered: x25519,
+                         secp256r1, secp384r1 (x25519, as OpenSSL clients)
   --warmup SECS          seconds before the window (1)
   --duration SECS        the measured window (5)
   --timeout SECS         deadline for connecting and settling (120)";
@@ -64,6 +67,7 @@ struct Opts {
     ca: String,
     name: ServerName<'static>,
     pids: Vec<String>,
+    kx: &'static dyn SupportedKxGroup,
     conns: usize,
     size: usize,
     pipeline: usize,
@@ -99,6 +103,7 @@ fn main() {
         "pipeline",
         "threads",
         "resume",
+        "kx",
         "warmup",
         "duration",
         "timeout",
@@ -115,6 +120,7 @@ fn main() {
             .split(',')
             .map(str::to_owned)
             .collect(),
+        kx: tls::kx_group(flags.get("kx").unwrap_or("x25519")).unwrap_or_else(|| flags.fail("bad --kx")),
         conns: flags.or("conns", if mode == "hold" { 10_000 } else { 500 }),
         size: flags.or("size", 64usize).max(1),
         pipeline: flags.or("pipeline", 1usize).max(1),
@@ -132,9 +138,9 @@ fn main() {
     }
 }
 
-/// Waits out the warm-up, then measures `count` and the server's CPU over
-/// the window; returns (count, seconds, server CPU µs).
-fn window(o: &Opts, count: impl Fn() -> u64, errors: &AtomicU64) -> (u64, f64, u64) {
+/// Waits out the warm-up, then measures the two counts of `count` and the
+/// server's CPU over the window; returns (counts, seconds, server CPU µs).
+fn window(o: &Opts, count: impl Fn() -> (u64, u64), errors: &AtomicU64) -> ((u64, u64), f64, u64) {
     std::thread::sleep(o.warmup);
     let (n0, c0, t0) = (count(), server_cpu_us(&o.pids), Instant::now());
     std::thread::sleep(o.duration);
@@ -142,7 +148,7 @@ fn window(o: &Opts, count: impl Fn() -> u64, errors: &AtomicU64) -> (u64, f64, u
     if errors.load(Relaxed) > 0 {
         fail(&format!("{} errors during the run", errors.load(Relaxed)));
     }
-    (n1 - n0, secs, c1 - c0)
+    ((n1.0 - n0.0, n1.1 - n0.1), secs, c1 - c0)
 }
 
 // ---- echo ---------------------------------------------------------------------
@@ -153,7 +159,7 @@ fn echo(o: &Opts) {
     let connected = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Arc::new(AtomicBool::new(false));
-    let connector = tokio_rustls::TlsConnector::from(tls::client_config(&o.ca, false));
+    let connector = tokio_rustls::TlsConnector::from(tls::client_config(&o.ca, false, o.kx));
     {
         let (done, errors, connected, stop, started) =
             (done.clone(), errors.clone(), connected.clone(), stop.clone(), started.clone());
@@ -196,7 +202,7 @@ fn echo(o: &Opts) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let (n, secs, cpu) = window(o, || done.load(Relaxed), &errors);
+    let ((n, _), secs, cpu) = window(o, || (done.load(Relaxed), 0), &errors);
     stop.store(true, Relaxed);
     if n == 0 {
         fail("no message echoed in the window");
@@ -295,7 +301,7 @@ fn one_handshake(o: &Opts, config: &Arc<ClientConfig>) -> io::Result<bool> {
 }
 
 fn handshake(o: &Opts, resume: bool) {
-    let config = tls::client_config(&o.ca, resume);
+    let config = tls::client_config(&o.ca, resume, o.kx);
     let full = Arc::new(AtomicU64::new(0));
     let resumed = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -318,9 +324,11 @@ fn handshake(o: &Opts, resume: bool) {
                 }
             });
         }
-        let r0 = resumed.load(Relaxed);
-        let (n, secs, cpu) = window(o, || full.load(Relaxed) + resumed.load(Relaxed), &errors);
-        let r = resumed.load(Relaxed) - r0;
+        let count = || {
+            let r = resumed.load(Relaxed);
+            (full.load(Relaxed) + r, r)
+        };
+        let ((n, r), secs, cpu) = window(o, count, &errors);
         stop.store(true, Relaxed);
         if n == 0 {
             fail("no handshake completed in the window");
@@ -378,7 +386,7 @@ fn settled_rss(o: &Opts, ready: impl Fn() -> bool) -> u64 {
 }
 
 fn hold(o: &Opts) {
-    let config = tls::client_config(&o.ca, false);
+    let config = tls::client_config(&o.ca, false, o.kx);
     let base_fds = fds(&o.pids);
     let base = settled_rss(o, || true);
     let t0 = Instant::now();
