@@ -9,7 +9,7 @@ use rustls::{ClientConfig, ServerConfig};
 
 use super::{DialOptions, EngineHandle};
 use crate::error::{Error, Result};
-use crate::tls::ClientStart;
+use crate::tls::{with_secret_extraction, ClientStart};
 
 impl DialOptions {
     /// Speak TLS on the dialed connection, as a client with `config`,
@@ -25,6 +25,7 @@ impl DialOptions {
     pub fn tls(mut self, config: Arc<ClientConfig>, server_name: &str) -> Result<Self> {
         let name = ServerName::try_from(server_name.to_owned())
             .map_err(|e| Error::InvalidAddress(format!("TLS server name {server_name:?}: {e}")))?;
+        let config = with_secret_extraction(config);
         self.tls = Some(ClientStart { config, name });
         Ok(self)
     }

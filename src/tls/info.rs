@@ -33,6 +33,7 @@ pub struct TlsInfo {
     pub(crate) version: Option<ProtocolVersion>,
     pub(crate) suite: Option<CipherSuite>,
     pub(crate) peer_certificates: Vec<CertificateDer<'static>>,
+    pub(crate) resumed: bool,
 }
 
 impl TlsInfo {
@@ -63,5 +64,12 @@ impl TlsInfo {
     /// server's.
     pub fn peer_certificates(&self) -> &[CertificateDer<'static>] {
         &self.peer_certificates
+    }
+
+    /// True when the handshake resumed an earlier session (a ticket or a
+    /// session ID) instead of a full handshake (nginx's
+    /// `$ssl_session_reused`).
+    pub fn resumed(&self) -> bool {
+        self.resumed
     }
 }

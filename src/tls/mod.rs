@@ -16,13 +16,15 @@
 
 mod info;
 mod pem;
+mod record;
 mod servers;
 mod session;
 
 pub use self::info::TlsInfo;
 pub use self::pem::{client_config_from_pem, server_config_from_pem};
+pub(crate) use self::servers::with_secret_extraction;
 pub(crate) use self::servers::ServerConfigs;
-pub(crate) use self::session::{lend_plain, return_plain, ClientStart, TlsConn};
+pub(crate) use self::session::{lend_plain, return_plain, Absorbed, ClientStart, TlsConn};
 
 /// rustls, as this crate uses it (its configs are what the API takes).
 pub use rustls;

@@ -1,5 +1,6 @@
 //! The server config of each TLS listener, swapped by a reload, and the
-//! SNI name each handshake asked for.
+//! SNI name each handshake asked for; both sides' configs as the loop
+//! needs them (secret extraction on, for the record layer).
 //!
 //! rustls's unbuffered server does not expose the SNI name, but its
 //! certificate resolver sees it, on the thread running the handshake: a
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::ServerConfig;
+use rustls::{ClientConfig, ServerConfig};
 
 thread_local! {
     static SNI: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -39,10 +40,29 @@ impl ResolvesServerCert for RecordSni {
     }
 }
 
-/// `config` with its resolver wrapped to record SNI names.
+/// `config` with its resolver wrapped to record SNI names, its keys handed
+/// to netreactor's record layer once a handshake is done, and no early data.
 pub(crate) fn recording_sni(config: &ServerConfig) -> Arc<ServerConfig> {
     let mut config = config.clone();
     config.cert_resolver = Arc::new(RecordSni(config.cert_resolver.clone()));
+    config.enable_secret_extraction = true;
+    // Early data is not driven (the loop would stall on it).
+    config.max_early_data_size = 0;
+    Arc::new(config)
+}
+
+/// A client config whose keys are handed to netreactor's record layer once
+/// a handshake is done, without early data (a copy when the user's
+/// differs; its session store is shared, so resumption still works across
+/// dials).
+pub(crate) fn with_secret_extraction(config: Arc<ClientConfig>) -> Arc<ClientConfig> {
+    if config.enable_secret_extraction && !config.enable_early_data {
+        return config;
+    }
+    let mut config = (*config).clone();
+    config.enable_secret_extraction = true;
+    // Early data is not driven (the loop would stall on it).
+    config.enable_early_data = false;
     Arc::new(config)
 }
 

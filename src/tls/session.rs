@@ -6,24 +6,18 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
 use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
+use rustls::unbuffered::{ConnectionState, EncodeError, InsufficientSizeError};
 use rustls::{ClientConfig, ServerConfig};
 
 use super::info::TlsInfo;
+use super::record::{Records, MAX_PLAINTEXT};
 use super::servers::take_sni;
 use crate::buffer::outbound::Outbound;
 use crate::error::TlsFailure;
-
-/// Room for a record's header, tag and padding, per record (TLS 1.2 GCM
-/// needs 29, TLS 1.3 22): a first guess, grown when rustls asks for more.
-const RECORD_OVERHEAD_BYTES: usize = 64;
-
-/// The largest record payload (2^14): plaintext is cut into records of it.
-const MAX_RECORD_PAYLOAD_BYTES: usize = 16 * 1024;
 
 thread_local! {
     /// The loop's scratch buffer for sealing: records are encrypted into it,
@@ -33,6 +27,30 @@ thread_local! {
     /// unconsumed while its records are decrypted and handled: an idle TLS
     /// connection holds no plaintext buffer, and a busy one allocates none.
     static PLAIN: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Spare buffers for partial records, kept by each loop: a connection
+/// takes one while its records span reads and gives it back when a read
+/// ends on a record boundary, so neither a busy connection allocates nor an
+/// idle one holds one.
+const SPARES: usize = 8;
+
+thread_local! {
+    static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_spare() -> BytesMut {
+    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+}
+
+fn give_spare(mut buf: BytesMut) {
+    buf.clear();
+    SPARE.with(|s| {
+        let mut spares = s.borrow_mut();
+        if spares.len() < SPARES && buf.capacity() <= 2 * MAX_PLAINTEXT {
+            spares.push(buf);
+        }
+    });
 }
 
 /// Lends the loop's plaintext buffer to a connection whose own is empty.
@@ -68,14 +86,21 @@ pub(crate) struct ClientStart {
 
 /// A connection's TLS layer.
 pub(crate) struct TlsConn {
-    conn: Box<dyn Drive + Send>,
-    /// A partial record left from the last read (released when empty).
+    layer: Layer,
+    /// A partial record left from the last read (released once a read
+    /// ends on a record boundary).
     pending: BytesMut,
     /// Plaintext queued before the handshake finished (a dial's first
     /// request), sealed once it has.
     early: BytesMut,
     /// Bytes received before the handshake finished.
     handshake_bytes: usize,
+    /// The config's `max_fragment_size`, for the record layer.
+    max_fragment_size: Option<usize>,
+    /// How many bytes at the front of `pending` rustls has already seen as
+    /// whole records (while a handshake message spans records, it keeps
+    /// them there, joined in place).
+    seen: usize,
     /// The handshake finished (and `on_open` is due or done).
     pub(crate) open: bool,
     /// The peer's close_notify arrived.
@@ -90,12 +115,21 @@ pub(crate) struct TlsConn {
 impl std::fmt::Debug for TlsConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsConn")
-            .field("server", &self.conn.is_server())
+            .field("records", &matches!(self.layer, Layer::Records(_)))
             .field("open", &self.open)
             .field("peer_closed", &self.peer_closed)
             .field("pending", &self.pending.len())
             .finish()
     }
+}
+
+/// Who handles the connection's records: rustls during the handshake,
+/// netreactor's record layer after it.
+enum Layer {
+    Handshake(Box<dyn Drive + Send>),
+    Records(Box<Records>),
+    /// The hand-over failed; the connection is closing.
+    Gone,
 }
 
 /// What absorbing a read brought.
@@ -109,23 +143,27 @@ pub(crate) struct Absorbed {
 
 impl TlsConn {
     pub(crate) fn server(config: Arc<ServerConfig>) -> Result<TlsConn, TlsFailure> {
+        let max_fragment_size = config.max_fragment_size;
         let conn = UnbufferedServerConnection::new(config).map_err(|e| TlsFailure::Handshake(e.to_string()))?;
-        Ok(TlsConn::new(Box::new(conn), None))
+        Ok(TlsConn::new(Box::new(conn), None, max_fragment_size))
     }
 
     pub(crate) fn client(start: ClientStart) -> Result<TlsConn, TlsFailure> {
         let name = start.name.to_str().into_owned();
+        let max_fragment_size = start.config.max_fragment_size;
         let conn = UnbufferedClientConnection::new(start.config, start.name)
             .map_err(|e| TlsFailure::Handshake(e.to_string()))?;
-        Ok(TlsConn::new(Box::new(conn), Some(name)))
+        Ok(TlsConn::new(Box::new(conn), Some(name), max_fragment_size))
     }
 
-    fn new(conn: Box<dyn Drive + Send>, server_name: Option<String>) -> TlsConn {
+    fn new(conn: Box<dyn Drive + Send>, server_name: Option<String>, max_fragment_size: Option<usize>) -> TlsConn {
         TlsConn {
-            conn,
+            layer: Layer::Handshake(conn),
             pending: BytesMut::new(),
             early: BytesMut::new(),
             handshake_bytes: 0,
+            max_fragment_size,
+            seen: 0,
             open: false,
             peer_closed: false,
             sent_close_notify: false,
@@ -145,7 +183,8 @@ impl TlsConn {
         buf.clear();
         if !self.pending.is_empty() {
             buf.extend_from_slice(&self.pending);
-            self.pending = BytesMut::new();
+            // Its room is kept while records keep spanning reads.
+            self.pending.clear();
         }
     }
 
@@ -168,56 +207,96 @@ impl TlsConn {
     ) -> Result<Absorbed, TlsFailure> {
         let mut got = Absorbed::default();
         debug_assert_eq!(out.unsealed_len(), 0, "plaintext left unsealed before a read");
-        let (consumed, result) = self.conn.drive_records(incoming, plain, out, &mut got);
-        if let Err(e) = result {
-            let failure = if self.open {
-                TlsFailure::Protocol(e.to_string())
+        let mut consumed = 0;
+        if let Layer::Handshake(conn) = &mut self.layer {
+            let (n, result) = conn.drive_records(incoming, &mut self.seen, plain, out, &mut got);
+            consumed = n;
+            if let Err(e) = result {
+                let failure = if self.open {
+                    TlsFailure::Protocol(e.to_string())
+                } else {
+                    TlsFailure::Handshake(e.to_string())
+                };
+                // rustls queued the fatal alert that tells the peer why.
+                conn.encode_alert(&mut incoming[consumed..], out);
+                incoming.clear();
+                return Err(failure);
+            }
+            if conn.is_server() {
+                if let Some(sni) = take_sni() {
+                    self.server_name = Some(sni);
+                }
+            }
+            if conn.common().is_handshaking() {
+                // Counted only while the handshake is still going after
+                // this read: a read that finishes it may carry the peer's
+                // first application data too (a client's Finished, then
+                // its request, in one segment), which is not handshake.
+                self.handshake_bytes = self.handshake_bytes.saturating_add(arrived);
+                if self.handshake_bytes > max_handshake {
+                    return Err(TlsFailure::HandshakeTooLarge { limit: max_handshake });
+                }
             } else {
-                TlsFailure::Handshake(e.to_string())
-            };
-            // rustls queued the fatal alert that tells the peer why.
-            self.conn.encode_alert(&mut incoming[consumed..], out);
-            incoming.clear();
-            return Err(failure);
+                self.opened(&mut got, out)?;
+            }
+        }
+        if let Layer::Records(records) = &mut self.layer {
+            if !got.peer_closed {
+                let (n, result) = records.open(&mut incoming[consumed..], plain, out);
+                consumed += n;
+                match result {
+                    Ok(closed) => got.peer_closed = closed,
+                    Err(failure) => {
+                        incoming.clear();
+                        return Err(failure);
+                    }
+                }
+            }
         }
         if consumed < incoming.len() {
+            if self.pending.capacity() == 0 {
+                self.pending = take_spare();
+            }
             self.pending.extend_from_slice(&incoming[consumed..]);
+        } else if self.pending.capacity() > 0 {
+            // A read that ended on a record boundary: an idle connection
+            // holds no buffer for a partial record.
+            give_spare(std::mem::take(&mut self.pending));
         }
         incoming.clear();
-        if self.conn.is_server() {
-            if let Some(sni) = take_sni() {
-                self.server_name = Some(sni);
-            }
-        }
-        let c = self.conn.common();
-        if !self.open && c.is_handshaking() {
-            // Counted only while the handshake is still going after this
-            // read: a read that finishes it may carry the peer's first
-            // application data too (a client's Finished, then its request,
-            // in one segment), which is not handshake.
-            self.handshake_bytes = self.handshake_bytes.saturating_add(arrived);
-            if self.handshake_bytes > max_handshake {
-                return Err(TlsFailure::HandshakeTooLarge { limit: max_handshake });
-            }
-        }
-        if !self.open && !c.is_handshaking() {
-            self.open = true;
-            got.opened = true;
-            self.info = Some(Box::new(TlsInfo {
-                alpn: c.alpn_protocol().map(<[u8]>::to_vec),
-                server_name: self.server_name.take(),
-                version: c.protocol_version(),
-                suite: c.negotiated_cipher_suite().map(|s| s.suite()),
-                peer_certificates: c.peer_certificates().map(<[_]>::to_vec).unwrap_or_default(),
-            }));
-            if !self.early.is_empty() {
-                out.write(&std::mem::take(&mut self.early));
-            }
-        }
         if got.peer_closed {
             self.peer_closed = true;
         }
         Ok(got)
+    }
+
+    /// The handshake just finished: what it negotiated is kept, rustls
+    /// hands the keys to netreactor's record layer, and plaintext a dial
+    /// queued early goes out.
+    fn opened(&mut self, got: &mut Absorbed, out: &mut Outbound) -> Result<(), TlsFailure> {
+        let Layer::Handshake(conn) = std::mem::replace(&mut self.layer, Layer::Gone) else {
+            return Ok(());
+        };
+        let c = conn.common();
+        self.open = true;
+        got.opened = true;
+        self.info = Some(Box::new(TlsInfo {
+            alpn: c.alpn_protocol().map(<[u8]>::to_vec),
+            server_name: self.server_name.take(),
+            version: c.protocol_version(),
+            suite: c.negotiated_cipher_suite().map(|s| s.suite()),
+            peer_certificates: c.peer_certificates().map(<[_]>::to_vec).unwrap_or_default(),
+            resumed: c.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        }));
+        let mut records = Box::new(conn.into_records()?);
+        records.set_max_fragment_size(self.max_fragment_size);
+        self.seen = 0;
+        if !self.early.is_empty() {
+            let early = std::mem::take(&mut self.early);
+            out.append_sealed(|buf| records.seal(&early, buf))?;
+        }
+        self.layer = Layer::Records(records);
+        Ok(())
     }
 
     /// Encrypts the plaintext written since the last seal into records in
@@ -237,11 +316,13 @@ impl TlsConn {
                     Ok(())
                 });
             }
-            let (conn, pending) = (&mut self.conn, &mut self.pending);
-            out.reseal(scratch, |piece, buf| conn.write_records(pending, buf, Some(piece)))?;
+            let Layer::Records(records) = &mut self.layer else {
+                return Err(TlsFailure::Protocol("no record layer".into()));
+            };
+            out.reseal(scratch, |piece, buf| records.seal(piece, buf))?;
             if notify {
                 self.sent_close_notify = true;
-                out.append_sealed(|buf| conn.write_records(pending, buf, None))?;
+                out.append_sealed(|buf| records.seal_close_notify(buf))?;
             }
             Ok(())
         })
@@ -250,10 +331,16 @@ impl TlsConn {
 
 /// The loop of rustls's unbuffered API over `incoming` (see `Drive::drive_records`).
 macro_rules! drive_body {
-    ($c:ident, $incoming:ident, $plain:ident, $out:ident, $got:ident) => {{
+    ($c:ident, $incoming:ident, $seen:ident, $plain:ident, $out:ident, $got:ident) => {{
         let mut consumed = 0usize;
+        // rustls sees the records one more at a time while the handshake
+        // goes on (those after its last one are the record layer's): what
+        // it saw whole last time, and the next record.
+        let mut whole = (*$seen).min($incoming.len());
+        let mut end = whole;
+        widen(&$incoming[..], &mut end, &mut whole);
         let result = loop {
-            let status = $c.process_tls_records(&mut $incoming[consumed..]);
+            let status = $c.process_tls_records(&mut $incoming[consumed..end]);
             let mut discard = status.discard;
             let step: Result<bool, rustls::Error> = match status.state {
                 Err(e) => Err(e),
@@ -289,12 +376,43 @@ macro_rules! drive_body {
             consumed += discard;
             match step {
                 Ok(true) => {}
+                Ok(false) if $c.is_handshaking() && end < $incoming.len() => {
+                    widen(&$incoming[..], &mut end, &mut whole)
+                }
                 Ok(false) => break Ok(()),
                 Err(e) => break Err(e),
             }
         };
+        *$seen = whole.saturating_sub(consumed);
         (consumed, result)
     }};
+}
+
+/// Widens the window shown to rustls (ending at `end`) by the next record;
+/// `whole` follows the end of the last record that is all there.
+fn widen(incoming: &[u8], end: &mut usize, whole: &mut usize) {
+    let (e, all_there) = record_end(incoming, *end);
+    *end = e;
+    if all_there {
+        *whole = e;
+    }
+}
+
+/// Where the record that starts at `at` in `incoming` ends, and whether it
+/// is all there; if not, the end of `incoming` (rustls waits for the rest,
+/// or refuses a header it cannot accept).
+fn record_end(incoming: &[u8], at: usize) -> (usize, bool) {
+    match incoming.get(at..at + 5) {
+        Some(&[_, _, _, hi, lo]) => {
+            let end = at + 5 + usize::from(u16::from_be_bytes([hi, lo]));
+            if end <= incoming.len() {
+                (end, true)
+            } else {
+                (incoming.len(), false)
+            }
+        }
+        _ => (incoming.len(), false),
+    }
 }
 
 /// The fatal alert rustls queued after an error, if any, into `out`:
@@ -331,9 +449,12 @@ trait Drive {
     /// Processes the records in `incoming`; returns the bytes consumed
     /// (what remains is a partial record, or bytes rustls keeps there
     /// while a handshake message spans records) and how it ended.
+    /// `seen`: the bytes at the front of `incoming` rustls saw as whole
+    /// records in the last read; updated for what remains.
     fn drive_records(
         &mut self,
         incoming: &mut [u8],
+        seen: &mut usize,
         plain: &mut BytesMut,
         out: &mut Outbound,
         got: &mut Absorbed,
@@ -341,65 +462,8 @@ trait Drive {
     /// After an error: the alert rustls queued, into `out`; `incoming` is
     /// what the failed `drive_records` left unconsumed.
     fn encode_alert(&mut self, incoming: &mut [u8], out: &mut Outbound);
-    /// Encrypts `plain` (or, `None`, a close_notify) into `buf`; `pending`
-    /// is the unconsumed input, which rustls may refer to (its discard is
-    /// applied).
-    fn write_records(
-        &mut self,
-        pending: &mut BytesMut,
-        buf: &mut BytesMut,
-        plain: Option<&[u8]>,
-    ) -> Result<(), TlsFailure>;
-}
-
-/// `Drive::write_records`, first encoding any handshake message rustls has
-/// queued (a key update).
-macro_rules! write_body {
-    ($c:ident, $pending:ident, $buf:ident, $plain:ident) => {{
-        let failed = |e: &dyn std::fmt::Display| TlsFailure::Protocol(e.to_string());
-        loop {
-            let status = $c.process_tls_records(&mut $pending[..]);
-            let discard = status.discard;
-            let step: Result<bool, TlsFailure> = match status.state {
-                Err(e) => Err(failed(&e)),
-                Ok(ConnectionState::EncodeTlsData(mut e)) => encode_with($buf, 4096, |dst| {
-                    e.encode(dst).map_err(|err| match err {
-                        EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => Some(required_size),
-                        _ => None,
-                    })
-                })
-                .map(|()| true)
-                .map_err(|()| failed(&"encoding a handshake record")),
-                Ok(ConnectionState::TransmitTlsData(t)) => {
-                    t.done();
-                    Ok(true)
-                }
-                Ok(ConnectionState::PeerClosed) => Ok(true),
-                Ok(ConnectionState::WriteTraffic(mut w)) => {
-                    let guess = match $plain {
-                        Some(p) => p.len() + (p.len() / MAX_RECORD_PAYLOAD_BYTES + 1) * RECORD_OVERHEAD_BYTES,
-                        None => RECORD_OVERHEAD_BYTES,
-                    };
-                    let too_small = |err: EncryptError| match err {
-                        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => Some(required_size),
-                        _ => None,
-                    };
-                    encode_with($buf, guess, |dst| match $plain {
-                        Some(p) => w.encrypt(p, dst).map_err(too_small),
-                        None => w.queue_close_notify(dst).map_err(too_small),
-                    })
-                    .map(|()| false)
-                    .map_err(|()| failed(&"encrypting a record"))
-                }
-                // Closed both ways: nothing more may be sent.
-                Ok(_) => Ok(false),
-            };
-            $pending.advance(discard);
-            if !step? {
-                return Ok(());
-            }
-        }
-    }};
+    /// The finished connection's keys, handed to netreactor's record layer.
+    fn into_records(self: Box<Self>) -> Result<Records, TlsFailure>;
 }
 
 impl Drive for UnbufferedServerConnection {
@@ -414,24 +478,20 @@ impl Drive for UnbufferedServerConnection {
     fn drive_records(
         &mut self,
         incoming: &mut [u8],
+        seen: &mut usize,
         plain: &mut BytesMut,
         out: &mut Outbound,
         got: &mut Absorbed,
     ) -> (usize, Result<(), rustls::Error>) {
-        drive_body!(self, incoming, plain, out, got)
+        drive_body!(self, incoming, seen, plain, out, got)
     }
 
     fn encode_alert(&mut self, incoming: &mut [u8], out: &mut Outbound) {
         alert_body!(self, incoming, out)
     }
 
-    fn write_records(
-        &mut self,
-        pending: &mut BytesMut,
-        buf: &mut BytesMut,
-        plain: Option<&[u8]>,
-    ) -> Result<(), TlsFailure> {
-        write_body!(self, pending, buf, plain)
+    fn into_records(self: Box<Self>) -> Result<Records, TlsFailure> {
+        Records::server(self.dangerous_into_kernel_connection().map_err(handed_over)?)
     }
 }
 
@@ -447,25 +507,26 @@ impl Drive for UnbufferedClientConnection {
     fn drive_records(
         &mut self,
         incoming: &mut [u8],
+        seen: &mut usize,
         plain: &mut BytesMut,
         out: &mut Outbound,
         got: &mut Absorbed,
     ) -> (usize, Result<(), rustls::Error>) {
-        drive_body!(self, incoming, plain, out, got)
+        drive_body!(self, incoming, seen, plain, out, got)
     }
 
     fn encode_alert(&mut self, incoming: &mut [u8], out: &mut Outbound) {
         alert_body!(self, incoming, out)
     }
 
-    fn write_records(
-        &mut self,
-        pending: &mut BytesMut,
-        buf: &mut BytesMut,
-        plain: Option<&[u8]>,
-    ) -> Result<(), TlsFailure> {
-        write_body!(self, pending, buf, plain)
+    fn into_records(self: Box<Self>) -> Result<Records, TlsFailure> {
+        Records::client(self.dangerous_into_kernel_connection().map_err(handed_over)?)
     }
+}
+
+/// rustls refused to hand a finished connection over.
+fn handed_over(e: rustls::Error) -> TlsFailure {
+    TlsFailure::Protocol(format!("taking the keys from rustls: {e}"))
 }
 
 /// Lets `f` write into `guess` bytes of room at the end of `buf`, growing

@@ -15,7 +15,7 @@ use crate::id::ConnId;
 use crate::service::Serve;
 use crate::sys;
 use crate::sys::io::ReadOutcome;
-use crate::tls::{ClientStart, TlsConn};
+use crate::tls::{Absorbed, ClientStart, TlsConn};
 
 impl<S: Serve> EventLoop<S> {
     /// An accepted connection on TLS listener `listener` starts its
@@ -99,9 +99,9 @@ impl<S: Serve> EventLoop<S> {
                 if let Some(t) = &mut conn.timing {
                     t.last_read = self.now;
                 }
-                tls.absorb(buf, n, max_handshake, &mut conn.inbound, &mut conn.outbound)
+                absorb(tls, buf, n, max_handshake, &mut conn.inbound, &mut conn.outbound)
             }
-            Ok(ReadOutcome::WouldBlock) => tls.absorb(buf, 0, max_handshake, &mut conn.inbound, &mut conn.outbound),
+            Ok(ReadOutcome::WouldBlock) => absorb(tls, buf, 0, max_handshake, &mut conn.inbound, &mut conn.outbound),
             Ok(ReadOutcome::Eof) => {
                 buf.clear();
                 conn.read_closed = true;
@@ -175,4 +175,25 @@ impl<S: Serve> EventLoop<S> {
         }
         self.after_callback(id, Action::Continue);
     }
+}
+
+/// `TlsConn::absorb` with the connection's buffers; a panic inside it (in
+/// rustls, on a peer's bytes) closes this connection, not the loop.
+fn absorb(
+    tls: &mut TlsConn,
+    buf: &mut bytes::BytesMut,
+    arrived: usize,
+    max_handshake: usize,
+    inbound: &mut bytes::BytesMut,
+    outbound: &mut crate::buffer::outbound::Outbound,
+) -> Result<Absorbed, TlsFailure> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tls.absorb(buf, arrived, max_handshake, inbound, outbound)
+    }))
+    .unwrap_or_else(|_| {
+        buf.clear();
+        Err(TlsFailure::Protocol(
+            "the TLS layer panicked on the peer's bytes".into(),
+        ))
+    })
 }
