@@ -510,14 +510,20 @@ pub mod tls {
     /// redis-benchmark offer X25519). `resume`: keep and offer session
     /// tickets (rustls's default in-memory store), otherwise every
     /// handshake is a full one.
-    pub fn client_config(ca: &str, resume: bool, kx: &'static dyn rustls::crypto::SupportedKxGroup) -> Arc<ClientConfig> {
+    pub fn client_config(
+        ca: &str,
+        resume: bool,
+        kx: &'static dyn rustls::crypto::SupportedKxGroup,
+    ) -> Arc<ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         let certs = rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap_or_else(|e| {
             eprintln!("TLS: {ca}: {e}");
             std::process::exit(2)
         });
         for cert in certs {
-            let added = cert.map_err(|e| e.to_string()).and_then(|c| roots.add(c).map_err(|e| e.to_string()));
+            let added = cert
+                .map_err(|e| e.to_string())
+                .and_then(|c| roots.add(c).map_err(|e| e.to_string()));
             if let Err(e) = added {
                 eprintln!("TLS: {ca}: {e}");
                 std::process::exit(2)

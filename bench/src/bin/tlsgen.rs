@@ -111,7 +111,10 @@ fn main() {
     let mode = flags.get("mode").unwrap_or("echo").to_owned();
     let o = Opts {
         addr: parse_addr(flags.get("addr").unwrap_or("127.0.0.1:9000")).unwrap_or_else(|| flags.fail("bad --addr")),
-        ca: flags.get("ca").unwrap_or_else(|| flags.fail("--ca is required")).to_owned(),
+        ca: flags
+            .get("ca")
+            .unwrap_or_else(|| flags.fail("--ca is required"))
+            .to_owned(),
         name: ServerName::try_from(flags.get("server-name").unwrap_or("localhost").to_owned())
             .unwrap_or_else(|_| flags.fail("bad --server-name")),
         pids: flags
@@ -161,8 +164,13 @@ fn echo(o: &Opts) {
     let started = Arc::new(AtomicBool::new(false));
     let connector = tokio_rustls::TlsConnector::from(tls::client_config(&o.ca, false, o.kx));
     {
-        let (done, errors, connected, stop, started) =
-            (done.clone(), errors.clone(), connected.clone(), stop.clone(), started.clone());
+        let (done, errors, connected, stop, started) = (
+            done.clone(),
+            errors.clone(),
+            connected.clone(),
+            stop.clone(),
+            started.clone(),
+        );
         let (addr, name, conns, size, pipeline) = (o.addr, o.name.clone(), o.conns, o.size, o.pipeline);
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -198,7 +206,11 @@ fn echo(o: &Opts) {
     let deadline = Instant::now() + o.timeout;
     while !started.load(Relaxed) {
         if Instant::now() > deadline {
-            fail(&format!("only {} of {} connected in time", connected.load(Relaxed), o.conns));
+            fail(&format!(
+                "only {} of {} connected in time",
+                connected.load(Relaxed),
+                o.conns
+            ));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -408,7 +420,10 @@ fn hold(o: &Opts) {
                 })
             })
             .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("client thread")).collect()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("client thread"))
+            .collect()
     });
     let connect_secs = t0.elapsed().as_secs_f64();
     let after = settled_rss(o, || fds(&o.pids) >= base_fds + held.len());
