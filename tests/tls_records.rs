@@ -47,7 +47,7 @@ impl EventHandler for Echo {
     }
 }
 
-fn serve(handler: Arc<Echo>, pki: &Pki) -> util::Engine {
+fn serve<H: EventHandler + Send + Sync + 'static>(handler: Arc<H>, pki: &Pki) -> util::Engine {
     util::Engine(
         Engine::builder()
             .event_loops(1)
@@ -366,13 +366,7 @@ impl EventHandler for SaysBye {
 fn a_key_update_asked_after_our_close_notify_is_not_answered() {
     let pki = pki("tls_records_ku_after_close");
     let handler = Arc::new(SaysBye::default());
-    let engine = util::Engine(
-        Engine::builder()
-            .event_loops(1)
-            .tls(server_config(&pki, &[]))
-            .start(Arc::clone(&handler), "tls://127.0.0.1:0")
-            .unwrap(),
-    );
+    let engine = serve(Arc::clone(&handler), &pki);
     let mut client = connect(addr(&engine), client_config(&pki, &[]), "localhost");
     let mut said = Vec::new();
     client.read_to_end(&mut said).expect("the server's close_notify");
