@@ -13,10 +13,10 @@
 # Certificates: examples/tls-certs.sh (a throwaway CA and an ECDSA P-256
 # server certificate for localhost and 127.0.0.1), the same for every server.
 #
-#   benches/tls.sh [all]       # every row below (~15 min)
+#   benches/tls.sh [all]       # every row below (~17 min)
 #   benches/tls.sh http|redis|echo|handshake|mem    # one part
 #   benches/tls.sh smoke       # every part once, 1 s runs, 500 idle conns:
-#                              # does everything start and answer? (~1.5 min)
+#                              # does everything start and answer? (~3 min)
 #
 # Parts (servers in the order they alternate; the first is netreactor):
 #   http       HTTPS GET /plaintext with wrk (keep-alive, TLS_HTTP_CONNS
