@@ -62,7 +62,7 @@ pub use balancer::{LeastConnections, LoadBalancer, LoadBalancing, LoopLoads, Rou
 pub use bind::Bind;
 pub use bytes::{Bytes, BytesMut};
 pub use config::{Keepalive, MaxConnectionsPolicy};
-pub use conn::{Conn, ConnHandle, PeerCredentials, Reader, Writer};
+pub use conn::{Conn, ConnHandle, PeerCredentials, Reader, RelayOptions, Writer};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{CloseReason, Error, Result, TimeoutKind, TlsFailure};
 pub use framing::Frame;

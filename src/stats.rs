@@ -164,7 +164,10 @@ pub struct Stats {
     /// Closed because the codec rejected the stream.
     pub closed_codec_error: u64,
     /// Connections whose TLS handshake failed, was garbled, too large or
-    /// timed out (the handler never saw them).
+    /// timed out: accepted ones (the handler never saw them), dialed ones
+    /// (`on_close` with `CloseReason::Tls`, no `on_open`), a relay's TLS
+    /// upstream, and the relayed client that upstream's failure ended
+    /// (`Conn::relay_with`: both sides count).
     pub closed_tls_handshake: u64,
     /// TLS connections ended by a protocol error or alert after the
     /// handshake, or cut without `close_notify` (truncation).

@@ -17,7 +17,18 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     ("udp_echo", &["--addr", "--loops"]),
     ("unix_echo", &["--addr", "--loops"]),
-    ("proxy", &["--addr", "--loops", "--upstream"]),
+    (
+        "proxy",
+        &[
+            "--addr",
+            "--loops",
+            "--tls-cert",
+            "--tls-key",
+            "--upstream",
+            "--upstream-ca",
+            "--upstream-name",
+        ],
+    ),
     (
         "http",
         &[
@@ -179,6 +190,27 @@ fn a_bad_value_of_an_examples_own_flag_exits_2_with_a_message_naming_it() {
         "invalid value 'nowhere' for '--upstream <ADDR>'",
     );
     refused("proxy", &["--upstream", "sctp://127.0.0.1:1"], "unsupported scheme");
+    refused(
+        "proxy",
+        &["--upstream", "udp://127.0.0.1:1"],
+        "the upstream is tcp://host:port or tls://host:port",
+    );
+    refused(
+        "proxy",
+        &["--upstream", "tls://127.0.0.1:1"],
+        "--upstream tls://… needs --upstream-ca FILE",
+    );
+    refused(
+        "proxy",
+        &["--upstream", "tcp://127.0.0.1:1", "--upstream-ca", "ca.pem"],
+        "--upstream-ca is for a tls:// upstream",
+    );
+    refused(
+        "proxy",
+        &["--upstream", "tls://127.0.0.1:1", "--upstream-name", "localhost"],
+        "--upstream-ca <FILE>",
+    );
+    refused("proxy", &["--tls-cert", "cert.pem"], "--tls-key <FILE>");
     refused(
         "http",
         &["--idle-timeout", "soon"],

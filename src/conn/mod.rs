@@ -11,6 +11,7 @@ mod tls;
 pub use self::halves::{Reader, Writer};
 pub use self::handle::ConnHandle;
 pub(crate) use self::handle::HandleShared;
+pub use self::relay::RelayOptions;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -178,6 +179,10 @@ impl Conn {
 pub(crate) struct RelayLink {
     pub(crate) peer: ConnId,
     pub(crate) upstream: bool,
+    /// A TLS upstream whose handshake is still going: the relay connects
+    /// when it finishes.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) handshaking: bool,
 }
 
 /// A framed handler's reply in one line: `conn.write_frame(&reply).into()`

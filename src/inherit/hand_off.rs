@@ -4,7 +4,7 @@
 //! and both check that the other runs as the same user (SO_PEERCRED). The
 //! old one sends one message: the text `netreactor-hand-off 1\n`, then one
 //! line per descriptor with the address it serves (`tcp://127.0.0.1:80`,
-//! `udp://…`, `unix:///path`, `unix://@name`), the descriptors attached
+//! `tls://…`, `udp://…`, `unix:///path`, `unix://@name`), the descriptors attached
 //! (SCM_RIGHTS, at most 253). The new one checks every descriptor against
 //! its line, starts serving, and answers `ready\n`; only then does the old
 //! one stop accepting. Anything else is refused with an error that says
@@ -156,7 +156,13 @@ pub(crate) fn receive(path: &Path) -> Result<(Vec<Inherited>, Ack)> {
     let mut inherited = Vec::with_capacity(addrs.len());
     for (i, (fd, want)) in got.fds.into_iter().zip(addrs).enumerate() {
         let mut s = describe(fd, format!("handed-off socket {i} ({want})"))?;
-        if s.addr.to_string() != want {
+        // The line keeps the old engine's kind (`tls://`), the socket only
+        // knows TCP.
+        let tls_over_it = match &s.addr {
+            Address::Tcp(a) => Address::Tls(*a).to_string() == want,
+            _ => false,
+        };
+        if s.addr.to_string() != want && !tls_over_it {
             return Err(refused(
                 path,
                 format!("descriptor {i} is bound to {}, not {want}", s.addr),

@@ -87,7 +87,7 @@ fn match_addresses(addrs: &[Address], inherited: Vec<Inherited>) -> Result<Vec<V
     let mut by_addr: Vec<Vec<Inherited>> = addrs.iter().map(|_| Vec::new()).collect();
     let mut unmatched = Vec::new();
     for i in inherited {
-        match addrs.iter().position(|a| *a == i.addr) {
+        match addrs.iter().position(|a| same_socket(a, &i.addr)) {
             Some(k) => by_addr[k].push(i),
             None => unmatched.push(format!("{} bound to {}", i.from, i.addr)),
         }
@@ -102,4 +102,15 @@ fn match_addresses(addrs: &[Address], inherited: Vec<Inherited>) -> Result<Vec<V
         )));
     }
     Ok(by_addr)
+}
+
+/// Whether an inherited socket bound to `b` serves address `a`: equal
+/// addresses, or `tcp://` and `tls://` of one socket address (the kernel's
+/// socket is TCP either way; TLS is the engine's layer over it, so whether
+/// a listener speaks TLS is the serving engine's own setting, as in nginx).
+pub(crate) fn same_socket(a: &Address, b: &Address) -> bool {
+    match (a, b) {
+        (Address::Tcp(x) | Address::Tls(x), Address::Tcp(y) | Address::Tls(y)) => x == y,
+        _ => a == b,
+    }
 }

@@ -75,11 +75,16 @@ impl Server {
 
     /// The TCP address it printed ("listening on [Tcp(ADDR)]").
     pub(crate) fn tcp_addr(&self) -> SocketAddr {
+        self.listening("Tcp")
+    }
+
+    /// The address it printed as `kind` ("listening on [Tls(ADDR)]").
+    pub(crate) fn listening(&self, kind: &str) -> SocketAddr {
         let mut found = None;
         wait_until(PROCESS_WAIT, "the server prints its address", || {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
             found = log
-                .split("Tcp(")
+                .split(&format!("{kind}("))
                 .nth(1)
                 .and_then(|rest| rest.split(')').next())
                 .and_then(|a| a.parse().ok());

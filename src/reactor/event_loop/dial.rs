@@ -100,12 +100,18 @@ impl<S: Serve> EventLoop<S> {
             t.last_read = self.now;
             t.last_progress = self.now;
         }
-        if let Some(link) = conn.relay_link() {
-            return self.relay_connected(id, link.peer);
+        #[cfg(feature = "tls")]
+        if let (Some(link), Some(_)) = (conn.relay.as_deref_mut(), &conn.tls) {
+            link.handshaking = true;
         }
         #[cfg(feature = "tls")]
         if self.start_client_tls(id) {
-            return; // on_open waits for the handshake
+            // on_open (a relay's upstream: `relay_connected`, through
+            // `call`) waits for the handshake.
+            return;
+        }
+        if let Some(link) = self.conns.get_mut(id).and_then(|c| c.relay_link()) {
+            return self.relay_connected(id, link.peer);
         }
         let action = self.call(id, |h, c, s| h.on_open(c, s));
         self.after_callback(id, action);

@@ -47,12 +47,14 @@ impl<S: Serve> EventLoop<S> {
             c.relay = Some(Box::new(RelayLink {
                 peer: upstream,
                 upstream: false,
+                handshaking: false,
             }));
         }
         if let Some(u) = self.conns.get_mut(upstream) {
             u.relay = Some(Box::new(RelayLink {
                 peer: client,
                 upstream: true,
+                handshaking: false,
             }));
         }
     }
@@ -90,6 +92,25 @@ impl<S: Serve> EventLoop<S> {
             self.relay_eof(client, upstream);
         }
         self.after_callback(client, Action::Continue);
+    }
+
+    /// A relay's upstream runs no handler code: the one callback the loop
+    /// would make on it is the `on_open` that ends a TLS upstream's
+    /// handshake (the TLS read path makes it), and that is when the relay
+    /// connects.
+    #[cfg(feature = "tls")]
+    #[cold]
+    pub(super) fn relay_upstream_opened(&mut self, upstream: ConnId) -> Action {
+        let Some(u) = self.conns.get_mut(upstream) else {
+            return Action::Continue;
+        };
+        let opened = u.tls.as_ref().is_some_and(|t| t.open) && u.close_reason.is_none();
+        if let Some(link) = u.relay.as_deref_mut().filter(|l| l.handshaking && opened) {
+            link.handshaking = false;
+            let client = link.peer;
+            self.relay_connected(upstream, client);
+        }
+        Action::Continue
     }
 
     /// `from` has input: all of it goes to `to`'s output, flushed at once.
