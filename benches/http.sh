@@ -146,7 +146,7 @@ start_server() {
 # user/kernel split.
 cpu_sample() {
     local ns
-    ns=$(cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}')
+    ns=$(cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}')
     # Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
     echo "$ns $(sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{print $12, $13}')"
 }

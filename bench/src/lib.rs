@@ -472,6 +472,173 @@ pub fn serve_netreactor<H: netreactor::EventHandler>(
     }
 }
 
+/// The TLS configs of the TLS peers and load generators (benches/tls.sh).
+pub mod tls {
+    use std::sync::Arc;
+
+    use netreactor::tls::rustls::pki_types::pem::PemObject;
+    use netreactor::tls::rustls::{self, ClientConfig, ServerConfig};
+
+    /// The server config of every TLS peer: the one netreactor's examples
+    /// build (`netreactor::tls::server_config_from_pem`: rustls's defaults,
+    /// ring, its stateful session cache), so the peers differ from
+    /// netreactor only in what runs around rustls.
+    pub fn server_config(cert: &str, key: &str) -> Arc<ServerConfig> {
+        Arc::new(netreactor::tls::server_config_from_pem(cert, key).unwrap_or_else(|e| {
+            eprintln!("TLS: {e}");
+            std::process::exit(2)
+        }))
+    }
+
+    /// The key exchange groups a client may offer, by the names of
+    /// `--kx`: x25519 (what OpenSSL, curl and browsers send first),
+    /// secp256r1, secp384r1.
+    pub fn kx_group(name: &str) -> Option<&'static dyn rustls::crypto::SupportedKxGroup> {
+        use rustls::crypto::ring::kx_group;
+        match name {
+            "x25519" => Some(kx_group::X25519),
+            "secp256r1" => Some(kx_group::SECP256R1),
+            "secp384r1" => Some(kx_group::SECP384R1),
+            _ => None,
+        }
+    }
+
+    /// A TLS 1.3-only client config (ring) trusting the CA certificates in
+    /// `ca` and offering only the key exchange group `kx` (rustls 0.23.48's
+    /// ring provider lists secp384r1 first, which costs both ends several
+    /// times an X25519 exchange; OpenSSL clients such as wrk and
+    /// redis-benchmark offer X25519). `resume`: keep and offer session
+    /// tickets (rustls's default in-memory store), otherwise every
+    /// handshake is a full one.
+    pub fn client_config(
+        ca: &str,
+        resume: bool,
+        kx: &'static dyn rustls::crypto::SupportedKxGroup,
+    ) -> Arc<ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap_or_else(|e| {
+            eprintln!("TLS: {ca}: {e}");
+            std::process::exit(2)
+        });
+        for cert in certs {
+            let added = cert
+                .map_err(|e| e.to_string())
+                .and_then(|c| roots.add(c).map_err(|e| e.to_string()));
+            if let Err(e) = added {
+                eprintln!("TLS: {ca}: {e}");
+                std::process::exit(2)
+            }
+        }
+        // The provider rustls picks from its crate features (ring), but
+        // with only `kx`.
+        let default = ClientConfig::builder()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let provider = rustls::crypto::CryptoProvider {
+            kx_groups: vec![kx],
+            ..(**default.crypto_provider()).clone()
+        };
+        let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("TLS 1.3 with ring")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        if !resume {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
+        Arc::new(config)
+    }
+}
+
+/// The hyper peers of benches/http.sh and benches/tls.sh (`peer-hyper`,
+/// `peer-hyper-tls`): hyper 1.x on one tokio current-thread runtime (one
+/// core, as the netreactor example with `--loops 1`), HTTP/1.1 only,
+/// `pipeline_flush` on so pipelined responses leave in one write, as
+/// hyper's own benchmark setups do. `GET /plaintext` answers
+/// "Hello, World!" with the same header fields as examples/http (Server,
+/// Content-Type, Content-Length, Date: hyper adds Date itself, cached per
+/// second) in title case; anything else is 404.
+pub mod hyper_peer {
+    use std::convert::Infallible;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::body::Incoming;
+    use hyper::header::{HeaderValue, CONTENT_TYPE, SERVER};
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper::{Request, Response, StatusCode};
+    use hyper_util::rt::TokioIo;
+    use netreactor::tls::rustls::ServerConfig;
+    use tokio::io::{AsyncRead, AsyncWrite};
+    use tokio::net::TcpListener;
+
+    async fn route(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let (status, body) = match req.uri().path() {
+            "/plaintext" => (StatusCode::OK, Bytes::from_static(b"Hello, World!")),
+            _ => (StatusCode::NOT_FOUND, Bytes::from_static(b"Not Found")),
+        };
+        let mut resp = Response::new(Full::new(body));
+        *resp.status_mut() = status;
+        let headers = resp.headers_mut();
+        // Ten characters, as "netreactor": the same response length.
+        headers.insert(SERVER, HeaderValue::from_static("hyper-peer"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        Ok(resp)
+    }
+
+    async fn serve<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(io: IO) {
+        let _ = http1::Builder::new()
+            .title_case_headers(true)
+            .pipeline_flush(true)
+            .serve_connection(TokioIo::new(io), service_fn(route))
+            .await;
+    }
+
+    /// Serves on `addr` until killed; with `tls`, every connection through
+    /// tokio-rustls first. Prints the ready line as `name`.
+    pub fn run(name: &'static str, addr: SocketAddr, tls: Option<Arc<ServerConfig>>) {
+        super::raise_nofile_limit();
+        let std_listener = super::listener(addr, false).expect("bind");
+        std_listener.set_nonblocking(true).expect("nonblocking");
+        let bound = std_listener.local_addr().expect("local addr");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        rt.block_on(async move {
+            let l = TcpListener::from_std(std_listener).expect("listener");
+            super::announce(name, bound);
+            loop {
+                let stream = match l.accept().await {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        eprintln!("{name}: accept: {e}");
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                match &acceptor {
+                    None => {
+                        tokio::spawn(serve(stream));
+                    }
+                    Some(acceptor) => {
+                        let accept = acceptor.accept(stream);
+                        tokio::spawn(async move {
+                            if let Ok(tls) = accept.await {
+                                serve(tls).await;
+                            }
+                        });
+                    }
+                }
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
