@@ -21,10 +21,6 @@ impl<S: Serve> EventLoop<S> {
         let Some((conn, state)) = self.conns.get_pair(id) else {
             return Action::Continue;
         };
-        #[cfg(feature = "tls")]
-        if conn.relay.as_deref().is_some_and(|l| l.upstream) {
-            return self.relay_upstream_opened(id);
-        }
         lend_spare(conn, &mut self.spare_out, self.now);
         invoke(&*self.handler, conn, state, f)
     }

@@ -106,8 +106,8 @@ impl<S: Serve> EventLoop<S> {
         }
         #[cfg(feature = "tls")]
         if self.start_client_tls(id) {
-            // on_open (a relay's upstream: `relay_connected`, through
-            // `call`) waits for the handshake.
+            // on_open (a relay's upstream: `relay_upstream_opened`) waits
+            // for the handshake.
             return;
         }
         if let Some(link) = self.conns.get_mut(id).and_then(|c| c.relay_link()) {

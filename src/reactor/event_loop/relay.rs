@@ -94,10 +94,8 @@ impl<S: Serve> EventLoop<S> {
         self.after_callback(client, Action::Continue);
     }
 
-    /// A relay's upstream runs no handler code: the one callback the loop
-    /// would make on it is the `on_open` that ends a TLS upstream's
-    /// handshake (the TLS read path makes it), and that is when the relay
-    /// connects.
+    /// A relay's TLS upstream finished its handshake (the TLS read path
+    /// calls this instead of `on_open`): the relay connects now.
     #[cfg(feature = "tls")]
     #[cold]
     pub(super) fn relay_upstream_opened(&mut self, upstream: ConnId) -> Action {

@@ -129,7 +129,14 @@ impl<S: Serve> EventLoop<S> {
         let framed = conn.codec.is_some();
         let arrived = conn.inbound.len();
         if got.opened {
-            let action = self.call(id, |h, c, s| h.on_open(c, s));
+            // A relay's TLS upstream runs no handler code: its handshake's
+            // end connects the relay.
+            let upstream = conn.relay.as_deref().is_some_and(|l| l.upstream);
+            let action = if upstream {
+                self.relay_upstream_opened(id)
+            } else {
+                self.call(id, |h, c, s| h.on_open(c, s))
+            };
             self.apply(id, action);
         }
         let deliver = self
