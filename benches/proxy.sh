@@ -107,10 +107,14 @@ for row in $ROWS; do
                 kill -0 "$ppid" 2>/dev/null || { echo "the $path proxy did not start:" >&2; cat "$OUT/proxy.log" >&2; exit 1; }
                 target=127.0.0.1:$p; measured=$ppid
             fi
-            line=$(taskset -c 1 "$T/loadgen" --addr "$target" --conns "$conns" --pipeline "$pipeline" --size "$size" \
-                --duration "$DURATION" --server-pid "$measured" --label "$path" --json)
-            echo "{\"row\":\"$row\",\"rep\":$rep,\"path\":\"$path\",\"loadgen\":$line}" >> "$RESULTS"
-            echo "$row rep $rep $path: $line" >&2
+            if line=$(taskset -c 1 "$T/loadgen" --addr "$target" --conns "$conns" --pipeline "$pipeline" --size "$size" \
+                --duration "$DURATION" --server-pid "$measured" --label "$path" --json 2>"$OUT/loadgen.err"); then
+                echo "{\"row\":\"$row\",\"rep\":$rep,\"path\":\"$path\",\"loadgen\":$line}" >> "$RESULTS"
+                echo "$row rep $rep $path: $line" >&2
+            else
+                # Left out of the table (and of its pairs), said here.
+                echo "$row rep $rep $path: loadgen failed: $(head -2 "$OUT/loadgen.err" | tr '\n' ' ')" >&2
+            fi
             [[ -n $ppid ]] && { kill "$ppid"; wait "$ppid" 2>/dev/null || true; }
             kill "$epid"; wait "$epid" 2>/dev/null || true
         done
