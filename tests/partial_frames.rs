@@ -77,6 +77,12 @@ fn many_stalled_partial_frames_stay_within_the_engine_wide_budget() {
         });
         clients.push(s);
     }
+    // A shed asked of the other loop is counted and reported to on_close on
+    // that loop's thread: read the stats once both have caught up (they
+    // were read a moment apart, one close apart, on a loaded machine).
+    wait_until(SETTLE, "every shed connection's on_close has run", || {
+        lock(&rec.closed).len() as u64 == engine.stats().closed_overflow
+    });
 
     let stats = engine.stats();
     let held = stats.partial_inbound_bytes as usize;
