@@ -490,6 +490,19 @@ pub mod tls {
         }))
     }
 
+    /// A TLS peer's flags: `--addr` and its `server_config` from
+    /// `--tls-cert`/`--tls-key` (both required).
+    pub fn peer_flags(usage: &'static str) -> (std::net::SocketAddr, Arc<ServerConfig>) {
+        let flags = crate::Flags::parse(usage, &[]);
+        flags.only(&["addr", "tls-cert", "tls-key"]);
+        let addr =
+            crate::parse_addr(flags.get("addr").unwrap_or("127.0.0.1:0")).unwrap_or_else(|| flags.fail("bad --addr"));
+        let (Some(cert), Some(key)) = (flags.get("tls-cert"), flags.get("tls-key")) else {
+            flags.fail("--tls-cert and --tls-key are required");
+        };
+        (addr, server_config(cert, key))
+    }
+
     /// The key exchange groups a client may offer, by the names of
     /// `--kx`: x25519 (what OpenSSL, curl and browsers send first),
     /// secp256r1, secp384r1.

@@ -82,12 +82,7 @@ impl Running {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("the example exited ({status}):\n{}", self.log_text());
             }
-            found = self
-                .log_text()
-                .split(&format!("{kind}("))
-                .nth(1)
-                .and_then(|rest| rest.split(')').next())
-                .and_then(|a| a.parse().ok());
+            found = super::process::printed_address(&self.log_text(), kind);
             found.is_some()
         });
         found.unwrap()

@@ -82,12 +82,7 @@ impl Server {
     pub(crate) fn listening(&self, kind: &str) -> SocketAddr {
         let mut found = None;
         wait_until(PROCESS_WAIT, "the server prints its address", || {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            found = log
-                .split(&format!("{kind}("))
-                .nth(1)
-                .and_then(|rest| rest.split(')').next())
-                .and_then(|a| a.parse().ok());
+            found = printed_address(&std::fs::read_to_string(&self.log).unwrap_or_default(), kind);
             found.is_some()
         });
         found.unwrap()
@@ -147,4 +142,13 @@ impl Drop for Server {
         }
         let _ = self.child.wait();
     }
+}
+
+/// The first address of `kind` (`"Tcp"`, `"Tls"`) in a server's log line
+/// "listening on [Tcp(ADDR), Tls(ADDR)]".
+pub(crate) fn printed_address(log: &str, kind: &str) -> Option<SocketAddr> {
+    log.split(&format!("{kind}("))
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|a| a.parse().ok())
 }

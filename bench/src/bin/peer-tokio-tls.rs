@@ -5,7 +5,7 @@
 //! TLS records of plaintext. Prints `pid=PID addr=IP:PORT` when listening;
 //! stops on SIGTERM.
 
-use netreactor_bench::{announce, listener, parse_addr, raise_nofile_limit, tls, Flags};
+use netreactor_bench::{announce, listener, raise_nofile_limit, tls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -33,13 +33,8 @@ async fn echo(acceptor: TlsAcceptor, s: TcpStream) {
 }
 
 fn main() {
-    let flags = Flags::parse(USAGE, &[]);
-    flags.only(&["addr", "tls-cert", "tls-key"]);
-    let addr = parse_addr(flags.get("addr").unwrap_or("127.0.0.1:0")).unwrap_or_else(|| flags.fail("bad --addr"));
-    let (Some(cert), Some(key)) = (flags.get("tls-cert"), flags.get("tls-key")) else {
-        flags.fail("--tls-cert and --tls-key are required");
-    };
-    let acceptor = TlsAcceptor::from(tls::server_config(cert, key));
+    let (addr, config) = tls::peer_flags(USAGE);
+    let acceptor = TlsAcceptor::from(config);
     raise_nofile_limit();
     let std_listener = listener(addr, false).expect("bind");
     std_listener.set_nonblocking(true).expect("nonblocking");
