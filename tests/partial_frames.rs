@@ -103,8 +103,20 @@ fn many_stalled_partial_frames_stay_within_the_engine_wide_budget() {
     );
     // Every shed connection was closed for the budget, nothing else.
     assert_eq!(stats.closed(), stats.closed_overflow);
-    let shed_peers: Vec<_> = lock(&rec.closed).iter().map(|c| (c.peer, c.reason.clone())).collect();
-    assert_eq!(shed_peers.len(), shed);
+    // A shed asked of the other loop can still land after the stats above
+    // were read: compare the closes seen with the count read at the same
+    // moment, and never fewer than the stats above.
+    let mut shed_peers = Vec::new();
+    wait_until(SETTLE, "the closes seen agree with the count", || {
+        let closed = lock(&rec.closed);
+        shed_peers = closed.iter().map(|c| (c.peer, c.reason.clone())).collect();
+        shed_peers.len() as u64 == engine.stats().closed_overflow
+    });
+    assert!(
+        shed_peers.len() >= shed,
+        "{} closes seen, {shed} counted",
+        shed_peers.len()
+    );
     let mut survivors = Vec::new();
     for s in clients {
         let peer = Some(s.local_addr().unwrap());
