@@ -149,7 +149,8 @@ pub(crate) struct LoopShared {
     pub(crate) mailbox: Arc<Mailbox>,
     /// Connections this loop owns or has been handed.
     conns: AtomicUsize,
-    pub(crate) counters: LoopCounters,
+    /// Shared with the loop itself, which keeps its own handle on them.
+    pub(crate) counters: Arc<LoopCounters>,
     /// The bytes this loop's biggest holder of a partial inbound message
     /// holds (kept by the loop), so a loop over the engine-wide inbound
     /// budget can ask the loop with the biggest holder to shed it.
@@ -161,7 +162,7 @@ impl LoopShared {
         LoopShared {
             mailbox: Arc::new(mailbox),
             conns: AtomicUsize::new(0),
-            counters: LoopCounters::default(),
+            counters: Arc::default(),
             largest_held: AtomicUsize::new(0),
         }
     }

@@ -203,6 +203,7 @@ impl Mailbox {
 
     /// The loop is about to block. Returns false if tasks are already
     /// waiting, in which case it must not block.
+    #[inline]
     pub(crate) fn park(&self) -> bool {
         self.parked.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
@@ -217,6 +218,7 @@ impl Mailbox {
     /// True (and lowered) if tasks may have been posted since the last
     /// call: the loop then drains its queues. A task queued after this
     /// raises the flag again, so none is missed.
+    #[inline]
     pub(crate) fn take_pending(&self) -> bool {
         self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::Acquire)
     }
@@ -227,11 +229,13 @@ impl Mailbox {
     }
 
     /// True if tasks may be waiting.
+    #[inline]
     pub(crate) fn is_pending(&self) -> bool {
         self.pending.load(Ordering::Relaxed)
     }
 
     /// The loop woke up (for any reason).
+    #[inline]
     pub(crate) fn unpark(&self) {
         self.parked.store(false, Ordering::SeqCst);
     }

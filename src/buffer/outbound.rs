@@ -188,6 +188,7 @@ impl Outbound {
     }
 
     /// Sends as much as the socket takes (see [`Queue::flush`]).
+    #[inline]
     pub(crate) fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         match &mut self.0 {
             Some(q) => q.flush(fd),
@@ -197,6 +198,7 @@ impl Outbound {
 }
 
 impl Queue {
+    #[inline]
     fn write(&mut self, data: &[u8]) {
         self.tail.extend_from_slice(data);
         self.len += data.len();
@@ -258,6 +260,7 @@ impl Queue {
     /// Sends as much as the socket takes, one system call per
     /// [`MAX_IOVECS_PER_WRITE`] pieces, stopping at the first short write
     /// (the next call would only return EAGAIN).
+    #[inline]
     fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         let mut sent = 0;
         while self.len > 0 {
@@ -298,6 +301,7 @@ impl Queue {
         Ok((sys::io::send_vectored(fd, &slices[..count])?, offered))
     }
 
+    #[inline]
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
         self.sealed = self.sealed.saturating_sub(n);

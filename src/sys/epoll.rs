@@ -93,6 +93,7 @@ impl Poller {
 
     /// Waits up to `timeout` (`None`: forever) and returns how many events
     /// are ready; read them with [`Poller::event`]. EINTR counts as zero.
+    #[inline]
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         let timeout = match timeout {
             None => EpollTimeout::NONE,
@@ -120,6 +121,7 @@ impl Poller {
         }
     }
 
+    #[inline]
     pub(crate) fn event(&self, i: usize) -> Event {
         let ev = &self.events[i];
         let f = ev.events();

@@ -4,8 +4,8 @@
 use std::any::Any;
 use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
 
+use super::clock::Clock;
 use super::EventLoop;
 use crate::action::Action;
 use crate::buffer::outbound::Outbound;
@@ -21,8 +21,7 @@ impl<S: Serve> EventLoop<S> {
         let Some((conn, state)) = self.conns.get_pair(id) else {
             return Action::Continue;
         };
-        lend_spare(conn, &mut self.spare_out, self.now);
-        invoke(&*self.handler, conn, state, f)
+        call_with(&*self.handler, &mut self.spare_out, &self.clock, conn, state, f)
     }
 
     pub(super) fn apply(&mut self, id: ConnId, action: Action) {
@@ -41,15 +40,30 @@ impl<S: Serve> EventLoop<S> {
 /// Before a callback: lend the loop's spare outbound queue to a connection
 /// that has none, and note that its output was not stalled before this.
 #[inline]
-pub(super) fn lend_spare(conn: &mut Conn, spare: &mut Outbound, now: Instant) {
+pub(super) fn lend_spare(conn: &mut Conn, spare: &mut Outbound, clock: &Clock) {
     if conn.outbound.is_empty() {
         if let Some(t) = &mut conn.timing {
-            t.last_progress = now;
+            t.last_progress = clock.now();
         }
         if !conn.outbound.has_capacity() {
             mem::swap(&mut conn.outbound, spare);
         }
     }
+}
+
+/// [`EventLoop::call`] for a connection already at hand: the loop's
+/// spare outbound queue lent, the panic guard around the callback.
+#[inline]
+pub(super) fn call_with<S: Serve>(
+    handler: &S,
+    spare: &mut Outbound,
+    clock: &Clock,
+    conn: &mut Conn,
+    state: &mut S::State,
+    f: impl FnOnce(&S, &mut Conn, &mut S::State) -> Action,
+) -> Action {
+    lend_spare(conn, spare, clock);
+    invoke(handler, conn, state, f)
 }
 
 /// Runs a callback; a panic closes the connection instead of the loop.

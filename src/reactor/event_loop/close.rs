@@ -54,7 +54,7 @@ impl<S: Serve> EventLoop<S> {
                 conn.peer
             );
         }
-        self.shared().counters.closed(&reason);
+        self.counters.closed(&reason);
         // Output we dropped must not end in a clean FIN, or the peer would
         // take a truncated stream for a complete one: reset instead.
         let truncated = conn.output_dropped
@@ -129,7 +129,7 @@ impl<S: Serve> EventLoop<S> {
             if let Some(c) = self.conns.get_mut(id) {
                 c.close_reason.get_or_insert(CloseReason::Shutdown);
                 if let Some(stop) = deadline.filter(|_| c.lingering) {
-                    let timing = c.timing.get_or_insert_with(|| Timing::new(self.now));
+                    let timing = c.timing.get_or_insert_with(|| Timing::new(self.clock.now()));
                     if timing.linger_deadline.is_none_or(|d| d > stop) {
                         timing.linger_deadline = Some(stop);
                         self.timers.insert(stop, TimerKind::Linger(id));

@@ -92,7 +92,7 @@ impl<S: Serve> EventLoop<S> {
         let (len, from) = match udp.recv.slot(i) {
             Slot::Datagram { len, from } => (len, from),
             Slot::Truncated { len, from } => {
-                self.shared().counters.datagrams_truncated.add(1);
+                self.counters.datagrams_truncated.add(1);
                 if !self.warned_truncation {
                     self.warned_truncation = true;
                     log::warn!(
@@ -107,7 +107,7 @@ impl<S: Serve> EventLoop<S> {
         // Lend the datagram's buffer, as the read buffer is lent to a stream.
         mem::swap(&mut conn.inbound, &mut udp.bufs[i]);
         conn.peer = from;
-        let counters = &self.engine.loops[self.index].counters;
+        let counters = &*self.counters;
         counters.bytes_in.add(len as u64);
         counters.datagrams_in.add(1);
         let action = if conn.codec.is_some() {
@@ -142,7 +142,7 @@ impl<S: Serve> EventLoop<S> {
         if queued == 0 {
             return;
         }
-        let counters = &self.engine.loops[self.index].counters;
+        let counters = &*self.counters;
         let Some(conn) = self.conns.get_mut(id) else {
             counters.datagrams_dropped.add(queued as u64);
             return;
@@ -176,7 +176,7 @@ impl<S: Serve> EventLoop<S> {
     /// the socket whole. While the engine stops, the socket closes instead.
     pub(super) fn end_datagram_turn(&mut self, id: ConnId) {
         let Some(conn) = self.conns.get_mut(id) else { return };
-        let counters = &self.engine.loops[self.index].counters;
+        let counters = &*self.counters;
         counters.bytes_out.add(mem::take(&mut conn.sent_by_flush));
         counters
             .datagrams_out
@@ -253,7 +253,7 @@ impl<S: Serve> EventLoop<S> {
     /// socket buffer drops it, as UDP does, and counts it).
     pub(super) fn task_send_to(&mut self, id: ConnId, to: SocketAddr, data: Bytes) {
         let Some(conn) = self.conns.get_mut(id) else { return };
-        let counters = &self.engine.loops[self.index].counters;
+        let counters = &*self.counters;
         match sys::socket::send_datagram(conn.fd.as_fd(), &[std::io::IoSlice::new(&data)], to) {
             Ok(n) => {
                 counters.bytes_out.add(n as u64);

@@ -63,7 +63,7 @@ impl<S: Serve> EventLoop<S> {
         };
         // Writable is the connect's outcome; nothing is read before on_open.
         let id = self.store_conn(fd, Some(addr), Origin::Dialed, codec, Interest::WRITE, (service, state));
-        self.shared().counters.dialed.add(1);
+        self.counters.dialed.add(1);
         if let Some(client) = relay_of {
             self.link(client, id);
         }
@@ -83,7 +83,7 @@ impl<S: Serve> EventLoop<S> {
         if let Some(e) = failed {
             return self.dial_failed(id, e);
         }
-        if let Some(at) = deadline::after(self.now, timeout) {
+        if let Some(at) = deadline::after(self.clock.now(), timeout) {
             self.timers.insert(at, TimerKind::Connect(id));
         }
     }
@@ -97,8 +97,8 @@ impl<S: Serve> EventLoop<S> {
         conn.connecting = false;
         sys::socket::apply_conn_options(conn.fd.as_fd(), true, &self.cfg.conn_options);
         if let Some(t) = conn.timing.as_deref_mut() {
-            t.last_read = self.now;
-            t.last_progress = self.now;
+            t.last_read = self.clock.now();
+            t.last_progress = self.clock.now();
         }
         #[cfg(feature = "tls")]
         if let (Some(link), Some(_)) = (conn.relay.as_deref_mut(), &conn.tls) {

@@ -26,17 +26,18 @@ impl<S: Serve> EventLoop<S> {
         match ev.token {
             WAKER => {
                 self.mailbox().woken();
-                self.shared().counters.wakeups.add(1);
+                self.counters.wakeups.add(1);
+            }
+            token if !(ev.writable || ev.hangup) => {
+                // The hot case, readable only: one lookup, in the read.
+                if ev.readable && !self.on_read_ready(self.conns.id_of(token)) {
+                    self.not_a_connection(token);
+                }
             }
             token => {
                 let id = self.conns.id_of(token);
                 let Some(conn) = self.conns.get_mut(id) else {
-                    // Not a connection (the hot case): one of this loop's
-                    // listeners (`reuse_port`), or a connection closed since.
-                    if self.listener_of(token).is_some() {
-                        self.accept(FIRST_LISTENER - token);
-                    }
-                    return;
+                    return self.not_a_connection(token);
                 };
                 let reading = conn.interest.read;
                 // Without read interest a hang-up has no read to report it.
@@ -48,6 +49,14 @@ impl<S: Serve> EventLoop<S> {
                     self.on_read_ready(id);
                 }
             }
+        }
+    }
+
+    /// A token that names no open connection: one of this loop's listeners
+    /// (`reuse_port`), or a connection closed since the event was queued.
+    fn not_a_connection(&mut self, token: u64) {
+        if self.listener_of(token).is_some() {
+            self.accept(FIRST_LISTENER - token);
         }
     }
 
@@ -117,7 +126,7 @@ impl<S: Serve> EventLoop<S> {
                 return;
             }
         };
-        self.shared().counters.accepted.add(1);
+        self.counters.accepted.add(1);
         if let Origin::Accepted { listener } = origin {
             self.engine.listener_opened(listener);
         }
@@ -189,7 +198,7 @@ impl<S: Serve> EventLoop<S> {
             writable: true,
             codec,
             origin: origin.to_raw(),
-            timing: self.cfg.times_every_connection().then(|| Timing::new(self.now)),
+            timing: self.cfg.times_every_connection().then(|| Timing::new(self.clock.now())),
             held: 0,
             sent_by_flush: 0,
             datagrams_sent: 0,

@@ -52,7 +52,7 @@ impl<S: Serve> EventLoop<S> {
             }
         }
         self.timers
-            .insert(self.now + DRAIN_POLL_INTERVAL, TimerKind::DrainSweep);
+            .insert(self.clock.now() + DRAIN_POLL_INTERVAL, TimerKind::DrainSweep);
     }
 }
 

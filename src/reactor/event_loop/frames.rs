@@ -3,11 +3,11 @@
 
 use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 
 use super::callback::{close_for_panic, lend_spare};
+use super::clock::Clock;
 use super::EventLoop;
 use crate::action::Action;
 use crate::buffer::outbound::Outbound;
@@ -35,7 +35,7 @@ impl<S: Serve> EventLoop<S> {
             state,
             handler: &*self.handler,
             spare: &mut self.spare_out,
-            now: self.now,
+            clock: &self.clock,
             frames: 0,
             shutdown: false,
         };
@@ -50,7 +50,7 @@ impl<S: Serve> EventLoop<S> {
         );
         conn.inbound = buf;
         let (frames, shutdown) = (pass.frames, pass.shutdown);
-        self.engine.loops[self.index].counters.frames_in.add(frames);
+        self.counters.frames_in.add(frames);
         if shutdown {
             self.engine.request_stop(self.engine.shutdown_deadline());
         }
@@ -68,7 +68,7 @@ struct FramePass<'a, S: Serve> {
     handler: &'a S,
     state: &'a mut S::State,
     spare: &'a mut Outbound,
-    now: Instant,
+    clock: &'a Clock,
     frames: u64,
     shutdown: bool,
 }
@@ -133,7 +133,7 @@ impl<S: Serve> FramePass<'_, S> {
     #[inline]
     pub(super) fn deliver(&mut self, conn: &mut Conn, frame: Frame<'_>) {
         self.frames += 1;
-        lend_spare(conn, self.spare, self.now);
+        lend_spare(conn, self.spare, self.clock);
         match self.handler.on_frame(conn, self.state, frame) {
             Action::Continue => {}
             Action::Close => conn.close(),

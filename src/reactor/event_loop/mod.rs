@@ -6,6 +6,7 @@
 //! connections that tasks wrote to, then fire due timers.
 
 mod callback;
+mod clock;
 mod close;
 mod datagram;
 mod datagram_batch;
@@ -37,6 +38,7 @@ use crate::mailbox::{Inbox, Mailbox};
 use crate::reactor::listener::{ListenSocket, Listener};
 use crate::reactor::timer::TimerWheel;
 use crate::service::Serve;
+use crate::stats::LoopCounters;
 use crate::sys::epoll::{Interest, Poller};
 
 const WAKER: u64 = u64::MAX;
@@ -51,6 +53,10 @@ pub(crate) struct EventLoop<S: Serve> {
     poller: Poller,
     inbox: Inbox,
     engine: Arc<EngineShared>,
+    /// This loop's own mailbox and counters (also in `engine.loops`), held
+    /// directly: the hot path reaches them without indexing.
+    mailbox: Arc<Mailbox>,
+    counters: Arc<LoopCounters>,
     cfg: Arc<Config>,
     conns: Slab<S::State>,
     /// Shared by every connection: data is read here, and only a partial
@@ -65,8 +71,8 @@ pub(crate) struct EventLoop<S: Serve> {
     flush_queue: Vec<ConnId>,
     timers: TimerWheel<TimerKind>,
     fired: Vec<TimerKind>,
-    /// The time at the top of this iteration (one clock read per iteration).
-    now: Instant,
+    /// The time of this iteration, read when first needed.
+    clock: clock::Clock,
     /// A stop began: no new connections, every connection is closing.
     stopping: bool,
     /// The stop's deadline for flushing (`None`: none).
@@ -109,6 +115,8 @@ impl<S: Serve> EventLoop<S> {
             poller,
             inbox,
             read_buf: BytesMut::with_capacity(cfg.read_buffer_bytes),
+            mailbox: Arc::clone(&engine.loops[index].mailbox),
+            counters: Arc::clone(&engine.loops[index].counters),
             engine,
             cfg,
             conns: Slab::new(index),
@@ -118,7 +126,7 @@ impl<S: Serve> EventLoop<S> {
             flush_queue: Vec::new(),
             timers: TimerWheel::new(now),
             fired: Vec::new(),
-            now,
+            clock: clock::Clock::default(),
             stopping: false,
             warned_truncation: false,
             udp: None,
@@ -136,13 +144,14 @@ impl<S: Serve> EventLoop<S> {
         &self.engine.loops[self.index]
     }
 
+    #[inline]
     fn mailbox(&self) -> &Mailbox {
-        &self.shared().mailbox
+        &self.mailbox
     }
 
     pub(crate) fn run(mut self) {
         if self.index == 0 && self.cfg.ticker {
-            self.timers.insert(self.now, TimerKind::Tick);
+            self.timers.insert(self.clock.now(), TimerKind::Tick);
         }
         loop {
             let timeout = self.next_timeout();
@@ -158,7 +167,7 @@ impl<S: Serve> EventLoop<S> {
                 self.mailbox().unpark();
                 n
             };
-            self.now = Instant::now();
+            self.clock.tick();
             match n {
                 Ok(n) => {
                     for i in 0..n {
@@ -174,14 +183,14 @@ impl<S: Serve> EventLoop<S> {
                         "netreactor: loop {} poll failed: {e}; closing its connections",
                         self.index
                     );
-                    self.begin_stop(Some(self.now));
+                    self.begin_stop(Some(self.clock.now()));
                 }
             }
             self.run_tasks();
             self.flush_queued();
             self.expire_timers();
-            for l in &mut self.listeners {
-                l.resume_if_due(&self.poller, self.now);
+            for l in self.listeners.iter_mut().filter(|l| l.is_paused()) {
+                l.resume_if_due(&self.poller, self.clock.now());
             }
             if self.stopping && self.conns.len() == 0 {
                 break;

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::BytesMut;
 
+use super::callback::call_with;
 use super::EventLoop;
 use crate::action::Action;
 use crate::error::CloseReason;
@@ -26,28 +27,41 @@ const SMALL_TAIL_BYTES: usize = 4 * 1024;
 const TAIL_POOL_MAX: usize = 256;
 
 impl<S: Serve> EventLoop<S> {
-    pub(super) fn on_read_ready(&mut self, id: ConnId) {
+    /// `id` is readable: read it (when it asked to be read) and deliver what
+    /// arrived. Returns false when no such connection is open (the token
+    /// may name a listener).
+    pub(super) fn on_read_ready(&mut self, id: ConnId) -> bool {
         let max_inbound = self.cfg.max_inbound_bytes;
         let read_size = self.cfg.read_buffer_bytes;
-        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Some((conn, state)) = self.conns.get_pair(id) else {
+            return false;
+        };
+        if !conn.interest.read {
+            return true;
+        }
         if conn.datagram {
-            return self.on_datagrams(id);
+            self.on_datagrams(id);
+            return true;
         }
         if conn.inbound.len() >= max_inbound {
             conn.close_reason
                 .get_or_insert(CloseReason::InboundOverflow { limit: max_inbound });
-            return self.after_callback(id, Action::Continue);
+            self.after_callback(id, Action::Continue);
+            return true;
         }
         #[cfg(feature = "tls")]
         if conn.tls.is_some() {
-            return self.on_tls_readable(id);
+            self.on_tls_readable(id);
+            return true;
         }
         // Read into the loop's buffer, with a small unconsumed tail copied to
         // its front; only a large partial message reads into its own buffer.
         let borrowed = conn.inbound.len() <= SMALL_TAIL_BYTES;
         if borrowed {
-            self.read_buf.extend_from_slice(&conn.inbound);
-            conn.inbound.clear();
+            if !conn.inbound.is_empty() {
+                self.read_buf.extend_from_slice(&conn.inbound);
+                conn.inbound.clear();
+            }
             mem::swap(&mut conn.inbound, &mut self.read_buf);
         }
         let framed = conn.codec.is_some();
@@ -59,9 +73,9 @@ impl<S: Serve> EventLoop<S> {
             Ok(ReadOutcome::Data(n)) => {
                 arrived += n;
                 if let Some(t) = &mut conn.timing {
-                    t.last_read = self.now;
+                    t.last_read = self.clock.now();
                 }
-                self.shared().counters.bytes_in.add(n as u64);
+                self.counters.bytes_in.add(n as u64);
                 if framed {
                     self.decode_frames(id, false);
                     self.after_decoding(id)
@@ -69,7 +83,11 @@ impl<S: Serve> EventLoop<S> {
                     self.relay_forward(id, link.peer);
                     Action::Continue
                 } else {
-                    self.call(id, |h, c, s| h.on_traffic(c, s))
+                    // The connection at hand: no second lookup for the call.
+                    let spare = &mut self.spare_out;
+                    call_with(&*self.handler, spare, &self.clock, conn, state, |h, c, s| {
+                        h.on_traffic(c, s)
+                    })
                 }
             }
             Ok(ReadOutcome::WouldBlock) => Action::Continue,
@@ -98,20 +116,21 @@ impl<S: Serve> EventLoop<S> {
                 }
             }
             let pool = &mut self.tail_pool;
-            if borrowed {
+            if borrowed && conn.inbound.is_empty() && self.read_buf.capacity() == 0 {
+                // The usual case: everything consumed. The loop's buffer goes
+                // back and the connection keeps its empty, unallocated one.
+                mem::swap(&mut conn.inbound, &mut self.read_buf);
+                self.read_buf.clear();
+            } else if borrowed {
                 // Hand the loop's buffer back; an unconsumed tail goes to the
                 // connection's own buffer (from the pool), released when empty.
                 let old = mem::take(&mut self.read_buf);
                 let tail = conn.inbound.len();
                 let own = if tail == 0 {
-                    // The usual case (everything consumed) keeps the
-                    // connection's own buffer, empty and unallocated.
-                    if old.capacity() == 0 {
-                        old
-                    } else {
-                        recycle_tail(pool, old);
-                        BytesMut::new()
-                    }
+                    // Everything consumed, but the connection had a buffer
+                    // of its own (its partial message is now complete).
+                    recycle_tail(pool, old);
+                    BytesMut::new()
                 } else {
                     let mut own = if old.capacity() >= tail {
                         old
@@ -157,6 +176,7 @@ impl<S: Serve> EventLoop<S> {
             }
         }
         self.after_callback(id, action);
+        true
     }
 
     /// A holder of `before` bytes holds less now (or is gone): a big one

@@ -29,7 +29,7 @@ impl<S: Serve> EventLoop<S> {
     }
 
     pub(super) fn run_task(&mut self, task: Task) {
-        self.shared().counters.tasks.add(1);
+        self.counters.tasks.add(1);
         match task {
             Task::Register(incoming) => self.register(incoming),
             // The acceptor places enrolled sockets; should one reach a loop,

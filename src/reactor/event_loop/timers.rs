@@ -43,7 +43,7 @@ impl<S: Serve> EventLoop<S> {
             if self.cfg.frame_timeout.is_none() || conn.inbound.is_empty() || conn.close_reason.is_some() {
                 return;
             }
-            conn.timing = Some(Timing::new(self.now));
+            conn.timing = Some(Timing::new(self.clock.now()));
         }
         let Some(timing) = conn.timing.as_deref_mut() else {
             return;
@@ -52,7 +52,7 @@ impl<S: Serve> EventLoop<S> {
             self.timers.cancel(key);
         }
         for (delay, token, timer) in timing.new_timers.drain(..) {
-            if let Some(at) = deadline::after(self.now, delay) {
+            if let Some(at) = deadline::after(self.clock.now(), delay) {
                 let key = self.timers.insert(at, TimerKind::User(id, token, timer));
                 timing.armed.insert(timer, key);
             }
@@ -63,7 +63,7 @@ impl<S: Serve> EventLoop<S> {
         if conn.inbound.is_empty() {
             timing.partial_since = None;
         } else if timing.partial_since.is_none() {
-            timing.partial_since = Some(self.now);
+            timing.partial_since = Some(self.clock.now());
         }
         if let Some((deadline, _)) = idle_deadline(conn, &self.cfg) {
             let timing = conn.timing.as_deref_mut().expect("checked above");
@@ -79,7 +79,7 @@ impl<S: Serve> EventLoop<S> {
             return;
         }
         let mut fired = mem::take(&mut self.fired);
-        self.timers.expire(self.now, &mut fired);
+        self.timers.expire(self.clock.now(), &mut fired);
         for t in fired.drain(..) {
             match t {
                 TimerKind::Tick => self.tick(),
@@ -88,7 +88,7 @@ impl<S: Serve> EventLoop<S> {
                 #[cfg(feature = "tls")]
                 TimerKind::TlsHandshake(id) => self.tls_handshake_timed_out(id),
                 TimerKind::Linger(id) => {
-                    let now = self.now;
+                    let now = self.clock.now();
                     if let Some(c) = self.conns.get_mut(id) {
                         if c.timing
                             .as_ref()
@@ -108,7 +108,7 @@ impl<S: Serve> EventLoop<S> {
                     };
                     t.idle_timer = None;
                     match idle_deadline(c, &self.cfg) {
-                        Some((deadline, kind)) if deadline <= self.now => {
+                        Some((deadline, kind)) if deadline <= self.clock.now() => {
                             if kind == TimeoutKind::WriteIdle {
                                 c.outbound.clear(); // the peer is not reading it
                             }
@@ -151,7 +151,7 @@ impl<S: Serve> EventLoop<S> {
                 Duration::from_secs(1)
             }
         };
-        match deadline::after(self.now, delay.max(TICK)) {
+        match deadline::after(self.clock.now(), delay.max(TICK)) {
             Some(at) => {
                 self.timers.insert(at, TimerKind::Tick);
             }

@@ -64,7 +64,7 @@ impl<S: Serve> EventLoop<S> {
         if let Err(f) = tls.start(&mut conn.outbound) {
             conn.close_reason = Some(CloseReason::Tls(f));
         }
-        if let Some(at) = deadline::after(self.now, self.cfg.tls_handshake_timeout) {
+        if let Some(at) = deadline::after(self.clock.now(), self.cfg.tls_handshake_timeout) {
             self.timers.insert(at, TimerKind::TlsHandshake(id));
         }
         self.after_callback(id, Action::Continue);
@@ -95,9 +95,9 @@ impl<S: Serve> EventLoop<S> {
         crate::tls::lend_plain(&mut conn.inbound);
         let got = match sys::io::read_into(conn.fd.as_fd(), buf, read_size) {
             Ok(ReadOutcome::Data(n)) => {
-                self.engine.loops[self.index].counters.bytes_in.add(n as u64);
+                self.counters.bytes_in.add(n as u64);
                 if let Some(t) = &mut conn.timing {
-                    t.last_read = self.now;
+                    t.last_read = self.clock.now();
                 }
                 absorb(tls, buf, n, max_handshake, &mut conn.inbound, &mut conn.outbound)
             }

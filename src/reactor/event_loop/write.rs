@@ -55,6 +55,7 @@ impl<S: Serve> EventLoop<S> {
 
     /// After any callback: apply its action, flush, deliver the writability
     /// callbacks the flush calls for, and arm the connection's timers.
+    #[inline]
     pub(super) fn after_callback(&mut self, id: ConnId, action: Action) {
         self.apply(id, action);
         let mut rounds = 0;
@@ -83,6 +84,7 @@ impl<S: Serve> EventLoop<S> {
     /// Sends what is queued, brings the epoll registration in line with the
     /// connection's state, and closes it when it is done. Returns the
     /// writability callback now due, if any.
+    #[inline]
     pub(super) fn sync(&mut self, id: ConnId) -> Option<Notify> {
         self.arm_after_sync = false;
         let conn = self.conns.get_mut(id)?;
@@ -91,7 +93,7 @@ impl<S: Serve> EventLoop<S> {
             self.arm_after_sync = true; // a turn may have scheduled timers
             return None;
         }
-        let counters = &self.engine.loops[self.index].counters;
+        let counters = &*self.counters;
         #[cfg(feature = "tls")]
         conn.seal_tls();
         if !conn.outbound.is_empty() {
@@ -99,7 +101,7 @@ impl<S: Serve> EventLoop<S> {
                 Ok(f) => {
                     counters.bytes_out.add(f.sent as u64);
                     if let Some(t) = conn.timing.as_mut().filter(|_| f.sent > 0) {
-                        t.last_progress = self.now;
+                        t.last_progress = self.clock.now();
                     }
                     conn.owe_on_writable |= !f.all;
                 }
@@ -140,9 +142,11 @@ impl<S: Serve> EventLoop<S> {
             }
             if !conn.lingering {
                 conn.lingering = true;
-                let linger = deadline::after(self.now, self.cfg.close_linger);
+                let linger = deadline::after(self.clock.now(), self.cfg.close_linger);
                 let at = deadline::earliest(linger, self.stop_deadline);
-                conn.timing.get_or_insert_with(|| Timing::new(self.now)).linger_deadline = at;
+                conn.timing
+                    .get_or_insert_with(|| Timing::new(self.clock.now()))
+                    .linger_deadline = at;
                 if let Some(at) = at {
                     self.timers.insert(at, TimerKind::Linger(id));
                 }
@@ -191,7 +195,7 @@ impl<S: Serve> EventLoop<S> {
         let Some(c) = self.conns.get_mut(id) else { return };
         if c.outbound.is_empty() {
             if let Some(t) = &mut c.timing {
-                t.last_progress = self.now;
+                t.last_progress = self.clock.now();
             }
         }
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(c))) {
