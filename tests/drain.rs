@@ -7,11 +7,12 @@ mod util;
 
 use std::io::{ErrorKind, Write};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use netreactor::{Action, Conn, Engine, EngineHandle, EventHandler};
-use util::{connect, expect_eof, lock, read_exact_within, read_to_eof, wait_until, IO_TIMEOUT, SETTLE};
+use util::{
+    connect, drain_in_background, expect_eof, lock, read_exact_within, read_to_eof, wait_until, IO_TIMEOUT, SETTLE,
+};
 
 /// Answers each whole line with "ok"; once draining with "ok, bye" and a
 /// close (the polite way a line protocol might have). Records what
@@ -49,19 +50,6 @@ fn start(close_idle: bool) -> (EngineHandle, Arc<Lines>) {
         .start(handler.clone(), "tcp://127.0.0.1:0")
         .expect("start");
     (engine, handler)
-}
-
-/// Starts a drain on another thread (it blocks until stopped) and waits
-/// until every loop drains.
-fn drain_in_background(engine: &EngineHandle, grace: Duration) -> thread::JoinHandle<Duration> {
-    let e = engine.clone();
-    let started = Instant::now();
-    let t = thread::spawn(move || {
-        e.drain(grace);
-        started.elapsed()
-    });
-    wait_until(SETTLE, "the engine drains", || engine.is_draining());
-    t
 }
 
 fn ask(s: &mut std::net::TcpStream, line: &[u8], reply: &[u8]) {

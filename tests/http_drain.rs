@@ -9,27 +9,12 @@ mod util;
 #[path = "http/harness.rs"]
 mod harness;
 
-use std::thread;
 use std::time::{Duration, Instant};
 
 use harness::{serve, Client};
-use netreactor::EngineHandle;
-use util::{wait_until, SETTLE};
+use util::{drain_in_background, wait_until, SETTLE};
 
 const GET: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
-
-/// Drains on another thread (it blocks until the engine stopped) once
-/// every loop drains; returns how long the drain took.
-fn drain_in_background(engine: &EngineHandle, grace: Duration) -> thread::JoinHandle<Duration> {
-    let e = engine.clone();
-    let started = Instant::now();
-    let t = thread::spawn(move || {
-        e.drain(grace);
-        started.elapsed()
-    });
-    wait_until(SETTLE, "the engine drains", || engine.is_draining());
-    t
-}
 
 #[test]
 fn draining_answers_the_next_request_with_connection_close_then_closes() {

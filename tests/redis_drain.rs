@@ -9,24 +9,9 @@ mod util;
 mod harness;
 
 use std::io::Write;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use netreactor::EngineHandle;
-use util::{connect, expect_eof, read_exact_within, read_to_eof, wait_until, IO_TIMEOUT, SETTLE};
-
-/// Drains on another thread (it blocks until stopped) once every loop
-/// drains; returns how long the drain took.
-fn drain_in_background(engine: &EngineHandle) -> thread::JoinHandle<Duration> {
-    let e = engine.clone();
-    let started = Instant::now();
-    let t = thread::spawn(move || {
-        e.drain(Duration::from_secs(30));
-        started.elapsed()
-    });
-    wait_until(SETTLE, "the engine drains", || engine.is_draining());
-    t
-}
+use util::{connect, drain_in_background, expect_eof, read_exact_within, read_to_eof, wait_until, IO_TIMEOUT, SETTLE};
 
 fn ask(s: &mut std::net::TcpStream, command: &[u8], reply: &[u8]) {
     s.write_all(command).unwrap();
@@ -44,7 +29,7 @@ fn drain_closes_idle_clients_and_answers_a_command_in_flight() {
     wait_until(SETTLE, "the half command is read", || {
         engine.stats().bytes_in >= 28 + 14 + 15
     });
-    let drain = drain_in_background(&engine);
+    let drain = drain_in_background(&engine, Duration::from_secs(30));
     expect_eof(&mut idle, SETTLE);
     busy.write_all(b"\nk\r\n").unwrap();
     assert_eq!(read_to_eof(&mut busy, SETTLE), b"$1\r\nv\r\n");
@@ -66,7 +51,7 @@ fn drain_answers_a_blocked_client_with_its_timeout_reply() {
         String::from_utf8_lossy(&reply[..n]).contains("blocked_clients:1")
     });
     drop(other);
-    let drain = drain_in_background(&engine);
+    let drain = drain_in_background(&engine, Duration::from_secs(30));
     assert_eq!(read_to_eof(&mut blocked, SETTLE), b"*-1\r\n");
     assert!(drain.join().unwrap() < Duration::from_secs(10));
 }

@@ -260,7 +260,7 @@ impl Queue {
     /// Sends as much as the socket takes, one system call per
     /// [`MAX_IOVECS_PER_WRITE`] pieces, stopping at the first short write
     /// (the next call would only return EAGAIN).
-    #[inline]
+    #[inline(always)]
     fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         let mut sent = 0;
         while self.len > 0 {
@@ -333,6 +333,7 @@ impl Queue {
     }
 
     /// An idle connection should not pin a big buffer that one burst grew.
+    #[inline]
     fn release_if_large(&mut self) {
         const KEEP_TAIL_BYTES: usize = 64 * 1024;
         if self.tail.capacity() > KEEP_TAIL_BYTES {

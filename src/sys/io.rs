@@ -117,7 +117,7 @@ pub(crate) enum ReadOutcome {
 }
 
 /// One `read(2)` of at most `max` bytes appended to `buf` (reserving first).
-#[inline]
+#[inline(always)]
 pub(crate) fn read_into(fd: BorrowedFd<'_>, buf: &mut BytesMut, max: usize) -> io::Result<ReadOutcome> {
     buf.reserve(max);
     let spare = buf.spare_capacity_mut();

@@ -70,6 +70,21 @@ pub(crate) fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -
     }
 }
 
+/// Starts `engine.drain(grace)` on another thread (it blocks until the
+/// engine has stopped) and waits until every loop drains, or until the
+/// drain is already over: one with nothing left to wait for can begin and
+/// end between two polls. The thread returns how long the drain took.
+pub(crate) fn drain_in_background(engine: &EngineHandle, grace: Duration) -> std::thread::JoinHandle<Duration> {
+    let e = engine.clone();
+    let started = Instant::now();
+    let t = std::thread::spawn(move || {
+        e.drain(grace);
+        started.elapsed()
+    });
+    wait_until(SETTLE, "the engine drains", || engine.is_draining() || t.is_finished());
+    t
+}
+
 /// As [`wait_until`], with a message built lazily from the last state seen.
 pub(crate) fn wait_for<T: std::fmt::Debug>(
     timeout: Duration,

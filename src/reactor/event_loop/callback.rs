@@ -39,7 +39,7 @@ impl<S: Serve> EventLoop<S> {
 
 /// Before a callback: lend the loop's spare outbound queue to a connection
 /// that has none, and note that its output was not stalled before this.
-#[inline]
+#[inline(always)]
 pub(super) fn lend_spare(conn: &mut Conn, spare: &mut Outbound, clock: &Clock) {
     if conn.outbound.is_empty() {
         if let Some(t) = &mut conn.timing {
@@ -53,7 +53,7 @@ pub(super) fn lend_spare(conn: &mut Conn, spare: &mut Outbound, clock: &Clock) {
 
 /// [`EventLoop::call`] for a connection already at hand: the loop's
 /// spare outbound queue lent, the panic guard around the callback.
-#[inline]
+#[inline(always)]
 pub(super) fn call_with<S: Serve>(
     handler: &S,
     spare: &mut Outbound,

@@ -30,6 +30,7 @@ impl<S: Serve> EventLoop<S> {
     /// `id` is readable: read it (when it asked to be read) and deliver what
     /// arrived. Returns false when no such connection is open (the token
     /// may name a listener).
+    #[inline]
     pub(super) fn on_read_ready(&mut self, id: ConnId) -> bool {
         let max_inbound = self.cfg.max_inbound_bytes;
         let read_size = self.cfg.read_buffer_bytes;

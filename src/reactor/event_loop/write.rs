@@ -58,8 +58,21 @@ impl<S: Serve> EventLoop<S> {
     #[inline]
     pub(super) fn after_callback(&mut self, id: ConnId, action: Action) {
         self.apply(id, action);
+        if let Some(notify) = self.sync(id) {
+            self.notify(id, notify);
+        }
+        if self.arm_after_sync {
+            self.arm_timers(id);
+        }
+    }
+
+    /// Delivers the writability callbacks a flush called for, syncing after
+    /// each, until none is due (or a connection keeps toggling).
+    #[inline(never)]
+    fn notify(&mut self, id: ConnId, first: Notify) {
+        let mut next = Some(first);
         let mut rounds = 0;
-        while let Some(notify) = self.sync(id) {
+        while let Some(notify) = next {
             rounds += 1;
             if rounds > MAX_NOTIFY_ROUNDS {
                 log::warn!("netreactor: connection {id} keeps toggling writability; deferring");
@@ -75,16 +88,14 @@ impl<S: Serve> EventLoop<S> {
                 (Notify::Drained, None) => self.call(id, |h, c, s| h.on_writable(c, s)),
             };
             self.apply(id, action);
-        }
-        if self.arm_after_sync {
-            self.arm_timers(id);
+            next = self.sync(id);
         }
     }
 
     /// Sends what is queued, brings the epoll registration in line with the
     /// connection's state, and closes it when it is done. Returns the
     /// writability callback now due, if any.
-    #[inline]
+    #[inline(always)]
     pub(super) fn sync(&mut self, id: ConnId) -> Option<Notify> {
         self.arm_after_sync = false;
         let conn = self.conns.get_mut(id)?;
