@@ -338,6 +338,10 @@ fn is_ip_literal(inside: &[u8]) -> bool {
 
 /// RFC 3986 `reg-name = *( unreserved / pct-encoded / sub-delims )`.
 fn is_reg_name(name: &[u8]) -> bool {
+    // The usual name has no %-escape: one table lookup per byte.
+    if name.iter().all(|&b| is_unreserved_or_sub_delim(b)) {
+        return true;
+    }
     let mut rest = name;
     while let Some((&b, tail)) = rest.split_first() {
         rest = match (b, tail) {
@@ -351,8 +355,25 @@ fn is_reg_name(name: &[u8]) -> bool {
 
 /// RFC 3986 `unreserved` (ALPHA DIGIT `-._~`) or `sub-delims` (`!$&'()*+,;=`).
 fn is_unreserved_or_sub_delim(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
+    UNRESERVED_OR_SUB_DELIM[usize::from(b)]
 }
+
+/// [`is_unreserved_or_sub_delim`] by byte value (a search of the list per
+/// byte of every Host was a tenth of the request's instructions).
+const UNRESERVED_OR_SUB_DELIM: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+            );
+        i += 1;
+    }
+    table
+};
 
 /// `Transfer-Encoding` must end in `chunked` (else the length is unknowable:
 /// 400); codings before it would need decoding this server does not do (501).
