@@ -9,6 +9,7 @@
 //! are cancelled lazily instead: the owner ignores entries it no longer
 //! expects, and they leave at their deadline.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use crate::id::TimerKey;
@@ -29,6 +30,11 @@ pub(crate) struct TimerWheel<T> {
     len: usize,
     /// Numbers the entries, for their keys.
     next_seq: u64,
+    /// The last `next_timeout` scan: the tick of the first occupied slot it
+    /// found and when that tick ends. Still the answer until an entry is
+    /// added or removed or the wheel turns past it, so a busy loop scans
+    /// once per change, not once per iteration.
+    wake: Cell<Option<(u64, Instant)>>,
 }
 
 #[derive(Debug)]
@@ -53,6 +59,7 @@ impl<T> TimerWheel<T> {
             occupied: [0; WORDS],
             len: 0,
             next_seq: 0,
+            wake: Cell::new(None),
         }
     }
 
@@ -62,14 +69,16 @@ impl<T> TimerWheel<T> {
 
     /// The tick a deadline falls in, rounded up so nothing fires early.
     fn tick_of(&self, at: Instant) -> u64 {
-        let nanos = at.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(nanos.div_ceil(TICK.as_nanos())).unwrap_or(u64::MAX)
+        let d = at.saturating_duration_since(self.origin);
+        // Ticks are milliseconds: whole seconds, then the rest rounded up
+        // (u64 arithmetic; dividing the u128 of `as_nanos` costs more).
+        millis(d.as_secs(), d.subsec_nanos().div_ceil(1_000_000))
     }
 
     /// The ticks wholly passed at `at` (rounded down).
     fn whole_ticks(&self, at: Instant) -> u64 {
-        let nanos = at.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(nanos / TICK.as_nanos()).unwrap_or(u64::MAX)
+        let d = at.saturating_duration_since(self.origin);
+        millis(d.as_secs(), d.subsec_millis())
     }
 
     pub(crate) fn insert(&mut self, at: Instant, item: T) -> TimerKey {
@@ -80,6 +89,7 @@ impl<T> TimerWheel<T> {
         self.slots[slot].push(Entry { at, key, item });
         self.occupied[slot / 64] |= 1 << (slot % 64);
         self.len += 1;
+        self.wake.set(None);
         key
     }
 
@@ -95,6 +105,7 @@ impl<T> TimerWheel<T> {
             self.occupied[slot / 64] &= !(1 << (slot % 64));
         }
         self.len -= 1;
+        self.wake.set(None);
         true
     }
 
@@ -121,6 +132,7 @@ impl<T> TimerWheel<T> {
                 if entries[i].at <= now {
                     fired.push(entries.swap_remove(i).item);
                     self.len -= 1;
+                    self.wake.set(None);
                 } else {
                     i += 1;
                 }
@@ -135,6 +147,24 @@ impl<T> TimerWheel<T> {
     /// How long until the next occupied slot comes round (`None`: no timers).
     /// Entries there may belong to a later revolution; waking early is harmless.
     pub(crate) fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        if self.len == 0 {
+            return None;
+        }
+        if let Some((tick, at)) = self.wake.get().filter(|&(tick, _)| tick > self.current) {
+            debug_assert_eq!(Some(tick), self.scan_wake_tick());
+            return Some(at.saturating_duration_since(now));
+        }
+        let wake_tick = self.scan_wake_tick()?;
+        // Ticks are milliseconds; a u64 of them spans 584 million years, so
+        // this never saturates (a u32 did, after 49.7 days of uptime, and
+        // turned every pending timer into a zero timeout: a busy spin).
+        let wake_at = self.origin.checked_add(Duration::from_millis(wake_tick))?;
+        self.wake.set(Some((wake_tick, wake_at)));
+        Some(wake_at.saturating_duration_since(now))
+    }
+
+    /// The tick of the next occupied slot after the current one.
+    fn scan_wake_tick(&self) -> Option<u64> {
         if self.len == 0 {
             return None;
         }
@@ -154,13 +184,13 @@ impl<T> TimerWheel<T> {
                 break;
             }
         }
-        let wake_tick = self.current + 1 + distance;
-        // Ticks are milliseconds; a u64 of them spans 584 million years, so
-        // this never saturates (a u32 did, after 49.7 days of uptime, and
-        // turned every pending timer into a zero timeout: a busy spin).
-        let wake_at = self.origin.checked_add(Duration::from_millis(wake_tick))?;
-        Some(wake_at.saturating_duration_since(now))
+        Some(self.current + 1 + distance)
     }
+}
+
+/// `secs` seconds and `ms` milliseconds in milliseconds, saturating.
+fn millis(secs: u64, ms: u32) -> u64 {
+    secs.saturating_mul(1000).saturating_add(u64::from(ms))
 }
 
 #[cfg(test)]
@@ -206,6 +236,36 @@ mod tests {
     /// time saturated to a moment long past, so every pending timer made a
     /// zero timeout and the loop spun. The clock is injected: the wheel's
     /// origin is "boot", `now` is 50 and then 2,000 days later.
+    #[test]
+    fn the_remembered_wake_follows_inserts_cancels_and_turns() {
+        let t0 = Instant::now();
+        let mut w = TimerWheel::new(t0);
+        let far = w.insert(t0 + Duration::from_millis(500), "far");
+        assert_eq!(w.next_timeout(t0), Some(Duration::from_millis(500)));
+        // Asked again, the same answer (from the cache), counted from `now`.
+        assert_eq!(
+            w.next_timeout(t0 + Duration::from_millis(100)),
+            Some(Duration::from_millis(400))
+        );
+        // A nearer entry shortens it; cancelling that one lengthens it again.
+        let near = w.insert(t0 + Duration::from_millis(20), "near");
+        assert_eq!(w.next_timeout(t0), Some(Duration::from_millis(20)));
+        assert!(w.cancel(near));
+        assert_eq!(w.next_timeout(t0), Some(Duration::from_millis(500)));
+        // The wheel turns short of it: still right; past it (fired): none.
+        let mut fired = Vec::new();
+        w.expire(t0 + Duration::from_millis(300), &mut fired);
+        assert!(fired.is_empty());
+        assert_eq!(
+            w.next_timeout(t0 + Duration::from_millis(300)),
+            Some(Duration::from_millis(200))
+        );
+        w.expire(t0 + Duration::from_millis(501), &mut fired);
+        assert_eq!(fired, ["far"]);
+        assert_eq!(w.next_timeout(t0 + Duration::from_millis(501)), None);
+        assert!(!w.cancel(far));
+    }
+
     #[test]
     fn timeouts_stay_right_after_49_7_days_of_uptime() {
         let boot = Instant::now();

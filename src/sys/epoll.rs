@@ -143,7 +143,11 @@ impl AsFd for Poller {
 /// Milliseconds for epoll, rounded up so a 0.3 ms timer never becomes a busy
 /// zero-timeout poll; clamped to `i32::MAX`.
 pub(crate) fn millis_rounded_up(d: Duration) -> i32 {
-    let ms = d.as_nanos().div_ceil(1_000_000);
+    // u64 arithmetic: dividing the u128 of `as_nanos` costs more.
+    let ms = d
+        .as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_nanos().div_ceil(1_000_000)));
     i32::try_from(ms).unwrap_or(i32::MAX)
 }
 

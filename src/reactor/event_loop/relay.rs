@@ -8,6 +8,7 @@
 
 use std::mem;
 
+use super::callback::lend_spare;
 use super::write::Notify;
 use super::EventLoop;
 use crate::action::Action;
@@ -119,6 +120,10 @@ impl<S: Serve> EventLoop<S> {
         }
         let mut data = mem::take(&mut f.inbound);
         if let Some(t) = self.conns.get_mut(to) {
+            // The loop's spare queue, as for a callback's writes: flushed at
+            // once, it goes back to the loop, so a relay allocates nothing
+            // per message (its own queue was freed and made anew each time).
+            lend_spare(t, &mut self.spare_out, &self.clock);
             t.write(&data);
         }
         data.clear();
