@@ -1,5 +1,5 @@
-//! Steady-state echo and length-field echo allocate nothing on the loop
-//! thread: a counting global allocator counts only allocations made while a
+//! Steady-state echo, length-field echo and a relay allocate nothing on the
+//! loop thread: a counting global allocator counts only allocations made while a
 //! thread-local flag is set, and the handler sets it on the loop thread.
 
 mod util;
@@ -32,6 +32,9 @@ impl EventHandler for Echo {
     }
 }
 
+/// One measurement at a time: the counter is global.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `round` `warmup` times, then `rounds` times; returns the loop's
 /// allocations during the measured rounds.
 fn loop_allocations(
@@ -40,8 +43,6 @@ fn loop_allocations(
     rounds: usize,
     mut round: impl FnMut(&mut TcpStream, usize),
 ) -> u64 {
-    // One engine at a time: the counter is global.
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let engine = builder.event_loops(1).start(Echo, "tcp://127.0.0.1:0").unwrap();
     let mut s = TcpStream::connect(engine.local_addr()).unwrap();
@@ -117,5 +118,69 @@ fn partial_frames_left_between_reads_allocate_nothing() {
     assert_eq!(
         used, 0,
         "{used} allocations on the loop thread over 5000 rounds with partial frames"
+    );
+}
+
+/// Relays every connection to `upstream` (its loop thread counted).
+struct Relay {
+    upstream: String,
+}
+
+impl EventHandler for Relay {
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        util::counting::count_this_thread();
+        conn.relay_to(&self.upstream, Duration::from_secs(5))
+            .map_or(Action::Close, |()| Action::Continue)
+    }
+}
+
+/// An echo whose loop is not counted: the relay's upstream.
+struct Uncounted;
+
+impl EventHandler for Uncounted {
+    fn on_traffic(&self, conn: &mut Conn) -> Action {
+        conn.echo_all();
+        Action::Continue
+    }
+}
+
+#[test]
+fn a_steady_relay_allocates_nothing_per_message() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let upstream = Engine::builder()
+        .event_loops(1)
+        .start(Uncounted, "tcp://127.0.0.1:0")
+        .unwrap();
+    let relay = Relay {
+        upstream: format!("tcp://{}", upstream.local_addr()),
+    };
+    let engine = Engine::builder()
+        .event_loops(1)
+        .start(relay, "tcp://127.0.0.1:0")
+        .unwrap();
+    let mut s = TcpStream::connect(engine.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_nodelay(true).unwrap();
+    let msg = [4u8; 64];
+    let mut buf = [0u8; 64];
+    let mut round = |s: &mut TcpStream| {
+        s.write_all(&msg).unwrap();
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, msg);
+    };
+    for _ in 0..200 {
+        round(&mut s);
+    }
+    let before = util::counting::allocations();
+    for _ in 0..5_000 {
+        round(&mut s);
+    }
+    let used = util::counting::allocations() - before;
+    drop(s);
+    engine.stop();
+    upstream.stop();
+    assert_eq!(
+        used, 0,
+        "{used} allocations on the relay's loop over 5000 relayed messages"
     );
 }
