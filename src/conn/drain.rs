@@ -61,6 +61,10 @@ impl Conn {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_draining(&self) -> bool {
-        self.draining
+        // The loop marks its connections when its drain task runs; the
+        // engine's flag, raised before the listeners close, also covers a
+        // request the loop reads before that task (in the same iteration,
+        // events come first).
+        self.draining || self.engine.shared.drain.is_active()
     }
 }
