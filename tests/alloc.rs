@@ -1,6 +1,7 @@
-//! Steady-state echo, length-field echo and a relay allocate nothing on the
-//! loop thread: a counting global allocator counts only allocations made while a
-//! thread-local flag is set, and the handler sets it on the loop thread.
+//! Steady-state echo, length-field echo, a relay and writes posted from
+//! other threads allocate nothing on the loop thread: a counting global
+//! allocator counts only allocations made while a thread-local flag is set,
+//! and the handler sets it on the loop thread.
 
 mod util;
 
@@ -183,4 +184,51 @@ fn a_steady_relay_allocates_nothing_per_message() {
         used, 0,
         "{used} allocations on the relay's loop over 5000 relayed messages"
     );
+}
+
+/// Keeps its connection's handle, for writes posted from another thread.
+#[derive(Default)]
+struct Posted {
+    handle: std::sync::Mutex<Option<netreactor::ConnHandle>>,
+}
+
+impl EventHandler for Posted {
+    fn on_open(&self, conn: &mut Conn) -> Action {
+        util::counting::count_this_thread();
+        *self.handle.lock().unwrap() = Some(conn.handle());
+        Action::Continue
+    }
+}
+
+#[test]
+fn writes_posted_from_another_thread_allocate_nothing_on_the_loop() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let posted = std::sync::Arc::new(Posted::default());
+    let engine = Engine::builder()
+        .event_loops(1)
+        .start(std::sync::Arc::clone(&posted), "tcp://127.0.0.1:0")
+        .unwrap();
+    let mut s = TcpStream::connect(engine.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    util::wait_until(util::SETTLE, "the connection opens", || {
+        posted.handle.lock().unwrap().is_some()
+    });
+    let handle = posted.handle.lock().unwrap().clone().unwrap();
+    let mut buf = [0u8; 64];
+    let mut round = |s: &mut TcpStream| {
+        handle.async_write(bytes::Bytes::from_static(&[6u8; 64])).unwrap();
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, [6u8; 64]);
+    };
+    for _ in 0..200 {
+        round(&mut s);
+    }
+    let before = util::counting::allocations();
+    for _ in 0..5_000 {
+        round(&mut s);
+    }
+    let used = util::counting::allocations() - before;
+    drop(s);
+    engine.stop();
+    assert_eq!(used, 0, "{used} allocations on the loop over 5000 posted writes");
 }

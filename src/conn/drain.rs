@@ -61,10 +61,9 @@ impl Conn {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_draining(&self) -> bool {
-        // The loop marks its connections when its drain task runs; the
-        // engine's flag, raised before the listeners close, also covers a
-        // request the loop reads before that task (in the same iteration,
-        // events come first).
-        self.draining || self.engine.shared.drain.is_active()
+        // The engine's flag, raised before the listeners close: a request
+        // the loop reads before its drain task runs (events come before
+        // tasks in an iteration) is answered as draining too.
+        self.engine.shared.drain.is_active()
     }
 }

@@ -122,8 +122,6 @@ pub struct Conn {
     /// Closing with output queued: the linger deadline is armed (it lives
     /// in `timing`, allocated then, so idle connections stay small).
     pub(crate) lingering: bool,
-    /// The engine drains: the handler should finish this connection.
-    pub(crate) draining: bool,
     pub(crate) max_outbound: usize,
     pub(crate) write_side: WriteSide,
     /// Below the high watermark (as last reported to the handler).

@@ -37,7 +37,8 @@ impl<S: Serve> EventLoop<S> {
     }
 }
 
-/// Before a callback: lend the loop's spare outbound queue to a connection
+/// Before the loop writes to a connection (a callback, a relay, a posted
+/// write): lend the loop's spare outbound queue to a connection
 /// that has none, and note that its output was not stalled before this.
 #[inline(always)]
 pub(super) fn lend_spare(conn: &mut Conn, spare: &mut Outbound, clock: &Clock) {

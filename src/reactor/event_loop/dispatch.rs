@@ -39,14 +39,13 @@ impl<S: Serve> EventLoop<S> {
                 let Some(conn) = self.conns.get_mut(id) else {
                     return self.not_a_connection(token);
                 };
-                let reading = conn.interest.read;
                 // Without read interest a hang-up has no read to report it.
-                let dead = ev.hangup && !reading;
+                let dead = ev.hangup && !conn.interest.read;
                 if ev.writable || dead {
                     self.on_write_ready(id, dead);
                 }
-                if reading && (ev.readable || ev.hangup) {
-                    self.on_read_ready(id);
+                if ev.readable || ev.hangup {
+                    self.on_read_ready(id); // reads only if it still wants to
                 }
             }
         }
@@ -192,7 +191,6 @@ impl<S: Serve> EventLoop<S> {
             connecting: false,
             reading_paused: false,
             lingering: false,
-            draining: self.engine.drain.is_active(),
             max_outbound: self.cfg.max_outbound_bytes,
             write_side: WriteSide::Open,
             writable: true,

@@ -1,6 +1,7 @@
-//! Draining: the loop accepts no more, keeps serving, tells every
-//! connection it should finish (`Conn::is_draining`) and, unless the
-//! builder said otherwise, closes each connection as soon as it is idle.
+//! Draining: the loop accepts no more and keeps serving (every
+//! connection's `Conn::is_draining` reads the engine's drain flag) and,
+//! unless the builder said otherwise, closes each connection as soon as it
+//! is idle.
 //! The coordinator stops the loop once every connection has gone or the
 //! drain's hard deadline has come.
 
@@ -19,11 +20,6 @@ impl<S: Serve> EventLoop<S> {
         if self.stopping {
             return;
         }
-        for id in self.conns.ids() {
-            if let Some(c) = self.conns.get_mut(id) {
-                c.draining = true;
-            }
-        }
         // The connections already waiting in this loop's own listeners'
         // queues are clients too: closing the listeners would reset them.
         // (After a hand-off the new process takes them.)
@@ -33,7 +29,8 @@ impl<S: Serve> EventLoop<S> {
             }
         }
         // Last: `EngineHandle::is_draining` turns true once every loop has
-        // stopped accepting, and every connection must know by then.
+        // stopped accepting (`Conn::is_draining` already is: it reads the
+        // engine's flag, raised before the drain task was posted).
         self.stop_accepting();
         self.sweep_idle();
     }
@@ -45,7 +42,6 @@ impl<S: Serve> EventLoop<S> {
         }
         for id in self.conns.ids() {
             let Some(c) = self.conns.get_mut(id) else { continue };
-            c.draining = true; // registered since the drain began
             if is_idle(c) {
                 c.close_reason = Some(CloseReason::Shutdown);
                 self.sync(id);

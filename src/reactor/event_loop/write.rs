@@ -8,7 +8,7 @@ use std::mem;
 use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::callback::close_for_panic;
+use super::callback::{close_for_panic, lend_spare};
 use super::timers::TimerKind;
 use super::EventLoop;
 use crate::action::Action;
@@ -204,11 +204,9 @@ impl<S: Serve> EventLoop<S> {
     /// code (an encoder): a panic closes only this connection.
     pub(super) fn task_write(&mut self, id: ConnId, posted: usize, f: impl FnOnce(&mut Conn)) {
         let Some(c) = self.conns.get_mut(id) else { return };
-        if c.outbound.is_empty() {
-            if let Some(t) = &mut c.timing {
-                t.last_progress = self.clock.now();
-            }
-        }
+        // The loop's spare queue, as for a callback: no queue made and
+        // freed per posted write.
+        lend_spare(c, &mut self.spare_out, &self.clock);
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(c))) {
             close_for_panic(c, payload.as_ref());
         }
