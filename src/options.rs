@@ -322,6 +322,19 @@ pub const MAX_LISTEN_FDS: usize = 4096;
 /// ```
 pub const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
+/// While an engine drains, how long a connection that has not yet sent a
+/// byte is spared by the idle sweep (`EngineBuilder::close_idle_on_drain`):
+/// a client that has just connected is about to send its first request,
+/// and closing it then would lose that request. After this (or at the
+/// drain's deadline, if that comes first) it is closed as idle.
+///
+/// Any thread (a constant).
+///
+/// ```
+/// assert_eq!(netreactor::options::DRAIN_NEW_CONNECTION_GRACE.as_secs(), 1);
+/// ```
+pub const DRAIN_NEW_CONNECTION_GRACE: Duration = Duration::from_secs(1);
+
 /// How long a new process (`EngineBuilder::inherit_listeners`) keeps trying
 /// to reach an old one whose hand-off socket does not exist or listen yet
 /// (it is usually started just before the old one listens).

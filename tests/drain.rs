@@ -171,3 +171,42 @@ fn drain_at_the_deadline_closes_a_connection_stuck_mid_request() {
     expect_eof(&mut stuck, SETTLE);
     assert!(drain.join().unwrap() >= grace);
 }
+
+/// A client that has connected but not sent its first request when the
+/// drain begins is not idle: the request is on its way (closing it then
+/// lost requests in a hand-off under load). It is answered; one that
+/// stays silent is closed once `DRAIN_NEW_CONNECTION_GRACE` has passed,
+/// long before the deadline.
+#[test]
+fn drain_answers_a_connection_whose_first_request_is_still_on_its_way() {
+    let engine = Engine::builder()
+        .event_loops(1)
+        .start(Lines::default(), "tcp://127.0.0.1:0")
+        .expect("start");
+    let addr = engine.local_addr();
+    let mut idle = connect(addr);
+    ask(&mut idle, b"hello\n", b"ok\n");
+    let mut late = connect(addr);
+    let mut silent = connect(addr);
+    wait_until(SETTLE, "all three are accepted", || engine.connection_count() == 3);
+    let drain = drain_in_background(&engine, Duration::from_secs(30));
+    let begun = Instant::now();
+    // The sweep has run on the (only) loop: the idle one is gone.
+    expect_eof(&mut idle, SETTLE);
+    late.write_all(b"hello\n").unwrap();
+    assert_eq!(read_to_eof(&mut late, SETTLE), b"ok, bye\n");
+    expect_eof(&mut silent, SETTLE);
+    let grace = netreactor::options::DRAIN_NEW_CONNECTION_GRACE;
+    assert!(
+        begun.elapsed() >= grace,
+        "the silent one went after {:?}",
+        begun.elapsed()
+    );
+    let took = drain.join().unwrap();
+    assert!(
+        took < Duration::from_secs(10),
+        "the drain waited for its deadline: {took:?}"
+    );
+    assert_eq!(engine.stats().closed_shutdown, 2, "the idle and the silent one");
+    assert_eq!(engine.stats().closed_local, 1, "the handler's close");
+}

@@ -1192,3 +1192,44 @@ fn a_relay_started_from_a_handle_call_relays_what_came_before_it() {
     assert_eq!(read_exact_within(&mut upstream, 11, IO_TIMEOUT), b"early bytes");
     round_trip_between(&mut upstream, &mut client, b"late");
 }
+
+/// A drain leaves a relayed pair whose request is out and whose reply is
+/// not back yet (both sides look idle: nothing queued, nothing unread):
+/// the reply reaches the client, and the pair ends with the upstream.
+#[test]
+fn a_drain_leaves_a_relayed_pair_waiting_for_its_reply() {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (proxy, _rec) = relay_proxy(
+        Engine::builder().event_loops(1),
+        upstream.local_addr().unwrap(),
+        IO_TIMEOUT,
+    );
+    let mut client = connect(proxy.local_addr());
+    let mut up = accept(&upstream);
+    client.write_all(b"request").unwrap();
+    let mut got = [0; 7];
+    up.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"request");
+    let drain = drain_in_background(&proxy, Duration::from_secs(30));
+    // Past the grace a new connection gets: every sweep would have closed
+    // it by now.
+    let wait = netreactor::options::DRAIN_NEW_CONNECTION_GRACE + Duration::from_millis(300);
+    client.set_read_timeout(Some(wait)).unwrap();
+    let err = client
+        .read(&mut [0; 1])
+        .expect_err("the relayed client was closed by the drain");
+    assert!(
+        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{err}"
+    );
+    client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    up.write_all(b"reply").unwrap();
+    drop(up);
+    assert_eq!(read_to_eof(&mut client, SETTLE), b"reply");
+    drop(client); // the other half
+    let took = drain.join().unwrap();
+    assert!(
+        took < Duration::from_secs(10),
+        "the drain waited for its deadline: {took:?}"
+    );
+}

@@ -116,6 +116,9 @@ pub struct Conn {
     pub(crate) connecting: bool,
     /// The handler paused reading (`pause_reading`).
     pub(crate) reading_paused: bool,
+    /// The peer has sent at least one byte (a drain spares a new connection
+    /// that has not yet: its first request is on its way).
+    pub(crate) heard: bool,
     /// Queued output was thrown away (`close_now`, a panic): the close
     /// resets the connection so the peer sees the stream was cut.
     pub(crate) output_dropped: bool,

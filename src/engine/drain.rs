@@ -10,6 +10,13 @@ impl EngineBuilder {
     /// nothing queued to send. Default on, right for protocols where the
     /// server may close between requests (Redis, a line protocol).
     ///
+    /// Not idle, whatever their buffers say: a connection that has not yet
+    /// sent a byte (its first request is on its way; it is spared for
+    /// [`DRAIN_NEW_CONNECTION_GRACE`](crate::options::DRAIN_NEW_CONNECTION_GRACE)),
+    /// a TLS handshake under way, and a dialed or relayed connection (a
+    /// reply may be on its way to it: it ends with its peer, or at the
+    /// deadline).
+    ///
     /// Turn it off where the protocol has a polite way to end a connection
     /// and a request may already be on the wire when the server closes an
     /// idle connection (HTTP keep-alive): the handler then ends each

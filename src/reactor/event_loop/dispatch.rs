@@ -190,6 +190,7 @@ impl<S: Serve> EventLoop<S> {
             datagram: false,
             connecting: false,
             reading_paused: false,
+            heard: false,
             lingering: false,
             max_outbound: self.cfg.max_outbound_bytes,
             write_side: WriteSide::Open,

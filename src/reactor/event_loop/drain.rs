@@ -1,7 +1,10 @@
 //! Draining: the loop accepts no more and keeps serving (every
 //! connection's `Conn::is_draining` reads the engine's drain flag) and,
 //! unless the builder said otherwise, closes each connection as soon as it
-//! is idle.
+//! is idle. Idle means a close loses nothing: not a connection whose first
+//! request is still on its way (one that has sent nothing yet, for
+//! `DRAIN_NEW_CONNECTION_GRACE`), nor one whose reply may be (dialed or
+//! relayed: those end with their peer, or at the deadline).
 //! The coordinator stops the loop once every connection has gone or the
 //! drain's hard deadline has come.
 
@@ -9,9 +12,10 @@ use std::os::fd::AsFd;
 
 use super::timers::TimerKind;
 use super::EventLoop;
+use crate::addr::Origin;
 use crate::conn::Conn;
 use crate::error::CloseReason;
-use crate::options::DRAIN_POLL_INTERVAL;
+use crate::options::{DRAIN_NEW_CONNECTION_GRACE, DRAIN_POLL_INTERVAL};
 use crate::service::Serve;
 use crate::sys;
 
@@ -32,6 +36,7 @@ impl<S: Serve> EventLoop<S> {
         // stopped accepting (`Conn::is_draining` already is: it reads the
         // engine's flag, raised before the drain task was posted).
         self.stop_accepting();
+        self.drain_began = Some(self.clock.now());
         self.sweep_idle();
     }
 
@@ -40,25 +45,43 @@ impl<S: Serve> EventLoop<S> {
         if self.stopping || !self.cfg.drain_closes_idle {
             return;
         }
+        let now = self.clock.now();
+        let new_ones_too = self
+            .drain_began
+            .is_some_and(|began| now.saturating_duration_since(began) >= DRAIN_NEW_CONNECTION_GRACE);
         for id in self.conns.ids() {
             let Some(c) = self.conns.get_mut(id) else { continue };
-            if is_idle(c) {
+            if (c.heard || new_ones_too) && is_idle(c) {
                 c.close_reason = Some(CloseReason::Shutdown);
                 self.sync(id);
             }
         }
-        self.timers
-            .insert(self.clock.now() + DRAIN_POLL_INTERVAL, TimerKind::DrainSweep);
+        self.timers.insert(now + DRAIN_POLL_INTERVAL, TimerKind::DrainSweep);
     }
 }
 
 /// Nothing in flight either way: no request partly read or waiting in the
-/// socket, no reply queued. Closing it now loses nothing.
+/// socket, no reply queued, and none awaited from the peer (a dialed or
+/// relayed connection may be waiting for one; a TLS handshake is a
+/// request under way). Closing it now loses nothing.
 fn is_idle(c: &Conn) -> bool {
     !c.datagram
         && !c.connecting
+        && c.origin() != Origin::Dialed
+        && c.relay.is_none()
+        && !tls_handshaking(c)
         && c.close_reason.is_none()
         && c.inbound.is_empty()
         && c.outbound.is_empty()
         && !sys::socket::has_unread_input(c.fd.as_fd())
+}
+
+#[cfg(feature = "tls")]
+fn tls_handshaking(c: &Conn) -> bool {
+    c.tls.as_ref().is_some_and(|t| !t.open)
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_handshaking(_: &Conn) -> bool {
+    false
 }

@@ -77,6 +77,8 @@ pub(crate) struct EventLoop<S: Serve> {
     stopping: bool,
     /// The stop's deadline for flushing (`None`: none).
     stop_deadline: Option<Instant>,
+    /// When this loop began to drain (`None`: it has not).
+    drain_began: Option<Instant>,
     /// An oversize datagram was logged (once per loop).
     warned_truncation: bool,
     /// The UDP batch path's buffers (only on a loop with a UDP socket).
@@ -133,6 +135,7 @@ impl<S: Serve> EventLoop<S> {
             trim_owed: false,
             arm_after_sync: false,
             stop_deadline: None,
+            drain_began: None,
         };
         for socket in datagram_sockets {
             lp.add_datagram_socket(socket)?;

@@ -73,6 +73,7 @@ impl<S: Serve> EventLoop<S> {
         let action = match sys::io::read_into(conn.fd.as_fd(), &mut conn.inbound, read_size) {
             Ok(ReadOutcome::Data(n)) => {
                 arrived += n;
+                conn.heard = true;
                 if let Some(t) = &mut conn.timing {
                     t.last_read = self.clock.now();
                 }

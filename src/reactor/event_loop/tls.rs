@@ -95,6 +95,7 @@ impl<S: Serve> EventLoop<S> {
         crate::tls::lend_plain(&mut conn.inbound);
         let got = match sys::io::read_into(conn.fd.as_fd(), buf, read_size) {
             Ok(ReadOutcome::Data(n)) => {
+                conn.heard = true;
                 self.counters.bytes_in.add(n as u64);
                 if let Some(t) = &mut conn.timing {
                     t.last_read = self.clock.now();
