@@ -189,8 +189,8 @@ fn drain_answers_a_connection_whose_first_request_is_still_on_its_way() {
     let mut late = connect(addr);
     let mut silent = connect(addr);
     wait_until(SETTLE, "all three are accepted", || engine.connection_count() == 3);
+    let begun = Instant::now(); // before the loop's drain begins
     let drain = drain_in_background(&engine, Duration::from_secs(30));
-    let begun = Instant::now();
     // The sweep has run on the (only) loop: the idle one is gone.
     expect_eof(&mut idle, SETTLE);
     late.write_all(b"hello\n").unwrap();
