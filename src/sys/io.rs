@@ -119,7 +119,7 @@ pub(crate) enum ReadOutcome {
 /// One `read(2)` of at most `max` bytes appended to `buf` (reserving first).
 #[inline(always)]
 pub(crate) fn read_into(fd: BorrowedFd<'_>, buf: &mut BytesMut, max: usize) -> io::Result<ReadOutcome> {
-    buf.reserve(max);
+    super::memory::reserve(buf, max);
     let spare = buf.spare_capacity_mut();
     let want = spare.len().min(max);
     let fd = fd.as_raw_fd() as c_long;

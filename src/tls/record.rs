@@ -394,6 +394,7 @@ impl Records {
             }
             APPLICATION_DATA => {
                 (self.empty_records, self.key_updates, self.warnings) = (0, 0, 0);
+                crate::sys::memory::reserve(plain, payload.len());
                 plain.extend_from_slice(payload);
                 Ok(false)
             }

@@ -363,6 +363,7 @@ macro_rules! drive_body {
                         match record {
                             Ok(record) => {
                                 discard += record.discard;
+                                crate::sys::memory::reserve($plain, record.payload.len());
                                 $plain.extend_from_slice(record.payload);
                             }
                             Err(e) => {

@@ -11,12 +11,13 @@ use super::clock::Clock;
 use super::EventLoop;
 use crate::action::Action;
 use crate::buffer::outbound::Outbound;
-use crate::codec::FrameSpan;
+use crate::codec::{FrameSpan, MAX_RESERVE_STEP_BYTES};
 use crate::conn::Conn;
 use crate::error::CloseReason;
 use crate::framing::Frame;
 use crate::id::ConnId;
 use crate::service::Serve;
+use crate::sys;
 
 impl<S: Serve> EventLoop<S> {
     /// Hands every whole frame in the inbound buffer to `on_frame`, in one
@@ -103,7 +104,10 @@ impl<S: Serve> FramePass<'_, S> {
                 continue;
             }
             // ...and then one at a time: a partial, corrupt or oversize frame,
-            // the end of the stream, or a decoder without batches.
+            // the end of the stream, or a decoder without batches. A decoder
+            // short of a frame reserves room for more of it, which for a big
+            // buffer is made here first (`reserve` would `realloc` it).
+            sys::memory::reserve_if_big(buf, MAX_RESERVE_STEP_BYTES);
             match codec.decode_span(buf, eof) {
                 Some(Ok(Some(span))) => {
                     let taken = self.deliver_lent(conn, buf, span);

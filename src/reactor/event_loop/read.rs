@@ -184,7 +184,7 @@ impl<S: Serve> EventLoop<S> {
     /// A holder of `before` bytes holds less now (or is gone): a big one
     /// makes the loop give free memory back when it next goes idle.
     pub(super) fn released(&mut self, before: usize) {
-        if before >= sys::memory::RELEASE_PAGES_BYTES {
+        if before >= sys::memory::TRIM_AFTER_BYTES {
             self.trim_owed = true;
         }
     }
