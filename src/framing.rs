@@ -2,11 +2,11 @@
 //! every engine type generic over it.
 
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::codec::{Decoder, Encoder, FrameSpan};
+use crate::codec::{Decoder, Encoder, FrameSpan, PrefixRule};
 
 /// What the engine needs of a codec: find frames (in place when the decoder
 /// can, else as `Bytes`), encode byte slices, and clone itself for each new
@@ -19,7 +19,9 @@ pub(crate) trait FrameCodec: Send + 'static {
     fn decode_spans(&mut self, src: &[u8], out: &mut [FrameSpan]) -> usize;
     fn encode(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<(), String>;
     fn frame_overhead(&self) -> usize;
-    fn clone_box(&self) -> Box<dyn FrameCodec>;
+    /// A copy for a new connection, with its encoder's prefix rule (user
+    /// code: call under a panic guard).
+    fn framer(&self) -> Framer;
 }
 
 impl<C> FrameCodec for C
@@ -47,17 +49,67 @@ where
         Decoder::decode_spans(self, src, out)
     }
 
+    #[inline]
     fn encode(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<(), String> {
-        Encoder::encode(self, frame, dst).map_err(|e| e.to_string())
+        match Encoder::encode(self, frame, dst) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(describe(e)),
+        }
     }
+
 
     fn frame_overhead(&self) -> usize {
         Encoder::frame_overhead(self)
     }
 
-    fn clone_box(&self) -> Box<dyn FrameCodec> {
-        Box::new(self.clone())
+    fn framer(&self) -> Framer {
+        Box::new(Framed {
+            rule: Encoder::prefix_rule(self),
+            codec: self.clone(),
+        })
     }
+}
+
+/// A connection's codec, with its encoder's prefix rule read once: with a
+/// rule, `Conn::write_frame` frames the payload itself (no dynamic call into
+/// the codec per frame). One allocation and one (fat) pointer, as a plain
+/// `Box<dyn FrameCodec>` was: an idle connection's slot does not grow.
+pub(crate) type Framer = Box<Framed<dyn FrameCodec>>;
+
+/// A codec and its prefix rule (see [`Framer`]).
+pub(crate) struct Framed<C: ?Sized> {
+    rule: Option<PrefixRule>,
+    codec: C,
+}
+
+impl<C: ?Sized> Framed<C> {
+    #[inline]
+    pub(crate) fn rule(&self) -> Option<PrefixRule> {
+        self.rule
+    }
+}
+
+impl<C: ?Sized> Deref for Framed<C> {
+    type Target = C;
+
+    #[inline]
+    fn deref(&self) -> &C {
+        &self.codec
+    }
+}
+
+impl<C: ?Sized> DerefMut for Framed<C> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.codec
+    }
+}
+
+/// A codec's error as text, out of line: the per-frame calls stay lean.
+#[cold]
+#[inline(never)]
+fn describe(e: impl fmt::Display) -> String {
+    e.to_string()
 }
 
 /// One decoded frame, lent to [`EventHandler::on_frame`](crate::EventHandler::on_frame).

@@ -342,6 +342,11 @@ impl DelimiterCodec {
         self.delimiters[0].len()
     }
 
+    /// A frame ends with a delimiter: no prefix rule (see `Encoder::prefix_rule`).
+    fn rule(&self) -> Option<crate::PrefixRule> {
+        None
+    }
+
     fn encode_slice(&self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         if item.len() > self.max_length {
             return Err(CodecError::DelimitedFrameTooLong { max: self.max_length });

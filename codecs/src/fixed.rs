@@ -103,6 +103,12 @@ impl FixedLengthCodec {
         0
     }
 
+    /// Nothing before an item of exactly the frame length (see
+    /// `Encoder::prefix_rule`).
+    fn rule(&self) -> Option<crate::PrefixRule> {
+        Some(crate::PrefixRule::none(self.frame_length..=self.frame_length))
+    }
+
     fn encode_slice(&self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         if item.len() != self.frame_length {
             return Err(CodecError::FrameLengthMismatch {

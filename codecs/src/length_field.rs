@@ -1,8 +1,8 @@
 //! Length-prefixed frames, with Netty's `LengthFieldBasedFrameDecoder` semantics.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
-use crate::{reserve_bounded, CodecError, Decoder, FrameSpan};
+use crate::{reserve_bounded, CodecError, Decoder, FrameSpan, PrefixRule};
 
 /// The default maximum length of a frame, counting its header (as Netty's
 /// `maxFrameLength` does): 8 MiB. With the default 4-byte length field, that
@@ -119,10 +119,32 @@ pub struct LengthFieldCodec {
     length_includes_length_field: bool,
     /// `length_field_offset + length_field_length`, checked at build time.
     header_len: usize,
-    /// The payload lengths `encode` accepts (both limits folded into one
-    /// range at build time, so encoding checks two integers).
-    encodable: (usize, usize),
+    /// The field `encode` writes before a payload, and the payload lengths
+    /// it accepts (both limits folded into one range at build time, so
+    /// encoding checks two integers).
+    rule: PrefixRule,
+    /// The raw field values (as read, unsigned) of a whole, valid frame
+    /// that `decode_spans` may hand out: every check of the one-at-a-time
+    /// path folded into one range at build time. Empty when `lo > hi`.
+    spannable: (u64, u64),
+    /// What a spannable field value adds up to as a frame length: the
+    /// header and the adjustments, modulo 2^64 (exact inside `spannable`).
+    frame_base: u64,
+    /// How the length field is laid out, for a load without a width match.
+    layout: FieldLayout,
     state: DecodeState,
+}
+
+/// The length field's width and byte order, resolved at build time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldLayout {
+    U32Be,
+    U32Le,
+    U16Be,
+    U16Le,
+    U8,
+    /// 3 or 8 bytes: read byte by byte.
+    Other,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -463,7 +485,10 @@ impl LengthFieldCodecBuilder {
             fail_fast: self.fail_fast,
             length_includes_length_field: self.length_includes_length_field,
             header_len,
-            encodable: (0, 0),
+            rule: PrefixRule::none(0..=0), // set by with_encodable_range
+            spannable: (1, 0),
+            frame_base: 0,
+            layout: FieldLayout::Other,
             state: DecodeState::Head,
         }
         .with_encodable_range())
@@ -505,23 +530,41 @@ impl LengthFieldCodec {
             fail_fast: true,
             length_includes_length_field: false,
             header_len: DEFAULT_LENGTH_FIELD_LEN_BYTES,
-            encodable: (0, 0),
+            rule: PrefixRule::none(0..=0), // set by with_encodable_range
+            spannable: (1, 0),
+            frame_base: 0,
+            layout: FieldLayout::Other,
             state: DecodeState::Head,
         }
         .with_encodable_range()
     }
 
-    /// Fills in `encodable`: the payload lengths whose frame fits
+    /// Fills in what is worked out once from the settings: the encoder's
+    /// `rule`, whose lengths are the payloads whose frame fits
     /// `max_frame_length` and whose length value (`len - adjustment`) fits
-    /// the field. An empty range (`lo > hi`) rejects every payload.
+    /// the field; and the decoder's constants.
     fn with_encodable_range(mut self) -> Self {
         let adjustment = self.total_adjustment();
-        let lo = adjustment.max(0);
-        let by_frame = (self.max_frame_length - self.header_len) as i128;
-        let by_field = i128::from(self.field_max_value()) + adjustment;
-        let hi = by_frame.min(by_field);
-        let clamp = |v: i128| usize::try_from(v.max(0)).unwrap_or(usize::MAX);
-        self.encodable = if hi < lo { (1, 0) } else { (clamp(lo), clamp(hi)) };
+        let payload_max = self.max_frame_length - self.header_len;
+        self.rule = PrefixRule::length_field(self.length_field_length, self.big_endian, adjustment, 0..=payload_max)
+            .expect("the width was checked at build time");
+        let header = self.header_len as i128;
+        self.frame_base = (header + adjustment) as u64;
+        // A frame `decode_spans` hands out: a non-negative value (the field's
+        // maximum excludes negative 8-byte ones), a length of at least the
+        // header and of what is stripped, at most max_frame_length.
+        let shortest = header.max(self.initial_bytes_to_strip as i128);
+        let lo = (shortest - header - adjustment).max(0);
+        let hi = (self.max_frame_length as i128 - header - adjustment).min(i128::from(self.field_max_value()));
+        self.spannable = if hi < lo { (1, 0) } else { (lo as u64, hi as u64) };
+        self.layout = match (self.length_field_length, self.big_endian) {
+            (4, true) => FieldLayout::U32Be,
+            (4, false) => FieldLayout::U32Le,
+            (2, true) => FieldLayout::U16Be,
+            (2, false) => FieldLayout::U16Le,
+            (1, _) => FieldLayout::U8,
+            _ => FieldLayout::Other,
+        };
         self
     }
 
@@ -747,27 +790,19 @@ impl LengthFieldCodec {
         self.length_field_length
     }
 
+    /// The field before a payload (see `Encoder::prefix_rule`).
+    fn rule(&self) -> Option<PrefixRule> {
+        Some(self.rule)
+    }
+
     #[inline]
     fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
-        let (lo, hi) = self.encodable;
-        if payload.len() < lo || payload.len() > hi {
+        let Some(prefix) = self.rule.prefix(payload.len()) else {
             return Err(self.encode_error(payload.len()));
-        }
-        // In range, so `len - adjustment` is the exact value and fits the field.
-        let value = (payload.len() as u64).wrapping_sub(self.total_adjustment() as i64 as u64);
-        let n = self.length_field_length;
-        dst.reserve(n + payload.len());
-        // The usual widths as fixed-size stores.
-        match (n, self.big_endian) {
-            (4, true) => dst.put_u32(value as u32),
-            (4, false) => dst.put_u32_le(value as u32),
-            (2, true) => dst.put_u16(value as u16),
-            (2, false) => dst.put_u16_le(value as u16),
-            (1, _) => dst.put_u8(value as u8),
-            (_, true) => dst.put_slice(&value.to_be_bytes()[8 - n..]),
-            (_, false) => dst.put_slice(&value.to_le_bytes()[..n]),
-        }
-        dst.put_slice(payload);
+        };
+        dst.reserve(self.length_field_length + payload.len());
+        dst.extend_from_slice(prefix.as_bytes());
+        dst.extend_from_slice(payload);
         Ok(())
     }
 
@@ -808,19 +843,39 @@ impl Decoder for LengthFieldCodec {
         if self.state != DecodeState::Head {
             return 0;
         }
+        // One loop per field layout, each with its load inlined.
+        match self.layout {
+            FieldLayout::U32Be => self.spans(src, out, |f| f.first_chunk().map(|b| u32::from_be_bytes(*b).into())),
+            FieldLayout::U32Le => self.spans(src, out, |f| f.first_chunk().map(|b| u32::from_le_bytes(*b).into())),
+            FieldLayout::U16Be => self.spans(src, out, |f| f.first_chunk().map(|b| u16::from_be_bytes(*b).into())),
+            FieldLayout::U16Le => self.spans(src, out, |f| f.first_chunk().map(|b| u16::from_le_bytes(*b).into())),
+            FieldLayout::U8 => self.spans(src, out, |f| f.first().map(|&b| b.into())),
+            FieldLayout::Other => self.spans(src, out, |f| Some(self.read_length(f, 0))),
+        }
+    }
+}
+
+impl LengthFieldCodec {
+    /// [`Decoder::decode_spans`] with the field read by `read` (given the
+    /// bytes from the field's start; `None` if too few): the frames whose field value lies in
+    /// `spannable`, which are exactly the whole, valid ones.
+    #[inline(always)]
+    fn spans(&self, src: &[u8], out: &mut [FrameSpan], read: impl Fn(&[u8]) -> Option<u64>) -> usize {
+        let (lo, hi) = self.spannable;
         let (mut off, mut n) = (0, 0);
         while n < out.len() {
             let rest = &src[off..];
             if rest.len() < self.header_len {
                 break;
             }
-            let value = self.length_value(rest);
-            let frame_len = self.header_len as i128 + value + self.total_adjustment();
-            if value < 0 || frame_len < self.header_len as i128 || frame_len > self.max_frame_length as i128 {
+            let Some(value) = rest.get(self.length_field_offset..).and_then(&read) else {
+                break;
+            };
+            if value < lo || value > hi {
                 break;
             }
-            let frame_len = frame_len as usize;
-            if rest.len() < frame_len || self.initial_bytes_to_strip > frame_len {
+            let frame_len = value.wrapping_add(self.frame_base) as usize;
+            if rest.len() < frame_len {
                 break;
             }
             out[n] = FrameSpan {
@@ -833,9 +888,7 @@ impl Decoder for LengthFieldCodec {
         }
         n
     }
-}
 
-impl LengthFieldCodec {
     /// The next frame, left in `src` (see [`Decoder::decode_span`]).
     #[inline]
     fn span(&mut self, src: &mut BytesMut) -> Result<Option<FrameSpan>, CodecError> {

@@ -49,6 +49,10 @@ macro_rules! slice_encoders {
             fn frame_overhead(&self) -> usize {
                 self.overhead_bytes()
             }
+
+            fn prefix_rule(&self) -> Option<$crate::PrefixRule> {
+                self.rule()
+            }
         }
 
         impl $crate::Encoder<&bytes::Bytes> for $codec {
@@ -60,6 +64,10 @@ macro_rules! slice_encoders {
 
             fn frame_overhead(&self) -> usize {
                 self.overhead_bytes()
+            }
+
+            fn prefix_rule(&self) -> Option<$crate::PrefixRule> {
+                self.rule()
             }
         }
 
@@ -74,6 +82,10 @@ macro_rules! slice_encoders {
             fn frame_overhead(&self) -> usize {
                 self.overhead_bytes()
             }
+
+            fn prefix_rule(&self) -> Option<$crate::PrefixRule> {
+                self.rule()
+            }
         }
     };
 }
@@ -85,6 +97,7 @@ mod fixed;
 pub mod fuzzing;
 mod length_field;
 mod line;
+mod prefix;
 mod search;
 
 pub use delimiter::{DelimiterCodec, DEFAULT_MAX_DELIMITED_FRAME_LEN_BYTES};
@@ -92,6 +105,7 @@ pub use error::CodecError;
 pub use fixed::FixedLengthCodec;
 pub use length_field::{LengthFieldCodec, LengthFieldCodecBuilder, DEFAULT_MAX_FRAME_LEN_BYTES, MAX_DISCARD_BYTES};
 pub use line::{LineCodec, LineEnding, DEFAULT_MAX_LINE_LEN_BYTES};
+pub use prefix::{Prefix, PrefixRule};
 
 /// The most bytes a decoder asks `BytesMut::reserve` for in one step while it
 /// waits for the rest of a frame.
@@ -412,5 +426,36 @@ pub trait Encoder<Item> {
     /// ```
     fn frame_overhead(&self) -> usize {
         0
+    }
+
+    /// When every encoding is a prefix that depends only on the item's
+    /// length (nothing, or a length field) followed by the item's own bytes,
+    /// unchanged: the rule that gives the prefix. A caller can then frame
+    /// items itself, with no call into the encoder per item (netreactor's
+    /// `Conn::write_frame` does); an item the rule does not frame goes to
+    /// `encode`, which says why it cannot be encoded. `None`, the default:
+    /// call `encode` for every item. An encoder whose output depends on
+    /// anything else (its state, the item's bytes) must return `None`.
+    ///
+    /// Any thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
+    /// use netreactor::codec::{Encoder, FixedLengthCodec, LengthFieldCodec, LineCodec};
+    ///
+    /// let four = LengthFieldCodec::new();
+    /// let rule = Encoder::<&[u8]>::prefix_rule(&four).unwrap();
+    /// assert_eq!(rule.prefix(5).unwrap().as_bytes(), b"\x00\x00\x00\x05");
+    /// let one = LengthFieldCodec::builder().length_field_length(1).build()?;
+    /// assert!(Encoder::<&[u8]>::prefix_rule(&one).unwrap().prefix(300).is_none()); // encode says why
+    /// let fixed = FixedLengthCodec::new(3);
+    /// assert!(Encoder::<&[u8]>::prefix_rule(&fixed).unwrap().prefix(3).unwrap().is_empty());
+    /// assert!(Encoder::<&[u8]>::prefix_rule(&LineCodec::new()).is_none()); // a suffix
+    /// # Ok::<(), netreactor::codec::CodecError>(())
+    /// ```
+    fn prefix_rule(&self) -> Option<PrefixRule> {
+        None
     }
 }

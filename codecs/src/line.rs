@@ -283,6 +283,11 @@ impl LineCodec {
         self.ending.as_bytes().len()
     }
 
+    /// A line ends with a suffix: no prefix rule (see `Encoder::prefix_rule`).
+    fn rule(&self) -> Option<crate::PrefixRule> {
+        None
+    }
+
     fn encode_slice(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         if line.len() > self.max_length {
             return Err(CodecError::LineTooLong { max: self.max_length });

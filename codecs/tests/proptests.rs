@@ -165,6 +165,33 @@ proptest! {
         prop_assert_eq!(errors, expected_errors);
     }
 
+    /// `Encoder::prefix_rule` agrees with `encode` for every payload
+    /// length: a prefix exactly when encoding succeeds, and then the
+    /// encoding is the prefix followed by the payload.
+    #[test]
+    fn length_field_prefix_rule_is_the_encoding_minus_the_payload(
+        layout in layout(),
+        len in prop_oneof![0usize..300, 65_530usize..65_545, Just(usize::MAX)],
+    ) {
+        let mut codec = layout.codec();
+        let rule = Encoder::<&[u8]>::prefix_rule(&codec).expect("a length field has a rule");
+        let prefix = rule.prefix(len);
+        if len == usize::MAX {
+            prop_assert!(prefix.is_none(), "{} bytes cannot be framed", len);
+            return Ok(());
+        }
+        let payload = vec![0xa5; len];
+        let mut dst = BytesMut::new();
+        match (codec.encode(&payload[..], &mut dst), prefix) {
+            (Ok(()), Some(p)) => {
+                prop_assert_eq!(&dst[..p.len()], p.as_bytes());
+                prop_assert_eq!(&dst[p.len()..], &payload[..]);
+            }
+            (Err(_), None) => prop_assert!(dst.is_empty()),
+            (res, p) => prop_assert!(false, "encode {:?} but prefix {:?}", res, p),
+        }
+    }
+
     /// Valid frames mixed with garbage: split decoding equals whole decoding,
     /// frames and errors alike, and memory stays bounded.
     #[test]

@@ -8,6 +8,7 @@ use std::os::fd::BorrowedFd;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::codec::Prefix;
 use crate::options::{MAX_IOVECS_PER_WRITE, OUTBOUND_COPY_THRESHOLD_BYTES};
 use crate::sys;
 
@@ -62,6 +63,20 @@ impl Outbound {
     #[inline]
     pub(crate) fn write(&mut self, data: &[u8]) {
         self.queue().write(data);
+    }
+
+    /// `prefix` then `data`, into the tail with one reservation (a frame
+    /// whose codec only puts a header before it). The prefix goes in as its
+    /// fixed-size array, cut back to its length: one store, no `memcpy`.
+    #[inline]
+    pub(crate) fn write_prefixed(&mut self, prefix: Prefix, data: &[u8]) {
+        let q = self.queue();
+        let start = q.tail.len();
+        q.tail.reserve(Prefix::MAX_LEN + data.len());
+        q.tail.extend_from_slice(&prefix.to_padded());
+        q.tail.truncate(start + prefix.len());
+        q.tail.extend_from_slice(data);
+        q.len += prefix.len() + data.len();
     }
 
     pub(crate) fn write_bytes(&mut self, data: Bytes) {

@@ -8,7 +8,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::buffer::outbound::Outbound;
 use crate::error::{CloseReason, Error, Result};
-use crate::framing::FrameCodec;
+use crate::framing::Framer;
 
 /// The inbound half of a [`Conn`](super::Conn) (see [`Conn::split`](super::Conn::split)).
 ///
@@ -122,7 +122,7 @@ pub struct Writer<'a> {
     pub(super) max: usize,
     pub(super) open: bool,
     pub(super) close_reason: &'a mut Option<CloseReason>,
-    pub(super) codec: Option<&'a mut Box<dyn FrameCodec>>,
+    pub(super) codec: Option<&'a mut Framer>,
 }
 
 impl fmt::Debug for Writer<'_> {
@@ -256,6 +256,12 @@ impl Writer<'_> {
             return Err(Error::Encode("no codec configured".into()));
         };
         if !admit(self.out, self.max, self.open, self.close_reason, frame.len()) {
+            return Ok(());
+        }
+        // The usual codecs only put a header before the frame's own bytes:
+        // frame it here, with no call into the codec.
+        if let Some(prefix) = codec.rule().and_then(|rule| rule.prefix(frame.len())) {
+            self.out.write_prefixed(prefix, frame);
             return Ok(());
         }
         self.out

@@ -27,7 +27,7 @@ use crate::addr::Origin;
 use crate::buffer::outbound::Outbound;
 use crate::config::Keepalive;
 use crate::error::{CloseReason, Result};
-use crate::framing::FrameCodec;
+use crate::framing::Framer;
 use crate::handle::EngineHandle;
 use crate::id::{ConnId, TimerId, TimerKey};
 use crate::mailbox::Mailbox;
@@ -129,7 +129,7 @@ pub struct Conn {
     pub(crate) write_side: WriteSide,
     /// Below the high watermark (as last reported to the handler).
     pub(crate) writable: bool,
-    pub(crate) codec: Option<Box<dyn FrameCodec>>,
+    pub(crate) codec: Option<Framer>,
     /// Timer state; allocated only when timeouts are configured or a timer
     /// is scheduled, so an idle connection without them stays small.
     pub(crate) timing: Option<Box<Timing>>,

@@ -12,7 +12,7 @@ use crate::addr::Origin;
 use crate::buffer::outbound::Outbound;
 use crate::conn::{Conn, Timing, WriteSide};
 use crate::error::panic_message;
-use crate::framing::FrameCodec;
+use crate::framing::Framer;
 use crate::handle::EngineHandle;
 use crate::id::ConnId;
 use crate::mailbox::Incoming;
@@ -93,8 +93,10 @@ impl<S: Serve> EventLoop<S> {
     /// if the codec's `Clone`, user code, panicked.
     /// A codec for a new connection of `service` (`None`: cloning it
     /// panicked; `Some(None)`: it has none).
-    pub(super) fn clone_codec(&self, service: usize) -> Option<Option<Box<dyn FrameCodec>>> {
-        match catch_unwind(AssertUnwindSafe(|| self.cfg.codec_of(service).map(|c| c.0.clone_box()))) {
+    pub(super) fn clone_codec(&self, service: usize) -> Option<Option<Framer>> {
+        match catch_unwind(AssertUnwindSafe(|| {
+            self.cfg.codec_of(service).map(|c| c.0.framer())
+        })) {
             Ok(codec) => Some(codec),
             Err(p) => {
                 log::error!(
@@ -148,7 +150,7 @@ impl<S: Serve> EventLoop<S> {
         fd: OwnedFd,
         peer: Option<std::net::SocketAddr>,
         origin: Origin,
-        codec: Option<Box<dyn FrameCodec>>,
+        codec: Option<Framer>,
         interest: Interest,
         state: (usize, S::State),
     ) -> std::io::Result<ConnId> {
@@ -169,7 +171,7 @@ impl<S: Serve> EventLoop<S> {
         fd: OwnedFd,
         peer: Option<std::net::SocketAddr>,
         origin: Origin,
-        codec: Option<Box<dyn FrameCodec>>,
+        codec: Option<Framer>,
         interest: Interest,
         (service, state): (usize, S::State),
     ) -> ConnId {

@@ -79,10 +79,15 @@ impl<S: Serve> FramePass<'_, S> {
     /// connection is closing or the handler ended decoding.
     pub(super) fn run(&mut self, conn: &mut Conn, buf: &mut BytesMut, eof: bool) {
         let mut batch = [FrameSpan::default(); FRAMES_PER_BATCH];
+        // The last batch came back short: what is left holds no whole frame
+        // (or the decoder batches no further), so the next step is
+        // `decode_span` and not another batch.
+        let mut short = false;
         while conn.close_reason.is_none() {
             let Some(codec) = conn.codec.as_mut() else { break };
             // Every whole frame of the read in one call, delivered in place...
-            let found = codec.decode_spans(buf, &mut batch);
+            let found = if short { 0 } else { codec.decode_spans(buf, &mut batch) };
+            short = false;
             if found > 0 {
                 // Bytes `Frame::into_bytes` split off the front since the batch was found.
                 let mut removed = 0;
@@ -101,6 +106,10 @@ impl<S: Serve> FramePass<'_, S> {
                     end = span.consumed;
                 }
                 buf.advance(end - removed);
+                if buf.is_empty() && !eof {
+                    break; // the usual end of a read: nothing left to look at
+                }
+                short = found < batch.len();
                 continue;
             }
             // ...and then one at a time: a partial, corrupt or oversize frame,
