@@ -394,6 +394,24 @@ fn rejected(engine: &util::Engine, raw: &[u8], status: u16) {
     c.expect_closed(IO_TIMEOUT);
 }
 
+/// The bare-LF check counts LFs and CRs in blocks of 255 bytes (vectorized):
+/// a bare LF at every offset near the start and on both sides of the first
+/// block's end (the line holding it ends at byte 41 + `pad`) is refused; the
+/// same head with CRLF is answered.
+#[test]
+fn a_bare_lf_is_refused_wherever_it_falls_in_the_head() {
+    let engine = serve(Config::default());
+    for pad in (0..=17).chain(200..=232) {
+        let x = "x".repeat(pad);
+        for (line_end, status) in [("\r\n", 200), ("\n", 400)] {
+            let raw = format!("GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Pad: {x}{line_end}X-B: y\r\n\r\n");
+            let mut c = Client::connect(engine.local_addr());
+            let r = c.exchange(raw.as_bytes());
+            assert_eq!(r.status, status, "pad {pad}, line end {line_end:?}: {r:?}");
+        }
+    }
+}
+
 #[test]
 fn malformed_requests_get_their_status_and_lose_the_connection() {
     let engine = serve(Config::default());
