@@ -57,7 +57,6 @@ where
         }
     }
 
-
     fn frame_overhead(&self) -> usize {
         Encoder::frame_overhead(self)
     }

@@ -325,8 +325,11 @@ pub const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// While an engine drains, how long a connection that has not yet sent a
 /// byte is spared by the idle sweep (`EngineBuilder::close_idle_on_drain`):
 /// a client that has just connected is about to send its first request,
-/// and closing it then would lose that request. After this (or at the
-/// drain's deadline, if that comes first) it is closed as idle.
+/// and closing it then would lose that request. Counted from the start of
+/// the drain, which closes the listeners first, so every connection it can
+/// spare was accepted by then (or is in a loop's queue, a matter of
+/// microseconds). After this (or at the drain's deadline, if that comes
+/// first) it is closed as idle.
 ///
 /// Any thread (a constant).
 ///

@@ -130,9 +130,12 @@ where
     })
 }
 
-/// As [`decode_spans_in_pieces`], but the way an engine takes a whole read:
-/// first [`Decoder::decode_spans`] (into a small array, so its limit is
-/// reached too), then [`Decoder::decode_span`] for what stopped the batch.
+/// As [`decode_spans_in_pieces`], but the way netreactor's loop takes a
+/// whole read: first [`Decoder::decode_spans`] (into a small array, so its
+/// limit is reached too); once the batch's frames are taken, nothing more
+/// if the buffer is empty (and the stream goes on), else
+/// [`Decoder::decode_span`] for what stopped a short batch, or another
+/// batch after a full one.
 ///
 /// # Panics
 ///
@@ -143,12 +146,19 @@ where
     D: Decoder<Item = Bytes, Error = CodecError>,
 {
     let mut pending: std::collections::VecDeque<Bytes> = std::collections::VecDeque::new();
+    // Set after a batch: whether it came back short.
+    let mut after_batch: Option<bool> = None;
     feed_in_pieces(codec, stream, cuts, move |codec, src, eof| {
         if let Some(frame) = pending.pop_front() {
             return Ok(Some(frame));
         }
+        let short = match after_batch.take() {
+            Some(_) if src.is_empty() && !eof => return Ok(None),
+            Some(short) => short,
+            None => false,
+        };
         let mut out = [FrameSpan::default(); 3];
-        let n = codec.decode_spans(src, &mut out);
+        let n = if short { 0 } else { codec.decode_spans(src, &mut out) };
         if n > 0 {
             let mut prev_end = 0;
             for span in &out[..n] {
@@ -164,6 +174,7 @@ where
                 pending.push_back(Bytes::copy_from_slice(&src[span.start..span.end]));
             }
             src.advance(prev_end);
+            after_batch = Some(n < out.len());
             return Ok(pending.pop_front());
         }
         let found = codec.decode_span(src, eof).expect("the decoder lends spans")?;

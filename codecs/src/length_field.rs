@@ -485,13 +485,13 @@ impl LengthFieldCodecBuilder {
             fail_fast: self.fail_fast,
             length_includes_length_field: self.length_includes_length_field,
             header_len,
-            rule: PrefixRule::none(0..=0), // set by with_encodable_range
+            rule: PrefixRule::none(0..=0), // set by with_derived_constants
             spannable: (1, 0),
             frame_base: 0,
             layout: FieldLayout::Other,
             state: DecodeState::Head,
         }
-        .with_encodable_range())
+        .with_derived_constants())
     }
 }
 
@@ -530,20 +530,20 @@ impl LengthFieldCodec {
             fail_fast: true,
             length_includes_length_field: false,
             header_len: DEFAULT_LENGTH_FIELD_LEN_BYTES,
-            rule: PrefixRule::none(0..=0), // set by with_encodable_range
+            rule: PrefixRule::none(0..=0), // set by with_derived_constants
             spannable: (1, 0),
             frame_base: 0,
             layout: FieldLayout::Other,
             state: DecodeState::Head,
         }
-        .with_encodable_range()
+        .with_derived_constants()
     }
 
     /// Fills in what is worked out once from the settings: the encoder's
     /// `rule`, whose lengths are the payloads whose frame fits
     /// `max_frame_length` and whose length value (`len - adjustment`) fits
     /// the field; and the decoder's constants.
-    fn with_encodable_range(mut self) -> Self {
+    fn with_derived_constants(mut self) -> Self {
         let adjustment = self.total_adjustment();
         let payload_max = self.max_frame_length - self.header_len;
         self.rule = PrefixRule::length_field(self.length_field_length, self.big_endian, adjustment, 0..=payload_max)
@@ -850,24 +850,27 @@ impl Decoder for LengthFieldCodec {
             FieldLayout::U16Be => self.spans(src, out, |f| f.first_chunk().map(|b| u16::from_be_bytes(*b).into())),
             FieldLayout::U16Le => self.spans(src, out, |f| f.first_chunk().map(|b| u16::from_le_bytes(*b).into())),
             FieldLayout::U8 => self.spans(src, out, |f| f.first().map(|&b| b.into())),
-            FieldLayout::Other => self.spans(src, out, |f| Some(self.read_length(f, 0))),
+            FieldLayout::Other => {
+                let width = self.length_field_length;
+                self.spans(src, out, |f| (f.len() >= width).then(|| self.read_length(f, 0)))
+            }
         }
     }
 }
 
 impl LengthFieldCodec {
     /// [`Decoder::decode_spans`] with the field read by `read` (given the
-    /// bytes from the field's start; `None` if too few): the frames whose field value lies in
-    /// `spannable`, which are exactly the whole, valid ones.
+    /// bytes from the field's start; `None` if too few): the frames whose
+    /// field value lies in `spannable`, which are exactly the whole, valid
+    /// ones (but for frames over `MAX_DISCARD_BYTES`, which `span` calls
+    /// corrupt: a buffer that holds one whole is past any real memory).
     #[inline(always)]
     fn spans(&self, src: &[u8], out: &mut [FrameSpan], read: impl Fn(&[u8]) -> Option<u64>) -> usize {
         let (lo, hi) = self.spannable;
         let (mut off, mut n) = (0, 0);
         while n < out.len() {
             let rest = &src[off..];
-            if rest.len() < self.header_len {
-                break;
-            }
+            // Too short for the field (so for the header): wait for more.
             let Some(value) = rest.get(self.length_field_offset..).and_then(&read) else {
                 break;
             };

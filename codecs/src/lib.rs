@@ -263,6 +263,9 @@ pub trait Decoder {
     /// incomplete, corrupt or oversize frame, or when `out` is full; the
     /// caller removes the frames it used and then goes on with
     /// [`Decoder::decode_span`], which handles whatever stopped the batch.
+    /// When the batch took everything and the stream goes on, netreactor's
+    /// loop does not call `decode_span` on the empty buffer (a decoder must
+    /// not find a frame in no bytes).
     ///
     /// An engine uses this to find all the frames of one read in one call.
     /// Returning 0 is always correct; that is the default.

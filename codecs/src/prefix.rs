@@ -29,6 +29,8 @@ pub struct Prefix {
 
 impl Prefix {
     /// The longest prefix: an 8-byte length field.
+    ///
+    /// See the example on [`Prefix`].
     pub const MAX_LEN: usize = 8;
 
     /// A prefix of `bytes`; `None` when they are more than
@@ -106,7 +108,7 @@ impl Prefix {
 ///
 /// ```
 /// # mod netreactor { pub mod codec { pub use netreactor_codecs::*; } pub use bytes::{Bytes, BytesMut}; } // the paths a netreactor user writes
-/// use netreactor::codec::PrefixRule;
+/// use netreactor::codec::{Prefix, PrefixRule};
 ///
 /// // A 2-byte big-endian length field holding the item's length.
 /// let rule = PrefixRule::length_field(2, true, 0, 0..=usize::MAX).unwrap();
@@ -115,7 +117,8 @@ impl Prefix {
 ///
 /// // Nothing before items of exactly 3 bytes.
 /// let fixed = PrefixRule::none(3..=3);
-/// assert!(fixed.prefix(3).unwrap().is_empty());
+/// assert_eq!(fixed.prefix(3), Some(Prefix::default())); // empty
+/// assert_eq!(fixed.prefix(3).unwrap().to_padded(), [0; Prefix::MAX_LEN]);
 /// assert!(fixed.prefix(4).is_none());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +132,7 @@ pub struct PrefixRule {
     /// The field's width in bytes; 0: no prefix.
     width: u8,
     big_endian: bool,
-    /// `64 - 8 * width` (0 without a field): a big-endian field is the
+    /// `64 - 8 * width` (unused without a field): a big-endian field is the
     /// first `width` bytes of the value shifted up by this much.
     shift: u8,
 }
@@ -195,8 +198,10 @@ impl PrefixRule {
         if len < self.lo || len > self.hi {
             return None;
         }
+        if self.width == 0 {
+            return Some(Prefix::default());
+        }
         let value = (len as u64).wrapping_sub(self.value_offset);
-        // Without a field the bytes are not used (the length is 0).
         let bytes = if self.big_endian {
             (value << self.shift).to_be_bytes()
         } else {

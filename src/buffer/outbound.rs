@@ -67,7 +67,8 @@ impl Outbound {
 
     /// `prefix` then `data`, into the tail with one reservation (a frame
     /// whose codec only puts a header before it). The prefix goes in as its
-    /// fixed-size array, cut back to its length: one store, no `memcpy`.
+    /// fixed-size array, then cut back to its length: an 8-byte store and a
+    /// length update rather than a call to `memcpy`.
     #[inline]
     pub(crate) fn write_prefixed(&mut self, prefix: Prefix, data: &[u8]) {
         let q = self.queue();

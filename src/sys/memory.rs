@@ -29,9 +29,10 @@ pub(crate) const TRIM_AFTER_BYTES: usize = 1024 * 1024;
 /// the memory it handed out.
 const ALLOCATOR_MARGIN: usize = 64;
 
-/// Makes room for `additional` more bytes in `buf`. A big buffer grows by
-/// moving to a new one twice its size, its old pages handed back before the
-/// old one is freed: `realloc` would free it as it is, and glibc merges a
+/// Makes room for `additional` more bytes in `buf`. A big buffer first
+/// takes back the front it has consumed, in place, as `BytesMut::reserve`
+/// would; failing that, it grows by moving to a new one twice its size, its
+/// old pages handed back before the old one is freed: `realloc` would free it as it is, and glibc merges a
 /// freed chunk that ends up next to the top of a loop thread's arena into
 /// that top, which `malloc_trim` never shrinks there (only the main arena's),
 /// so its pages would stay resident after the connection went.
@@ -42,7 +43,8 @@ pub(crate) fn reserve(buf: &mut BytesMut, additional: usize) {
     }
     if buf.capacity() < RELEASE_PAGES_BYTES {
         buf.reserve(additional);
-    } else {
+    } else if !buf.try_reclaim(additional) {
+        // Not even with the consumed front taken back in place: move.
         grow(buf, additional);
     }
 }
@@ -74,18 +76,20 @@ pub(crate) fn release_buffer(mut buf: BytesMut) {
     drop(buf);
 }
 
-/// Hands the whole pages inside `buf` back to the system; `buf` must be
-/// freed right after.
+/// Hands the whole pages inside `buf`'s capacity back to the system; `buf`
+/// must be dropped right after.
 fn release_pages(buf: &mut BytesMut) {
     let page = page_size();
     let start = buf.as_mut_ptr() as usize;
     let first = (start + ALLOCATOR_MARGIN).next_multiple_of(page);
     let end = (start + buf.capacity() - ALLOCATOR_MARGIN) / page * page;
     if end > first {
-        // SAFETY: [first, end) lies inside [start, start + capacity), the
-        // memory this BytesMut alone owns from its read position on (the
-        // loop never splits the back of an inbound buffer off), and the
-        // caller frees it right after: nothing reads it again.
+        // SAFETY: [first, end) lies inside [start, start + capacity), which
+        // a BytesMut owns exclusively whatever else shares its allocation
+        // (`split_to`, `Frame::into_bytes` and the like hand out only the
+        // front, before `start`). The caller drops this handle right after,
+        // so nothing reads these bytes through it again; if other handles
+        // keep the allocation alive, the range is spare capacity to them.
         // MADV_DONTNEED on private anonymous memory only drops the pages
         // (they read as zeros if touched again), which the allocator
         // tolerates.

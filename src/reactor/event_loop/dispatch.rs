@@ -94,9 +94,7 @@ impl<S: Serve> EventLoop<S> {
     /// A codec for a new connection of `service` (`None`: cloning it
     /// panicked; `Some(None)`: it has none).
     pub(super) fn clone_codec(&self, service: usize) -> Option<Option<Framer>> {
-        match catch_unwind(AssertUnwindSafe(|| {
-            self.cfg.codec_of(service).map(|c| c.0.framer())
-        })) {
+        match catch_unwind(AssertUnwindSafe(|| self.cfg.codec_of(service).map(|c| c.0.framer()))) {
             Ok(codec) => Some(codec),
             Err(p) => {
                 log::error!(

@@ -115,7 +115,10 @@ impl<S: Serve> FramePass<'_, S> {
             // ...and then one at a time: a partial, corrupt or oversize frame,
             // the end of the stream, or a decoder without batches. A decoder
             // short of a frame reserves room for more of it, which for a big
-            // buffer is made here first (`reserve` would `realloc` it).
+            // buffer (128 KiB or more, short of 64 KiB of room) is made here
+            // first (`reserve` would `realloc` it). A decoder without
+            // batches gets it before every frame, needed or not: a big
+            // buffer with little room left is rare outside a big frame.
             sys::memory::reserve_if_big(buf, MAX_RESERVE_STEP_BYTES);
             match codec.decode_span(buf, eof) {
                 Some(Ok(Some(span))) => {
