@@ -740,13 +740,9 @@ impl LengthFieldCodec {
         }
     }
 
-    /// The largest value the length field can hold (an 8-byte field is a
-    /// signed long: the decoder reads 2^63 and above as negative).
+    /// The largest value the length field can hold.
     fn field_max_value(&self) -> u64 {
-        match self.length_field_length {
-            8 => i64::MAX as u64,
-            n => (1u64 << (8 * n)) - 1,
-        }
+        crate::prefix::field_max_value(self.length_field_length)
     }
 
     /// The part of the adjustment that does not depend on the length value.
@@ -800,9 +796,7 @@ impl LengthFieldCodec {
         let Some(prefix) = self.rule.prefix(payload.len()) else {
             return Err(self.encode_error(payload.len()));
         };
-        dst.reserve(self.length_field_length + payload.len());
-        dst.extend_from_slice(prefix.as_bytes());
-        dst.extend_from_slice(payload);
+        prefix.write(payload, dst);
         Ok(())
     }
 

@@ -3,6 +3,8 @@
 
 use std::ops::RangeInclusive;
 
+use bytes::BytesMut;
+
 /// The bytes an encoder writes before an item whose own bytes follow
 /// unchanged (a length field; nothing, for fixed-length frames), as a
 /// [`PrefixRule`] gives them. At most [`Prefix::MAX_LEN`] bytes.
@@ -68,10 +70,9 @@ impl Prefix {
         self.len == 0
     }
 
-    /// The prefix's bytes followed by zeros, [`MAX_LEN`](Self::MAX_LEN) in
-    /// all: copying this fixed-size array and then cutting it back to
-    /// [`len`](Self::len) is a single store, where copying
-    /// [`as_bytes`](Self::as_bytes) is a call to `memcpy`.
+    /// Appends the prefix and then `item` to `dst`, with one reservation:
+    /// the framed item. The prefix goes in as its fixed-size array, cut back
+    /// to its length: an 8-byte store rather than a call to `memcpy`.
     ///
     /// Any thread.
     ///
@@ -82,16 +83,27 @@ impl Prefix {
     /// use netreactor::BytesMut;
     /// use netreactor::codec::Prefix;
     ///
-    /// let p = Prefix::new(b"\x00\x03").unwrap();
-    /// let mut out = BytesMut::new();
-    /// out.extend_from_slice(&p.to_padded());
-    /// out.truncate(p.len());
-    /// out.extend_from_slice(b"abc");
-    /// assert_eq!(&out[..], b"\x00\x03abc");
+    /// let mut out = BytesMut::from(&b"before "[..]);
+    /// Prefix::new(b"\x00\x03").unwrap().write(b"abc", &mut out);
+    /// assert_eq!(&out[..], b"before \x00\x03abc");
     /// ```
     #[inline]
-    pub fn to_padded(self) -> [u8; Prefix::MAX_LEN] {
-        self.bytes
+    pub fn write(self, item: &[u8], dst: &mut BytesMut) {
+        let start = dst.len();
+        dst.reserve(Prefix::MAX_LEN + item.len());
+        dst.extend_from_slice(&self.bytes);
+        dst.truncate(start + self.len());
+        dst.extend_from_slice(item);
+    }
+}
+
+/// The largest value a `width`-byte length field (1 to 8) holds: an 8-byte
+/// field is a signed long, as a Netty decoder reads it (2^63 and above are
+/// negative).
+pub(crate) fn field_max_value(width: usize) -> u64 {
+    match width {
+        8 => i64::MAX as u64,
+        n => (1u64 << (8 * n)) - 1,
     }
 }
 
@@ -118,7 +130,6 @@ impl Prefix {
 /// // Nothing before items of exactly 3 bytes.
 /// let fixed = PrefixRule::none(3..=3);
 /// assert_eq!(fixed.prefix(3), Some(Prefix::default())); // empty
-/// assert_eq!(fixed.prefix(3).unwrap().to_padded(), [0; Prefix::MAX_LEN]);
 /// assert!(fixed.prefix(4).is_none());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,11 +180,7 @@ impl PrefixRule {
         if !(1..=Prefix::MAX_LEN).contains(&width) {
             return None;
         }
-        let field_max = if width == 8 {
-            i64::MAX as u64
-        } else {
-            (1u64 << (8 * width)) - 1
-        };
+        let field_max = field_max_value(width);
         let lo = (*lengths.start() as i128).max(adjustment).max(0);
         let hi = (*lengths.end() as i128).min(i128::from(field_max) + adjustment);
         let clamp = |v: i128| usize::try_from(v.max(0)).unwrap_or(usize::MAX);

@@ -65,18 +65,12 @@ impl Outbound {
         self.queue().write(data);
     }
 
-    /// `prefix` then `data`, into the tail with one reservation (a frame
-    /// whose codec only puts a header before it). The prefix goes in as its
-    /// fixed-size array, then cut back to its length: an 8-byte store and a
-    /// length update rather than a call to `memcpy`.
+    /// `prefix` then `data`, into the tail (a frame whose codec only puts a
+    /// header before it; see `Prefix::write`).
     #[inline]
     pub(crate) fn write_prefixed(&mut self, prefix: Prefix, data: &[u8]) {
         let q = self.queue();
-        let start = q.tail.len();
-        q.tail.reserve(Prefix::MAX_LEN + data.len());
-        q.tail.extend_from_slice(&prefix.to_padded());
-        q.tail.truncate(start + prefix.len());
-        q.tail.extend_from_slice(data);
+        prefix.write(data, &mut q.tail);
         q.len += prefix.len() + data.len();
     }
 
