@@ -394,10 +394,11 @@ fn rejected(engine: &util::Engine, raw: &[u8], status: u16) {
     c.expect_closed(IO_TIMEOUT);
 }
 
-/// The bare-LF check counts LFs and CRs in blocks of 255 bytes (vectorized):
-/// a bare LF at every offset near the start and on both sides of the first
-/// block's end (the line holding it ends at byte 41 + `pad`) is refused; the
-/// same head with CRLF is answered.
+/// The bare-LF check looks for a CR where httparse's slices put each line
+/// end, and when one is missing counts LFs and CRs in blocks of 255 bytes
+/// (vectorized): a bare LF at every offset near the start and on both sides
+/// of the first block's end (the line holding it ends at byte 41 + `pad`) is
+/// refused; the same head with CRLF is answered.
 #[test]
 fn a_bare_lf_is_refused_wherever_it_falls_in_the_head() {
     let engine = serve(Config::default());

@@ -21,6 +21,7 @@ mod request;
 mod response;
 mod routes;
 mod server;
+mod words;
 
 use std::time::Duration;
 

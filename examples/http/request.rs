@@ -7,6 +7,7 @@
 use std::mem::MaybeUninit;
 
 use super::response::Status;
+use super::words;
 
 /// Header fields one request may carry; more is answered with 431.
 pub(crate) const MAX_HEADERS: usize = 64;
@@ -66,7 +67,14 @@ pub(crate) fn parse_head<'b>(buf: &'b [u8], limits: &Limits) -> Parsed<'b> {
     match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(len)) => match (req.method, req.path, req.version) {
             (Some(method), Some(target), Some(minor_version)) => {
-                complete(buf, len, method, target, minor_version, req.headers, limits)
+                // One space, then `HTTP/1.x` (8 bytes), then the line end.
+                let target_at = (target.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+                let lines = Lines {
+                    method,
+                    request_line_end: target_at.wrapping_add(target.len() + 1 + 8),
+                    fields: req.headers,
+                };
+                complete(buf, len, method, target, minor_version, lines, limits)
             }
             _ => Parsed::Reject(Status::BAD_REQUEST),
         },
@@ -89,7 +97,7 @@ fn complete<'b>(
     method: &'b str,
     target: &'b str,
     minor_version: u8,
-    headers: &[httparse::Header<'_>],
+    lines: Lines<'_, '_>,
     limits: &Limits,
 ) -> Parsed<'b> {
     if len > limits.max_head_bytes {
@@ -98,10 +106,10 @@ fn complete<'b>(
     // httparse accepts a bare LF as a line end; RFC 9112 §2.2 lets a server
     // do so, but two parsers that disagree on line ends are a smuggling
     // vector when this server sits behind a proxy, so only CRLF is taken.
-    if has_bare_lf(&buf[..len]) {
+    if has_bare_lf(&buf[..len], &lines) {
         return Parsed::Reject(Status::BAD_REQUEST);
     }
-    let fields = match Fields::read(headers, minor_version, limits) {
+    let fields = match Fields::read(lines.fields, minor_version, limits) {
         Ok(f) => f,
         Err(status) => return Parsed::Reject(status),
     };
@@ -171,7 +179,12 @@ fn other_version<'b>(buf: &'b [u8], method: &'b str, target: &'b str, limits: &L
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     match httparse::parse_headers(&buf[fields_at..], &mut headers) {
         Ok(httparse::Status::Complete((len, headers))) => {
-            complete(buf, fields_at + len, method, target, 1, headers, limits)
+            let lines = Lines {
+                method,
+                request_line_end: at + form.len(),
+                fields: headers,
+            };
+            complete(buf, fields_at + len, method, target, 1, lines, limits)
         }
         Ok(httparse::Status::Partial) => partial(buf, limits),
         Err(httparse::Error::TooManyHeaders) => Parsed::Reject(Status::HEADERS_TOO_LARGE),
@@ -179,12 +192,54 @@ fn other_version<'b>(buf: &'b [u8], method: &'b str, target: &'b str, limits: &L
     }
 }
 
-/// True if some LF in a head httparse accepted is not preceded by a CR.
-/// httparse takes a CR only as the start of CRLF (a stray one is an error),
-/// so a bare LF is exactly an LF more than there are CRs. Counting in byte
-/// lanes, block by block (a block of 255 cannot overflow them), compiles to
-/// 16 bytes per instruction; looking back from each LF does not vectorize.
-fn has_bare_lf(head: &[u8]) -> bool {
+/// Where httparse found the lines of a head, for [`has_bare_lf`].
+struct Lines<'b, 'h> {
+    /// The method: where the request line starts.
+    method: &'b str,
+    /// The offset of the request line's end (past the end of the head if
+    /// it could not be located).
+    request_line_end: usize,
+    /// The header fields, each ending its line.
+    fields: &'h [httparse::Header<'b>],
+}
+
+/// True if some line of a head httparse accepted ends in a bare LF.
+///
+/// httparse takes an LF only as a line end and a CR only as the start of
+/// CRLF (a stray one is an error), and a request's lines are where its
+/// slices say: the request line ends after ` HTTP/1.x`, each field after
+/// its value and the spaces and tabs trimmed off it (an empty value points
+/// at its line end), and the blank line two bytes before the head's end
+/// (if it is a lone LF, those are the previous line's). A CR at each of
+/// those places is a head of CRLFs only, found in a few instructions per
+/// line where a pass over the whole head cost a hundred (a tenth of a
+/// request's instructions). Anything else (a bare LF, empty lines before
+/// the request line, or a line end that is not where the slices put it) is
+/// settled by counting ([`counts_bare_lf`]), so the fast answer relies only
+/// on httparse's request grammar (no folded lines, no skipped invalid
+/// ones), which the tests check line end by line end.
+fn has_bare_lf(head: &[u8], lines: &Lines<'_, '_>) -> bool {
+    let base = head.as_ptr() as usize;
+    let cr_at = |at: usize| match head.get(at) {
+        Some(b'\r') => true,
+        // Spaces or tabs httparse trimmed off a value (the rare case).
+        Some(b' ' | b'\t') => head[at..].iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b'\r'),
+        _ => false,
+    };
+    // An offset outside the head (wrapped) finds no CR: counted.
+    let value_end = |value: &[u8]| (value.as_ptr() as usize).wrapping_sub(base).wrapping_add(value.len());
+    let only_crlf = lines.method.as_ptr() as usize == base
+        && cr_at(lines.request_line_end)
+        && lines.fields.iter().all(|field| cr_at(value_end(field.value)))
+        && cr_at(head.len().wrapping_sub(2));
+    !only_crlf && counts_bare_lf(head)
+}
+
+/// [`has_bare_lf`] by counting: a bare LF is exactly an LF more than there
+/// are CRs. Counting in byte lanes, block by block (a block of 255 cannot
+/// overflow them), compiles to 16 bytes per instruction; looking back from
+/// each LF does not vectorize.
+fn counts_bare_lf(head: &[u8]) -> bool {
     let (mut lf, mut cr) = (0usize, 0usize);
     for block in head.chunks(255) {
         let count = |byte: u8| block.iter().map(|&b| u8::from(b == byte)).fold(0u8, u8::wrapping_add);
@@ -197,7 +252,7 @@ fn has_bare_lf(head: &[u8]) -> bool {
 /// The path of a request target: the query dropped, and an absolute-form
 /// target (`http://host/path`, which servers must accept) reduced to its path.
 fn path_of(target: &str) -> &str {
-    let end = target.bytes().position(|b| b == b'?').unwrap_or(target.len());
+    let end = words::position_of(target.as_bytes(), b'?').unwrap_or(target.len());
     let target = &target[..end];
     if target.starts_with('/') {
         return target; // origin-form, nearly every request
@@ -231,40 +286,48 @@ impl Fields {
         let mut keep_alive_token = false;
         let mut expect_continue = false;
         for h in headers {
-            let name = h.name.as_bytes();
-            if name.eq_ignore_ascii_case(b"content-length") {
-                let n = parse_content_length(h.value).ok_or(Status::BAD_REQUEST)?;
-                // Repeated with the same value is one length (RFC 9110
-                // §8.6); different values mean the framing is ambiguous.
-                if content_length.is_some_and(|m| m != n) {
-                    return Err(Status::BAD_REQUEST);
+            let Some(field) = Known::of(h.name) else {
+                continue;
+            };
+            match field {
+                Known::ContentLength => {
+                    let n = parse_content_length(h.value).ok_or(Status::BAD_REQUEST)?;
+                    // Repeated with the same value is one length (RFC 9110
+                    // §8.6); different values mean the framing is ambiguous.
+                    if content_length.is_some_and(|m| m != n) {
+                        return Err(Status::BAD_REQUEST);
+                    }
+                    content_length = Some(n);
                 }
-                content_length = Some(n);
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                // A second field would have to be joined with the first;
-                // nobody legitimate sends that, a smuggler might.
-                if transfer_encoding.is_some() {
-                    return Err(Status::BAD_REQUEST);
+                Known::TransferEncoding => {
+                    // A second field would have to be joined with the first;
+                    // nobody legitimate sends that, a smuggler might.
+                    if transfer_encoding.is_some() {
+                        return Err(Status::BAD_REQUEST);
+                    }
+                    transfer_encoding = Some(h.value);
                 }
-                transfer_encoding = Some(h.value);
-            } else if name.eq_ignore_ascii_case(b"host") {
-                // RFC 9112 §3.2: a Host that is not a valid host is a 400.
-                if !is_valid_host(h.value) {
-                    return Err(Status::BAD_REQUEST);
+                Known::Host => {
+                    // RFC 9112 §3.2: a Host that is not a valid host is a 400.
+                    if !is_valid_host(h.value) {
+                        return Err(Status::BAD_REQUEST);
+                    }
+                    hosts += 1;
                 }
-                hosts += 1;
-            } else if name.eq_ignore_ascii_case(b"connection") {
-                for token in tokens(h.value) {
-                    close |= token.eq_ignore_ascii_case(b"close");
-                    keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                Known::Connection => {
+                    for token in tokens(h.value) {
+                        close |= token.eq_ignore_ascii_case(b"close");
+                        keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                    }
                 }
-            } else if name.eq_ignore_ascii_case(b"expect") {
-                // RFC 9110 §10.1.1: 100-continue is the only expectation;
-                // HTTP/1.0 clients cannot ask for it, so theirs is ignored.
-                if !trim(h.value).eq_ignore_ascii_case(b"100-continue") {
-                    return Err(Status::EXPECTATION_FAILED);
+                Known::Expect => {
+                    // RFC 9110 §10.1.1: 100-continue is the only expectation;
+                    // HTTP/1.0 clients cannot ask for it, so theirs is ignored.
+                    if !trim(h.value).eq_ignore_ascii_case(b"100-continue") {
+                        return Err(Status::EXPECTATION_FAILED);
+                    }
+                    expect_continue = minor_version >= 1;
                 }
-                expect_continue = minor_version >= 1;
             }
         }
         // RFC 9112 §3.2: exactly one Host in an HTTP/1.1 request.
@@ -291,6 +354,33 @@ impl Fields {
     }
 }
 
+/// The header fields the server reads; the rest are passed over.
+#[derive(Debug, Clone, Copy)]
+enum Known {
+    Host,
+    Expect,
+    Connection,
+    ContentLength,
+    TransferEncoding,
+}
+
+impl Known {
+    /// The field named `name` (case-insensitively; httparse checked it is a
+    /// token). The names differ in length, so a field is compared with one
+    /// name at most, not five.
+    fn of(name: &str) -> Option<Known> {
+        let is = |spelled: &str| words::token_is(name.as_bytes(), spelled.as_bytes());
+        match name.len() {
+            4 if is("host") => Some(Known::Host),
+            6 if is("expect") => Some(Known::Expect),
+            10 if is("connection") => Some(Known::Connection),
+            14 if is("content-length") => Some(Known::ContentLength),
+            17 if is("transfer-encoding") => Some(Known::TransferEncoding),
+            _ => None,
+        }
+    }
+}
+
 /// RFC 9110 §7.2: `Host = uri-host [ ":" port ]`, with RFC 3986's
 /// `uri-host = IP-literal / IPv4address / reg-name` and `port = *DIGIT`. A
 /// reg-name (an IPv4 address is one too, syntactically) is unreserved
@@ -312,9 +402,16 @@ fn is_valid_host(value: &[u8]) -> bool {
                 _ => return false,
             }
         }
-        _ => match value.iter().position(|&b| b == b':') {
-            Some(colon) => (&value[..colon], &value[colon + 1..]),
-            None => (value, &[][..]),
+        // The usual Host, a name or an IPv4 address and maybe a port, in
+        // one pass: one table lookup per byte up to the colon.
+        _ => match value.iter().position(|&b| !is_unreserved_or_sub_delim(b)) {
+            None => return true,
+            Some(colon) if value[colon] == b':' => return value[colon + 1..].iter().all(u8::is_ascii_digit),
+            // A %-escape, or not a host.
+            Some(_) => match value.iter().position(|&b| b == b':') {
+                Some(colon) => (&value[..colon], &value[colon + 1..]),
+                None => (value, &[][..]),
+            },
         },
     };
     port.iter().all(u8::is_ascii_digit) && is_reg_name(host)
@@ -338,10 +435,6 @@ fn is_ip_literal(inside: &[u8]) -> bool {
 
 /// RFC 3986 `reg-name = *( unreserved / pct-encoded / sub-delims )`.
 fn is_reg_name(name: &[u8]) -> bool {
-    // The usual name has no %-escape: one table lookup per byte.
-    if name.iter().all(|&b| is_unreserved_or_sub_delim(b)) {
-        return true;
-    }
     let mut rest = name;
     while let Some((&b, tail)) = rest.split_first() {
         rest = match (b, tail) {
@@ -360,7 +453,7 @@ fn is_unreserved_or_sub_delim(b: u8) -> bool {
 
 /// [`is_unreserved_or_sub_delim`] by byte value (a search of the list per
 /// byte of every Host was a tenth of the request's instructions).
-const UNRESERVED_OR_SUB_DELIM: [bool; 256] = {
+static UNRESERVED_OR_SUB_DELIM: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
     while i < 256 {
@@ -407,4 +500,72 @@ fn tokens(value: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
 
 fn trim(s: &[u8]) -> &[u8] {
     s.trim_ascii()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_head_bytes: 8 * 1024,
+        max_body_bytes: 1024,
+    };
+
+    /// Every way of ending some of a head's lines with a bare LF: the
+    /// line-end check (whichever way it decides) refuses exactly those, in
+    /// heads with the lines it looks at (request line, empty and blank
+    /// values, values with trailing spaces and tabs, the blank line),
+    /// empty lines before the request line, and a version httparse does
+    /// not parse.
+    #[test]
+    fn a_head_is_refused_exactly_when_some_line_ends_in_a_bare_lf() {
+        let heads = [
+            "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /x?y HTTP/1.1\r\nHost: a:80\r\nX-Empty:\r\nX-Blank: \t \r\nX-Trail: v \t\r\nContent-Length: 0\r\n\r\n",
+            "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.5\r\nHost: a\r\nX:y\r\n\r\n",
+            "GET / HTTP/1.0\r\n\r\n",
+        ];
+        for head in heads {
+            let ends: Vec<usize> = head.match_indices("\r\n").map(|(at, _)| at).collect();
+            for mask in 0u32..1 << ends.len() {
+                let mut variant = head.as_bytes().to_vec();
+                for (i, &at) in ends.iter().enumerate().rev() {
+                    if mask & 1 << i != 0 {
+                        variant.remove(at); // the CR
+                    }
+                }
+                let shown = String::from_utf8_lossy(&variant);
+                match parse_head(&variant, &LIMITS) {
+                    Parsed::Complete(parsed) if mask == 0 => assert_eq!(parsed.len, variant.len()),
+                    Parsed::Reject(status) if mask != 0 => assert_eq!(status, Status::BAD_REQUEST, "{shown:?}"),
+                    other => panic!("{shown:?}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    /// Handed a place for a line end that is not one (as a future
+    /// httparse's slices might), the check counts instead of guessing: a
+    /// head of CRLFs is still taken, one with a bare LF still refused.
+    #[test]
+    fn a_line_end_out_of_place_is_settled_by_counting() {
+        for (head, bare) in [
+            (&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..], false),
+            (b"GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n", true),
+        ] {
+            let mut slots = [httparse::EMPTY_HEADER; 4];
+            let mut req = httparse::Request::new(&mut slots);
+            assert!(req.parse(head).unwrap().is_complete());
+            assert_eq!(counts_bare_lf(head), bare);
+            for request_line_end in [14, 0, 13, 15, head.len(), usize::MAX] {
+                let lines = Lines {
+                    method: req.method.unwrap(),
+                    request_line_end,
+                    fields: req.headers,
+                };
+                assert_eq!(has_bare_lf(head, &lines), bare, "{request_line_end}");
+            }
+        }
+    }
 }

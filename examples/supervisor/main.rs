@@ -32,6 +32,8 @@ mod response;
 mod routes;
 #[path = "../http/server.rs"]
 mod server;
+#[path = "../http/words.rs"]
+mod words;
 
 mod worker;
 mod workers;

@@ -16,6 +16,8 @@ pub(crate) mod response;
 pub(crate) mod routes;
 #[path = "../../examples/http/server.rs"]
 pub(crate) mod server;
+#[path = "../../examples/http/words.rs"]
+pub(crate) mod words;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
