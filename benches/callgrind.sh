@@ -36,6 +36,8 @@
 #   CG_LONG      seconds of load in the long run [6]
 #   CG_SERVER_CPU  cpu list for the server (taskset -c) [0]
 #   CG_CLIENT_CPU  cpu list for loadgen [1]
+#   CG_VALGRIND_ARGS  more valgrind options, e.g. --dump-instr=yes for a
+#                profile per instruction (callgrind_annotate, objdump) []
 #   CG_OUT       directory for callgrind files, logs, results.tsv, table.md
 #                [target/callgrind/<timestamp>]
 #   CG_BIN       use prebuilt binaries from this directory instead of building
@@ -56,6 +58,7 @@ SERVERS=${CG_SERVERS:-"nr epoll tokio-mt"}
 BASE=${CG_BASE:-nr}
 CONNS=${CG_CONNS:-1}
 PIPELINE=${CG_PIPELINE:-1}
+VALGRIND_ARGS=${CG_VALGRIND_ARGS:-}
 SIZE=${CG_SIZE:-64}
 MODE=${CG_MODE:-echo}
 SHORT=${CG_SHORT:-2}
@@ -125,7 +128,7 @@ start_server() {
     # valgrind writes its own lines ("==PID== ...") to stderr; the server's
     # ready line goes to stdout. The pid it prints is valgrind's too.
     # shellcheck disable=SC2086 # word splitting of the command line is intended
-    taskset -c "$SERVER_CPU" valgrind --tool=callgrind --callgrind-out-file="$cgf" \
+    taskset -c "$SERVER_CPU" valgrind --tool=callgrind --callgrind-out-file="$cgf" $VALGRIND_ARGS \
         $cmd >"$logf" 2>&1 &
     SPID=$!
     if ! wait_ready "$logf" 120; then

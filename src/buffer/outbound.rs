@@ -299,16 +299,8 @@ impl Queue {
     /// so the common one-slice flush stays small.
     #[inline(never)]
     fn send_gathered(&self, fd: BorrowedFd<'_>) -> io::Result<(usize, usize)> {
-        let mut slices: [IoSlice<'_>; MAX_IOVECS_PER_WRITE] = [IoSlice::new(&[]); MAX_IOVECS_PER_WRITE];
-        let mut count = 0;
-        let mut offered = 0;
         let pieces = self.chunks.iter().map(|c| &c[..]).chain([&self.tail[..]]);
-        for piece in pieces.filter(|p| !p.is_empty()).take(MAX_IOVECS_PER_WRITE) {
-            slices[count] = IoSlice::new(piece);
-            offered += piece.len();
-            count += 1;
-        }
-        Ok((sys::io::send_vectored(fd, &slices[..count])?, offered))
+        sys::io::send_pieces::<MAX_IOVECS_PER_WRITE>(fd, pieces)
     }
 
     #[inline]
