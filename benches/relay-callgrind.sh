@@ -12,7 +12,8 @@
 #   RCG_PROXY=/path/to/an/older/proxy benches/relay-callgrind.sh
 #
 # Environment (defaults in brackets): RCG_PROXY [target/release/examples/proxy,
-# built], RCG_SHORT / RCG_LONG seconds [2 / 6], RCG_OUT [target/relay-callgrind/<timestamp>].
+# built], RCG_SHORT / RCG_LONG seconds [2 / 6], RCG_OUT [target/relay-callgrind/<timestamp>],
+# RCG_VALGRIND_ARGS more valgrind options (e.g. --dump-instr=yes) [].
 # Needs: valgrind, taskset, cargo (unless RCG_PROXY and the bench binaries exist).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,8 @@ for _ in $(seq 200); do (echo > "/dev/tcp/127.0.0.1/$EPORT") 2>/dev/null && brea
 run() {
     local port pid line msgs ir
     port=$(free_port)
-    taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.$2" \
+    # shellcheck disable=SC2086 # RCG_VALGRIND_ARGS is split into options on purpose
+    taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.$2" ${RCG_VALGRIND_ARGS:-} \
         "$PROXY" --addr "tcp://127.0.0.1:$port" --loops 1 --upstream "tcp://127.0.0.1:$EPORT" \
         > "$OUT/proxy.$2.log" 2>&1 &
     pid=$!

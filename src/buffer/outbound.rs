@@ -171,9 +171,11 @@ impl Outbound {
             // An echo of a datagram too big to copy: no gather list to build.
             sys::socket::send_datagram(fd, &[IoSlice::new(&q.chunks[0])], to)
         } else if q.chunks.len() < MAX_IOVECS_PER_WRITE {
-            let mut slices: Vec<IoSlice<'_>> = q.chunks.iter().map(|c| IoSlice::new(c)).collect();
-            slices.push(IoSlice::new(&q.tail));
-            sys::socket::send_datagram(fd, &slices, to)
+            let pieces = q.chunks.iter().map(|c| &c[..]).chain([&q.tail[..]]);
+            sys::io::with_gather_list::<MAX_IOVECS_PER_WRITE, _>(pieces, |slices| {
+                sys::socket::send_datagram(fd, slices, to)
+            })
+            .0
         } else {
             // More pieces than one sendmsg takes: join them (rare).
             let mut whole = BytesMut::with_capacity(q.len);
