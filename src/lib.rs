@@ -13,7 +13,7 @@
 //!
 //! impl EventHandler for Echo {
 //!     fn on_traffic(&self, conn: &mut Conn) -> Action {
-//!         conn.echo_all(); // zero-copy: queued by reference, sent with one write
+//!         conn.echo_all(); // queued for one write (large input by reference)
 //!         Action::Continue
 //!     }
 //! }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use netreactor::options::OUTBOUND_COPY_THRESHOLD_BYTES;
 use netreactor::{Action, Bytes, CloseReason, Conn, ConnHandle, Engine, Error, Service};
 use util::*;
 
@@ -71,9 +72,14 @@ const WRITERS: usize = 8;
 const PER_WRITER: usize = 1000;
 
 /// Message `seq` of writer `t`: "T{t}:{seq:06}" plus, now and then, a long
-/// tail (above the small-write copy threshold), then '\n'.
+/// tail (above the small-write copy threshold, so it is queued by reference
+/// between copied ones), then '\n'.
 fn message(t: usize, seq: usize) -> String {
-    let tail = if seq.is_multiple_of(7) { 300 + t * 10 } else { 0 };
+    let tail = if seq.is_multiple_of(7) {
+        OUTBOUND_COPY_THRESHOLD_BYTES + 44 + t * 10
+    } else {
+        0
+    };
     format!("T{t}:{seq:06}:{}\n", "x".repeat(tail))
 }
 

@@ -171,11 +171,14 @@ impl Outbound {
             // An echo of a datagram too big to copy: no gather list to build.
             sys::socket::send_datagram(fd, &[IoSlice::new(&q.chunks[0])], to)
         } else if q.chunks.len() < MAX_IOVECS_PER_WRITE {
+            // At most MAX_IOVECS_PER_WRITE pieces: the list holds them all,
+            // and a datagram goes whole or not at all.
             let pieces = q.chunks.iter().map(|c| &c[..]).chain([&q.tail[..]]);
-            sys::io::with_gather_list::<MAX_IOVECS_PER_WRITE, _>(pieces, |slices| {
+            let (sent, offered) = sys::io::with_gather_list::<MAX_IOVECS_PER_WRITE, _>(pieces, |slices| {
                 sys::socket::send_datagram(fd, slices, to)
-            })
-            .0
+            });
+            debug_assert_eq!(offered, q.len, "a datagram's pieces were cut short");
+            sent
         } else {
             // More pieces than one sendmsg takes: join them (rare).
             let mut whole = BytesMut::with_capacity(q.len);

@@ -580,8 +580,11 @@ impl Conn {
         self.reader().take_all()
     }
 
-    /// Writes every inbound byte back to the peer, without copying (a few
-    /// bytes are copied into the outbound queue, as `write_bytes` would).
+    /// Writes every inbound byte back to the peer: from
+    /// [`OUTBOUND_COPY_THRESHOLD_BYTES`](crate::options::OUTBOUND_COPY_THRESHOLD_BYTES)
+    /// (2 KiB) up without copying (split off the read buffer and queued by
+    /// reference), below it copied into the outbound queue, which is
+    /// cheaper at that size.
     ///
     /// Loop thread only (inside a callback on this connection).
     ///
