@@ -51,15 +51,47 @@ impl Body<'_> {
     }
 }
 
+/// What the responses to one read's requests share: the `Date`, and the
+/// whole `GET /plaintext` response of an HTTP/1.1 keep-alive connection
+/// that carries it.
+pub(crate) struct Now<'a> {
+    pub(crate) date: &'a HttpDate,
+    plaintext: &'a Assembled,
+}
+
+/// Runs `f` with the responses' shared parts for `date`: the cached
+/// `/plaintext` response is looked up (and assembled again when the date
+/// has changed) once per read, not once per request.
+pub(crate) fn with_now<R>(date: &HttpDate, f: impl FnOnce(&Now<'_>) -> R) -> R {
+    PLAINTEXT_RESPONSE.with_borrow_mut(|cached| {
+        let fresh = match cached {
+            Some((at, response)) if at == date => response,
+            _ => {
+                let head = response::Head {
+                    status: Status::OK,
+                    content_type: "text/plain",
+                    content_length: PLAINTEXT.len(),
+                    connection: Connection::KeepAlive,
+                    extra: "",
+                    date,
+                };
+                &cached.insert((*date, head.assemble(PLAINTEXT))).1
+            }
+        };
+        f(&Now { date, plaintext: fresh })
+    })
+}
+
 /// Writes the response to one complete, valid request.
 /// `engine` is the engine serving the request, for `/metrics`.
 pub(crate) fn respond(
     tx: &mut Writer<'_>,
     req: &Head<'_>,
     body: Body<'_>,
-    date: &HttpDate,
+    now: &Now<'_>,
     engine: Option<&EngineHandle>,
 ) {
+    let date = now.date;
     let connection = Connection::new(req.keep_alive, req.minor_version);
     let ok = |content_type, content_length| response::Head {
         status: Status::OK,
@@ -71,17 +103,8 @@ pub(crate) fn respond(
     };
     let head_only = req.method == "HEAD";
     match (req.path, req.method) {
-        ("/plaintext", "GET") if connection == Connection::KeepAlive => {
-            // The common case, assembled once per second per loop thread.
-            PLAINTEXT_RESPONSE.with_borrow_mut(|cached| {
-                if cached.as_ref().is_none_or(|(at, _)| at != date) {
-                    *cached = Some((*date, ok("text/plain", PLAINTEXT.len()).assemble(PLAINTEXT)));
-                }
-                if let Some((_, response)) = cached {
-                    tx.write(response.bytes());
-                }
-            });
-        }
+        // The common case, assembled once per second per loop thread.
+        ("/plaintext", "GET") if connection == Connection::KeepAlive => tx.write(now.plaintext.bytes()),
         ("/plaintext", "GET" | "HEAD") => {
             let head = ok("text/plain", PLAINTEXT.len());
             response::write(tx, head, if head_only { b"" } else { PLAINTEXT });

@@ -25,7 +25,7 @@ use super::chunked::{self, Scan};
 use super::date::{self, HttpDate};
 use super::request::{self, Framing, Head, Limits, Parsed};
 use super::response::{self, Status};
-use super::routes::{self, Body};
+use super::routes::{self, Body, Now};
 
 /// The server's limits and timeouts.
 #[derive(Debug, Clone, Copy)]
@@ -122,12 +122,12 @@ impl HttpServer {
         input: &[u8],
         state: &mut ConnState,
         finish: bool,
-        date: &HttpDate,
+        now: &Now<'_>,
         tx: &mut Writer<'_>,
     ) -> (usize, bool) {
         let mut consumed = 0;
         while consumed < input.len() {
-            match self.serve_one(&input[consumed..], &mut state.chunked, finish, date, tx) {
+            match self.serve_one(&input[consumed..], &mut state.chunked, finish, now, tx) {
                 Served::Answered { len, keep_alive } => {
                     consumed += len;
                     state.chunked = chunked::Progress::default();
@@ -147,13 +147,13 @@ impl HttpServer {
         buf: &[u8],
         progress: &mut chunked::Progress,
         finish: bool,
-        date: &HttpDate,
+        now: &Now<'_>,
         tx: &mut Writer<'_>,
     ) -> Served {
         let mut head = match request::parse_head(buf, &self.config.limits) {
             Parsed::Complete(head) => head,
             Parsed::Partial => return Served::Incomplete,
-            Parsed::Reject(status) => return reject(tx, status, date),
+            Parsed::Reject(status) => return reject(tx, status, now.date),
         };
         let rest = &buf[head.len..];
         let (body, body_len) = match head.framing {
@@ -169,12 +169,12 @@ impl HttpServer {
                     wire_len,
                 ),
                 Scan::Partial => return await_body(&head, rest, tx),
-                Scan::Invalid => return reject(tx, Status::BAD_REQUEST, date),
-                Scan::TooLarge => return reject(tx, Status::PAYLOAD_TOO_LARGE, date),
+                Scan::Invalid => return reject(tx, Status::BAD_REQUEST, now.date),
+                Scan::TooLarge => return reject(tx, Status::PAYLOAD_TOO_LARGE, now.date),
             },
         };
         head.keep_alive &= !finish;
-        routes::respond(tx, &head, body, date, self.engine.get());
+        routes::respond(tx, &head, body, now, self.engine.get());
         Served::Answered {
             len: head.len + body_len,
             keep_alive: head.keep_alive,
@@ -215,7 +215,8 @@ impl Service for HttpServer {
         let date = date::now();
         let finish = conn.is_draining();
         let (mut rx, mut tx) = conn.split();
-        let (consumed, ends) = self.serve_all(rx.peek_all(), state, finish, &date, &mut tx);
+        let (consumed, ends) =
+            routes::with_now(&date, |now| self.serve_all(rx.peek_all(), state, finish, now, &mut tx));
         rx.discard(consumed);
         if ends {
             // Lingering close: FIN after the response, then drop whatever
