@@ -74,7 +74,7 @@ pub(crate) fn parse_head<'b>(buf: &'b [u8], limits: &Limits) -> Parsed<'b> {
                     request_line_end: target_at.wrapping_add(target.len() + 1 + 8),
                     fields: req.headers,
                 };
-                complete(buf, len, method, target, minor_version, lines, limits)
+                complete(buf, len, target, minor_version, lines, limits)
             }
             _ => Parsed::Reject(Status::BAD_REQUEST),
         },
@@ -94,10 +94,9 @@ pub(crate) fn parse_head<'b>(buf: &'b [u8], limits: &Limits) -> Parsed<'b> {
 fn complete<'b>(
     buf: &'b [u8],
     len: usize,
-    method: &'b str,
     target: &'b str,
     minor_version: u8,
-    lines: Lines<'_, '_>,
+    lines: Lines<'b, '_>,
     limits: &Limits,
 ) -> Parsed<'b> {
     if len > limits.max_head_bytes {
@@ -114,7 +113,7 @@ fn complete<'b>(
         Err(status) => return Parsed::Reject(status),
     };
     Parsed::Complete(Head {
-        method,
+        method: lines.method,
         path: path_of(target),
         minor_version,
         len,
@@ -184,7 +183,7 @@ fn other_version<'b>(buf: &'b [u8], method: &'b str, target: &'b str, limits: &L
                 request_line_end: at + form.len(),
                 fields: headers,
             };
-            complete(buf, fields_at + len, method, target, 1, lines, limits)
+            complete(buf, fields_at + len, target, 1, lines, limits)
         }
         Ok(httparse::Status::Partial) => partial(buf, limits),
         Err(httparse::Error::TooManyHeaders) => Parsed::Reject(Status::HEADERS_TOO_LARGE),

@@ -67,19 +67,29 @@ pub(crate) fn with_now<R>(date: &HttpDate, f: impl FnOnce(&Now<'_>) -> R) -> R {
         let fresh = match cached {
             Some((at, response)) if at == date => response,
             _ => {
-                let head = response::Head {
-                    status: Status::OK,
-                    content_type: "text/plain",
-                    content_length: PLAINTEXT.len(),
-                    connection: Connection::KeepAlive,
-                    extra: "",
-                    date,
-                };
+                let head = ok_head("text/plain", PLAINTEXT.len(), Connection::KeepAlive, date);
                 &cached.insert((*date, head.assemble(PLAINTEXT))).1
             }
         };
         f(&Now { date, plaintext: fresh })
     })
+}
+
+/// The head of a 200 response.
+fn ok_head<'a>(
+    content_type: &'static str,
+    content_length: usize,
+    connection: Connection,
+    date: &'a HttpDate,
+) -> response::Head<'a> {
+    response::Head {
+        status: Status::OK,
+        content_type,
+        content_length,
+        connection,
+        extra: "",
+        date,
+    }
 }
 
 /// Writes the response to one complete, valid request.
@@ -93,14 +103,7 @@ pub(crate) fn respond(
 ) {
     let date = now.date;
     let connection = Connection::new(req.keep_alive, req.minor_version);
-    let ok = |content_type, content_length| response::Head {
-        status: Status::OK,
-        content_type,
-        content_length,
-        connection,
-        extra: "",
-        date,
-    };
+    let ok = |content_type, content_length| ok_head(content_type, content_length, connection, date);
     let head_only = req.method == "HEAD";
     match (req.path, req.method) {
         // The common case, assembled once per second per loop thread.
