@@ -13,19 +13,29 @@ use nix::libc::{self, c_long};
 use super::io::raw_syscall;
 use super::sockaddr;
 
-/// The kernel's message headers for one `recvmmsg`, kept between calls so a
-/// batch allocates nothing.
+/// The kernel's message headers for one `recvmmsg` and a buffer for each
+/// datagram, kept between calls so a batch allocates nothing.
+///
+/// A slot stays set up between calls until its buffer may have changed
+/// (it was lent out with [`buf_mut`](Self::buf_mut)) or the kernel wrote to
+/// its header (it was filled): a batch that brings two datagrams sets up two
+/// slots for the next call, not the whole batch.
 pub(crate) struct RecvBatch {
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
     names: Vec<libc::sockaddr_storage>,
+    bufs: Vec<BytesMut>,
     /// Room offered to each datagram in the last call.
     room: Vec<usize>,
+    /// Bit `i`: slot `i` must be set up before it is offered again.
+    stale: u64,
+    /// The `max` the slots were set up for.
+    armed_max: usize,
 }
 
-// SAFETY: the raw pointers in `hdrs` and `iovs` are written just before each
-// `recvmmsg` and read only within `recv`; none outlives the call, so the
-// batch may move to another thread with its loop.
+// SAFETY: the raw pointers in `hdrs` and `iovs` point into the batch's own
+// vectors and buffers, which move with it; the kernel follows them only
+// within `recv`, so the batch may move to another thread with its loop.
 unsafe impl Send for RecvBatch {}
 
 impl std::fmt::Debug for RecvBatch {
@@ -44,53 +54,88 @@ pub(crate) enum Slot {
 }
 
 impl RecvBatch {
-    /// Headers for batches of up to `capacity` datagrams.
+    /// A batch of up to `capacity` datagrams (at most 64), each slot with a
+    /// buffer of its own.
     pub(crate) fn new(capacity: usize) -> RecvBatch {
-        RecvBatch {
+        assert!(capacity <= 64, "a receive batch holds at most 64 datagrams");
+        let mut batch = RecvBatch {
             // SAFETY: mmsghdr and iovec are plain old data; the pointers are
-            // set before every use.
+            // set below, the iovecs before a slot is first offered.
             hdrs: (0..capacity).map(|_| unsafe { std::mem::zeroed() }).collect(),
             // SAFETY: as above.
             iovs: (0..capacity).map(|_| unsafe { std::mem::zeroed() }).collect(),
             names: (0..capacity).map(|_| sockaddr::zeroed()).collect(),
+            bufs: (0..capacity).map(|_| BytesMut::new()).collect(),
             room: vec![0; capacity],
+            stale: u64::MAX,
+            armed_max: 0,
+        };
+        // Each header points at its own name slot and iovec for good: the
+        // vectors never grow, so their elements never move.
+        for i in 0..capacity {
+            let hdr = &mut batch.hdrs[i].msg_hdr;
+            hdr.msg_name = (&mut batch.names[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_iov = &mut batch.iovs[i];
+            hdr.msg_iovlen = 1;
         }
+        batch
     }
 
-    /// Receives what is waiting, up to one datagram per buffer in `bufs`
-    /// (at most the batch's capacity), datagram `i` appended to `bufs[i]`'s
-    /// spare room, at most `max` bytes of it. Returns how many slots were
-    /// filled (`0`: nothing was waiting); [`slot`](Self::slot) says what
-    /// each holds. A datagram longer than its room is not delivered cut
-    /// short: its slot says `Truncated` and its buffer is left as it was.
-    pub(crate) fn recv(&mut self, fd: BorrowedFd<'_>, bufs: &mut [BytesMut], max: usize) -> io::Result<usize> {
-        let n = bufs.len().min(self.hdrs.len());
-        for (i, buf) in bufs[..n].iter_mut().enumerate() {
-            buf.reserve(max);
-            let spare = buf.spare_capacity_mut();
-            let want = spare.len().min(max);
-            self.room[i] = want;
-            self.iovs[i] = libc::iovec {
-                iov_base: spare.as_mut_ptr().cast(),
-                iov_len: want,
-            };
-            let hdr = &mut self.hdrs[i].msg_hdr;
-            hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
-            hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_iov = &mut self.iovs[i];
-            hdr.msg_iovlen = 1;
-            hdr.msg_control = std::ptr::null_mut();
-            hdr.msg_controllen = 0;
-            hdr.msg_flags = 0;
-            self.hdrs[i].msg_len = 0;
+    /// Slot `i`'s buffer, to lend out (swap with a connection's) or change:
+    /// the slot is set up again before it is next offered.
+    pub(crate) fn buf_mut(&mut self, i: usize) -> &mut BytesMut {
+        self.stale |= 1 << i;
+        &mut self.bufs[i]
+    }
+
+    /// Sets slot `i` up to take a datagram into its buffer's spare room
+    /// (at most `max` bytes, reserved first).
+    #[inline]
+    fn arm(&mut self, i: usize, max: usize) {
+        let buf = &mut self.bufs[i];
+        buf.reserve(max);
+        let spare = buf.spare_capacity_mut();
+        let want = spare.len().min(max);
+        self.room[i] = want;
+        self.iovs[i] = libc::iovec {
+            iov_base: spare.as_mut_ptr().cast(),
+            iov_len: want,
+        };
+        // The kernel wrote the last sender's length here.
+        self.hdrs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    }
+
+    /// Receives what is waiting, up to `want` datagrams (at most the
+    /// batch's capacity), datagram `i` appended to slot `i`'s buffer, at
+    /// most `max` bytes of it. Returns how many slots were filled (`0`:
+    /// nothing was waiting); [`slot`](Self::slot) says what each holds. A
+    /// datagram longer than its room is not delivered cut short: its slot
+    /// says `Truncated` and its buffer is left as it was.
+    pub(crate) fn recv(&mut self, fd: BorrowedFd<'_>, want: usize, max: usize) -> io::Result<usize> {
+        let n = want.min(self.hdrs.len());
+        if max != self.armed_max {
+            self.armed_max = max;
+            self.stale = u64::MAX;
+        }
+        let mut due = self.stale & low_bits(n);
+        self.stale &= !due;
+        while due != 0 {
+            let i = due.trailing_zeros() as usize;
+            due &= due - 1;
+            self.arm(i, max);
+        }
+        for (i, buf) in self.bufs[..n].iter().enumerate() {
+            let spare = buf.as_ptr().wrapping_add(buf.len());
+            debug_assert_eq!(self.iovs[i].iov_base.cast_const(), spare.cast(), "slot {i} set up for another buffer");
         }
         // MSG_TRUNC: each message's length is the datagram's real length,
         // so one that did not fit shows.
         let flags = (libc::MSG_DONTWAIT | libc::MSG_TRUNC) as c_long;
         let got = loop {
             // SAFETY: the first `n` headers point at live name slots and at
-            // iovecs that describe spare room owned by `bufs`, which outlive
-            // the call; the kernel writes at most that much.
+            // iovecs that describe spare room of the slots' buffers (set up
+            // since each buffer last changed), which outlive the call; the
+            // kernel writes at most that much.
             let r = unsafe {
                 raw_syscall(
                     libc::SYS_recvmmsg,
@@ -114,8 +159,11 @@ impl RecvBatch {
                 _ => return Err(err),
             }
         };
-        for (i, buf) in bufs[..got].iter_mut().enumerate() {
-            if let Slot::Datagram { len, .. } = self.slot(i) {
+        // The kernel wrote these slots' headers (and their buffers grow).
+        self.stale |= low_bits(got);
+        for i in 0..got {
+            if let Some(len) = self.delivered(i) {
+                let buf = &mut self.bufs[i];
                 // SAFETY: the kernel initialised the first `len <= room`
                 // bytes of the spare room it was given.
                 unsafe { buf.set_len(buf.len() + len) };
@@ -126,13 +174,111 @@ impl RecvBatch {
 
     /// Slot `i` of the last [`recv`](Self::recv) (`i` below what it returned).
     pub(crate) fn slot(&self, i: usize) -> Slot {
+        let from = sockaddr::read(&self.names[i]);
+        match self.delivered(i) {
+            Some(len) => Slot::Datagram { len, from },
+            None => Slot::Truncated {
+                len: self.hdrs[i].msg_len as usize,
+                from,
+            },
+        }
+    }
+
+    /// The length of slot `i`'s datagram if it fit its room whole.
+    #[inline]
+    fn delivered(&self, i: usize) -> Option<usize> {
         let hdr = &self.hdrs[i];
         let len = hdr.msg_len as usize;
-        let from = sockaddr::read(&self.names[i]);
-        if len > self.room[i] || hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
-            Slot::Truncated { len, from }
-        } else {
-            Slot::Datagram { len, from }
+        (len <= self.room[i] && hdr.msg_hdr.msg_flags & libc::MSG_TRUNC == 0).then_some(len)
+    }
+}
+
+/// The lowest `n` bits set (`n` at most 64).
+fn low_bits(n: usize) -> u64 {
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1 << n) - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    fn pair() -> (UdpSocket, UdpSocket) {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        (server, client)
+    }
+
+    /// Sends `msgs` and receives them into `batch`, waiting (by deadline)
+    /// until all have arrived; returns each slot's bytes.
+    fn round(
+        batch: &mut RecvBatch,
+        server: &UdpSocket,
+        client: &UdpSocket,
+        msgs: &[&[u8]],
+        max: usize,
+    ) -> Vec<Vec<u8>> {
+        for m in msgs {
+            client.send_to(m, server.local_addr().unwrap()).unwrap();
         }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut got = Vec::new();
+        while got.len() < msgs.len() {
+            assert!(std::time::Instant::now() < deadline, "datagrams did not arrive");
+            let n = batch.recv(server.as_fd(), 8, max).unwrap();
+            for i in 0..n {
+                assert_eq!(
+                    batch.slot(i),
+                    Slot::Datagram {
+                        len: msgs[got.len()].len(),
+                        from: Some(client.local_addr().unwrap())
+                    }
+                );
+                let buf = batch.buf_mut(i);
+                got.push(buf.to_vec());
+                buf.clear();
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn slots_left_alone_keep_their_set_up_and_lent_ones_are_set_up_again() {
+        let (server, client) = pair();
+        let mut batch = RecvBatch::new(8);
+        assert_eq!(
+            round(&mut batch, &server, &client, &[b"one", b"two"], 1024),
+            vec![b"one".to_vec(), b"two".to_vec()]
+        );
+        // Slot 5 was set up by the first call and not filled; its buffer
+        // replaced by one with no room, it must be set up again (reserved),
+        // not written through the old buffer's pointer.
+        *batch.buf_mut(5) = BytesMut::new();
+        let msgs: [&[u8]; 6] = [b"a", b"bb", b"ccc", b"dddd", b"eeeee", b"ffffff"];
+        let got = round(&mut batch, &server, &client, &msgs, 1024);
+        assert_eq!(got, msgs.iter().map(|m| m.to_vec()).collect::<Vec<_>>());
+        // A smaller `max` sets every slot up again: a datagram over it is
+        // reported truncated, not delivered cut short.
+        client.send_to(&[7; 100], server.local_addr().unwrap()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let n = loop {
+            let n = batch.recv(server.as_fd(), 8, 10).unwrap();
+            if n > 0 {
+                break n;
+            }
+            assert!(std::time::Instant::now() < deadline, "datagram did not arrive");
+        };
+        assert_eq!(n, 1);
+        assert!(matches!(batch.slot(0), Slot::Truncated { len: 100, .. }));
+        assert!(
+            batch.buf_mut(0).is_empty(),
+            "a truncated datagram leaves its buffer as it was"
+        );
     }
 }

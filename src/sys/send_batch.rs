@@ -91,32 +91,40 @@ impl SendBatch {
         self.runs.clear();
         let mut iov = 0;
         let mut i = 0;
-        while i < n {
-            let (to, pieces) = datagram(i);
-            let size = pieces[0].len() + pieces[1].len();
+        // Each datagram is asked for once: the one after a run is looked
+        // at to end it and then starts the next.
+        let mut ahead = (n > 0).then(|| datagram(0));
+        while let Some((to, first)) = ahead.take() {
+            let size = first[0].len() + first[1].len();
             let first_iov = iov;
             let mut count = 0;
             let mut total = 0;
+            let mut pieces = first;
             // A run: same address, same size; a shorter one ends it.
             loop {
-                let (_, p) = datagram(i + count);
-                for piece in p.iter().filter(|p| !p.is_empty()) {
+                for piece in pieces.iter().filter(|p| !p.is_empty()) {
                     self.iovs[iov] = libc::iovec {
                         iov_base: piece.as_ptr() as *mut libc::c_void,
                         iov_len: piece.len(),
                     };
                     iov += 1;
                 }
-                let len = p[0].len() + p[1].len();
+                let len = pieces[0].len() + pieces[1].len();
                 total += len;
                 count += 1;
-                if !gso || len < size || size == 0 || i + count == n || count == GSO_MAX_SEGMENTS {
+                ahead = (i + count < n).then(|| datagram(i + count));
+                if !gso || len < size || size == 0 || count == GSO_MAX_SEGMENTS {
                     break;
                 }
-                let (next_to, next) = datagram(i + count);
-                let next_len = next[0].len() + next[1].len();
-                if next_to != to || next_len > size || total + next_len > GSO_MAX_BYTES {
-                    break;
+                match ahead {
+                    Some((next_to, next))
+                        if next_to == to
+                            && next[0].len() + next[1].len() <= size
+                            && total + next[0].len() + next[1].len() <= GSO_MAX_BYTES =>
+                    {
+                        pieces = next; // `ahead` is asked for again at the top
+                    }
+                    _ => break,
                 }
             }
             let m = self.runs.len();

@@ -60,7 +60,7 @@ impl<S: Serve> EventLoop<S> {
                 return;
             };
             let want = budget.min(BATCH_DATAGRAMS);
-            let got = match udp.recv.recv(conn.fd.as_fd(), &mut udp.bufs[..want], read_size) {
+            let got = match udp.recv.recv(conn.fd.as_fd(), want, read_size) {
                 Ok(got) => got,
                 Err(e) => {
                     // ICMP errors from earlier sends surface here: not fatal.
@@ -105,7 +105,7 @@ impl<S: Serve> EventLoop<S> {
             }
         };
         // Lend the datagram's buffer, as the read buffer is lent to a stream.
-        mem::swap(&mut conn.inbound, &mut udp.bufs[i]);
+        mem::swap(&mut conn.inbound, udp.recv.buf_mut(i));
         conn.peer = from;
         let counters = &*self.counters;
         counters.bytes_in.add(len as u64);
@@ -125,7 +125,7 @@ impl<S: Serve> EventLoop<S> {
         };
         let partial = !conn.inbound.is_empty();
         conn.inbound.clear();
-        mem::swap(&mut conn.inbound, &mut udp.bufs[i]);
+        mem::swap(&mut conn.inbound, udp.recv.buf_mut(i));
         if partial && conn.codec.is_some() {
             conn.codec = None;
         }

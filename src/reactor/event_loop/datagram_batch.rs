@@ -6,8 +6,6 @@
 
 use std::net::SocketAddr;
 
-use bytes::BytesMut;
-
 use crate::buffer::outbound::Outbound;
 use crate::sys::recv_batch::RecvBatch;
 use crate::sys::send_batch::SendBatch;
@@ -19,10 +17,10 @@ pub(super) const BATCH_DATAGRAMS: usize = 32;
 /// A loop's buffers for the batch path, allocated with its first UDP socket.
 #[derive(Debug)]
 pub(super) struct UdpBatch {
+    /// The headers and one buffer per datagram of a batch; each buffer is
+    /// lent to the handler as the socket's inbound buffer for its
+    /// datagram's turn.
     pub(super) recv: RecvBatch,
-    /// One buffer per datagram of a batch; each is lent to the handler as
-    /// the socket's inbound buffer for its datagram's turn.
-    pub(super) bufs: Vec<BytesMut>,
     pub(super) send: SendBatch,
     /// The replies kept from this batch's turns: a turn's outbound queue is
     /// swapped in whole (no copy), an emptied one swapped back out.
@@ -40,7 +38,6 @@ impl UdpBatch {
         let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
         UdpBatch {
             recv: RecvBatch::new(BATCH_DATAGRAMS),
-            bufs: (0..BATCH_DATAGRAMS).map(|_| BytesMut::new()).collect(),
             send: SendBatch::new(BATCH_DATAGRAMS),
             replies: (0..BATCH_DATAGRAMS)
                 .map(|_| (unspecified, Outbound::default()))

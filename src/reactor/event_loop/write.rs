@@ -101,7 +101,9 @@ impl<S: Serve> EventLoop<S> {
         let conn = self.conns.get_mut(id)?;
         if conn.datagram {
             self.end_datagram_turn(id);
-            self.arm_after_sync = true; // a turn may have scheduled timers
+            // A turn that scheduled or cancelled a timer made the socket's
+            // timing; without one there is nothing to arm.
+            self.arm_after_sync = self.conns.get_mut(id).is_some_and(|c| c.timing.is_some());
             return None;
         }
         let counters = &*self.counters;
