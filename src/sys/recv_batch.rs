@@ -93,6 +93,10 @@ impl RecvBatch {
     #[inline]
     fn arm(&mut self, i: usize, max: usize) {
         let buf = &mut self.bufs[i];
+        // A slot starts each call empty: one filled but not served (the
+        // loop stopped mid-batch) must not reach the next turn merged with
+        // the datagram after it.
+        buf.clear();
         buf.reserve(max);
         let spare = buf.spare_capacity_mut();
         let want = spare.len().min(max);
@@ -118,15 +122,28 @@ impl RecvBatch {
             self.stale = u64::MAX;
         }
         let mut due = self.stale & low_bits(n);
-        self.stale &= !due;
         while due != 0 {
             let i = due.trailing_zeros() as usize;
             due &= due - 1;
             self.arm(i, max);
         }
+        self.stale &= !low_bits(n);
         for (i, buf) in self.bufs[..n].iter().enumerate() {
             let spare = buf.as_ptr().wrapping_add(buf.len());
-            debug_assert_eq!(self.iovs[i].iov_base.cast_const(), spare.cast(), "slot {i} set up for another buffer");
+            debug_assert_eq!(
+                self.iovs[i].iov_base.cast_const(),
+                spare.cast(),
+                "slot {i} set up for another buffer"
+            );
+            debug_assert!(
+                self.iovs[i].iov_len <= buf.capacity() - buf.len(),
+                "slot {i} offers more than its room"
+            );
+            debug_assert_eq!(
+                self.hdrs[i].msg_hdr.msg_namelen as usize,
+                std::mem::size_of::<libc::sockaddr_storage>(),
+                "slot {i}'s address length left as the kernel wrote it"
+            );
         }
         // MSG_TRUNC: each message's length is the datagram's real length,
         // so one that did not fit shows.
@@ -184,6 +201,12 @@ impl RecvBatch {
         }
     }
 
+    /// Slot `i`'s buffer, read without marking it changed.
+    #[cfg(test)]
+    fn buf(&self, i: usize) -> &BytesMut {
+        &self.bufs[i]
+    }
+
     /// The length of slot `i`'s datagram if it fit its room whole.
     #[inline]
     fn delivered(&self, i: usize) -> Option<usize> {
@@ -206,6 +229,7 @@ fn low_bits(n: usize) -> u64 {
 mod tests {
     use std::net::UdpSocket;
     use std::os::fd::AsFd;
+    use std::time::{Duration, Instant};
 
     use super::*;
 
@@ -215,70 +239,114 @@ mod tests {
         (server, client)
     }
 
-    /// Sends `msgs` and receives them into `batch`, waiting (by deadline)
-    /// until all have arrived; returns each slot's bytes.
+    /// Receives into `batch` until something arrives (loopback delivers
+    /// within the send, so the first call nearly always does), by deadline.
+    fn recv_some(batch: &mut RecvBatch, server: &UdpSocket, max: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = batch.recv(server.as_fd(), 8, max).unwrap();
+            if n > 0 {
+                return n;
+            }
+            assert!(Instant::now() < deadline, "no datagram arrived");
+        }
+    }
+
+    /// Sends `msgs` and receives them, taking each slot's bytes out with
+    /// `buf_mut` (as a handler's turn does) when `lend`, or only reading
+    /// them when not; returns each datagram's bytes.
     fn round(
         batch: &mut RecvBatch,
-        server: &UdpSocket,
-        client: &UdpSocket,
+        (server, client): (&UdpSocket, &UdpSocket),
         msgs: &[&[u8]],
-        max: usize,
+        lend: bool,
     ) -> Vec<Vec<u8>> {
         for m in msgs {
             client.send_to(m, server.local_addr().unwrap()).unwrap();
         }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut got = Vec::new();
         while got.len() < msgs.len() {
-            assert!(std::time::Instant::now() < deadline, "datagrams did not arrive");
-            let n = batch.recv(server.as_fd(), 8, max).unwrap();
+            let n = recv_some(batch, server, 1024);
             for i in 0..n {
+                let from = Some(client.local_addr().unwrap());
                 assert_eq!(
                     batch.slot(i),
                     Slot::Datagram {
                         len: msgs[got.len()].len(),
-                        from: Some(client.local_addr().unwrap())
+                        from
                     }
                 );
-                let buf = batch.buf_mut(i);
-                got.push(buf.to_vec());
-                buf.clear();
+                if lend {
+                    let buf = batch.buf_mut(i);
+                    got.push(buf.to_vec());
+                    buf.clear();
+                } else {
+                    got.push(batch.buf(i).to_vec());
+                }
             }
         }
         got
     }
 
+    fn owned(msgs: &[&[u8]]) -> Vec<Vec<u8>> {
+        msgs.iter().map(|m| m.to_vec()).collect()
+    }
+
     #[test]
-    fn slots_left_alone_keep_their_set_up_and_lent_ones_are_set_up_again() {
+    fn slots_left_alone_keep_their_set_up_and_changed_ones_are_set_up_again() {
         let (server, client) = pair();
+        let sockets = (&server, &client);
         let mut batch = RecvBatch::new(8);
-        assert_eq!(
-            round(&mut batch, &server, &client, &[b"one", b"two"], 1024),
-            vec![b"one".to_vec(), b"two".to_vec()]
-        );
+        let two: [&[u8]; 2] = [b"one", b"two"];
+        assert_eq!(round(&mut batch, sockets, &two, true), owned(&two));
         // Slot 5 was set up by the first call and not filled; its buffer
         // replaced by one with no room, it must be set up again (reserved),
         // not written through the old buffer's pointer.
         *batch.buf_mut(5) = BytesMut::new();
-        let msgs: [&[u8]; 6] = [b"a", b"bb", b"ccc", b"dddd", b"eeeee", b"ffffff"];
-        let got = round(&mut batch, &server, &client, &msgs, 1024);
-        assert_eq!(got, msgs.iter().map(|m| m.to_vec()).collect::<Vec<_>>());
-        // A smaller `max` sets every slot up again: a datagram over it is
-        // reported truncated, not delivered cut short.
-        client.send_to(&[7; 100], server.local_addr().unwrap()).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let n = loop {
-            let n = batch.recv(server.as_fd(), 8, 10).unwrap();
-            if n > 0 {
-                break n;
+        let six: [&[u8]; 6] = [b"a", b"bb", b"ccc", b"dddd", b"eeeee", b"ffffff"];
+        assert_eq!(round(&mut batch, sockets, &six, true), owned(&six));
+        // Slots filled but never lent out (a truncated datagram's, or one
+        // the loop did not reach) are set up again too: the next datagram
+        // starts its slot afresh, not after the last one's bytes.
+        let three: [&[u8]; 3] = [b"x", b"yy", b"zzz"];
+        assert_eq!(round(&mut batch, sockets, &three, false), owned(&three));
+        assert_eq!(round(&mut batch, sockets, &three, false), owned(&three));
+    }
+
+    #[test]
+    fn a_smaller_max_sets_every_slot_up_again() {
+        let (server, client) = pair();
+        let sockets = (&server, &client);
+        let mut batch = RecvBatch::new(8);
+        let one: [&[u8]; 1] = [b"warm"];
+        assert_eq!(round(&mut batch, sockets, &one, true), owned(&one));
+        // Slots 1..8 were set up for 1,024 bytes and not touched since; with
+        // `max` 10 a 100-byte datagram landing in slot 3 is reported
+        // truncated, not delivered.
+        let to = server.local_addr().unwrap();
+        for m in [&b"1"[..], b"2", b"3"] {
+            client.send_to(m, to).unwrap();
+        }
+        client.send_to(&[7; 100], to).unwrap();
+        let mut seen = 0;
+        while seen < 4 {
+            let n = recv_some(&mut batch, &server, 10);
+            for i in 0..n {
+                if seen + i == 3 {
+                    assert!(
+                        matches!(batch.slot(i), Slot::Truncated { len: 100, .. }),
+                        "{:?}",
+                        batch.slot(i)
+                    );
+                    assert!(
+                        batch.buf(i).is_empty(),
+                        "a truncated datagram leaves its buffer as it was"
+                    );
+                } else {
+                    assert!(matches!(batch.slot(i), Slot::Datagram { len: 1, .. }));
+                }
             }
-            assert!(std::time::Instant::now() < deadline, "datagram did not arrive");
-        };
-        assert_eq!(n, 1);
-        assert!(matches!(batch.slot(0), Slot::Truncated { len: 100, .. }));
-        assert!(
-            batch.buf_mut(0).is_empty(),
-            "a truncated datagram leaves its buffer as it was"
-        );
+            seen += n;
+        }
     }
 }

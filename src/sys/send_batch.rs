@@ -122,7 +122,7 @@ impl SendBatch {
                             && next[0].len() + next[1].len() <= size
                             && total + next[0].len() + next[1].len() <= GSO_MAX_BYTES =>
                     {
-                        pieces = next; // `ahead` is asked for again at the top
+                        pieces = next; // the loop asks for the datagram after it
                     }
                     _ => break,
                 }

@@ -1,12 +1,17 @@
 //! UDP load generator, closed loop: `--conns C` connected client sockets,
 //! each keeping `--pipeline P` datagrams of `--size S` bytes in flight
 //! against an echo server, for `--warmup W` then `--duration D` seconds.
-//! A socket that hears nothing for 100 ms refills its window (UDP may drop;
-//! counted as lost). Every reply is checked: each socket sends its own byte
-//! pattern, and a reply of another length or other bytes is counted as
-//! `bad`, not as an echo. With `--pid PID` it reads the server's CPU time
-//! from /proc before and after the measured window. Prints one line:
-//! `datagrams=N secs=T rate=R lost=L bad=B server_user_us=U server_sys_us=K cpu_per_datagram_us=X`.
+//! A socket that hears nothing for 100 ms refills its window (UDP may drop),
+//! counted as `refilled` (datagrams sent again). Lost is counted, not
+//! guessed: after the measured window the sockets stop sending and take
+//! what is still coming until 200 ms pass without a reply, and `lost` is
+//! every datagram sent (refills included) less every reply received, so a
+//! window refilled after a stall that dropped nothing is not a loss. Every
+//! reply is checked: each socket sends its own byte pattern, and a reply of
+//! another length or other bytes is counted as `bad`, not as an echo. With
+//! `--pid PID` it reads the server's CPU time from /proc before and after
+//! the measured window. Prints one line:
+//! `datagrams=N secs=T rate=R lost=L refilled=F bad=B server_user_us=U server_sys_us=K cpu_per_datagram_us=X`.
 
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
@@ -52,15 +57,17 @@ fn main() {
         unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) };
     }
     let mut last_heard = vec![Instant::now(); conns];
+    let mut sent = 0u64;
+    let mut send = |s: &UdpSocket, payload: &[u8]| sent += u64::from(s.send(payload).is_ok());
     for (s, payload) in sockets.iter().zip(&payloads) {
         for _ in 0..pipeline {
-            let _ = s.send(payload);
+            send(s, payload);
         }
     }
     let mut buf = vec![0u8; 65_536];
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; conns.max(1)];
     let start = Instant::now();
-    let (mut measuring, mut counted, mut lost, mut bad) = (false, 0u64, 0u64, 0u64);
+    let (mut measuring, mut counted, mut refilled, mut bad, mut received) = (false, 0u64, 0u64, 0u64, 0u64);
     let (mut window_start, mut cpu_start) = (start, None);
     loop {
         let now = Instant::now();
@@ -81,7 +88,8 @@ fn main() {
                     if measuring {
                         counted += 1;
                     }
-                    let _ = sockets[i].send(&payloads[i]);
+                    received += 1;
+                    send(&sockets[i], &payloads[i]);
                 } else {
                     bad += 1;
                 }
@@ -92,15 +100,33 @@ fn main() {
         for (i, heard) in last_heard.iter_mut().enumerate() {
             if now.duration_since(*heard) > Duration::from_millis(100) {
                 for _ in 0..pipeline {
-                    let _ = sockets[i].send(&payloads[i]);
+                    send(&sockets[i], &payloads[i]);
                 }
-                lost += pipeline as u64;
+                refilled += pipeline as u64;
                 *heard = now;
             }
         }
     }
     let secs = window_start.elapsed().as_secs_f64();
     let cpu_end = pid.as_deref().and_then(proc_user_sys_us);
+    // Drain: nothing more is sent; what is still on its way is taken.
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_millis(200) {
+        // SAFETY: as above.
+        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as i32, 20) };
+        for ev in &events[..n.max(0) as usize] {
+            let i = ev.u64 as usize;
+            while let Ok(k) = sockets[i].recv(&mut buf) {
+                if buf[..k] == payloads[i][..] {
+                    received += 1;
+                } else {
+                    bad += 1;
+                }
+                quiet_since = Instant::now();
+            }
+        }
+    }
+    let lost = sent.saturating_sub(received);
     let (user, sys) = match (cpu_start, cpu_end) {
         (Some((u0, s0)), Some((u1, s1))) => (u1 - u0, s1 - s0),
         _ => (0, 0),
@@ -111,7 +137,7 @@ fn main() {
         0.0
     };
     println!(
-        "datagrams={counted} secs={secs:.3} rate={:.0} lost={lost} bad={bad} server_user_us={user} server_sys_us={sys} cpu_per_datagram_us={per:.3}",
+        "datagrams={counted} secs={secs:.3} rate={:.0} lost={lost} refilled={refilled} bad={bad} server_user_us={user} server_sys_us={sys} cpu_per_datagram_us={per:.3}",
         counted as f64 / secs
     );
 }

@@ -101,8 +101,8 @@ impl<S: Serve> EventLoop<S> {
         let conn = self.conns.get_mut(id)?;
         if conn.datagram {
             self.end_datagram_turn(id);
-            // A turn that scheduled or cancelled a timer made the socket's
-            // timing; without one there is nothing to arm.
+            // Scheduling a timer makes the socket's timing (and cancelling
+            // needs one); a socket that never had one has nothing to arm.
             self.arm_after_sync = self.conns.get_mut(id).is_some_and(|c| c.timing.is_some());
             return None;
         }
