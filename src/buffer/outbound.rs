@@ -309,7 +309,9 @@ impl Queue {
     #[inline(never)]
     fn send_gathered(&self, fd: BorrowedFd<'_>) -> io::Result<(usize, usize)> {
         let pieces = self.chunks.iter().map(|c| &c[..]).chain([&self.tail[..]]);
-        sys::io::send_pieces::<MAX_IOVECS_PER_WRITE>(fd, pieces)
+        let (sent, offered) =
+            sys::io::with_gather_list::<MAX_IOVECS_PER_WRITE, _>(pieces, |slices| sys::io::send_vectored(fd, slices));
+        Ok((sent?, offered))
     }
 
     #[inline]

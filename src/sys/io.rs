@@ -176,17 +176,6 @@ pub(crate) fn with_gather_list<'a, const N: usize, R>(
     (f(slices), offered)
 }
 
-/// [`send_vectored`] of the first `N` non-empty `pieces`; returns (bytes
-/// sent, bytes offered).
-#[inline]
-pub(crate) fn send_pieces<'a, const N: usize>(
-    fd: BorrowedFd<'_>,
-    pieces: impl Iterator<Item = &'a [u8]>,
-) -> io::Result<(usize, usize)> {
-    let (sent, offered) = with_gather_list::<N, _>(pieces, |slices| send_vectored(fd, slices));
-    Ok((sent?, offered))
-}
-
 /// One `send`/`sendmsg` with MSG_NOSIGNAL: a peer that reset the connection
 /// yields EPIPE instead of killing the process. Returns bytes written;
 /// `Ok(0)` for EAGAIN when `slices` is non-empty.

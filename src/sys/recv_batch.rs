@@ -25,8 +25,6 @@ pub(crate) struct RecvBatch {
     iovs: Vec<libc::iovec>,
     names: Vec<libc::sockaddr_storage>,
     bufs: Vec<BytesMut>,
-    /// Room offered to each datagram in the last call.
-    room: Vec<usize>,
     /// Bit `i`: slot `i` must be set up before it is offered again.
     stale: u64,
     /// The `max` the slots were set up for.
@@ -66,7 +64,6 @@ impl RecvBatch {
             iovs: (0..capacity).map(|_| unsafe { std::mem::zeroed() }).collect(),
             names: (0..capacity).map(|_| sockaddr::zeroed()).collect(),
             bufs: (0..capacity).map(|_| BytesMut::new()).collect(),
-            room: vec![0; capacity],
             stale: u64::MAX,
             armed_max: 0,
         };
@@ -100,7 +97,7 @@ impl RecvBatch {
         buf.reserve(max);
         let spare = buf.spare_capacity_mut();
         let want = spare.len().min(max);
-        self.room[i] = want;
+        // The iovec's length is the room the datagram is offered.
         self.iovs[i] = libc::iovec {
             iov_base: spare.as_mut_ptr().cast(),
             iov_len: want,
@@ -212,7 +209,7 @@ impl RecvBatch {
     fn delivered(&self, i: usize) -> Option<usize> {
         let hdr = &self.hdrs[i];
         let len = hdr.msg_len as usize;
-        (len <= self.room[i] && hdr.msg_hdr.msg_flags & libc::MSG_TRUNC == 0).then_some(len)
+        (len <= self.iovs[i].iov_len && hdr.msg_hdr.msg_flags & libc::MSG_TRUNC == 0).then_some(len)
     }
 }
 
